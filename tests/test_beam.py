@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 from toymodels import (
+    B_,
     PARTING_DEFAULT,
     PARTING_TABLE,
     A,
-    B_,
     C,
     PrefixTable,
     ToyConfig,
@@ -245,7 +245,7 @@ def _expected_candidates(tree, k):
         scored = []
         for p in parents:
             rec = next(c.record for c in tree.children(p))
-            for tok, lp in enumerate(rec.logprobs):
+            for lp in rec.logprobs:
                 if np.isfinite(lp):
                     scored.append((tree.nodes[p].score + lp, p))
         scored.sort(reverse=True)
