@@ -143,7 +143,8 @@ def test_round_trip_gives_same_outputs_and_records(tmp_path, tokenizer):
     assert loaded.config == {
         "arch": "tiny",
         "src_vocab": tokenizer.src_vocab_size,
-        **{"tgt_vocab": 42, "d_model": 8},
+        "tgt_vocab": 42,
+        "d_model": 8,
     }
     assert loaded.history[1] == history[1] and math.isnan(loaded.history[0]["val_loss"])
     assert (loaded.card, loaded.corpus, loaded.train_state) == (card, corpus, train_state)
@@ -399,3 +400,21 @@ def test_format_marker_is_written(saved):
     assert meta["format"] == FORMAT and meta["format_version"] == "1"
     for field in ("config", "history", "corpus", "card", "train_state"):
         json.loads(meta[field])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_saved_file_loads_on_cpu_and_on_cuda(tmp_path, tokenizer):
+    model = make_model(tokenizer).cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    train_steps(model, optimizer, tuple(t.cuda() for t in batch(tokenizer)), 2)
+    path = save_checkpoint(tmp_path / "gpu.safetensors", model, tokenizer, optimizer=optimizer)
+    on_cpu = load_checkpoint(path, build=build)
+    assert on_cpu.model.device.type == "cpu"
+    for (name, a), b in zip(
+        model.state_dict().items(), on_cpu.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a.cpu(), b), name
+    on_gpu = load_checkpoint(path, device="cuda", build=build)
+    assert on_gpu.model.device.type == "cuda"
+    fresh = torch.optim.Adam(on_gpu.model.parameters())
+    fresh.load_state_dict(on_gpu.optimizer_state)
