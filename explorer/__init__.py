@@ -1,3 +1,3 @@
-"""Attention Explorer: a desktop application for teaching sequence-to-sequence models and attention."""
+"""Attention Explorer: a desktop application that teaches seq2seq models and attention."""
 
 __version__ = "0.1.0"

@@ -22,7 +22,9 @@ import torch
 from torch import nn
 
 
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_softmax(
+    scores: torch.Tensor, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax over the last dimension; masked positions get score -inf and weight 0.
 
     Returns ``(weights, masked_scores)``. ``mask`` is True at positions that may be attended and

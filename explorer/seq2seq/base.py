@@ -123,4 +123,3 @@ class Seq2Seq(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-

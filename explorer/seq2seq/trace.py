@@ -58,7 +58,14 @@ class DecodeStep:
     context: np.ndarray  # (L, D_ctx)
 
     def __post_init__(self) -> None:
-        for name in ("logprobs", "scores", "cross_attention", "self_attention", "hidden", "context"):
+        for name in (
+            "logprobs",
+            "scores",
+            "cross_attention",
+            "self_attention",
+            "hidden",
+            "context",
+        ):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     @property

@@ -1,0 +1,590 @@
+"""The command line. With no subcommand it starts the GUI; the headless subcommands never import Qt,
+so they run on a GPU server where Qt cannot load."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+GUI_FLAGS = ("--screenshot", "--panel", "--sentence", "--checkpoint", "--projector")
+SUBCOMMANDS = ("train", "translate", "evaluate", "info", "corpus", "bench")
+
+
+class CliError(Exception):
+    """A problem with the command line's input; printed as one line, exit status 2."""
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model size (defaults come from the preset)")
+    g.add_argument("--emb-dim", type=int, help="RNN: embedding size")
+    g.add_argument("--hidden-dim", type=int, help="RNN: hidden state size")
+    g.add_argument("--layers", type=int, help="RNN: stacked layers")
+    g.add_argument("--cell", choices=["gru", "lstm"], help="RNN: cell type")
+    g.add_argument(
+        "--bidirectional",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="RNN: bidirectional encoder",
+    )
+    g.add_argument(
+        "--tie-embeddings",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="share the decoder's embedding and output matrices",
+    )
+    g.add_argument("--dropout", type=float)
+    g.add_argument("--d-model", type=int, help="Transformer: model width")
+    g.add_argument("--heads", type=int, help="Transformer: attention heads")
+    g.add_argument("--enc-layers", type=int, help="Transformer: encoder layers")
+    g.add_argument("--dec-layers", type=int, help="Transformer: decoder layers")
+    g.add_argument("--d-ff", type=int, help="Transformer: feed-forward width")
+    g.add_argument("--positions", choices=["sinusoidal", "learned"])
+    g.add_argument("--norm", choices=["pre", "post"], help="Transformer: pre-LN or post-LN")
+
+
+_MODEL_FIELDS = {
+    "rnn": (
+        "emb_dim",
+        "hidden_dim",
+        "layers",
+        "cell",
+        "bidirectional",
+        "tie_embeddings",
+        "dropout",
+    ),
+    "transformer": (
+        "d_model",
+        "heads",
+        "enc_layers",
+        "dec_layers",
+        "d_ff",
+        "positions",
+        "norm",
+        "tie_embeddings",
+        "dropout",
+    ),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="attention-explorer",
+        description="Train, inspect and teach sequence-to-sequence models with attention. "
+        "With no subcommand, opens the desktop application.",
+    )
+    from explorer import __version__
+
+    ap.add_argument("--version", action="version", version=f"attention-explorer {__version__}")
+    sub = ap.add_subparsers(dest="command")
+
+    p = sub.add_parser("train", help="train a model and save it as a checkpoint")
+    p.add_argument(
+        "--corpus",
+        help="classroom | reverse | copy | FILE.tsv | SRC,TGT | PREFIX "
+        "(with --src-lang/--tgt-lang: PREFIX.LANG[.gz])",
+    )
+    p.add_argument("--src-lang")
+    p.add_argument("--tgt-lang")
+    p.add_argument("--corpus-size", type=int, help="generated corpora: pairs to generate")
+    p.add_argument(
+        "--arch", choices=["none", "bahdanau", "luong-dot", "luong-general", "transformer"]
+    )
+    p.add_argument("--preset", help="a named recipe (see --list-presets)")
+    p.add_argument("--list-presets", action="store_true")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--epochs", type=float)
+    _add_model_options(p)
+    g = p.add_argument_group("training")
+    g.add_argument("--vocab-size", type=int)
+    g.add_argument("--spm-type", choices=["bpe", "unigram"])
+    g.add_argument("--joint-vocab", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--schedule", choices=["constant", "step", "noam"])
+    g.add_argument("--warmup", type=int)
+    g.add_argument("--clip", type=float)
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--teacher-forcing", choices=["constant", "linear", "step"])
+    g.add_argument("--tf-ratio", type=float)
+    g.add_argument("--eval-every", type=int)
+    g.add_argument("--checkpoint-every", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--threads", type=int)
+    g.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    g.add_argument(
+        "--amp", action=argparse.BooleanOptionalAction, default=None, help="mixed precision on CUDA"
+    )
+    p.add_argument("--resume", metavar="FILE", help="continue a stopped run from its checkpoint")
+    p.add_argument("--out", metavar="FILE", help="checkpoint to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("translate", help="translate sentences with a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("sentences", nargs="*", help="sentences (read from standard input if none)")
+    p.add_argument("--beam", type=int, default=1)
+    p.add_argument("--nbest", type=int, default=1)
+    p.add_argument("--length-penalty", choices=["none", "avg", "gnmt"], default="none")
+    p.add_argument("--alpha", type=float, default=0.0)
+    p.add_argument("--beta", type=float, default=0.0, help="GNMT coverage penalty weight")
+    p.add_argument("--max-len", type=int)
+    p.add_argument("--temperature", type=float, help="sample instead of searching")
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prefix", help="force the translation to start with this text")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--tree", metavar="FILE.json", help="write the whole beam-search tree")
+
+    p = sub.add_parser("evaluate", help="BLEU, chrF, BLEU by length and alignment error rate")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument(
+        "--corpus", help="classroom (the run's test split) or a corpus spec as for train"
+    )
+    p.add_argument("--src-lang")
+    p.add_argument("--tgt-lang")
+    p.add_argument(
+        "--split",
+        choices=["test", "valid", "all"],
+        default=None,
+        help="for the corpus the model was trained on: which split (default test)",
+    )
+    p.add_argument("--beam", type=int, default=1)
+    p.add_argument("--limit", type=int, help="evaluate the first N pairs only")
+    p.add_argument("--by-length", action="store_true", help="print the BLEU by length table")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("info", help="print a checkpoint's model card")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("corpus", help="write a built-in corpus to files")
+    p.add_argument("name", choices=["classroom", "reverse", "copy"])
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--size", type=int, default=30000)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("bench", help="run the benchmarks and write BENCHMARKS.md")
+    p.add_argument("--quick", action="store_true", help="a reduced run that takes under a minute")
+    p.add_argument("--out", default="BENCHMARKS.md")
+    p.add_argument("--only", help="comma-separated benchmark names")
+    return ap
+
+
+def run(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        from explorer.gui.app import main as gui_main
+
+        return gui_main(argv)
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        from explorer.gui.app import main as gui_main
+
+        return gui_main([])
+    handler = globals()[f"cmd_{args.command}"]
+    try:
+        return handler(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (CliError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+# -- train ------------------------------------------------------------------------------------
+def train_options_from_args(args: argparse.Namespace):
+    from explorer.seq2seq.presets import DEFAULT_PRESET
+    from explorer.seq2seq.train import TrainOptions
+
+    preset = args.preset or DEFAULT_PRESET[args.arch or "bahdanau"]
+    o = TrainOptions.from_preset(preset)
+    if args.arch and args.arch != o.arch:
+        o.arch = args.arch
+        o.model = {}  # another family's sizes do not apply
+    if args.corpus and args.corpus != o.corpus:
+        o.corpus = args.corpus
+        o.corpus_size = None
+    family = "transformer" if o.arch == "transformer" else "rnn"
+    model = dict(o.model)
+    for name in _MODEL_FIELDS[family]:
+        v = getattr(args, name)
+        if v is not None:
+            model[name] = v
+    o.model = model
+    for name in (
+        "src_lang",
+        "tgt_lang",
+        "corpus_size",
+        "vocab_size",
+        "spm_type",
+        "joint_vocab",
+        "batch_size",
+        "lr",
+        "schedule",
+        "warmup",
+        "clip",
+        "label_smoothing",
+        "teacher_forcing",
+        "tf_ratio",
+        "eval_every",
+        "checkpoint_every",
+        "seed",
+        "threads",
+        "device",
+        "amp",
+        "out",
+    ):
+        v = getattr(args, name)
+        if v is not None:
+            setattr(o, name, v)
+    if args.steps is not None:
+        o.steps, o.epochs = args.steps, None
+    if args.epochs is not None:
+        o.epochs = args.epochs
+    return o
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from explorer.seq2seq.presets import PRESETS
+    from explorer.seq2seq.train import Trainer, TrainOptions
+
+    if args.list_presets:
+        for name, p in PRESETS.items():
+            print(f"{name:24s} arch={p['arch']} corpus={p['corpus']} steps={p.get('steps')}")
+        return 0
+    if args.resume:
+        from explorer.seq2seq.checkpoint import read_card
+
+        meta = read_card(args.resume)
+        stored = (meta.get("train_state") or {}).get("options")
+        if not stored:
+            raise CliError(f"{args.resume}: the checkpoint has no training state to resume from")
+        o = TrainOptions.from_dict(stored)
+        if args.steps is not None:
+            o.steps, o.epochs = args.steps, None
+        o.out = args.out or o.out or args.resume
+        trainer = Trainer(o, resume=args.resume)
+    else:
+        o = train_options_from_args(args)
+        if not o.out:
+            raise CliError("--out FILE is required (where to save the trained model)")
+        trainer = Trainer(o)
+    return _drive(trainer, quiet=args.quiet)
+
+
+def _drive(trainer, *, quiet: bool) -> int:
+    from tqdm import tqdm
+
+    bar = None
+    status = 0
+    try:
+        for ev in trainer.run():
+            if bar is None and ev.total_steps:
+                bar = tqdm(
+                    total=ev.total_steps,
+                    initial=ev.step,
+                    disable=quiet,
+                    unit="step",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                )
+            if ev.kind == "step":
+                bar.update(ev.step - bar.n)
+                post = {"loss": f"{ev.loss:.3f}", "lr": f"{ev.lr:.2g}"}
+                if ev.tokens_per_second:
+                    post["tok/s"] = f"{ev.tokens_per_second:.0f}"
+                bar.set_postfix(post, refresh=False)
+            elif ev.kind == "eval":
+                bleu = "n/a" if ev.val_bleu is None else f"{ev.val_bleu:.1f}"
+                ent = ev.probe.entropy if ev.probe else None
+                msg = f"step {ev.step}: val loss {ev.val_loss:.3f}, val BLEU {bleu}"
+                if ent is not None:
+                    msg += f", attention entropy {ent:.2f}"
+                if ev.probe:
+                    msg += f", probe → {ev.probe.output!r}"
+                (bar.write if bar else print)(msg, file=sys.stderr)
+            elif ev.kind in ("diagnostic", "checkpoint", "start"):
+                (bar.write if bar else print)(ev.message, file=sys.stderr)
+            elif ev.kind == "failed":
+                (bar.write if bar else print)(f"error: {ev.message}", file=sys.stderr)
+                status = 1
+            elif ev.kind in ("done", "stopped"):
+                (bar.write if bar else print)(
+                    f"{ev.message} in {ev.elapsed:.0f} s", file=sys.stderr
+                )
+    except KeyboardInterrupt:
+        trainer.request_stop()
+        print("stopping: saving the model trained so far", file=sys.stderr)
+        for ev in trainer._finish(trainer._total_steps(), 0.0, stopped=True):
+            if ev.kind == "checkpoint":
+                print(ev.message, file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    return status
+
+
+# -- translate --------------------------------------------------------------------------------
+def _prepare_source(ck, sentence: str) -> str:
+    if (ck.corpus or {}).get("name") == "classroom":
+        from explorer.seq2seq.classroom import normalize
+
+        return normalize(sentence)
+    return sentence.strip()
+
+
+def _hyp_json(h) -> dict[str, Any]:
+    return {
+        "text": h.text,
+        "pieces": list(h.pieces),
+        "token_logprobs": [float(x) for x in h.token_logprobs],
+        "score": float(h.score),
+        "normalized_score": float(h.normalized_score),
+        "formula": h.formula,
+    }
+
+
+def _trace_json(tr, tokenizer) -> dict[str, Any]:
+    lp = tr.token_logprobs
+    return {
+        "text": tokenizer.decode_tgt(tr.tokens),
+        "pieces": tr.pieces,
+        "token_logprobs": [float(x) for x in lp],
+        "score": float(lp.sum()),
+        "normalized_score": float(lp.sum()),
+        "formula": "S",
+    }
+
+
+def tree_json(tree) -> dict[str, Any]:
+    return {
+        "source": tree.source,
+        "src_pieces": list(tree.src_pieces),
+        "settings": tree.settings,
+        "stop_reason": tree.stop_reason,
+        "divergence": tree.divergence,
+        "finished": list(tree.finished),
+        "nodes": [
+            {
+                "id": n.id,
+                "parent": n.parent,
+                "step": n.step,
+                "token": n.token,
+                "piece": n.piece,
+                "logprob": n.logprob,
+                "score": n.score,
+                "normalized_score": n.normalized_score,
+                "rank": n.rank,
+                "fate": n.fate.value,
+            }
+            for n in tree.nodes
+        ],
+    }
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from explorer.seq2seq.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(args.checkpoint)
+    sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not sentences:
+        raise CliError("no sentence given (pass sentences as arguments or on standard input)")
+    model, tok = ck.model, ck.tokenizer
+    prefix = _prepare_source(ck, args.prefix) if args.prefix else None
+    results = []
+    if args.temperature is not None:
+        from explorer.seq2seq.decode import sample
+
+        for i, s in enumerate(sentences):
+            src = _prepare_source(ck, s)
+            tr = sample(
+                model,
+                tok,
+                src,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                seed=args.seed + i,
+                max_len=args.max_len,
+                prefix=prefix,
+            )
+            results.append(
+                {
+                    "source": src,
+                    "nbest": [_trace_json(tr, tok)],
+                    "greedy": None,
+                    "attention": _matrix(tr.attention_matrix()),
+                }
+            )
+    else:
+        from explorer.seq2seq.beam import beam_search
+
+        srcs = [_prepare_source(ck, s) for s in sentences]
+        out = beam_search(
+            model,
+            tok,
+            srcs,
+            beam=args.beam,
+            nbest=args.nbest,
+            length_penalty=args.length_penalty,
+            alpha=args.alpha,
+            beta=args.beta,
+            max_len=args.max_len,
+            prefix=prefix,
+            record_tree=bool(args.tree),
+        )
+        for src, r in zip(srcs, out):
+            results.append(
+                {
+                    "source": src,
+                    "nbest": [_hyp_json(h) for h in r.nbest],
+                    "greedy": _trace_json(r.greedy, tok) if r.greedy is not None else None,
+                    "attention": _matrix(r.nbest[0].attention),
+                    "stop_reason": r.stop_reason,
+                }
+            )
+        if args.tree:
+            trees = [tree_json(r.tree) for r in out]
+            Path(args.tree).write_text(json.dumps(trees[0] if len(trees) == 1 else trees))
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+    else:
+        for r in results:
+            for h in r["nbest"]:
+                print(
+                    h["text"]
+                    if len(r["nbest"]) == 1
+                    else f"{h['normalized_score']:.3f}\t{h['text']}"
+                )
+    return 0
+
+
+def _matrix(a) -> list | None:
+    return None if a is None else [[round(float(x), 6) for x in row] for row in a]
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from explorer.seq2seq.checkpoint import load_checkpoint
+    from explorer.seq2seq.corpus import load_corpus
+    from explorer.seq2seq.evaluate import evaluate_pairs
+    from explorer.seq2seq.train import TrainOptions, load_splits
+
+    ck = load_checkpoint(args.checkpoint)
+    stored = (ck.train_state or {}).get("options")
+    trained_on = stored.get("corpus") if stored else None
+    spec = args.corpus or trained_on
+    if spec is None:
+        raise CliError("--corpus is required: the checkpoint does not say what it was trained on")
+    if stored and spec == trained_on and args.split != "all":
+        o = TrainOptions.from_dict(stored)
+        _, (train, valid, test) = load_splits(o)
+        part = valid if args.split == "valid" else test
+        label = f"{spec} ({args.split or 'test'} split)"
+    else:
+        part = load_corpus(spec, src_lang=args.src_lang, tgt_lang=args.tgt_lang)
+        label = spec
+    pairs, aligns = part.pairs, part.alignments
+    if args.limit:
+        pairs, aligns = pairs[: args.limit], (aligns[: args.limit] if aligns else None)
+    res = evaluate_pairs(ck.model, ck.tokenizer, pairs, aligns, beam=args.beam)
+    res.pop("hypotheses")
+    res["corpus"] = label
+    res["checkpoint"] = str(args.checkpoint)
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"{label}: {res['sentences']} sentences")
+    print(f"BLEU {res['bleu']:.2f}   chrF {res['chrf']:.2f}")
+    if "aer" in res:
+        print(
+            f"alignment error rate {res['aer']:.3f}   attention entropy "
+            f"{res['attention_entropy']:.3f} nats"
+        )
+    if args.by_length:
+        print("BLEU by source length:")
+        for b in res["by_length"]:
+            lo, hi = b["range"]
+            bleu = "-" if b["bleu"] is None else f"{b['bleu']:.2f}"
+            print(f"  {lo:>3}-{hi:<3} words  {b['count']:>5} sentences  BLEU {bleu}")
+    return 0
+
+
+# -- info -------------------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    from explorer.seq2seq.checkpoint import read_card
+
+    meta = read_card(args.file)
+    if args.json:
+        print(json.dumps(meta, default=str))
+        return 0
+    print(format_card(meta))
+    return 0
+
+
+def format_card(meta: dict[str, Any]) -> str:
+    config = meta.get("config", {})
+    card = meta.get("card", {}) or {}
+    corpus = meta.get("corpus", {}) or {}
+    lines = [f"architecture   {config.get('arch', '?')}"]
+    sizes = ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("arch",))
+    lines.append(f"config         {sizes}")
+    if "parameters" in meta:
+        lines.append(f"parameters     {meta['parameters']:,}")
+    if corpus:
+        lines.append("corpus         " + ", ".join(f"{k}={v}" for k, v in corpus.items()))
+    for key in (
+        "steps",
+        "train_seconds",
+        "device",
+        "val_bleu",
+        "test_bleu",
+        "test_chrf",
+        "aer",
+        "command",
+    ):
+        if card.get(key) is not None:
+            lines.append(f"{key:<14} {card[key]}")
+    history = meta.get("history") or []
+    evals = [h for h in history if "val_bleu" in h]
+    if evals:
+        lines.append(
+            "training       "
+            + "  ".join(
+                f"{h['step']}:{h['val_bleu']:.1f}" for h in evals if h["val_bleu"] is not None
+            )
+        )
+    return "\n".join(lines)
+
+
+# -- corpus -----------------------------------------------------------------------------------
+def cmd_corpus(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.name == "classroom":
+        from explorer.seq2seq.classroom import write_corpus
+
+        paths = write_corpus(out, size=args.size, seed=args.seed)
+    else:
+        from explorer.seq2seq.classroom import toy_pairs
+
+        pairs = toy_pairs(args.name, size=args.size, seed=args.seed)
+        path = out / f"{args.name}.tsv"
+        path.write_text("".join(f"{p[0]}\t{p[1]}\n" for p in pairs), encoding="utf-8")
+        paths = [path]
+    for p in paths if isinstance(paths, (list, tuple)) else [paths]:
+        print(p)
+    return 0
+
+
+# -- bench ------------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from explorer.bench import run_benchmarks
+
+    return run_benchmarks(
+        quick=args.quick, out=args.out, only=args.only.split(",") if args.only else None
+    )

@@ -1,0 +1,109 @@
+"""Figure and data export shared by the panels.
+
+PNG: the widget rendered with ``QWidget.grab``. SVG: the widget painted into a ``QSvgGenerator``
+(pyqtgraph 0.14's own SVGExporter fails with Qt 6.12, so it is not used). Data: JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QWidget
+
+
+def save_png(widget: QWidget, path: str | Path) -> Path:
+    path = Path(path)
+    if not widget.grab().save(str(path), "PNG"):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def save_svg(widget: QWidget, path: str | Path, title: str = "Attention Explorer") -> Path:
+    path = Path(path)
+    size = widget.size()
+    gen = QSvgGenerator()
+    gen.setFileName(str(path))
+    gen.setSize(QSize(size.width(), size.height()))
+    gen.setViewBox(QRect(0, 0, size.width(), size.height()))
+    gen.setTitle(title)
+    painter = QPainter()
+    if not painter.begin(gen):
+        raise OSError(f"could not write {path}")
+    try:
+        widget.render(painter)
+    finally:
+        painter.end()
+    if not path.exists() or path.stat().st_size == 0:
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def save_figure(widget: QWidget, path: str | Path) -> Path:
+    """PNG or SVG, by the file's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".svg":
+        return save_svg(widget, path)
+    if suffix == ".png":
+        return save_png(widget, path)
+    raise ValueError(f"{path}: figures export as .png or .svg, not {suffix or 'no extension'}")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    raise TypeError(f"cannot write {type(x).__name__} as JSON")
+
+
+def save_json(data: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(data, default=_jsonable, ensure_ascii=False, indent=1), "utf-8")
+    return path
+
+
+def save_matrix_csv(
+    matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str], path: str | Path
+) -> Path:
+    """A labelled matrix (e.g. target × source attention) as CSV."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["", *col_labels])
+        for label, row in zip(row_labels, np.asarray(matrix)):
+            w.writerow([label, *(f"{float(v):.6g}" for v in row)])
+    return path
+
+
+def trace_to_dict(trace: Any) -> dict[str, Any]:
+    """A Trace as plain JSON-able data (every step's numbers included)."""
+    return {
+        "source": trace.source,
+        "src_pieces": list(trace.src_pieces),
+        "arch": trace.arch,
+        "method": trace.method,
+        "encoder_states": trace.encoder_states,
+        "steps": [
+            {
+                "position": s.position,
+                "token": s.token,
+                "piece": s.piece,
+                "logprob": s.logprob,
+                "top": s.topk(10),
+                "scores": s.scores,
+                "cross_attention": s.cross_attention,
+                "self_attention": s.self_attention,
+                "hidden": s.hidden,
+                "context": s.context,
+            }
+            for s in trace.steps
+        ],
+    }

@@ -1,0 +1,94 @@
+"""Application state shared by the panels: the loaded models and which one is current.
+
+The panels subscribe to these signals and redraw; they never reach into each other. A model here is
+only ever used for decoding on the UI side (training works on its own copy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """A checkpoint ready to decode with."""
+
+    name: str  # shown in pickers, e.g. "bahdanau (classroom)"
+    model: Any  # explorer.seq2seq.base.Seq2Seq, eval mode, on the CPU
+    tokenizer: Any  # explorer.seq2seq.tokenizer.Tokenizer
+    path: Path | None = None  # None for a model trained in this session and not saved yet
+    config: dict = field(default_factory=dict)
+    card: dict = field(default_factory=dict)
+    corpus: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+    @property
+    def arch(self) -> str:
+        return self.config.get("arch", getattr(self.model, "arch", ""))
+
+    @property
+    def classroom(self) -> bool:
+        return self.corpus.get("name") == "classroom"
+
+    def prepare(self, sentence: str) -> str:
+        """The sentence as the model's corpus writes it (classroom: lowercase, no punctuation)."""
+        if self.classroom:
+            from explorer.seq2seq.classroom import normalize
+
+            return normalize(sentence)
+        return " ".join(sentence.split())
+
+    @classmethod
+    def from_checkpoint(cls, ck: Any) -> LoadedModel:
+        """From an ``explorer.seq2seq.checkpoint.Checkpoint``."""
+        corpus = ck.corpus or {}
+        name = f"{ck.config.get('arch', '?')} ({corpus.get('name', 'custom')})"
+        if ck.path is not None:
+            name = f"{Path(ck.path).stem} · {name}"
+        return cls(
+            name=name,
+            model=ck.model,
+            tokenizer=ck.tokenizer,
+            path=Path(ck.path) if ck.path else None,
+            config=dict(ck.config),
+            card=dict(ck.card or {}),
+            corpus=dict(corpus),
+            history=list(ck.history or []),
+        )
+
+
+class AppState(QObject):
+    """The loaded models and the current one. Panels connect to the signals."""
+
+    models_changed = Signal()  # the list of loaded models changed
+    current_changed = Signal(object)  # LoadedModel | None
+    status = Signal(str)  # a line for the status bar
+    error = Signal(str)  # an error to show (status bar and dialog)
+    open_in_step = Signal(object, object)  # (LoadedModel, Trace): show this trace in Step-through
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.models: list[LoadedModel] = []
+        self.current: LoadedModel | None = None
+
+    def add(self, entry: LoadedModel, *, make_current: bool = True) -> None:
+        # A model loaded again from the same file replaces the old entry.
+        if entry.path is not None:
+            self.models = [m for m in self.models if m.path != entry.path]
+        self.models.append(entry)
+        self.models_changed.emit()
+        if make_current:
+            self.set_current(entry)
+
+    def set_current(self, entry: LoadedModel | None) -> None:
+        if entry is self.current:
+            return
+        self.current = entry
+        self.current_changed.emit(entry)
+
+    def by_name(self, name: str) -> LoadedModel | None:
+        return next((m for m in self.models if m.name == name), None)

@@ -1,0 +1,95 @@
+"""Evaluate a model on a set of sentence pairs: BLEU, chrF, BLEU by source length, and the
+alignment error rate of its attention against gold word alignments."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from explorer.seq2seq.base import Seq2Seq
+
+LENGTH_BUCKETS = ((2, 10), (11, 20), (21, 30), (31, 40))
+
+
+def evaluate_pairs(
+    model: Seq2Seq,
+    tokenizer,
+    pairs: list[tuple[str, str]],
+    alignments: list | None = None,
+    *,
+    batch_size: int = 64,
+    beam: int | None = None,
+    max_aer_sentences: int = 500,
+) -> dict[str, Any]:
+    """Greedy (or beam) translations of ``pairs`` scored against their references.
+
+    Returns ``bleu``, ``chrf``, ``by_length`` (buckets shortest first, each with ``range``,
+    ``count`` and ``bleu``), ``sentences``, ``seconds``, and, when the model has attention and
+    gold alignments are given, ``aer`` and ``attention_entropy`` (teacher-forced along the
+    references, over at most ``max_aer_sentences`` pairs).
+    """
+    from explorer.seq2seq.decode import greedy_batch, teacher_forced
+    from explorer.seq2seq.metrics import (
+        alignment_error_rate,
+        attention_entropy,
+        bleu_by_length,
+        corpus_bleu,
+        corpus_chrf,
+        word_alignment,
+    )
+
+    model.eval()
+    srcs = [s for s, _ in pairs]
+    refs = [t for _, t in pairs]
+    t0 = time.perf_counter()
+    if beam and beam > 1:
+        from explorer.seq2seq.beam import beam_search
+
+        hyps = []
+        for i in range(0, len(srcs), batch_size):
+            for r in beam_search(
+                model,
+                tokenizer,
+                srcs[i : i + batch_size],
+                beam=beam,
+                record_tree=False,
+                with_greedy=False,
+            ):
+                hyps.append(r.nbest[0].text)
+    else:
+        hyps = [
+            tokenizer.decode_tgt(ids)
+            for ids in greedy_batch(model, tokenizer, srcs, batch_size=batch_size)
+        ]
+    seconds = time.perf_counter() - t0
+    out: dict[str, Any] = {
+        "sentences": len(pairs),
+        "bleu": corpus_bleu(hyps, refs),
+        "chrf": corpus_chrf(hyps, refs),
+        "by_length": bleu_by_length(srcs, hyps, refs, buckets=LENGTH_BUCKETS),
+        "seconds": round(seconds, 2),
+        "avg_length": float(np.mean([len(h.split()) for h in hyps])) if hyps else 0.0,
+        "hypotheses": hyps,
+    }
+    if alignments and getattr(model, "arch", "") != "none":
+        predicted, gold, entropies = [], [], []
+        for (src, ref), sure in list(zip(pairs, alignments))[:max_aer_sentences]:
+            tr = teacher_forced(model, tokenizer, src, ref)
+            attn = tr.attention_matrix()
+            if attn is None:
+                break
+            predicted.append(
+                word_alignment(
+                    attn,
+                    tokenizer.word_index(list(tr.src_tokens), side="src"),
+                    tokenizer.word_index(tr.tokens, side="tgt"),
+                )
+            )
+            gold.append(set(map(tuple, sure)))
+            entropies.append(attention_entropy(attn))
+        if predicted:
+            out["aer"] = alignment_error_rate(predicted, gold)
+            out["attention_entropy"] = float(np.mean(entropies))
+    return out

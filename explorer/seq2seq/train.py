@@ -1,0 +1,605 @@
+"""The training loop, written as a generator of progress events.
+
+    trainer = Trainer(TrainOptions(corpus="classroom", arch="bahdanau", steps=3000))
+    for event in trainer.run():
+        print(event.kind, event.step, event.loss)
+
+The generator yields after every batch, so a caller (the GUI's worker thread, the command line's
+progress bar) can pause it, or stop it with :meth:`Trainer.request_stop`, between batches. The model
+being trained belongs to the trainer; :meth:`Trainer.snapshot` hands out a copy for decoding.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from explorer.seq2seq.base import BOS, PAD, Seq2Seq
+from explorer.seq2seq.families import RNN_ARCHS, build_model, config_to_dict, make_config
+from explorer.seq2seq.presets import PRESETS
+
+PROBES = {
+    "classroom": (
+        "the black cat that i saw yesterday sat",
+        "le chat noir que j'ai vu hier s'est assis",
+    ),
+    "reverse": ("a b c d e f g", "g f e d c b a"),
+    "copy": ("a b c d e f g", "a b c d e f g"),
+}
+
+
+class TrainingError(RuntimeError):
+    """Training could not continue; the message says why and what to do."""
+
+
+@dataclass
+class TrainOptions:
+    """Everything that defines a training run. Stored in the checkpoint, so a run can resume."""
+
+    corpus: str = "classroom"
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+    corpus_size: int | None = None  # generated corpora: number of pairs; files: keep the first N
+    max_words: int = 40  # drop pairs with a longer side
+    valid_size: int = 500
+    test_size: int = 1000
+    arch: str = "bahdanau"
+    model: dict[str, Any] = field(default_factory=dict)  # family config fields
+    vocab_size: int = 1000
+    spm_type: str = "bpe"
+    joint_vocab: bool = False
+    steps: int | None = 3000
+    epochs: float | None = None
+    batch_size: int = 64
+    lr: float = 3e-3
+    schedule: str = "step"  # constant | step | noam
+    decay_every: int = 1000  # step schedule: multiply lr by decay_factor every N steps
+    decay_factor: float = 0.5
+    warmup: int = 400  # noam schedule
+    clip: float = 1.0
+    label_smoothing: float = 0.0
+    teacher_forcing: str = "constant"  # constant | linear | step (100% → 50% → 0%)
+    tf_ratio: float = 1.0  # constant: the ratio; linear: the starting ratio, decaying to 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision (CUDA only)
+    eval_every: int = 250
+    bleu_sentences: int = 200
+    checkpoint_every: int = 0  # 0: only at the end (when out is set)
+    out: str | None = None
+    seed: int = 0
+    threads: int = 0  # CPU threads for torch (0: torch's default)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainOptions:
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+        values = dict(PRESETS[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Probe:
+    """The probe sentence's attention at one evaluation: the alignment emerging over training."""
+
+    step: int
+    source_pieces: list[str]
+    target_pieces: list[str]
+    attention: np.ndarray | None  # (T, S) teacher-forced along the probe's reference
+    entropy: float | None  # mean row entropy of ``attention``, in nats
+    output: str  # the greedy translation of the probe
+
+
+@dataclass
+class Progress:
+    """One event of a training run."""
+
+    kind: str  # start | step | eval | checkpoint | diagnostic | done | stopped | failed
+    step: int
+    total_steps: int
+    epoch: float = 0.0
+    loss: float | None = None
+    perplexity: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    tokens_per_second: float | None = None
+    teacher_forcing: float | None = None
+    elapsed: float = 0.0
+    eta: float | None = None
+    val_loss: float | None = None
+    val_bleu: float | None = None
+    probe: Probe | None = None
+    message: str = ""
+    path: str | None = None
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU. A named device that is absent is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device {name!r} asked for, but no CUDA GPU is available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise TrainingError(f"device {name!r} asked for, but Apple MPS is not available")
+    return dev
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        i = device.index or 0
+        props = torch.cuda.get_device_properties(i)
+        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB)"
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def teacher_forcing_ratio(opts: TrainOptions, step: int, total: int) -> float:
+    """The probability of feeding the gold previous token at ``step`` (0-based)."""
+    frac = step / max(1, total)
+    if opts.teacher_forcing == "constant":
+        return opts.tf_ratio
+    if opts.teacher_forcing == "linear":
+        return opts.tf_ratio * (1.0 - frac)
+    if opts.teacher_forcing == "step":
+        return 1.0 if frac < 1 / 3 else 0.5 if frac < 2 / 3 else 0.0
+    raise ValueError(f"unknown teacher forcing schedule {opts.teacher_forcing!r}")
+
+
+def learning_rate(opts: TrainOptions, step: int, d_model: int | None = None) -> float:
+    """Learning rate at ``step`` (0-based). ``noam`` peaks at ``lr`` after ``warmup`` steps."""
+    if opts.schedule == "constant":
+        return opts.lr
+    if opts.schedule == "step":
+        return opts.lr * opts.decay_factor ** (step // max(1, opts.decay_every))
+    if opts.schedule == "noam":
+        s = step + 1
+        return opts.lr * min(s / opts.warmup, math.sqrt(opts.warmup / s))
+    raise ValueError(f"unknown learning-rate schedule {opts.schedule!r}")
+
+
+def pad_batch(seqs: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S) padded ids and (B,) lengths."""
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    out = torch.full((len(seqs), int(lengths.max())), PAD, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return out.to(device), lengths.to(device)
+
+
+def scheduled_logits(
+    model: Seq2Seq, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, ratio: float
+) -> torch.Tensor:
+    """(B, T, V) logits where each step's input is the gold token with probability ``ratio`` and
+    otherwise the model's own previous prediction (scheduled sampling, Bengio et al. 2015)."""
+    if ratio >= 1.0:
+        return model(src, lengths, tgt_in).logits
+    memory = model.encode(src, lengths)
+    state = model.start(memory)
+    y = tgt_in[:, 0]
+    out = []
+    for t in range(tgt_in.shape[1]):
+        step, state = model.step(memory, state, y)
+        out.append(step.logits)
+        if t + 1 < tgt_in.shape[1]:
+            gold = tgt_in[:, t + 1]
+            use_gold = torch.rand(gold.shape, device=gold.device) < ratio
+            y = torch.where(use_gold | (gold == PAD), gold, step.logits.argmax(-1))
+    return torch.stack(out, dim=1)
+
+
+def load_splits(o: TrainOptions):
+    """The corpus a run trains on and its (train, valid, test) split, alignments kept in step.
+
+    Deterministic for the options, so evaluation finds the same test set the run never saw.
+    """
+    from explorer.seq2seq.corpus import load_corpus, split
+
+    corpus = load_corpus(
+        o.corpus, src_lang=o.src_lang, tgt_lang=o.tgt_lang, size=o.corpus_size, seed=o.seed
+    )
+    keep = [
+        i
+        for i, (s, t) in enumerate(corpus.pairs)
+        if 1 <= len(s.split()) <= o.max_words and 1 <= len(t.split()) <= o.max_words
+    ]
+    if len(keep) < len(corpus.pairs):
+        corpus = replace(
+            corpus,
+            pairs=[corpus.pairs[i] for i in keep],
+            alignments=[corpus.alignments[i] for i in keep] if corpus.alignments else None,
+        )
+    return corpus, split(corpus, valid=o.valid_size, test=o.test_size, seed=o.seed)
+
+
+def mean_entropy(attn: np.ndarray) -> float:
+    p = np.clip(attn, 1e-12, 1.0)
+    return float(-(attn * np.log(p)).sum(axis=1).mean())
+
+
+class Trainer:
+    """Trains one model; :meth:`run` is the generator of :class:`Progress` events."""
+
+    def __init__(self, options: TrainOptions, *, resume: str | Path | None = None):
+        self.options = options
+        self._stop = False
+        self._resume_path = Path(resume) if resume else None
+        self.model: Seq2Seq | None = None
+        self.tokenizer = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.history: list[dict[str, Any]] = []
+        self.probes: list[Probe] = []
+        self.step = 0
+        self.corpus_description: dict[str, Any] = {}
+        self.device = torch.device("cpu")
+        self.last_good: dict[str, torch.Tensor] | None = None
+
+    # -- control ------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the run to stop after the current batch (checked between batches)."""
+        self._stop = True
+
+    def snapshot(self) -> Seq2Seq:
+        """A copy of the current model on the CPU, in eval mode, safe to decode with."""
+        if self.model is None:
+            raise TrainingError("no model yet: the run has not started")
+        m = copy.deepcopy(self.model).to("cpu").float()
+        return m.eval()
+
+    # -- setup --------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        from explorer.seq2seq.tokenizer import train_tokenizer
+
+        o = self.options
+        random.seed(o.seed)
+        np.random.seed(o.seed)
+        torch.manual_seed(o.seed)
+        if o.threads:
+            torch.set_num_threads(o.threads)
+        self.device = pick_device(o.device)
+        corpus, (train, valid, _test) = load_splits(o)
+        if not train.pairs:
+            raise TrainingError(f"corpus {o.corpus!r} has no training pairs after filtering")
+        self.corpus_description = dict(corpus.description)
+        self.corpus_description.update(
+            {
+                "train": len(train.pairs),
+                "valid": len(valid.pairs),
+                "test": len(_test.pairs),
+                "max_words": o.max_words,
+                "split_seed": o.seed,
+            }
+        )
+        if self._resume_path is not None:
+            from explorer.seq2seq.checkpoint import load_checkpoint
+
+            ck = load_checkpoint(self._resume_path, device=str(self.device))
+            self.model, self.tokenizer = ck.model, ck.tokenizer
+            self.history = list(ck.history)
+            self.step = int((ck.train_state or {}).get("step", 0))
+            optimizer_state = ck.optimizer_state
+        else:
+            self.tokenizer = train_tokenizer(
+                [s for s, _ in train.pairs],
+                [t for _, t in train.pairs],
+                vocab_size=o.vocab_size,
+                model_type=o.spm_type,
+                joint=o.joint_vocab,
+                seed=o.seed,
+            )
+            config = make_config(
+                o.arch,
+                src_vocab=self.tokenizer.src_vocab_size,
+                tgt_vocab=self.tokenizer.tgt_vocab_size,
+                **o.model,
+            )
+            self.model = build_model(config).to(self.device)
+            optimizer_state = None
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=(0.9, 0.98))
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        tok = self.tokenizer
+        self.train_src = [tok.encode_src(s) for s, _ in train.pairs]
+        self.train_tgt = [tok.encode_tgt(t) for _, t in train.pairs]
+        self.valid_pairs = valid.pairs
+        self.valid_src = [tok.encode_src(s) for s, _ in valid.pairs]
+        self.valid_tgt = [tok.encode_tgt(t) for _, t in valid.pairs]
+        name = o.corpus if o.corpus in PROBES else None
+        self.probe_pair = (
+            PROBES[name] if name else (valid.pairs[0] if valid.pairs else train.pairs[0])
+        )
+
+    def _total_steps(self) -> int:
+        o = self.options
+        if o.epochs is not None:
+            per_epoch = math.ceil(len(self.train_src) / o.batch_size)
+            return max(1, int(round(o.epochs * per_epoch)))
+        return max(1, int(o.steps or 1))
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        from explorer.seq2seq.corpus import length_batches
+
+        lengths = [max(len(s), len(t)) for s, t in zip(self.train_src, self.train_tgt)]
+        return length_batches(
+            lengths,
+            batch_size=self.options.batch_size,
+            shuffle=True,
+            seed=self.options.seed * 1000 + epoch,
+        )
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> Iterator[Progress]:
+        o = self.options
+        self._prepare()
+        model, opt, device = self.model, self.optimizer, self.device
+        assert model is not None and opt is not None
+        total = self._total_steps()
+        use_amp = o.amp and device.type == "cuda"
+        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+        loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=o.label_smoothing)
+        d_model = getattr(model.config, "d_model", None)
+        per_epoch = max(1, math.ceil(len(self.train_src) / o.batch_size))
+        t0 = time.perf_counter()
+        start_step = self.step
+        window_tokens, window_t0 = 0, time.perf_counter()
+        tps = None
+        yield Progress(
+            "start", self.step, total, message=f"training {o.arch} on {describe_device(device)}"
+        )
+        if self.step == 0:
+            yield self._evaluate(total, t0)
+        while self.step < total:
+            epoch, offset = divmod(self.step, per_epoch)
+            batches = self._epoch_batches(epoch)
+            for idx in batches[offset:]:
+                if self._stop:
+                    yield from self._finish(total, t0, stopped=True)
+                    return
+                if self.step >= total:
+                    break
+                model.train()
+                lr = learning_rate(o, self.step, d_model)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                src, src_len = pad_batch([self.train_src[i] for i in idx], device)
+                tgt, _ = pad_batch([[BOS] + self.train_tgt[i] for i in idx], device)
+                tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
+                ratio = teacher_forcing_ratio(o, self.step, total) if o.arch in RNN_ARCHS else 1.0
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    logits = scheduled_logits(model, src, src_len, tgt_in, ratio)
+                    loss = loss_fn(
+                        logits.reshape(-1, logits.shape[-1]).float(), tgt_out.reshape(-1)
+                    )
+                if not torch.isfinite(loss):
+                    yield from self._diverged(total, t0, float(loss))
+                    return
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip))
+                if not math.isfinite(grad_norm) and not scaler.is_enabled():
+                    yield from self._diverged(total, t0, grad_norm, what="gradient norm")
+                    return
+                scaler.step(opt)
+                scaler.update()
+                self.step += 1
+                ntok = int((tgt_out != PAD).sum())
+                window_tokens += ntok
+                now = time.perf_counter()
+                if now - window_t0 >= 1.0:
+                    tps = window_tokens / (now - window_t0)
+                    window_tokens, window_t0 = 0, now
+                elapsed = now - t0
+                done = self.step - start_step
+                eta = elapsed / done * (total - self.step) if done else None
+                lv = float(loss)
+                yield Progress(
+                    "step",
+                    self.step,
+                    total,
+                    epoch=self.step / per_epoch,
+                    loss=lv,
+                    perplexity=math.exp(min(lv, 50.0)),
+                    lr=lr,
+                    grad_norm=grad_norm,
+                    tokens_per_second=tps,
+                    teacher_forcing=ratio,
+                    elapsed=elapsed,
+                    eta=eta,
+                )
+                self.history.append(
+                    {
+                        "step": self.step,
+                        "loss": lv,
+                        "lr": lr,
+                        "grad_norm": grad_norm,
+                        "tokens_per_second": tps,
+                        "teacher_forcing": ratio,
+                    }
+                )
+                if self.step % 50 == 0:
+                    self.last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if o.eval_every and self.step % o.eval_every == 0 and self.step < total:
+                    ev = self._evaluate(total, t0)
+                    yield ev
+                    yield from self._diagnose(ev, total)
+                if o.out and o.checkpoint_every and self.step % o.checkpoint_every == 0:
+                    yield self._save(total, t0, final=False)
+        yield from self._finish(total, t0, stopped=False)
+
+    # -- evaluation, diagnostics, saving ------------------------------------------------------
+    @torch.no_grad()
+    def _evaluate(self, total: int, t0: float) -> Progress:
+        from explorer.seq2seq.decode import greedy_batch, teacher_forced
+        from explorer.seq2seq.metrics import corpus_bleu
+
+        model, tok, o = self.model, self.tokenizer, self.options
+        model.eval()
+        loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, reduction="sum")
+        tot, ntok = 0.0, 0
+        for i in range(0, len(self.valid_src), 128):
+            src, src_len = pad_batch(self.valid_src[i : i + 128], self.device)
+            tgt, _ = pad_batch([[BOS] + t for t in self.valid_tgt[i : i + 128]], self.device)
+            logits = model(src, src_len, tgt[:, :-1]).logits
+            tot += float(
+                loss_fn(logits.reshape(-1, logits.shape[-1]).float(), tgt[:, 1:].reshape(-1))
+            )
+            ntok += int((tgt[:, 1:] != PAD).sum())
+        val_loss = tot / max(1, ntok)
+        pairs = self.valid_pairs[: o.bleu_sentences]
+        bleu = None
+        if pairs:
+            hyps = greedy_batch(model, tok, [s for s, _ in pairs])
+            bleu = corpus_bleu([tok.decode_tgt(h) for h in hyps], [t for _, t in pairs])
+        src, ref = self.probe_pair
+        tf = teacher_forced(model, tok, src, ref)
+        attn = tf.attention_matrix()
+        out = tok.decode_tgt(greedy_batch(model, tok, [src])[0])
+        probe = Probe(
+            self.step,
+            list(tf.src_pieces),
+            tf.pieces,
+            attn,
+            mean_entropy(attn) if attn is not None else None,
+            out,
+        )
+        self.probes.append(probe)
+        rec = {
+            "step": self.step,
+            "val_loss": val_loss,
+            "val_bleu": bleu,
+            "attention_entropy": probe.entropy,
+            "probe_output": out,
+        }
+        self.history.append(rec)
+        return Progress(
+            "eval",
+            self.step,
+            total,
+            val_loss=val_loss,
+            val_bleu=bleu,
+            perplexity=math.exp(min(val_loss, 50.0)),
+            probe=probe,
+            elapsed=time.perf_counter() - t0,
+        )
+
+    def _diagnose(self, ev: Progress, total: int) -> Iterator[Progress]:
+        probe = ev.probe
+        if probe is None:
+            return
+        if probe.attention is not None and self.step >= 0.3 * total and probe.entropy is not None:
+            uniform = math.log(max(2, probe.attention.shape[1]))
+            if probe.entropy > 0.9 * uniform:
+                yield Progress(
+                    "diagnostic",
+                    self.step,
+                    total,
+                    message=(
+                        "Attention is still close to uniform after the early phase: "
+                        "check the score function (and that the encoder states reach it)."
+                    ),
+                )
+        words = probe.output.split()
+        if len(words) >= 4 and any(
+            words[i] == words[i + 1] == words[i + 2] for i in range(len(words) - 2)
+        ):
+            yield Progress(
+                "diagnostic",
+                self.step,
+                total,
+                message=(
+                    f"The probe translation repeats a token ({probe.output!r}): mode collapse. "
+                    "Keep teacher forcing higher for longer, or add dropout (0.3)."
+                ),
+            )
+
+    def _diverged(
+        self, total: int, t0: float, value: float, what: str = "loss"
+    ) -> Iterator[Progress]:
+        if self.last_good is not None:
+            self.model.load_state_dict(self.last_good)
+        msg = (
+            f"The {what} became {value} at step {self.step + 1}: training stopped and the last "
+            f"good weights are kept. Lower the learning rate (now {self.options.lr:g}) and resume."
+        )
+        yield Progress("failed", self.step, total, message=msg, elapsed=time.perf_counter() - t0)
+
+    def card(self, elapsed: float) -> dict[str, Any]:
+        evals = [h for h in self.history if "val_bleu" in h]
+        return {
+            "arch": self.options.arch,
+            "parameters": self.model.num_parameters if self.model else 0,
+            "steps": self.step,
+            "train_seconds": round(elapsed, 1),
+            "device": describe_device(self.device),
+            "val_bleu": evals[-1]["val_bleu"] if evals else None,
+            "options": self.options.to_dict(),
+        }
+
+    def _save(self, total: int, t0: float, *, final: bool) -> Progress:
+        from explorer.seq2seq.checkpoint import save_checkpoint
+
+        path = Path(self.options.out)
+        save_checkpoint(
+            path,
+            self.model,
+            self.tokenizer,
+            history=self.history,
+            corpus=self.corpus_description,
+            card=self.card(time.perf_counter() - t0),
+            train_state={
+                "step": self.step,
+                "options": self.options.to_dict(),
+                "config": config_to_dict(self.model.config),
+            },
+            optimizer=self.optimizer,
+        )
+        return Progress(
+            "checkpoint",
+            self.step,
+            total,
+            path=str(path),
+            message=f"saved {path}" + ("" if final else " (periodic)"),
+            elapsed=time.perf_counter() - t0,
+        )
+
+    def _finish(self, total: int, t0: float, *, stopped: bool) -> Iterator[Progress]:
+        if not stopped and (not self.history or "val_bleu" not in self.history[-1]):
+            yield self._evaluate(total, t0)
+        if self.options.out:
+            yield self._save(total, t0, final=True)
+        kind = "stopped" if stopped else "done"
+        yield Progress(
+            kind,
+            self.step,
+            total,
+            elapsed=time.perf_counter() - t0,
+            message=f"{kind} at step {self.step} of {total}",
+        )
