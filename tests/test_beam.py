@@ -10,6 +10,8 @@ from toymodels import (
     B_,
     PARTING_DEFAULT,
     PARTING_TABLE,
+    REAL_ARCHS,
+    WIDE_TOK,
     A,
     C,
     PrefixTable,
@@ -18,6 +20,7 @@ from toymodels import (
     ToyTokenizer,
     enumerate_outputs,
     normalized,
+    tiny_real_model,
 )
 
 from explorer.seq2seq.base import EOS
@@ -320,3 +323,51 @@ def test_bad_arguments_are_named(toy):
         beam_search(toy, TOK, "x", prefix="a q")
     with pytest.raises(DecodeError, match="probability 0"):
         beam_search(toy, TOK, "x", prefix=[1])  # UNK is banned by the toy model
+
+
+# ------------------------------------------------------------------- the real model families
+
+REAL_SENTENCES = ["p q r", "s t u v w p", "q", "w w v u"]
+
+
+@pytest.fixture(scope="module", params=REAL_ARCHS + ["lstm"])
+def real(request):
+    arch, cell = (request.param, "gru") if request.param != "lstm" else ("bahdanau", "lstm")
+    return tiny_real_model(arch, cell)
+
+
+def test_real_beam_one_equals_greedy(real):
+    for src in REAL_SENTENCES:
+        g = greedy(real, WIDE_TOK, src, max_len=10)
+        (r,) = beam_search(real, WIDE_TOK, src, beam=1, max_len=10)
+        assert list(r.best.tokens) == g.tokens
+        assert r.best.score == pytest.approx(g.score, abs=1e-5)
+        assert r.divergence is None
+
+
+def test_real_batch_equals_alone_and_reference(real):
+    beta = 0.0 if real.arch == "none" else 0.2
+    kw = dict(beam=4, nbest=2, max_len=9, length_penalty="gnmt", alpha=0.6, beta=beta)
+    batch = beam_search(real, WIDE_TOK, REAL_SENTENCES, **kw)
+    reference = beam_search_reference(real, WIDE_TOK, REAL_SENTENCES, **kw)
+    for src, rb, rr in zip(REAL_SENTENCES, batch, reference, strict=True):
+        (ra,) = beam_search(real, WIDE_TOK, src, **kw)
+        for other in (ra, rr):
+            assert [h.tokens for h in other.nbest] == [h.tokens for h in rb.nbest]
+            for ho, hb in zip(other.nbest, rb.nbest, strict=True):
+                assert ho.normalized_score == pytest.approx(hb.normalized_score, abs=1e-5)
+        assert len(ra.tree) == len(rb.tree)
+        best = rb.best
+        trace = rb.tree.trace(rb.tree.chosen.id)
+        np.testing.assert_allclose(trace.token_logprobs, best.token_logprobs, atol=1e-12)
+        expected = normalized(best.token_logprobs, best.attention, "gnmt", 0.6, beta)
+        assert best.normalized_score == pytest.approx(expected, abs=1e-6)
+
+
+def test_real_coverage_penalty_needs_attention(real):
+    if real.arch != "none":
+        (r,) = beam_search(real, WIDE_TOK, "p q", beam=2, max_len=5, beta=0.2)
+        assert r.best.attention.shape == (len(r.best.tokens), 3)
+        return
+    with pytest.raises(DecodeError, match="needs a model with attention"):
+        beam_search(real, WIDE_TOK, "p q", beam=2, max_len=5, beta=0.2)

@@ -1,4 +1,5 @@
-"""Greedy decoding, sampling, forced prefixes and teacher forcing on toy models."""
+"""Greedy decoding, sampling, forced prefixes and teacher forcing, on toy models and on tiny
+untrained models of every real family."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ import math
 import numpy as np
 import pytest
 import torch
-from toymodels import B_, A, C, ToyConfig, ToyMarkov, ToyTokenizer
+from toymodels import (
+    B_,
+    REAL_ARCHS,
+    WIDE_TOK,
+    A,
+    C,
+    ToyConfig,
+    ToyMarkov,
+    ToyTokenizer,
+    tiny_real_model,
+)
 
 from explorer.seq2seq.base import EOS
 from explorer.seq2seq.decode import (
@@ -180,3 +191,54 @@ def test_sampling_arguments_are_checked(toy):
         sample(toy, TOK, "x", top_p=0.0)
     with pytest.raises(DecodeError, match="top_k"):
         sample(toy, TOK, "x", top_k=-1)
+
+
+# ------------------------------------------------------------------- the real model families
+
+REAL_SENTENCES = ["p q r", "s t u v w p", "q", "w w v u"]
+
+
+@pytest.fixture(scope="module", params=REAL_ARCHS + ["lstm"])
+def real(request):
+    arch, cell = (request.param, "gru") if request.param != "lstm" else ("bahdanau", "lstm")
+    return tiny_real_model(arch, cell)
+
+
+def test_real_greedy_records_and_restores_training_mode(real):
+    real.train()
+    tr = greedy(real, WIDE_TOK, "p q r", max_len=6)
+    assert real.training  # decoding ran in eval mode and put the flag back
+    S = 4
+    assert tr.encoder_states.shape[0] == S and len(tr.src_pieces) == S
+    for t, st in enumerate(tr.steps):
+        assert st.token == int(np.argmax(st.logprobs))
+        if real.arch == "none":
+            assert st.cross_attention is None and st.scores is None
+        else:
+            assert st.cross_attention.shape[-1] == S
+            np.testing.assert_allclose(st.cross_attention.sum(-1), 1.0, atol=1e-5)
+        if real.arch == "transformer":
+            assert st.self_attention.shape == (2, 2, t + 1)
+    if real.arch == "transformer":
+        assert tr.encoder_self_attention.shape == (2, 2, S, S)
+
+
+def test_real_greedy_batch_equals_greedy(real):
+    got = greedy_batch(real, WIDE_TOK, REAL_SENTENCES, batch_size=3, max_len=10)
+    assert got == [greedy(real, WIDE_TOK, s, max_len=10).tokens for s in REAL_SENTENCES]
+
+
+def test_real_teacher_forced_matches_step_by_step(real):
+    ref = [4, 9, 6, 13, 5]
+    tf = teacher_forced(real, WIDE_TOK, "s t u", ref)
+    forced = greedy(real, WIDE_TOK, "s t u", prefix=ref + [EOS])
+    assert tf.tokens == forced.tokens == ref + [EOS]
+    np.testing.assert_allclose(tf.token_logprobs, forced.token_logprobs, atol=1e-5)
+    np.testing.assert_allclose(tf.hidden_matrix(), forced.hidden_matrix(), atol=1e-5)
+    if real.arch != "none":
+        np.testing.assert_allclose(tf.attention_matrix(), forced.attention_matrix(), atol=1e-5)
+
+
+def test_real_sampling_with_top_k_one_is_greedy(real):
+    g = greedy(real, WIDE_TOK, "q r s", max_len=8)
+    assert sample(real, WIDE_TOK, "q r s", top_k=1, seed=3, max_len=8).tokens == g.tokens
