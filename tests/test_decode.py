@@ -242,3 +242,28 @@ def test_real_teacher_forced_matches_step_by_step(real):
 def test_real_sampling_with_top_k_one_is_greedy(real):
     g = greedy(real, WIDE_TOK, "q r s", max_len=8)
     assert sample(real, WIDE_TOK, "q r s", top_k=1, seed=3, max_len=8).tokens == g.tokens
+
+
+def test_real_tokenizer_text_prefix_and_reference():
+    from explorer.seq2seq.beam import beam_search
+    from explorer.seq2seq.families import build_model
+    from explorer.seq2seq.tokenizer import train_tokenizer
+
+    pytest.importorskip("explorer.seq2seq.transformer", reason="transformer.py is not merged yet")
+    en = ["the cat sleeps", "the dog eats", "a cat eats the bread", "the bird sings"]
+    fr = ["le chat dort", "le chien mange", "un chat mange le pain", "l oiseau chante"]
+    tok = train_tokenizer(en, fr, vocab_size=40)
+    torch.manual_seed(0)
+    model = build_model(
+        {"arch": "transformer", "src_vocab": tok.src_vocab_size, "tgt_vocab": tok.tgt_vocab_size,
+         "d_model": 16, "heads": 2, "enc_layers": 1, "dec_layers": 1, "d_ff": 32}
+    )  # fmt: skip
+    want = tok.encode_tgt("le chat")[:-1]
+    tr = greedy(model, tok, "the cat sleeps", prefix="le chat", max_len=8)
+    assert tr.tokens[: len(want)] == want and tr.pieces[0] == "le"
+    tf = teacher_forced(model, tok, "the cat sleeps", "le chat dort")
+    assert tf.tokens == tok.encode_tgt("le chat dort")
+    assert teacher_forced(model, tok, "the cat sleeps", tf.tokens).tokens == tf.tokens
+    (r,) = beam_search(model, tok, ["the cat sleeps"], beam=3, max_len=8, prefix="le chat")
+    assert r.best.tokens[: len(want)] == tuple(want)
+    assert r.best.text == tok.decode_tgt(list(r.best.tokens))

@@ -346,7 +346,9 @@ def _finish(
 
 def _as_sources(tokenizer: Any, sentences: Any) -> list[Source]:
     if isinstance(sentences, (str, torch.Tensor)) or (
-        isinstance(sentences, Sequence) and sentences and isinstance(sentences[0], int)
+        isinstance(sentences, (Sequence, np.ndarray))
+        and len(sentences)
+        and isinstance(sentences[0], (int, np.integer))
     ):
         sentences = [sentences]
     if not sentences:

@@ -372,10 +372,13 @@ def teacher_forced(
     """The model's log-probabilities and attention along a reference translation.
 
     One ``forward()`` call on [BOS] + y; the trace has |y| + 1 steps (end-of-sentence included),
-    each recording the distribution the model predicted at that position.
+    each recording the distribution the model predicted at that position. A reference given as
+    ids may end with EOS or not.
     """
     source = as_source(tokenizer, src)
     y = target_ids(tokenizer, reference, "reference")
+    if y and y[-1] == EOS:
+        y = y[:-1]
     targets = y + [EOS]
     S = len(source.ids)
     with inference(model):
