@@ -93,13 +93,12 @@ def test_wide_beam_and_exact_search_equal_brute_force(seed, src):
             assert h.score == pytest.approx(o.logprobs.sum(), abs=1e-6)
             expected = normalized(o.logprobs, o.attention, penalty, alpha, beta)
             assert h.normalized_score == pytest.approx(expected, abs=1e-6)
-        if beta == 0:
-            ex = exact_search(
-                model, TOK, src, max_len=T, length_penalty=penalty, alpha=alpha, nbest=3
-            )
-            assert [h.tokens for h in ex.nbest] == [o.tokens for o in ranked[:3]]
-            assert ex.best.normalized_score == pytest.approx(r.best.normalized_score, abs=1e-6)
-            assert not search_error(r, ex)
+        ex = exact_search(
+            model, TOK, src, max_len=T, length_penalty=penalty, alpha=alpha, beta=beta, nbest=3
+        )
+        assert [h.tokens for h in ex.nbest] == [o.tokens for o in ranked[:3]]
+        assert ex.normalized_score == pytest.approx(r.best.normalized_score, abs=1e-6)
+        assert not search_error(r, ex)
     assert len(winners) >= 2  # the penalties really change the answer on these cases
 
 
@@ -119,7 +118,7 @@ def test_parting_example_greedy_beam_and_exact():
     assert r.best.score == pytest.approx(math.log(0.9 * 0.4 * 0.9))
     assert r.divergence == 1 and r.tree.divergence == 1
     ex = exact_search(model, TOK, "x", max_len=6)
-    assert ex.best.tokens == (C, B_, EOS)
+    assert ex.best.tokens == ex.tokens == (C, B_, EOS) and ex.text == "c b"
     assert ex.empty_score == pytest.approx(math.log(0.02))
     assert empty_translation_score(model, TOK, "x") == pytest.approx(math.log(0.02))
     (narrow,) = beam_search(model, TOK, "x", beam=1)
@@ -315,6 +314,8 @@ def test_bad_arguments_are_named(toy):
         beam_search(toy, TOK, "x", beam=2, nbest=3)
     with pytest.raises(DecodeError, match="length_penalty"):
         beam_search(toy, TOK, "x", length_penalty="wu")
+    with pytest.raises(DecodeError, match="beta must be >= 0"):
+        beam_search(toy, TOK, "x", beta=-0.1)
     with pytest.raises(DecodeError, match="stop"):
         beam_search(toy, TOK, "x", stop="early")
     with pytest.raises(DecodeError, match="sentences"):

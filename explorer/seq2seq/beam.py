@@ -65,6 +65,8 @@ class Scorer:
             raise DecodeError(
                 f"length_penalty must be one of {', '.join(PENALTIES)}; got {self.length_penalty!r}"
             )
+        if not self.beta >= 0:  # the stopping bounds rely on β·cp ≤ 0
+            raise DecodeError(f"beta must be >= 0, got {self.beta!r}")
 
     def lp(self, length: int | np.ndarray) -> float | np.ndarray:
         """The length divisor lp(|Y|)."""

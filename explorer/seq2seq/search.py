@@ -51,6 +51,27 @@ class ExactResult:
     def best(self) -> Hypothesis:
         return self.nbest[0]
 
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        return self.best.tokens
+
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        return self.best.pieces
+
+    @property
+    def text(self) -> str:
+        return self.best.text
+
+    @property
+    def score(self) -> float:
+        """S of the best output."""
+        return self.best.score
+
+    @property
+    def normalized_score(self) -> float:
+        return self.best.normalized_score
+
 
 @dataclass(frozen=True)
 class _Path:
@@ -100,14 +121,15 @@ def exact_search(
     max_len: int,
     length_penalty: str = "none",
     alpha: float = 0.0,
+    beta: float = 0.0,
     nbest: int = 1,
     max_expansions: int = 20_000,
 ) -> ExactResult:
-    """The n outputs of at most ``max_len`` tokens with the best S / lp(|Y|), provably.
+    """The n outputs of at most ``max_len`` tokens with the best S / lp(|Y|) + β·cp, provably.
 
     Raises :class:`SearchLimitError` after ``max_expansions`` model calls without a proof.
     """
-    scorer = Scorer(length_penalty, alpha, 0.0)
+    scorer = Scorer(length_penalty, alpha, beta)
     BeamSettings(beam=nbest, nbest=nbest, max_len=max_len)  # validates nbest and max_len
     source = as_source(tokenizer, src)
     S_len = len(source.ids)
@@ -147,7 +169,14 @@ def exact_search(
                 child = _Path(tok, lp, attn, path)
                 S_child = S + lp
                 if tok == EOS or length + 1 == max_len:
-                    norm = scorer(S_child, length + 1, None)
+                    cov = None
+                    if beta:
+                        if attn is None:
+                            raise DecodeError(
+                                "beta: the coverage penalty needs a model with attention"
+                            )
+                        cov = np.sum([p.attn for p in child.unroll()], axis=0, dtype=np.float64)
+                    norm = scorer(S_child, length + 1, cov)
                     complete.append((norm, next(counter), child))
                 else:
                     entry = (-S_child, next(counter), S_child, length + 1, child, new_state, tok)
