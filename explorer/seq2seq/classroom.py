@@ -611,7 +611,7 @@ class _Sampler:
         return np, g.np_agr(np), g.nouns[np.noun]["kind"]
 
     def clause(self, gap=None, gap_agr=None, gap_kind=None, rel_ok=True) -> Clause:
-        g, pick = self.g, self.pick
+        pick = self.pick
         copula = gap != "obj" and self.chance("copula")
         if gap == "subj":
             subj, agr, kind = None, gap_agr, gap_kind

@@ -5,7 +5,9 @@ A corpus is named by a spec string:
 - ``classroom``: the built-in English→French corpus, with gold word alignments;
 - ``reverse`` / ``copy``: the toy symbol tasks;
 - ``PATH``: a tab-separated file (source, target; further columns are ignored), with gold
-  alignments read from ``PATH.align`` when that file exists (one Pharaoh line per TSV line);
+  alignments read from ``PATH.align`` or, failing that, PATH with its suffix replaced by
+  ``.align`` (``classroom.tsv`` → ``classroom.align``) when such a file exists (one Pharaoh line
+  per TSV line);
 - ``SRC_PATH,TGT_PATH``: two line-aligned files;
 - ``PREFIX`` with ``src_lang`` and ``tgt_lang``: the files ``PREFIX.LANG`` or ``PREFIX.LANG.gz``.
 
@@ -241,10 +243,11 @@ def load_corpus(
     else:
         files = [Path(spec)]
         pairs, linenos, skipped = read_tsv(files[0], errors=errors)
-        align_path = Path(f"{spec}.align")
-        if align_path.is_file():
-            alignments = read_alignments(align_path, pairs, linenos)
-            files.append(align_path)
+        for align_path in (Path(f"{spec}.align"), files[0].with_suffix(".align")):
+            if align_path.is_file() and align_path != files[0]:
+                alignments = read_alignments(align_path, pairs, linenos)
+                files.append(align_path)
+                break
     if size is not None:
         pairs = pairs[:size]
         alignments = alignments[:size] if alignments is not None else None
