@@ -89,6 +89,11 @@ class AttentionBarsView(QtWidgets.QWidget):
         """The bar heights shown (for tests)."""
         return np.asarray(self.bars.opts["height"], dtype=np.float64)
 
+    @staticmethod
+    def _title(plot, text: str) -> None:
+        if plot.titleLabel.text != text:  # a new title re-lays the plot out: only on change
+            plot.setTitle(text)
+
     def _draw(self) -> None:
         if self.trace is None or self._ctx is None:
             return
@@ -96,17 +101,17 @@ class AttentionBarsView(QtWidgets.QWidget):
         p = self.plot.getPlotItem()
         if self._alpha is None:
             self.bars.setOpts(x=[0], height=[0])
-            p.setTitle("No attention: every step sees the same fixed c")
+            self._title(p, "No attention: every step sees the same fixed c")
         elif self.show_scores:
             h = np.nan_to_num(self._scores[t], nan=0.0)
             self.bars.setOpts(x=np.arange(h.shape[0]), height=h)
             lo, hi = np.nanmin(self._scores), np.nanmax(self._scores)
             p.setYRange(min(0.0, lo), max(0.0, hi), padding=0.05)
-            p.setTitle(f"Raw scores e_ti at step {t + 1}")
+            self._title(p, "Raw scores e_ti at step t")
         else:
             self.bars.setOpts(x=np.arange(self._alpha.shape[1]), height=self._alpha[t])
             p.setYRange(0, 1, padding=0.02)
-            p.setTitle(f"Weights α_ti at step {t + 1}")
+            self._title(p, "Weights α_ti at step t")
         title = "Context c_t = Σ_i α_ti h_i" if self._alpha is not None else "Fixed context c"
-        self.context.plot.getPlotItem().setTitle(f"{title}  ({self._ctx.shape[1]} numbers)")
+        self._title(self.context.plot.getPlotItem(), f"{title}  ({self._ctx.shape[1]} numbers)")
         self.context.update_values(self._ctx[t : t + 1])

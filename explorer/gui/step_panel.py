@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from superqt import QLabeledSlider
+from superqt.utils import signals_blocked
 
 from explorer.gui.export import save_figure, save_json, save_matrix_csv, trace_to_dict
 from explorer.gui.state import AppState, LoadedModel
@@ -117,11 +118,11 @@ class StepPanel(QtWidgets.QWidget):
             b.clicked.connect(slot)
             return b
 
-        self.first_button = tool("⏮", "First step (Home).", self.first)
+        self.first_button = tool("|◀", "First step (Home).", self.first)
         self.back_button = tool("◀", "One step back (←).", self.back)
         self.play_button = tool("▶ play", "Play or pause, one step per tick (Space).", self.play)
-        self.forward_button = tool("▶|", "One step forward (→).", self.forward)
-        self.last_button = tool("⏭", "Last step (End).", self.last)
+        self.forward_button = tool("▶", "One step forward (→).", self.forward)
+        self.last_button = tool("▶▶|", "Last step (End).", self.last)
         self.speed = QtWidgets.QDoubleSpinBox()
         self.speed.setRange(0.25, 10.0)
         self.speed.setValue(1.5)
@@ -192,6 +193,7 @@ class StepPanel(QtWidgets.QWidget):
         self.tabs.addTab(self.arithmetic, "Arithmetic")
         self.tabs.addTab(self.hidden, "Hidden states")
         self.tabs.addTab(self.transformer, "Transformer")
+        self.tabs.currentChanged.connect(lambda _: self.redraw_all())
         main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         main.addWidget(top)
         main.addWidget(self.tabs)
@@ -357,6 +359,7 @@ class StepPanel(QtWidgets.QWidget):
     def _compare_toggled(self, on: bool) -> None:
         self.compare.setVisible(on)
         self._decode_compare()
+        self.redraw_all()
 
     def _decode_compare(self) -> None:
         if not self.compare_check.isChecked() or self.trace is None:
@@ -394,7 +397,7 @@ class StepPanel(QtWidgets.QWidget):
             if trace is None
             else "Source pieces: " + "  ".join(f"<b>{p}</b>" for p in trace.src_pieces)
         )
-        with QtCore.QSignalBlocker(self.slider):
+        with signals_blocked(self.slider):
             self.slider.setRange(1, max(1, n))
         self.trace_changed.emit(trace)
         if n:
@@ -422,16 +425,18 @@ class StepPanel(QtWidgets.QWidget):
         tr, t = self.trace, self.t
         if tr is None or not tr.steps:
             return
-        with QtCore.QSignalBlocker(self.slider):
+        with signals_blocked(self.slider):
             self.slider.setValue(t + 1)
         if tr.has_attention:
             self.alignment.set_step(t)
         self.bars.set_step(t)
         self.topk.set_step(t)
-        self.arithmetic.set_step(t)
-        self.hidden.set_step(t)
-        self.transformer.set_step(t)
-        self.compare.set_step(t)
+        tab = self.tabs.currentWidget()  # the hidden tabs catch up when they are shown
+        for view in (self.arithmetic, self.hidden, self.transformer):
+            if view is tab:
+                view.set_step(t)
+        if self.compare.isVisible():
+            self.compare.set_step(t)
         self.output_label.setText(self._output_html())
 
     def _output_html(self) -> str:

@@ -29,7 +29,7 @@ class TopKView(QtWidgets.QWidget):
             "Entropy H = −Σ p log p of the next-token distribution, in nats: 0 when the model is "
             "sure, log V when it has no idea."
         )
-        self.plot = make_plot("Next token p(y_t | y_<t, x)", invert_y=True)
+        self.plot = make_plot("Next token p(y_t)", invert_y=True)
         self.plot.setToolTip(
             "The decoder's softmax over the vocabulary; greedy decoding takes the top bar. "
             "Click a bar to force that token here and decode on from it."
