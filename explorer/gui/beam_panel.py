@@ -85,7 +85,7 @@ class BeamPanel(QWidget):
         self.result: Any = None
         self.search_fn = _default_search
         self.exact_fn = _default_exact
-        self._generation = {"search": 0, "exact": 0}
+        self._generation = {"beam search": 0, "exact search": 0}
         self._workers: set = set()
         self._debounce = QTimer(self, singleShot=True, interval=300)
         self._debounce.timeout.connect(self._start_search)
@@ -334,10 +334,14 @@ class BeamPanel(QWidget):
     def _run(self, kind: str, fn, args, on_result) -> None:
         self._generation[kind] += 1
         gen = self._generation[kind]
-        worker = create_worker(fn, *args, _start_thread=False)
+        worker = create_worker(
+            fn,
+            *args,
+            _start_thread=False,
+            _connect={"errored": lambda e: self.state.error.emit(f"{kind}: {e}")},
+        )
         self._workers.add(worker)
         worker.returned.connect(lambda r: gen == self._generation[kind] and on_result(r))
-        worker.errored.connect(lambda e: self.state.error.emit(f"Beam search: {e}"))
         worker.finished.connect(lambda: self._workers.discard(worker))
         worker.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
         self.busy_changed.emit(True)
@@ -347,7 +351,9 @@ class BeamPanel(QWidget):
         text = self.sentence.text().strip()
         if self.entry is None or not text:
             return
-        self._run("search", self.search_fn, (self.entry, text, self.params()), self.show_result)
+        self._run(
+            "beam search", self.search_fn, (self.entry, text, self.params()), self.show_result
+        )
 
     def _start_exact(self) -> None:
         text = self.sentence.text().strip()
@@ -356,7 +362,7 @@ class BeamPanel(QWidget):
             return
         params = {k: v for k, v in self.params().items() if k not in ("beam", "nbest")}
         self.exact_text.setText("searching…")
-        self._run("exact", self.exact_fn, (self.entry, text, params), self.show_exact)
+        self._run("exact search", self.exact_fn, (self.entry, text, params), self.show_exact)
 
     def show_exact(self, exact: Any) -> None:
         """Compare the exact best translation with beam search's."""

@@ -47,7 +47,7 @@ class BleuDetails:
 
     def text(self) -> str:
         p = "  ".join(
-            f"p{n + 1} = {c}/{t}" for n, (c, t) in enumerate(zip(self.counts, self.totals))
+            f"p{n + 1} = {c}/{t}" for n, (c, t) in enumerate(zip(self.counts, self.totals)) if t > 0
         )
         return (
             f"BLEU = {self.bleu:.1f}:  {p};  BP = exp(1 − r/c) = exp(1 − "

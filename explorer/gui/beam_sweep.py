@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -99,7 +99,7 @@ class SweepWidget(QWidget):
         pi.getAxis("right").setLabel("average length (words)", color="#ef8636")
         self.len_view.setXLink(pi)
         self.len_curve = pg.PlotDataItem(
-            pen=pg.mkPen("#ef8636", width=3, style=2),
+            pen=pg.mkPen("#ef8636", width=3, style=Qt.DashLine),
             symbol="s",
             symbolSize=10,
             symbolBrush="#ef8636",
@@ -149,9 +149,15 @@ class SweepWidget(QWidget):
         self._plot()
         self.run_button.setEnabled(False)
         self.status.setText(f"translating {len(pairs)} pairs…")
-        self.worker = create_worker(run_sweep, self.decode, pairs, BEAMS, _start_thread=False)
+        self.worker = create_worker(
+            run_sweep,
+            self.decode,
+            pairs,
+            BEAMS,
+            _start_thread=False,
+            _connect={"errored": lambda e: self.error.emit(f"Beam sweep: {e}")},
+        )
         self.worker.yielded.connect(self._on_point)
-        self.worker.errored.connect(lambda e: self.error.emit(f"Beam sweep: {e}"))
         self.worker.finished.connect(self._on_finished)
         self.worker.start()
 
