@@ -169,7 +169,7 @@ class BeamPanel(QWidget):
         top.addWidget(controls)
         top.addWidget(self.tree_view)
         top.addWidget(self.details)
-        top.setSizes([230, 800, 370])
+        top.setSizes([220, 840, 340])
         vertical = QSplitter(Qt.Vertical)
         vertical.addWidget(top)
         vertical.addWidget(self.tabs)

@@ -85,6 +85,7 @@ class AttentionView(pg.PlotWidget):
         pi.setMenuEnabled(False)
         pi.hideButtons()
         pi.setMouseEnabled(False, False)
+        pi.getAxis("left").setWidth(80)
         self.matrix: np.ndarray | None = None
 
     def show_matrix(self, A: np.ndarray | None, src: list[str], tgt: list[str]) -> None:

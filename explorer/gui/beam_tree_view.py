@@ -58,17 +58,19 @@ class _Labels(pg.GraphicsObject):
         )
         self._edges: tuple[np.ndarray, np.ndarray, list[str]] = (np.zeros(0), np.zeros(0), [])
         self._bounds = QRectF()
+        self._badges: list[str] = []
         self.font = QFont()
         self.font.setPointSizeF(11)
         self.painted = 0  # node labels painted by the last paint (for tests)
 
-    def set_labels(self, x, y, texts, colours, ex, ey, etexts) -> None:
+    def set_labels(self, x, y, texts, colours, ex, ey, etexts, badges=None) -> None:
         self.prepareGeometryChange()
         self._nodes = (np.asarray(x, float), np.asarray(y, float), list(texts), list(colours))
+        self._badges = [""] * len(texts) if badges is None else list(badges)
         self._edges = (np.asarray(ex, float), np.asarray(ey, float), list(etexts))
         if len(x):
             self._bounds = QRectF(
-                float(np.min(x)) - 1, float(np.min(y)) - 1, float(np.ptp(x)) + 2, np.ptp(y) + 2
+                float(np.min(x)) - 1, float(np.min(y)) - 1, float(np.ptp(x)) + 3, np.ptp(y) + 2
             )
         else:
             self._bounds = QRectF()
@@ -102,11 +104,11 @@ class _Labels(pg.GraphicsObject):
         p.save()
         p.resetTransform()
         p.setFont(self.font)
-        max_w = px_x * 0.8
+        max_w = px_x * 0.95
+        small = QFont(self.font)
+        small.setPointSizeF(self.font.pointSizeF() * 0.8)
         ex, ey, etexts = self._edges
-        if px_x > fm.horizontalAdvance("−0.00") * 1.6 and px_y > fm.height() * 1.6:
-            small = QFont(self.font)
-            small.setPointSizeF(self.font.pointSizeF() * 0.8)
+        if px_x > fm.horizontalAdvance("−0.00") * 1.1 and px_y > fm.height() * 1.6:
             p.setFont(small)
             p.setPen(QColor("#777777"))
             e_in = np.flatnonzero(
@@ -130,6 +132,12 @@ class _Labels(pg.GraphicsObject):
             p.drawRoundedRect(box, 4, 4)
             p.setPen(QColor("#999999") if colours[i] == FADED else QColor("#111111"))
             p.drawText(box, Qt.AlignCenter, text)
+            if self._badges[i]:
+                p.setFont(small)
+                p.setPen(QColor("#888888"))
+                below = QPointF(box.left() + 2, box.bottom() + fm.height() * 0.8)
+                p.drawText(below, self._badges[i])
+                p.setFont(self.font)
             self.painted += 1
         p.restore()
 
@@ -222,7 +230,7 @@ class BeamTreeView(pg.PlotWidget):
         self.greedy_line.setData(x=np.zeros(0), y=np.zeros(0))
         self.nodes.setData(x=[], y=[])
         self.greedy_nodes.setData(x=[], y=[])
-        self.labels.set_labels([], [], [], [], [], [], [])
+        self.labels.set_labels([], [], [], [], [], [], [], [])
         self.divergence_line.hide()
         self.divergence_text.hide()
 
@@ -233,13 +241,26 @@ class BeamTreeView(pg.PlotWidget):
         if self.selected is not None and self.selected >= len(tree.nodes):
             self.selected = None
         self._redraw()
-        self.getPlotItem().getViewBox().autoRange(padding=0.04)
+        self._fit()
+
+    def _fit(self) -> None:
+        vb = self.getPlotItem().getViewBox()
+        vb.autoRange(padding=0.04)
+        ys = self.layout.y
+        if self.overlay is not None:
+            ys = np.concatenate([ys, self.overlay.y])
+        bottom = 2.6 if self.divergence_text.isVisible() else 0.8
+        vb.setRange(
+            xRange=(-0.6, float(self.layout.x.max()) + 1.2),
+            yRange=(float(ys.min()) - 0.8, float(ys.max()) + bottom),
+            padding=0,
+        )
 
     def set_show_pruned(self, show: bool) -> None:
         self.show_pruned = bool(show)
         if self.tree is not None:
             self._redraw()
-            self.getPlotItem().getViewBox().autoRange(padding=0.04)
+            self._fit()
 
     def select(self, node_id: int | None) -> None:
         """Highlight the path from the root to ``node_id`` (None clears)."""
@@ -311,17 +332,13 @@ class BeamTreeView(pg.PlotWidget):
     def _draw_labels(self) -> None:
         lay, tree = self.layout, self.tree
         nodes = tree.nodes
-        texts = []
-        for r, nid in enumerate(lay.ids):
-            t = nodes[nid].piece
-            if lay.hidden_pruned[r]:
-                t += f"  +{lay.hidden_pruned[r]}"
-            texts.append(t)
+        texts = [nodes[nid].piece for nid in lay.ids]
+        badges = [f"+{k} pruned" if k else "" for k in lay.hidden_pruned]
         colours = [self._colours[c] for c in lay.fate]
         mid_x = 0.5 * (lay.x[lay.edges[:, 0]] + lay.x[lay.edges[:, 1]])
         mid_y = 0.5 * (lay.y[lay.edges[:, 0]] + lay.y[lay.edges[:, 1]])
         etexts = [f"{v:.2f}".replace("-", "−") for v in lay.edge_logprob]
-        self.labels.set_labels(lay.x, lay.y, texts, colours, mid_x, mid_y, etexts)
+        self.labels.set_labels(lay.x, lay.y, texts, colours, mid_x, mid_y, etexts, badges)
 
     def _draw_greedy(self) -> None:
         self.overlay = None
@@ -350,11 +367,11 @@ class BeamTreeView(pg.PlotWidget):
         b = f"{beam_path[d].score:.2f}" if d < len(beam_path) else "—"
         self.divergence_line.setValue(d + 1)
         self.divergence_text.setText(
-            f"step {d + 1}: greedy leaves the beam's choice\ngreedy S = {g}   beam S = {b}".replace(
-                "-", "−"
-            )
+            f"step {d + 1}: greedy leaves the beam\ngreedy S = {g}\nbeam S = {b}".replace("-", "−")
         )
-        self.divergence_text.setPos(d + 1.05, float(self.layout.y.min()) - 0.9)
+        right_half = d + 1 > 0.5 * float(self.layout.x.max())
+        self.divergence_text.setAnchor((1, 0) if right_half else (0, 0))
+        self.divergence_text.setPos(d + (0.95 if right_half else 1.05), float(ov.y.max()) + 0.6)
         self.divergence_line.show()
         self.divergence_text.show()
 
@@ -364,6 +381,7 @@ class BeamTreeView(pg.PlotWidget):
             return
         x, y, texts, colours = self.labels._nodes
         ex, ey, etexts = self.labels._edges
+        badges = self.labels._badges
         g_logp = self.greedy.token_logprobs
         self.labels.set_labels(
             np.concatenate([x, ov.x[off]]),
@@ -373,6 +391,7 @@ class BeamTreeView(pg.PlotWidget):
             np.concatenate([ex, 0.5 * (ov.x[off - 1] + ov.x[off])]),
             np.concatenate([ey, 0.5 * (ov.y[off - 1] + ov.y[off])]),
             etexts + [f"{g_logp[i - 1]:.2f}".replace("-", "−") for i in off],
+            badges + ["greedy"] * len(off),
         )
 
     # ---------------------------------------------------------------- events
