@@ -409,7 +409,7 @@ class Trainer:
                 elapsed = now - t0
                 done = self.step - start_step
                 eta = elapsed / done * (total - self.step) if done else None
-                lv = float(loss)
+                lv = float(loss.detach())
                 yield Progress(
                     "step",
                     self.step,
