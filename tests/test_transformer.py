@@ -388,3 +388,15 @@ def test_dropout_is_active_in_training_mode_only():
     model.eval()
     a, b = model(src, lengths, tgt_in).logits, model(src, lengths, tgt_in).logits
     assert max_diff(a, b) == 0
+
+
+@torch.no_grad()
+def test_source_lengths_out_of_range_are_refused():
+    model = small()
+    src = torch.full((2, 4), 5)
+    with pytest.raises(ValueError, match=r"src_lengths value must be in 1..4.*\[4, 0\]"):
+        model.encode(src, torch.tensor([4, 0]))
+    with pytest.raises(ValueError, match=r"src_lengths value must be in 1..4.*\[5, 2\]"):
+        model.encode(src, torch.tensor([5, 2]))
+    with pytest.raises(ValueError, match=r"src \(B, S\) and src_lengths \(B,\)"):
+        model.encode(src, torch.tensor([4]))

@@ -343,6 +343,11 @@ class TransformerSeq2Seq(Seq2Seq):
                 f"and {tuple(src_lengths.shape)}"
             )
         S = src.shape[1]
+        if src_lengths.numel() and not (1 <= int(src_lengths.min()) <= int(src_lengths.max()) <= S):
+            raise ValueError(
+                f"encode: every src_lengths value must be in 1..{S} (the padded source length), "
+                f"got {src_lengths.tolist()}"
+            )
         positions = torch.arange(S, device=src.device)
         mask = positions[None, :] < src_lengths.to(src.device)[:, None]  # (B, S)
         attn_mask = mask[:, None, None, :]  # (B, 1, 1, S)
