@@ -145,10 +145,9 @@ def _train_for_screenshot(app, window, args) -> int:
     target = args.train_steps
 
     def reached() -> bool:
-        ev = panel.last_event
         if not panel.running:
             return True
-        return target > 0 and ev is not None and ev.kind == "eval" and ev.step >= target
+        return target > 0 and any(p.step >= target for p in panel.replay.probes)
 
     _wait(app, reached, 3600)
     if panel.running:

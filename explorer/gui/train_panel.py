@@ -79,7 +79,7 @@ class TrainPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(360)
+        scroll.setMinimumWidth(420)
 
         self.start_button = QPushButton("Start training")
         self.start_button.setToolTip(
@@ -117,12 +117,15 @@ class TrainPanel(QWidget):
         bar.addWidget(self.eta_label)
 
         self.curves = LiveCurves()
+        self.curves.setMinimumWidth(420)
         self.replay = AttentionReplay()
         live = QSplitter(Qt.Orientation.Horizontal)
         live.addWidget(self.curves)
         live.addWidget(self.replay)
         live.setStretchFactor(0, 3)
         live.setStretchFactor(1, 2)
+        live.setSizes([600, 400])
+        live.setChildrenCollapsible(False)
         self.evaluate = EvaluateView(state)
         self.views = QTabWidget()
         self.views.addTab(live, "Training")
@@ -139,7 +142,7 @@ class TrainPanel(QWidget):
         split.addWidget(scroll)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
-        split.setSizes([380, 1000])
+        split.setSizes([430, 970])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)

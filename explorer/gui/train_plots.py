@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from superqt import QLabeledSlider
 
 # isort: split
@@ -49,7 +49,8 @@ class LiveCurves(pg.GraphicsLayoutWidget):
             p.showGrid(x=True, y=True, alpha=0.25)
             p.setLogMode(y=bool(logy))
             if len(series) > 1:
-                p.addLegend(offset=(-5, 5))
+                legend = p.addLegend()
+                legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-5, 5))
             for k, (key, legend) in enumerate(series):
                 pen = pg.mkPen(theme.SERIES[k], width=2.5 if k else 1.5)
                 symbol = "o" if key.startswith("val") else None
@@ -87,6 +88,9 @@ class LiveCurves(pg.GraphicsLayoutWidget):
     def redraw(self) -> None:
         for key, (xs, ys) in self.data.items():
             self.curves[key].setData(np.asarray(xs, float), np.asarray(ys, float))
+        lr = self.data["lr"][1]
+        if lr:  # from 0, so a constant or decaying rate reads as such
+            self.plots["lr"].setYRange(0.0, 1.15 * max(lr), padding=0)
 
     def points(self, key: str) -> np.ndarray:
         """The (N, 2) points a curve shows (as drawn, before any log scaling)."""
@@ -136,10 +140,10 @@ class AttentionReplay(QWidget):
         )
         self.output_label = QLabel("")
         self.output_label.setWordWrap(True)
+        self.setMinimumWidth(340)
         self.output_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        info = QHBoxLayout()
+        info = QVBoxLayout()
         info.addWidget(self.step_label)
-        info.addStretch(1)
         info.addWidget(self.entropy_label)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -148,6 +152,7 @@ class AttentionReplay(QWidget):
         lay.addLayout(info)
         lay.addWidget(self.output_label)
         self.slider.valueChanged.connect(self.show_index)
+        self.clear_data()
         self.restyle()
 
     def clear_data(self) -> None:
@@ -155,6 +160,8 @@ class AttentionReplay(QWidget):
         self.slider.setRange(0, 0)
         self.slider.setEnabled(False)
         self.image.clear()
+        for name in ("bottom", "left"):
+            self.plot.getAxis(name).setTicks([[]])
         self.step_label.setText("No evaluation yet")
         self.entropy_label.setText("")
         self.output_label.setText("")

@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         for key, (title, where) in PANELS.items():
             panel = TrainPanel(self.state) if where is None else self._make_panel(where)
             self.panels[key] = panel
-            self.tabs.addTab(panel, title.replace("&&", "&"))
+            self.tabs.addTab(panel, title)
         self.setCentralWidget(self.tabs)
         self._build_status_bar()
         self._build_menus()

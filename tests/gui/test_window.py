@@ -58,7 +58,7 @@ def make_window(qtbot, settings, tmp_path):
 def test_three_panels_and_no_model_message(make_window, qtbot):
     w = make_window()
     assert [w.tabs.tabText(i) for i in range(3)] == [
-        "Train & Load",
+        "Train && Load",
         "Step-through",
         "Beam vs greedy",
     ]
