@@ -63,20 +63,24 @@ Pair = tuple[str, str]
 
 
 class _Sampler:
-    """Random parse trees; ``bucket`` (0..3) picks the probabilities for a length range."""
+    """Random parse trees; ``bucket`` (0..3) picks the probabilities for a length range.
+
+    Every draw is ``random() < p`` for a choice or ``seq[int(random() * len(seq))]`` for a pick,
+    written out in the hot methods (np, clause) rather than called, which halves their cost."""
 
     def __init__(self, g: Grammar, rng: random.Random, bucket: int):
         self.g, self.random = g, rng.random
         self.p = {k: v[bucket] for k, v in g.rules["choices"].items() if not k.startswith("_")}
+        self.kinds = sorted({n["kind"] for n in g.nouns.values()})
+        self.kind = {n: e["kind"] for n, e in g.nouns.items()}
         self.nouns: dict[tuple, list[str]] = {}
         self.adjs = {
             (pos, kind): [
                 a["en"] for a in g.adjs.values() if a["position"] == pos and kind in a["nouns"]
             ]
             for pos in ("before", "after")
-            for kind in {n["kind"] for n in g.nouns.values()}
+            for kind in self.kinds
         }
-        self.kinds = sorted({n["kind"] for n in g.nouns.values()})
         self.dets = {
             pl: [d for d in g.dets if g.number(d) in ("any", "pl" if pl else "sg")] for pl in (0, 1)
         }
@@ -93,6 +97,7 @@ class _Sampler:
         }
         self.freq, self.manner, self.conjs = list(g.freq), list(g.manner), list(g.conjs)
         self.subj_prons, self.obj_prons = list(g.subj_prons), list(g.obj_prons)
+        self.subj_agr = {w: g.pron_agr(e) for w, e in g.subj_prons.items()}
 
     def chance(self, key: str) -> bool:
         return self.random() < self.p[key]
@@ -100,71 +105,81 @@ class _Sampler:
     def pick(self, seq):
         return seq[int(self.random() * len(seq))]
 
-    def noun(self, kinds) -> str:
+    def noun_list(self, kinds) -> list[str]:
         key = tuple(kinds)
         if key not in self.nouns:
-            self.nouns[key] = [n["en"] for n in self.g.nouns.values() if n["kind"] in kinds]
-        return self.pick(self.nouns[key])
+            self.nouns[key] = [n for n, kind in self.kind.items() if kind in key]
+        return self.nouns[key]
 
     def np(self, kinds, rel_ok: bool) -> NP:
-        g, pick = self.g, self.pick
-        noun = self.noun(kinds)
-        kind = g.nouns[noun]["kind"]
-        if self.chance("number_determiner"):
-            det = pick(g.numbers)
-            plural = det != g.numbers[0]
+        rnd, p = self.random, self.p
+        nouns = self.noun_list(kinds)
+        noun = nouns[int(rnd() * len(nouns))]
+        kind = self.kind[noun]
+        if rnd() < p["number_determiner"]:
+            numbers = self.g.numbers
+            det = numbers[int(rnd() * len(numbers))]
+            plural = det != numbers[0]
         else:
-            plural = self.chance("plural")
-            det = pick(self.dets[plural])
+            plural = rnd() < p["plural"]
+            dets = self.dets[plural]
+            det = dets[int(rnd() * len(dets))]
         pres, posts = self.adjs["before", kind], self.adjs["after", kind]
-        pre = pick(pres) if pres and self.chance("adjective_before") else None
-        post = pick(posts) if posts and self.chance("adjective_after") else None
+        pre = pres[int(rnd() * len(pres))] if pres and rnd() < p["adjective_before"] else None
+        post = posts[int(rnd() * len(posts))] if posts and rnd() < p["adjective_after"] else None
         np = NP(det, noun, plural, pre, post)
-        if rel_ok and self.chance("relative_clause"):
-            gap = "subj" if self.random() < 0.5 else "obj"
-            np.rel = self.clause(gap, g.np_agr(np), kind, rel_ok=False)
+        if rel_ok and rnd() < p["relative_clause"]:
+            gap = "subj" if rnd() < 0.5 else "obj"
+            np.rel = self.clause(gap, self.g.np_agr(np), kind, rel_ok=False)
         return np
 
     def subject(self, rel_ok: bool, copula: bool):
         g = self.g
         if self.chance("pronoun_subject"):
             word = self.pick(self.subj_prons)
-            return Pron(word), g.pron_agr(g.subj_prons[word]), "person"
+            return Pron(word), self.subj_agr[word], "person"
         kinds = self.kinds if copula else ANIMATE
         if self.chance("coordinated_subject"):
             left, right = self.np(kinds, False), self.np(kinds, False)
             la, ra = g.np_agr(left), g.np_agr(right)
             gender = "f" if la.gender == ra.gender == "f" else "m"
-            kind = g.nouns[left.noun]["kind"] if copula else "animal"
+            kind = self.kind[left.noun] if copula else "animal"
             return Coord(left, right), Agr(gender, True, 5), kind
         np = self.np(kinds, rel_ok)
-        return np, g.np_agr(np), g.nouns[np.noun]["kind"]
+        return np, g.np_agr(np), self.kind[np.noun]
 
     def clause(self, gap=None, gap_agr=None, gap_kind=None, rel_ok=True) -> Clause:
-        pick = self.pick
-        copula = gap != "obj" and self.chance("copula")
+        rnd, p = self.random, self.p
+        copula = gap != "obj" and rnd() < p["copula"]
         if gap == "subj":
             subj, agr, kind = None, gap_agr, gap_kind
             copula = copula or kind not in ANIMATE
         else:
             subj, agr, kind = self.subject(rel_ok, copula)
-        past, neg = self.chance("past"), self.chance("negation")
-        freq = pick(self.freq) if not neg and self.chance("frequency_adverb") else None
-        time = pick(self.times[past]) if self.chance("time_adverb") else None
+        past, neg = rnd() < p["past"], rnd() < p["negation"]
+        freq = None
+        if not neg and rnd() < p["frequency_adverb"]:
+            freq = self.freq[int(rnd() * len(self.freq))]
+        time = None
+        if rnd() < p["time_adverb"]:
+            times = self.times[past]
+            time = times[int(rnd() * len(times))]
         if copula:
-            pred = pick(self.adjs["after", kind] or self.adjs["before", kind])
+            pred = self.pick(self.adjs["after", kind] or self.adjs["before", kind])
             return Clause(subj, "be", past, neg, freq, pred=pred, time=time)
-        v = pick(self.verbs_for[gap_kind] if gap == "obj" else self.verbs)
+        v = self.pick(self.verbs_for[gap_kind] if gap == "obj" else self.verbs)
         obj = None
-        if gap != "obj" and pick(v["frames"]) == "tr":
+        if gap != "obj" and self.pick(v["frames"]) == "tr":
             obj = self.object(subj, v, rel_ok)
-        manner = pick(self.manner) if self.chance("manner_adverb") else None
+        manner = None
+        if rnd() < p["manner_adverb"]:
+            manner = self.manner[int(rnd() * len(self.manner))]
         pps: list[PP] = []
         preps = self.preps[v.get("motion", False)]
-        while len(pps) < 2 and self.chance(
-            "second_prepositional_phrase" if pps else "prepositional_phrase"
+        while len(pps) < 2 and rnd() < (
+            p["second_prepositional_phrase"] if pps else p["prepositional_phrase"]
         ):
-            prep = pick(preps)
+            prep = preps[int(rnd() * len(preps))]
             pps.append(PP(prep["en"], self.np(prep["objects"], False)))
         return Clause(
             subj, v["en"][0], past, neg, freq, obj, gap == "obj", None, manner, tuple(pps), time

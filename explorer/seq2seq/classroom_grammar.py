@@ -133,6 +133,20 @@ class Grammar:
         self.time = {a["en"]: a for a in adverbs["time"]}
         self.numbers, self.numbers_fr = lexicon["numbers"], lexicon["numbers_fr"]
         self.dets = rules["determiners"]
+        # tables for realising: agreement of (noun, plural); French determiner forms by English
+        # determiner or number ("one" takes the forms of "a", the others are invariable)
+        self.agr = {
+            (n, pl): Agr(e["gender"], pl, 5 if pl else 2)
+            for n, e in self.nouns.items()
+            for pl in (False, True)
+        }
+        self.det_fr = {d: e["fr"] for d, e in self.dets.items()}
+        self.det_fr[self.numbers[0]] = self.dets["a"]["fr"]
+        self.det_fr |= {n: [fr] * 4 for n, fr in zip(self.numbers[1:], self.numbers_fr[1:])}
+        self.adj_fr = {a: e["fr"] for a, e in self.adjs.items()}
+        self.phrases: dict[
+            tuple[str, str], tuple[list[str], list[tuple[str, tuple[int, ...]]]]
+        ] = {}
         self.subj_prons, self.obj_prons = rules["subject_pronouns"], rules["object_pronouns"]
         self.preps = {p["en"]: p for p in rules["prepositions"]}
         self.conjs = {c["en"]: c for c in rules["conjunctions"]}
@@ -155,7 +169,7 @@ class Grammar:
         return self.dets[det]["number"]
 
     def np_agr(self, np: NP) -> Agr:
-        return Agr(self.nouns[np.noun]["gender"], np.plural, 5 if np.plural else 2)
+        return self.agr[np.noun, np.plural]
 
     def pron_agr(self, entry: dict) -> Agr:
         return Agr(entry["gender"], entry["person"] >= 3, entry["person"])
@@ -189,29 +203,39 @@ class _Realiser:
         return (len(self.en) - 1,)
 
     def phrase(self, en: str, fr: str, links: list | None = None) -> list[Tok]:
-        idx = [len(self.en) + k for k in range(len(en.split()))]
-        self.en.extend(en.split())
-        if links is None:  # all-to-all
-            return [(f, tuple(idx)) for f in fr.split()]
-        return [(f, tuple(idx[i] for i, j in links if j == k)) for k, f in enumerate(fr.split())]
+        key = (en, fr)
+        if key not in self.g.phrases:
+            n = len(en.split())
+            if links is None:  # all-to-all
+                rel = [(f, tuple(range(n))) for f in fr.split()]
+            else:
+                rel = [(f, tuple(i for i, j in links if j == k)) for k, f in enumerate(fr.split())]
+            self.g.phrases[key] = en.split(), rel
+        words, rel = self.g.phrases[key]
+        at = len(self.en)
+        self.en += words
+        return [(f, tuple(at + i for i in idx)) for f, idx in rel]
 
     def np(self, np: NP) -> tuple[list[Tok], Agr]:
-        g, agr = self.g, self.g.np_agr(np)
-        d = self.w(np.det)
-        if np.det in g.numbers and np.det != g.numbers[0]:
-            toks = [(g.numbers_fr[g.numbers.index(np.det)], d)]
-        else:
-            toks = [(g.dets["a" if np.det in g.numbers else np.det]["fr"][agr.form], d)]
+        g, en = self.g, self.en
+        agr = g.agr[np.noun, np.plural]
+        form = agr.form
+        en.append(np.det)
+        d = (len(en) - 1,)
+        toks = [(g.det_fr[np.det][form], d)]
         if np.pre:
-            toks.append((g.adjs[np.pre]["fr"][agr.form], self.w(np.pre)))
+            en.append(np.pre)
+            toks.append((g.adj_fr[np.pre][form], (len(en) - 1,)))
             if np.det == "some":
                 toks[0] = (g.rules["indefinite_plural_before_adjective"], d)
-        post = [(g.adjs[np.post]["fr"][agr.form], self.w(np.post))] if np.post else []
+        if np.post:
+            en.append(np.post)
+            post = (g.adj_fr[np.post][form], (len(en) - 1,))
         noun = g.nouns[np.noun]
-        toks.append(
-            (noun["fr_pl" if np.plural else "fr"], self.w(noun["en_pl" if np.plural else "en"]))
-        )
-        toks += post
+        en.append(noun["en_pl" if np.plural else "en"])
+        toks.append((noun["fr_pl" if np.plural else "fr"], (len(en) - 1,)))
+        if np.post:
+            toks.append(post)
         if np.rel:
             rel = g.rules["relative"]
             that = self.w(rel["en"])
