@@ -10,6 +10,7 @@ reversal tasks.
 
 from __future__ import annotations
 
+import functools
 import random
 from pathlib import Path
 
@@ -217,16 +218,26 @@ class _Sampler:
 def generate(size: int = DEFAULT_SIZE, seed: int = 0) -> tuple[list[Pair], list[Alignment]]:
     """``size`` distinct (English, French) pairs and their gold alignments, deterministic for a
     seed. Source lengths are spread over the buckets in grammar.json (2-10, 11-20, 21-30,
-    31-40 words by default, in equal shares)."""
+    31-40 words by default, in equal shares). The last few corpora are kept, so asking again
+    for the same ``size`` and ``seed`` (training, then evaluation) costs only fresh lists."""
     if size < 1:
         raise ClassroomError(f"size must be positive, not {size}")
+    pairs, alignments = _generate(size, seed)
+    return list(pairs), [list(a) for a in alignments]
+
+
+@functools.lru_cache(maxsize=4)
+def _generate(
+    size: int, seed: int
+) -> tuple[tuple[Pair, ...], tuple[tuple[tuple[int, int], ...], ...]]:
+    """The corpus for ``generate`` as immutable tuples, so the cached copy cannot be changed."""
     g = load_grammar()
     rng = random.Random(seed)
     lengths = g.rules["lengths"]
     buckets, weights = lengths["buckets"], lengths["weights"]
     samplers = [_Sampler(g, rng, b) for b in range(len(buckets))]
     pairs: list[Pair] = []
-    alignments: list[Alignment] = []
+    alignments: list[tuple[tuple[int, int], ...]] = []
     seen: set[str] = set()
     attempts = 0
     while len(pairs) < size:
@@ -239,8 +250,8 @@ def generate(size: int = DEFAULT_SIZE, seed: int = 0) -> tuple[list[Pair], list[
         if src not in seen:
             seen.add(src)
             pairs.append((src, " ".join(fr)))
-            alignments.append(alignment)
-    return pairs, alignments
+            alignments.append(tuple(alignment))
+    return tuple(pairs), tuple(alignments)
 
 
 # ----------------------------------------------------------------------------- toy tasks
