@@ -1,4 +1,4 @@
-import functools
+import hashlib
 from collections import Counter
 
 import pytest
@@ -15,10 +15,13 @@ from explorer.seq2seq.classroom import (
 )
 from explorer.seq2seq.corpus import load_corpus
 
+# sha256 of classroom.tsv + classroom.align for generate(30000, seed=0): the corpus must not drift
+CORPUS_SHA256 = "e473350fb4f50c7535d5056dcc24748f018122bf5d23c6f8d1b1c29a61d3f12f"
 
-@functools.cache
-def corpus(size=30000, seed=0):
-    return generate(size=size, seed=seed)
+
+@pytest.fixture(scope="module")
+def corpus():
+    return generate(size=30000, seed=0)
 
 
 def fr(english: str) -> str:
@@ -147,8 +150,39 @@ def test_translate_rejects_what_the_grammar_cannot_make():
 # ----------------------------------------------------------------------------- the generated corpus
 
 
-def test_thirty_thousand_distinct_pairs_deterministic():
-    pairs, alignments = corpus()
+def test_default_corpus_is_unchanged(corpus):
+    pairs, alignments = corpus
+    digest = hashlib.sha256()
+    digest.update("".join(f"{s}\t{t}\n" for s, t in pairs).encode())
+    digest.update("".join(" ".join(f"{i}-{j}" for i, j in a) + "\n" for a in alignments).encode())
+    assert digest.hexdigest() == CORPUS_SHA256
+    assert pairs[1] == (
+        "my child that saw the white wall behind this bridge runs next to the child under their "
+        "pretty black windows",
+        "mon enfant qui a vu le mur blanc derrière ce pont court à côté de l'enfant sous leurs "
+        "jolies fenêtres noires",
+    )
+
+
+def test_generate_is_cached_and_returns_fresh_lists(corpus):
+    pairs, alignments = corpus
+    hits = classroom._generate.cache_info().hits
+    again_pairs, again_alignments = generate(size=30000, seed=0)
+    assert classroom._generate.cache_info().hits == hits + 1
+    assert again_pairs == pairs and again_alignments == alignments
+    assert again_pairs is not pairs and again_alignments[0] is not alignments[0]
+    assert isinstance(again_pairs, list) and isinstance(again_alignments[0], list)
+    again_pairs.clear()
+    again_alignments[1].append((99, 99))
+    third_pairs, third_alignments = generate(size=30000, seed=0)
+    assert len(third_pairs) == 30000 and third_alignments[1] == alignments[1]
+    assert (99, 99) not in third_alignments[1]
+    with pytest.raises(ClassroomError, match="size must be positive, not 0"):
+        generate(size=0)
+
+
+def test_thirty_thousand_distinct_pairs_deterministic(corpus):
+    pairs, alignments = corpus
     assert len(pairs) == 30000 == len(alignments)
     assert len({s for s, _ in pairs}) == 30000
     again = generate(size=500, seed=0)
@@ -156,8 +190,8 @@ def test_thirty_thousand_distinct_pairs_deterministic():
     assert generate(size=500, seed=1)[0] != pairs[:500]
 
 
-def test_lengths_spread_over_four_buckets_and_small_vocabulary():
-    pairs, _ = corpus()
+def test_lengths_spread_over_four_buckets_and_small_vocabulary(corpus):
+    pairs, _ = corpus
     lengths = [len(s.split()) for s, _ in pairs]
     assert min(lengths) >= 2 and max(lengths) <= 40
     buckets = Counter(min(3, (n - 1) // 10) for n in lengths)
@@ -170,8 +204,8 @@ def test_lengths_spread_over_four_buckets_and_small_vocabulary():
     assert not set(french) & set('.,;:!?"')
 
 
-def test_alignments_are_in_range_and_cover_every_word():
-    pairs, alignments = corpus()
+def test_alignments_are_in_range_and_cover_every_word(corpus):
+    pairs, alignments = corpus
     for (s, t), a in zip(pairs[:3000], alignments[:3000], strict=True):
         n, m = len(s.split()), len(t.split())
         assert all(0 <= i < n and 0 <= j < m for i, j in a)
@@ -180,14 +214,14 @@ def test_alignments_are_in_range_and_cover_every_word():
         assert a == sorted(set(a))
 
 
-def test_translate_reproduces_generated_pairs():
-    pairs, alignments = corpus()
+def test_translate_reproduces_generated_pairs(corpus):
+    pairs, alignments = corpus
     for (s, t), a in zip(pairs[:400], alignments[:400], strict=True):
         assert translate(s) == (t, a)
 
 
-def test_corpus_shows_every_phenomenon():
-    pairs, _ = corpus()
+def test_corpus_shows_every_phenomenon(corpus):
+    pairs, _ = corpus
     french = Counter(w for _, t in pairs for w in t.split())
     english = Counter(w for s, _ in pairs for w in s.split())
     for word in ["noir", "noire", "noirs", "noires", "le", "la", "les", "un", "une", "des"]:
