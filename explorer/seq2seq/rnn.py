@@ -21,7 +21,7 @@ Every family then reads out logits = W_y dropout(o_t). With ``tie_embeddings`` W
 embedding matrix, preceded by a projection from ``hidden_dim`` to ``emb_dim`` when they differ.
 
 ``forward`` runs exactly the computation of ``step`` in a loop over the target, so the step API is
-faithful by construction; only the output layer, which feeds nothing back, runs once over all steps.
+faithful by construction; only the output layers, which feed nothing back, run once over all steps.
 The decoder state is a dict of batch-first tensors: ``h`` (B, L, H), ``cell`` (B, L, H) for an
 LSTM, ``feed`` (B, H) = h~_{t-1} for Luong input feeding.
 """
@@ -153,9 +153,9 @@ class RNNEncoder(nn.Module):
 class _Step(NamedTuple):
     """One decoder step on the RNN's native (layer-first) state."""
 
-    o: torch.Tensor  # (B, H) what the output layer reads
-    h: Any  # (L, B, H), or (h, c) for an LSTM
-    feed: torch.Tensor | None  # (B, H) h~_t for Luong input feeding
+    s: torch.Tensor  # (B, H) top-layer decoder state s_t
+    h: Any  # (L, B, H) every layer's state, or (h, cell) for an LSTM
+    feed: torch.Tensor | None  # (B, H) Luong's h~_t, fed to the next step
     context: torch.Tensor  # (B, D_ctx)
     alpha: torch.Tensor | None  # (B, S)
     e: torch.Tensor | None  # (B, S), -inf at padding
@@ -286,24 +286,29 @@ class RNNSeq2Seq(Seq2Seq):
     def _decode_step(
         self, memory: Memory, h: Any, feed: torch.Tensor | None, emb: torch.Tensor
     ) -> _Step:
-        """The one decoder step shared by ``step`` and ``forward``; emb (B, E) = emb(y_{t-1})."""
+        """The recurrence shared by ``step`` and ``forward``; emb (B, E) = emb(y_{t-1})."""
         alpha = e = None
         if self.arch.startswith("luong"):
             out, h = self.decoder(torch.cat([emb, feed], dim=-1).unsqueeze(1), h)
             s = out[:, 0]  # (B, H) s_t
             c, alpha, e = self.attention(s, memory.states, memory.extra["keys"], memory.mask)
-            o = torch.tanh(self.W_c(torch.cat([c, s], dim=-1)))  # (B, H) h~_t
-            return _Step(o, h, o, c, alpha, e)
+            h_tilde = torch.tanh(self.W_c(torch.cat([c, s], dim=-1)))  # (B, H) h~_t
+            return _Step(s, h, h_tilde, c, alpha, e)
         if self.attention is None:
             c = memory.extra["c"]  # (B, D_enc) the same c at every step
         else:  # Bahdanau: the query is s_{t-1}
-            c, alpha, e = self.attention(
-                self._h_of(h)[-1], memory.states, memory.extra["keys"], memory.mask
-            )
+            s_prev = self._h_of(h)[-1]  # (B, H)
+            c, alpha, e = self.attention(s_prev, memory.states, memory.extra["keys"], memory.mask)
         out, h = self.decoder(torch.cat([emb, c], dim=-1).unsqueeze(1), h)
-        s = out[:, 0]  # (B, H) s_t
-        o = torch.tanh(self.W_o(torch.cat([s, c, emb], dim=-1)))  # (B, H)
-        return _Step(o, h, None, c, alpha, e)
+        return _Step(out[:, 0], h, None, c, alpha, e)
+
+    def _output(
+        self, s: torch.Tensor, c: torch.Tensor, emb: torch.Tensor, h_tilde: torch.Tensor | None
+    ) -> torch.Tensor:
+        """o (..., H), what the output layer reads: h~_t, or tanh(W_o [s_t; c_t; emb(y_{t-1})])."""
+        if h_tilde is not None:
+            return h_tilde
+        return torch.tanh(self.W_o(torch.cat([s, c, emb], dim=-1)))
 
     def _logits(self, o: torch.Tensor) -> torch.Tensor:
         """(..., H) → (..., V)."""
@@ -325,7 +330,7 @@ class RNNSeq2Seq(Seq2Seq):
         if r.feed is not None:
             new_state["feed"] = r.feed
         out = StepOutput(
-            logits=self._logits(r.o),  # (B, V)
+            logits=self._logits(self._output(r.s, r.context, emb, r.feed)),  # (B, V)
             scores=None if r.e is None else r.e.view(B, 1, 1, -1),  # (B, 1, 1, S)
             attention=None if r.alpha is None else r.alpha.view(B, 1, 1, -1),
             hidden=new_state["h"],  # (B, L, H)
@@ -350,19 +355,22 @@ class RNNSeq2Seq(Seq2Seq):
             h, feed = r.h, r.feed
             steps.append(r)
 
-        def stacked(name: str, dim: int = 1) -> torch.Tensor:
-            return torch.stack([getattr(r, name) for r in steps], dim)
+        def stacked(name: str) -> torch.Tensor:
+            return torch.stack([getattr(r, name) for r in steps], 1)  # (B, T, ...)
 
         hidden = torch.stack([self._h_of(r.h).transpose(0, 1) for r in steps], 1)  # (B, T, L, H)
+        context = stacked("context")  # (B, T, D_ctx)
+        h_tilde = stacked("feed") if self.arch.startswith("luong") else None
+        o = self._output(stacked("s"), context, embs, h_tilde)  # (B, T, H), all steps at once
         attention = scores = None
         if self.attention is not None:
             attention = stacked("alpha").view(B, T, 1, 1, -1)  # (B, T, 1, 1, S)
             scores = stacked("e").view(B, T, 1, 1, -1)
         return ForwardOutput(
-            logits=self._logits(stacked("o")),  # (B, T, V)
+            logits=self._logits(o),  # (B, T, V)
             scores=scores,
             attention=attention,
             hidden=hidden,
-            context=stacked("context").unsqueeze(2),  # (B, T, 1, D_ctx)
+            context=context.unsqueeze(2),  # (B, T, 1, D_ctx)
             memory=memory,
         )
