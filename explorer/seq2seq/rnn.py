@@ -2,7 +2,8 @@
 
 One encoder for every ``arch``: an embedding, dropout and a multi-layer (bi)GRU/LSTM over packed
 sequences, giving the annotations h_i (B, S, D_enc) and the final state of every layer. The decoder
-starts from the encoder's final states through a bridge, s_0 = tanh(W_b h_final) per layer.
+starts from the encoder's final states through a bridge, s_0 = tanh(W_b h_final) per layer (an
+LSTM's cells likewise, through a bridge of their own).
 
 - ``none`` (Cho et al. 2014): the whole source is squeezed into one vector c, the encoder's last
   top-layer state (forward final and backward final, concatenated, for a bidirectional encoder).
@@ -73,7 +74,7 @@ class RNNConfig:
     bidirectional: bool = True  # the encoder only; the decoder runs left to right
     dropout: float = 0.1
     tie_embeddings: bool = False  # output layer weight = target embedding matrix
-    attn_dim: int | None = None  # size of Bahdanau's W_s s + W_h h_i; None: hidden_dim
+    attn_dim: int | None = None  # bahdanau only: size of W_s s + W_h h_i; None: hidden_dim
 
     def __post_init__(self) -> None:
         def bad(field: str, expected: str) -> RNNConfigError:
