@@ -14,7 +14,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6 import QtWidgets  # noqa: E402  (PySide6 before pyqtgraph)
 
-from explorer.bench import LONG_SENTENCE, bundled_or_fresh, classroom_sample, summary  # noqa: E402
+from explorer.bench import (  # noqa: E402
+    LONG_SENTENCE,
+    bundled_or_fresh,
+    classroom_sample,
+    percentile,
+    summary,
+)
 
 
 def _app() -> QtWidgets.QApplication:
@@ -71,6 +77,95 @@ def tree_draw(beam: int, steps: int, repeat: int) -> dict:
     return {"nodes": len(tree), **summary(times)}
 
 
+LAUNCH_SCRIPT = """
+import os, sys, time
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6 import QtCore, QtWidgets
+app = QtWidgets.QApplication([])
+from explorer.gui.window import MainWindow
+settings = QtCore.QSettings(sys.argv[1], QtCore.QSettings.Format.IniFormat)
+w = MainWindow(settings=settings, error_dialogs=False)
+w.show()
+def ready():
+    if w.state.current is not None and not w.loading:
+        print("READY", flush=True)
+        w.shutdown()
+        app.quit()
+timer = QtCore.QTimer(); timer.timeout.connect(ready); timer.start(5)
+QtCore.QTimer.singleShot(60000, app.quit)
+app.exec()
+"""
+
+
+def launch_time(repeat: int) -> dict:
+    """Seconds from starting a fresh Python process to a shown window with the bundled model
+    loaded and current (measured by the parent, so interpreter start-up counts)."""
+    import subprocess
+    import tempfile
+
+    times = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            r = subprocess.run(
+                [sys.executable, "-c", LAUNCH_SCRIPT, os.path.join(d, "s.ini")],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
+            )
+            elapsed = time.perf_counter() - t0
+        if "READY" not in r.stdout:
+            raise RuntimeError(f"the window never became ready: {r.stderr[-800:]}")
+        times.append(elapsed)
+    return summary(times)
+
+
+def training_stalls(steps: int) -> dict:
+    """Gaps of a 5 ms event-loop timer while the Train & Load panel trains on the CPU."""
+    from PySide6 import QtCore
+
+    from explorer.gui.state import AppState
+    from explorer.gui.train_panel import TrainPanel
+    from explorer.seq2seq.presets import PRESETS
+
+    app = _app()
+    panel = TrainPanel(AppState())
+    panel.resize(1400, 900)
+    panel.show()
+    panel.corpus.set_spec("classroom")
+    preset = PRESETS["classroom-bahdanau"]
+    panel.form.set_values({**preset, "steps": steps, "eval_every": max(10, steps // 3)})
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append((now - last[0]) * 1000)
+        last[0] = now
+
+    timer = QtCore.QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    panel.start()
+    started = time.perf_counter()
+    while panel.running and time.perf_counter() - started < 600:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+    timer.stop()
+    ok = panel.shutdown()
+    events = panel.last_event.step if panel.last_event is not None else 0
+    panel.close()
+    stalls = [g - 5.0 for g in gaps]
+    return {
+        "ticks": len(gaps),
+        "steps": events,
+        "finished": ok,
+        **summary(stalls),
+        "p99": percentile(stalls, 99),
+    }
+
+
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     rounds = 1 if quick else 3
@@ -119,6 +214,23 @@ def main(argv: list[str]) -> int:
                 "target": target,
             }
         )
+    r = training_stalls(30 if quick else 200)
+    rows.append(
+        {
+            "name": f"UI-thread stall while training ({r['steps']} steps of the Bahdanau "
+            f"preset, {r['ticks']} timer ticks): p99 / max (ms)",
+            "value": f"{r['p99']:.1f} / {r['max']:.1f}",
+            "target": "p99 ≤ 50 ms",
+        }
+    )
+    r = launch_time(1 if quick else 3)
+    rows.append(
+        {
+            "name": "launch to a usable window with the bundled model loaded: median (s)",
+            "value": f"{r['median']:.2f}",
+            "target": "≤ 3 s",
+        }
+    )
     print(json.dumps({"rows": rows}))
     return 0
 

@@ -388,7 +388,7 @@ class Trainer:
                         logits.reshape(-1, logits.shape[-1]).float(), tgt_out.reshape(-1)
                     )
                 if not torch.isfinite(loss):
-                    yield from self._diverged(total, t0, float(loss))
+                    yield from self._diverged(total, t0, float(loss.detach()))
                     return
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
