@@ -240,7 +240,7 @@ def _read_header(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{path}: not a checkpoint (header is not JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a checkpoint (header is not a JSON object)")
@@ -318,12 +318,20 @@ def _names(names: Iterable[str], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _check_config_sizes(path: Path, config: dict[str, Any], stored: int) -> None:
-    """Every dimension of a model is at most the number of elements of the weights it shapes, so
-    an integer config field far beyond the stored elements cannot describe this file's model."""
+def _check_config_sizes(path: Path, config: dict[str, Any], stored: int, tensors: int) -> None:
+    """Refuse sizes no model in this file can have, before even a meta-device build (which takes
+    seconds per thousand layers). A dimension is at most the number of elements of the weights it
+    shapes; every layer holds at least one stored weight tensor."""
     limit = stored + MAX_UNSTORED_ELEMENTS
     for field, value in config.items():
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limit:
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        if "layers" in field and value > tensors:
+            raise CheckpointError(
+                f"{path}: config field {field!r} = {value} is more layers than the file has "
+                f"weight tensors ({tensors})"
+            )
+        if abs(value) > limit:
             raise CheckpointError(
                 f"{path}: config field {field!r} = {value} is larger than the whole model stored "
                 f"in the file ({stored} weight elements)"
@@ -331,10 +339,14 @@ def _check_config_sizes(path: Path, config: dict[str, Any], stored: int) -> None
 
 
 def _planned_model(
-    path: Path, build: Callable[[dict[str, Any]], Seq2Seq], config: dict[str, Any], stored: int
+    path: Path,
+    build: Callable[[dict[str, Any]], Seq2Seq],
+    weights: dict[str, torch.Tensor],
+    config: dict[str, Any],
 ) -> Seq2Seq:
     """The model the config describes, built on the meta device: shapes without storage."""
-    _check_config_sizes(path, config, stored)
+    stored = sum(t.numel() for t in weights.values())
+    _check_config_sizes(path, config, stored, len(weights))
     try:
         with torch.device("meta"):
             model = build(dict(config))
@@ -409,8 +421,7 @@ def load_checkpoint(
         if target not in weights:
             raise CheckpointError(f"{path}: alias {alias} names a missing weight {target}")
         weights[alias] = weights[target]
-    stored = sum(t.numel() for name, t in tensors.items() if name.startswith("model."))
-    _check_weights(path, _planned_model(path, build, records["config"], stored), weights)
+    _check_weights(path, _planned_model(path, build, weights, records["config"]), weights)
     try:
         model = build(dict(records["config"]))
         model.load_state_dict(weights, strict=True)
