@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize
+from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
@@ -38,7 +38,7 @@ def save_svg(widget: QWidget, path: str | Path, title: str = "Attention Explorer
     if not painter.begin(gen):
         raise OSError(f"could not write {path}")
     try:
-        widget.render(painter)
+        widget.render(painter, QPoint())  # the painter overload needs an explicit offset
     finally:
         painter.end()
     if not path.exists() or path.stat().st_size == 0:

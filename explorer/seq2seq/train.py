@@ -16,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +50,9 @@ class TrainOptions:
     src_lang: str | None = None
     tgt_lang: str | None = None
     corpus_size: int | None = None  # generated corpora: number of pairs; files: keep the first N
-    max_words: int = 40  # drop pairs with a longer side
-    valid_size: int = 500
-    test_size: int = 1000
+    max_words: int = 80  # drop pairs with a longer side (in words)
+    valid_fraction: float = 0.03  # of the pairs, chosen by a hash of the source sentence
+    test_fraction: float = 0.05
     arch: str = "bahdanau"
     model: dict[str, Any] = field(default_factory=dict)  # family config fields
     vocab_size: int = 1000
@@ -219,23 +219,13 @@ def load_splits(o: TrainOptions):
 
     Deterministic for the options, so evaluation finds the same test set the run never saw.
     """
-    from explorer.seq2seq.corpus import load_corpus, split
+    from explorer.seq2seq.corpus import filter_length, load_corpus, split
 
     corpus = load_corpus(
         o.corpus, src_lang=o.src_lang, tgt_lang=o.tgt_lang, size=o.corpus_size, seed=o.seed
     )
-    keep = [
-        i
-        for i, (s, t) in enumerate(corpus.pairs)
-        if 1 <= len(s.split()) <= o.max_words and 1 <= len(t.split()) <= o.max_words
-    ]
-    if len(keep) < len(corpus.pairs):
-        corpus = replace(
-            corpus,
-            pairs=[corpus.pairs[i] for i in keep],
-            alignments=[corpus.alignments[i] for i in keep] if corpus.alignments else None,
-        )
-    return corpus, split(corpus, valid=o.valid_size, test=o.test_size, seed=o.seed)
+    corpus = filter_length(corpus, min_len=1, max_len=o.max_words)
+    return corpus, split(corpus, valid=o.valid_fraction, test=o.test_fraction, seed=o.seed)
 
 
 def mean_entropy(attn: np.ndarray) -> float:
@@ -419,7 +409,7 @@ class Trainer:
                 elapsed = now - t0
                 done = self.step - start_step
                 eta = elapsed / done * (total - self.step) if done else None
-                lv = float(loss)
+                lv = float(loss.detach())
                 yield Progress(
                     "step",
                     self.step,

@@ -1,0 +1,157 @@
+"""Start the GUI: ``attention-explorer`` / ``python -m explorer``.
+
+``--screenshot FILE --panel train|step|beam`` renders the window offscreen to a PNG and exits, once
+the bundled (or ``--checkpoint``) model is loaded and the panel has drawn. For the documentation's
+training pictures, ``--train-steps N`` (with ``--preset NAME``) trains first and grabs the panel at
+step N (``--train-steps 0``: before training starts; a negative value: after the run ends).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+LOAD_TIMEOUT_S = 120
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="attention-explorer", description="Attention Explorer GUI")
+    p.add_argument("--screenshot", metavar="FILE", help="render the window to a PNG and exit")
+    p.add_argument("--panel", choices=["train", "step", "beam"], default=None)
+    p.add_argument(
+        "--checkpoint", metavar="FILE", help="open this checkpoint (and make it current)"
+    )
+    p.add_argument("--sentence", metavar="TEXT", help="the sentence the panels show")
+    p.add_argument("--projector", action="store_true", help="large fonts for a classroom screen")
+    p.add_argument("--theme", choices=["light", "dark"], help=argparse.SUPPRESS)
+    p.add_argument("--preset", help=argparse.SUPPRESS)
+    p.add_argument("--train-steps", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--size", default="1400x900", help="screenshot size, WIDTHxHEIGHT")
+    return p.parse_args(argv)
+
+
+def _wait(app, done, timeout_s: float) -> bool:
+    """Run the event loop until ``done()`` or the timeout; True when done."""
+    t_end = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > t_end:
+            return False
+        app.processEvents()
+        time.sleep(0.01)
+    return True
+
+
+def _idle(app, settle_s: float = 0.4) -> None:
+    """Let workers finish and the panels draw what they produced."""
+    from PySide6.QtCore import QThreadPool
+
+    pool = QThreadPool.globalInstance()
+    _wait(app, lambda: pool.activeThreadCount() == 0, LOAD_TIMEOUT_S)
+    _wait(app, lambda: False, settle_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(["attention-explorer"])
+    app.setApplicationName("Attention Explorer")
+    app.setOrganizationName("attention-explorer")
+    from explorer.gui.window import MainWindow
+
+    settings = None
+    if args.screenshot:
+        # A screenshot must not depend on (or change) the user's preferences.
+        import tempfile
+
+        tmp = tempfile.mkdtemp(prefix="explorer-settings-")
+        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        if args.theme:
+            settings.setValue("theme", args.theme)
+    window = MainWindow(settings=settings, projector=args.projector or None,
+                        error_dialogs=not args.screenshot)  # fmt: skip
+    if args.checkpoint:
+        window.open_checkpoint(args.checkpoint, make_current=True)
+    if args.panel:
+        window.set_panel(args.panel)
+    if not args.screenshot:
+        window.show()
+        if args.sentence:
+            _set_sentence(window, args.sentence)
+        return app.exec()
+    return _screenshot(app, window, args)
+
+
+def _set_sentence(window, text: str) -> None:
+    for panel in window.panels.values():
+        if hasattr(panel, "set_sentence"):
+            panel.set_sentence(text)
+
+
+def _screenshot(app, window, args) -> int:
+    w, h = (int(x) for x in args.size.lower().split("x"))
+    window.resize(w, h)
+    window.show()
+    if not _wait(app, lambda: not window.loading, LOAD_TIMEOUT_S):
+        print("error: timed out waiting for the model to load", file=sys.stderr)
+        return 1
+    _idle(app)
+    if args.checkpoint and window.last_error:
+        print(f"error: {window.last_error}", file=sys.stderr)
+        return 1
+    if args.sentence:
+        _set_sentence(window, args.sentence)
+    if args.train_steps is not None:
+        status = _train_for_screenshot(app, window, args)
+        if status:
+            return status
+        _wait(app, lambda: False, 0.5)
+    else:
+        _idle(app)
+    out = Path(args.screenshot)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out), "PNG"):
+        print(f"error: could not write {out}", file=sys.stderr)
+        return 1
+    print(out)
+    window.close()
+    return 0
+
+
+def _train_for_screenshot(app, window, args) -> int:
+    panel = window.set_panel("train")
+    if args.preset:
+        i = panel.form.preset.findData(args.preset)
+        if i < 0:
+            print(f"error: unknown preset {args.preset!r}", file=sys.stderr)
+            return 2
+        panel.form.preset.setCurrentIndex(i)
+        from explorer.seq2seq.presets import PRESETS
+
+        preset = PRESETS[args.preset]
+        panel.corpus.set_spec(preset["corpus"])
+        if preset.get("corpus_size"):
+            panel.corpus.size.setValue(preset["corpus_size"])
+    _idle(app)
+    if args.train_steps == 0:
+        return 0
+    panel.start()
+    target = args.train_steps
+
+    def reached() -> bool:
+        if not panel.running:
+            return True
+        return target > 0 and any(p.step >= target for p in panel.replay.probes)
+
+    _wait(app, reached, 3600)
+    if panel.running:
+        panel.worker.pause()
+        _wait(app, lambda: panel.paused, 60)
+        panel.redraw()
+    return 0

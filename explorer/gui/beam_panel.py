@@ -1,0 +1,430 @@
+"""Panel 3, beam search against greedy: the whole search tree with the greedy path over it.
+
+Changing a control re-runs the search in a superqt worker (debounced); results that arrive after a
+newer request was made are dropped, so the tree always matches the controls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from explorer.gui.beam_readouts import NBestTable, PathDetails, detokenize
+from explorer.gui.beam_sweep import SweepWidget
+from explorer.gui.beam_tree_view import BeamTreeView, result_parts
+from explorer.gui.export import save_figure, save_json
+from explorer.gui.state import AppState, LoadedModel
+
+TIPS = {
+    "beam": "Beam search keeps the k best partial translations at every step instead of only the "
+    "single best (greedy = beam 1).",
+    "nbest": "How many finished hypotheses to return, best first.",
+    "penalty": "Length normalisation: log-probabilities only add negative terms, so without it "
+    "beam search prefers short outputs.",
+    "alpha": "The exponent α of the length penalty lp: 0 turns it off, larger values favour "
+    "longer translations.",
+    "beta": "Coverage penalty β: punishes hypotheses that leave source words with less than one "
+    "unit of total attention (under-translation).",
+    "max_len": "The longest translation the search may produce, in tokens.",
+    "pruned": "Show the candidates the search considered but dropped because they ranked "
+    "outside the beam.",
+    "projector": "Larger fonts for a projector.",
+}
+DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
+
+
+def _default_search(entry: LoadedModel, sentence: str, params: dict) -> Any:
+    from explorer.seq2seq.beam import beam_search
+
+    return beam_search(
+        entry.model,
+        entry.tokenizer,
+        [entry.prepare(sentence)],
+        record_tree=True,
+        with_greedy=True,
+        **params,
+    )[0]
+
+
+def _default_exact(entry: LoadedModel, sentence: str, params: dict) -> Any:
+    from explorer.seq2seq.search import exact_search
+
+    return exact_search(entry.model, entry.tokenizer, entry.prepare(sentence), **params)
+
+
+class BeamPanel(QWidget):
+    """Beam search tree vs greedy for one sentence; n-best, BLEU, exact search and a beam sweep."""
+
+    result_shown = Signal(object)  # the BeamResult now drawn
+    busy_changed = Signal(bool)
+
+    def __init__(self, state: AppState, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.entry: LoadedModel | None = state.current
+        self.result: Any = None
+        self.search_fn = _default_search
+        self.exact_fn = _default_exact
+        self._generation = {"beam search": 0, "exact search": 0}
+        self._workers: set = set()
+        self._debounce = QTimer(self, singleShot=True, interval=300)
+        self._debounce.timeout.connect(self._start_search)
+
+        self.hint = QLabel("Load a model (File ▸ Open) or train one to see beam search at work.")
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("font-size: 20pt; color: #666;")
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.hint)
+        self.pages.addWidget(self._build_main())
+        QVBoxLayout(self).addWidget(self.pages)
+        state.current_changed.connect(self._on_model)
+        self._on_model(state.current)
+
+    # ---------------------------------------------------------------- layout
+    def _build_main(self) -> QWidget:
+        self.sentence = QLineEdit()
+        self.sentence.setPlaceholderText("Source sentence…")
+        self.sentence.setToolTip("The sentence to translate; the search re-runs as you type.")
+        self.beam = self._spin(1, 64, 5, "beam")
+        self.nbest = self._spin(1, 16, 3, "nbest")
+        self.penalty = QComboBox()
+        self.penalty.addItems(["none", "avg", "gnmt"])
+        self.penalty.setToolTip(TIPS["penalty"])
+        self.alpha = self._dspin(0.0, 3.0, 0.0, "alpha")
+        self.beta = self._dspin(0.0, 2.0, 0.0, "beta")
+        self.max_len = self._spin(1, 200, 40, "max_len")
+        self.show_pruned = QCheckBox("show pruned")
+        self.show_pruned.setToolTip(TIPS["pruned"])
+        self.projector = QCheckBox("projector mode")
+        self.projector.setToolTip(TIPS["projector"])
+        self.legend = QLabel(
+            "<span style='color:#3b75af'>●</span> kept &nbsp; "
+            "<span style='color:#aaaaaa'>●</span> pruned &nbsp; "
+            "<span style='color:#ef8636'>●</span> finished &nbsp; "
+            "<span style='color:#2ca02c'>●</span> chosen &nbsp; "
+            "<span style='color:#c2187a'>◆ – –</span> greedy"
+        )
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("beam size k", self.beam)
+        form.addRow("n-best", self.nbest)
+        form.addRow("length norm.", self.penalty)
+        form.addRow("α", self.alpha)
+        form.addRow("coverage β", self.beta)
+        form.addRow("max length", self.max_len)
+        controls = QWidget()
+        cl = QVBoxLayout(controls)
+        cl.addLayout(form)
+        cl.addWidget(self.show_pruned)
+        cl.addWidget(self.projector)
+        cl.addWidget(self.legend)
+        cl.addWidget(self.summary)
+        cl.addStretch(1)
+
+        self.tree_view = BeamTreeView()
+        self.details = PathDetails()
+        self.nbest_table = NBestTable()
+        self.exact_button = QPushButton("Run exact search")
+        self.exact_button.setToolTip(
+            "Find the translation the model scores highest over all outputs (short outputs "
+            "only): did beam search miss it, or does the model prefer a wrong translation?"
+        )
+        self.exact_text = QLabel("")
+        self.exact_text.setWordWrap(True)
+        self.exact_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        exact = QWidget()
+        el = QVBoxLayout(exact)
+        el.addWidget(self.exact_button)
+        el.addWidget(self.exact_text, 1)
+        self.sweep = SweepWidget()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.nbest_table, "n-best vs greedy")
+        self.tabs.addTab(exact, "exact search")
+        self.tabs.addTab(self.sweep, "beam sweep")
+
+        top = QSplitter(Qt.Horizontal)
+        top.addWidget(controls)
+        top.addWidget(self.tree_view)
+        top.addWidget(self.details)
+        top.setSizes([220, 840, 340])
+        vertical = QSplitter(Qt.Vertical)
+        vertical.addWidget(top)
+        vertical.addWidget(self.tabs)
+        vertical.setSizes([620, 260])
+        page = QWidget()
+        pl = QVBoxLayout(page)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Source:"))
+        row.addWidget(self.sentence, 1)
+        pl.addLayout(row)
+        pl.addWidget(vertical, 1)
+
+        for w in (self.beam, self.nbest, self.max_len):
+            w.valueChanged.connect(self._schedule)
+        for w in (self.alpha, self.beta):
+            w.valueChanged.connect(self._schedule)
+        self.penalty.currentTextChanged.connect(self._on_penalty)
+        self.sentence.textChanged.connect(self._schedule)
+        self.show_pruned.toggled.connect(self.tree_view.set_show_pruned)
+        self.projector.toggled.connect(self._on_projector)
+        self.tree_view.node_clicked.connect(self.select_node)
+        self.tree_view.greedy_clicked.connect(self._select_greedy)
+        self.details.open_in_step.connect(self._open_in_step)
+        self.exact_button.clicked.connect(self._start_exact)
+        self.sweep.error.connect(self.state.error)
+        self.sweep.decode = self._sweep_decode
+        self.sweep.default_pairs = _classroom_pairs
+        return page
+
+    def _spin(self, lo: int, hi: int, value: int, tip: str) -> QSpinBox:
+        w = QSpinBox()
+        w.setRange(lo, hi)
+        w.setValue(value)
+        w.setToolTip(TIPS[tip])
+        return w
+
+    def _dspin(self, lo: float, hi: float, value: float, tip: str) -> QDoubleSpinBox:
+        w = QDoubleSpinBox()
+        w.setRange(lo, hi)
+        w.setSingleStep(0.1)
+        w.setDecimals(2)
+        w.setValue(value)
+        w.setToolTip(TIPS[tip])
+        return w
+
+    # ---------------------------------------------------------------- public
+    def set_sentence(self, text: str) -> None:
+        self.sentence.setText(text)
+        self._schedule()
+
+    def params(self) -> dict:
+        """The search settings the controls describe."""
+        return {
+            "beam": self.beam.value(),
+            "nbest": min(self.nbest.value(), self.beam.value()),
+            "max_len": self.max_len.value(),
+            "length_penalty": self.penalty.currentText(),
+            "alpha": self.alpha.value(),
+            "beta": self.beta.value(),
+        }
+
+    def draw_tree(self, result: Any) -> None:
+        """Lay out and draw the tree of a BeamResult (or BeamTree); the benchmark times this."""
+        self.tree_view.draw_tree(result)
+
+    def show_result(self, result: Any) -> None:
+        """Draw a BeamResult: tree, greedy overlay, n-best table; select the chosen hypothesis."""
+        self.result = result
+        tree, greedy, divergence = result_parts(result)
+        self.draw_tree(result)
+        nbest = getattr(result, "nbest", None)
+        if nbest is None:
+            nbest = [_hyp_from_node(tree, i) for i in tree.finished[:10]]
+        self.nbest_table.show_result(list(nbest), greedy)
+        where = (
+            "greedy and beam agree"
+            if divergence is None
+            else f"greedy leaves the beam's choice at step {divergence + 1}"
+        )
+        stop = getattr(result, "stop_reason", "") or tree.stop_reason
+        fates = tree.fates()
+        self.summary.setText(
+            f"{len(tree) - 1} candidates: {fates['kept']} kept, {fates['pruned']} pruned, "
+            f"{fates['finished'] + fates['chosen']} finished. {where}. stop: {stop or '—'}"
+        )
+        if tree.chosen is not None:
+            self.select_node(tree.chosen.id)
+        else:
+            self.details.clear()
+        self.result_shown.emit(result)
+
+    def select_node(self, node_id: int) -> None:
+        tree = self.tree_view.tree
+        if tree is None:
+            return
+        self.tree_view.select(node_id)
+        self.details.show_node(tree, node_id)
+
+    def export_figure(self, path: str | Path) -> Path:
+        return save_figure(self.tree_view, path)
+
+    def export_data(self, path: str | Path) -> Path:
+        tree = self.tree_view.tree
+        if tree is None:
+            raise ValueError("Beam panel: nothing to export yet (no search has run)")
+        nodes = [
+            {
+                "id": n.id,
+                "parent": n.parent,
+                "step": n.step,
+                "piece": n.piece,
+                "logprob": n.logprob,
+                "score": n.score,
+                "normalized_score": n.normalized_score,
+                "rank": n.rank,
+                "fate": n.fate.value,
+            }
+            for n in tree.nodes
+        ]
+        greedy = self.tree_view.greedy
+        return save_json(
+            {
+                "source": tree.source,
+                "settings": tree.settings,
+                "stop_reason": tree.stop_reason,
+                "finished": list(tree.finished),
+                "divergence": self.tree_view.divergence,
+                "greedy": None
+                if greedy is None
+                else {"pieces": greedy.pieces, "logprobs": greedy.token_logprobs},
+                "nodes": nodes,
+            },
+            path,
+        )
+
+    def wait_idle(self, qtbot, timeout: int = 10000) -> None:
+        """For tests: wait until no worker of this panel is running."""
+        qtbot.waitUntil(
+            lambda: not self._workers and not self._debounce.isActive(), timeout=timeout
+        )
+
+    # ---------------------------------------------------------------- search
+    def _on_model(self, entry: LoadedModel | None) -> None:
+        self.entry = entry
+        self.pages.setCurrentIndex(0 if entry is None else 1)
+        for kind in self._generation:  # drop results for the previous model
+            self._generation[kind] += 1
+        if entry is None:
+            self.tree_view.clear_tree()
+            self.details.clear()
+            return
+        self._schedule()
+
+    def _on_penalty(self, name: str) -> None:
+        self.alpha.setValue(DEFAULT_ALPHA[name])
+        self._schedule()
+
+    def _schedule(self, *_: Any) -> None:
+        if self.entry is not None and self.sentence.text().strip():
+            self._debounce.start()
+
+    def _run(self, kind: str, fn, args, on_result) -> None:
+        self._generation[kind] += 1
+        gen = self._generation[kind]
+        worker = create_worker(
+            fn,
+            *args,
+            _start_thread=False,
+            _connect={"errored": lambda e: self.state.error.emit(f"{kind}: {e}")},
+        )
+        self._workers.add(worker)
+        worker.returned.connect(lambda r: gen == self._generation[kind] and on_result(r))
+        worker.finished.connect(lambda: self._workers.discard(worker))
+        worker.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
+        self.busy_changed.emit(True)
+        worker.start()
+
+    def _start_search(self) -> None:
+        text = self.sentence.text().strip()
+        if self.entry is None or not text:
+            return
+        self._run(
+            "beam search", self.search_fn, (self.entry, text, self.params()), self.show_result
+        )
+
+    def _start_exact(self) -> None:
+        text = self.sentence.text().strip()
+        if self.entry is None or not text:
+            self.state.error.emit("Exact search: load a model and type a sentence first")
+            return
+        params = {k: v for k, v in self.params().items() if k not in ("beam", "nbest")}
+        self.exact_text.setText("searching…")
+        self._run("exact search", self.exact_fn, (self.entry, text, params), self.show_exact)
+
+    def show_exact(self, exact: Any) -> None:
+        """Compare the exact best translation with beam search's."""
+        tree, *_ = result_parts(self.result) if self.result is not None else (None,)
+        chosen = tree.chosen if tree is not None else None
+        text = getattr(exact, "text", None) or detokenize(list(getattr(exact, "pieces", [])))
+        score = float(exact.score)
+        lines = [f"exact best: “{text}”  S = {score:.3f}"]
+        empty = getattr(exact, "empty_score", None)
+        if empty is not None:
+            lines.append(f"empty translation (only </s>): S = {float(empty):.3f}")
+        if chosen is not None:
+            lines.append(f"beam search: S = {chosen.score:.3f}")
+            if chosen.score < score - 1e-6:
+                lines.append(
+                    "→ a search error: beam search missed a translation the model scores higher."
+                )
+            else:
+                lines.append(
+                    "→ no search error: the beam found the model's best; if it is "
+                    "wrong, the model prefers a wrong translation."
+                )
+        self.exact_text.setText("\n".join(lines).replace("-", "−"))
+
+    def _sweep_decode(self, sources: list[str], beam: int) -> list[str]:
+        entry = self.entry
+        if entry is None:
+            raise ValueError("no model loaded")
+        params = {**self.params(), "beam": beam, "nbest": 1}
+        return [self.search_fn(entry, s, params).nbest[0].text for s in sources]
+
+    # ---------------------------------------------------------------- misc
+    def _select_greedy(self) -> None:
+        if self.tree_view.greedy is not None:
+            self.tree_view.select(None)
+            self.details.show_greedy(self.tree_view.greedy)
+
+    def _open_in_step(self, trace: Any) -> None:
+        if self.entry is not None:
+            self.state.open_in_step.emit(self.entry, trace)
+
+    def _on_projector(self, on: bool) -> None:
+        scale = 1.6 if on else 1.0
+        f = self.font()
+        f.setPointSizeF(10 * scale)
+        self.setFont(f)
+        self.tree_view.set_font_scale(scale)
+
+
+def _hyp_from_node(tree: Any, node_id: int) -> Any:
+    path = tree.path(node_id)
+    n = tree.nodes[node_id]
+    return SimpleNamespace(
+        tokens=[p.token for p in path],
+        pieces=[p.piece for p in path],
+        text="",
+        score=n.score,
+        normalized_score=n.normalized_score,
+    )
+
+
+def _classroom_pairs(n: int) -> list[tuple[str, str]]:
+    from explorer.seq2seq.classroom import EXAMPLES
+
+    return [(e[0], e[1]) for e in list(EXAMPLES)[:n]]

@@ -1,0 +1,209 @@
+"""The attention arithmetic at step t written out with this step's numbers, and a hand exercise."""
+
+from __future__ import annotations
+
+from PySide6 import QtGui, QtWidgets
+
+from explorer.gui.step_common import FONT_PT
+from explorer.seq2seq.arithmetic import (
+    ArithmeticInputError,
+    WorkedAttention,
+    attention,
+    bottleneck,
+    from_record,
+    parse_matrix,
+    parse_vector,
+)
+from explorer.seq2seq.trace import Trace
+
+FAMILY_OF_ARCH = {
+    "luong-dot": "dot",
+    "luong-general": "general",
+    "bahdanau": "additive",
+    "transformer": "scaled-dot",
+}
+
+# The lectures' exercise "Calculate Attention Weights" (generating "noir").
+EXERCISE = {
+    "s": "0.7, 0.8",
+    "h": "0.1, 0.2; 0.8, 0.9; 0.5, 0.4; 0.3, 0.1",
+    "W": "1, 0; 0, 1",
+    "W_s": "1, 0; 0, 1",
+    "W_h": "1, 0; 0, 1",
+    "v": "1, 1",
+}
+
+
+def mono(parent=None) -> QtWidgets.QPlainTextEdit:
+    w = QtWidgets.QPlainTextEdit(parent)
+    w.setReadOnly(True)
+    f = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
+    f.setPointSizeF(FONT_PT)
+    w.setFont(f)
+    w.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.NoWrap)
+    return w
+
+
+def worked_for_step(trace: Trace, t: int, layer: int = -1, head: int | None = None):
+    """The worked arithmetic of step t from the record alone (None without attention)."""
+    if not trace.has_attention:
+        return None
+    step = trace.steps[t]
+    family = FAMILY_OF_ARCH.get(trace.arch, "recorded")
+    if family == "scaled-dot":  # queries, keys and values are not recorded: scores and softmax
+        return from_record(step.scores[layer, head or 0], family="scaled-dot")
+    keys = trace.encoder_states  # (S, D_enc) h_i, keys and values of the RNN families
+    query = step.hidden[-1] if family == "dot" else None  # Luong: s_t, the top layer's state
+    return from_record(step.scores[-1, 0], keys, step.context[-1], query=query, family=family)
+
+
+class HandExercise(QtWidgets.QGroupBox):
+    """Type s and h_i (and the weights) and see the three steps; opens on the lectures' exercise."""
+
+    def __init__(self, parent=None):
+        super().__init__("Hand exercise", parent)
+        self.family = QtWidgets.QComboBox()
+        self.family.addItems(["dot", "general", "additive", "scaled-dot"])
+        self.family.setToolTip(
+            "Dot: s·h_i.  General: s·W h_i.  Additive (concat): v·tanh(W_s s + W_h h_i).  "
+            "Scaled dot-product: q·k_i/√d_k."
+        )
+        self.fields: dict[str, QtWidgets.QLineEdit] = {}
+        form = QtWidgets.QFormLayout()
+        form.addRow("score", self.family)
+        tips = {
+            "s": "The decoder query s (what I'm looking for), numbers separated by commas.",
+            "h": "The encoder states h_i (what's available), one row per word, rows split by ';'.",
+            "W": "General score matrix W (rows split by ';').",
+            "W_s": "Additive: W_s applied to the query.",
+            "W_h": "Additive: W_h applied to each encoder state.",
+            "v": "Additive: the vector v that turns tanh(...) into one score.",
+        }
+        for name, text in EXERCISE.items():
+            edit = QtWidgets.QLineEdit(text)
+            edit.setToolTip(tips[name])
+            edit.returnPressed.connect(self.compute)
+            self.fields[name] = edit
+            form.addRow(name, edit)
+        self.button = QtWidgets.QPushButton("Compute")
+        self.button.setToolTip("Score, normalise with the softmax, and take the weighted sum.")
+        self.button.clicked.connect(self.compute)
+        self.family.currentIndexChanged.connect(self._show_fields)
+        self.output = mono()
+        lay = QtWidgets.QHBoxLayout(self)
+        left = QtWidgets.QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(self.button)
+        left.addStretch(1)
+        lay.addLayout(left, 1)
+        lay.addWidget(self.output, 2)
+        self.result: WorkedAttention | None = None
+        self._show_fields()
+        self.compute()
+
+    def _show_fields(self) -> None:
+        fam = self.family.currentText()
+        need = {"W"} if fam == "general" else {"W_s", "W_h", "v"} if fam == "additive" else set()
+        for name in ("W", "W_s", "W_h", "v"):
+            self.fields[name].setEnabled(name in need)
+
+    def compute(self) -> WorkedAttention | None:
+        fam = self.family.currentText()
+        try:
+            s = parse_vector(self.fields["s"].text(), "s")
+            h = parse_matrix(self.fields["h"].text(), "h")
+            weights = {}
+            if fam == "general":
+                weights["W"] = parse_matrix(self.fields["W"].text(), "W")
+            if fam == "additive":
+                weights["W_s"] = parse_matrix(self.fields["W_s"].text(), "W_s")
+                weights["W_h"] = parse_matrix(self.fields["W_h"].text(), "W_h")
+                weights["v"] = parse_vector(self.fields["v"].text(), "v")
+            self.result = attention(fam, s, h, **weights)
+        except ArithmeticInputError as e:
+            self.result = None
+            self.output.setPlainText(f"Cannot compute: {e}")
+            return None
+        self.output.setPlainText("\n".join(self.result.lines()))
+        return self.result
+
+
+class ArithmeticView(QtWidgets.QWidget):
+    """This step's numbers through the three steps; the bottleneck count without attention."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.focus_box = QtWidgets.QComboBox()
+        self.focus_box.setToolTip(
+            "Which source position's product e_ti = score(s, h_i) to write out term by term."
+        )
+        self.focus_box.currentIndexChanged.connect(lambda _: self._draw())
+        self.text = mono()
+        self.text.setToolTip(
+            "Step 1 score e_ti, step 2 softmax α_ti = exp(e_ti)/Σ_j exp(e_tj), "
+            "step 3 weighted sum c_t = Σ_i α_ti h_i, with this step's numbers."
+        )
+        self.exercise = HandExercise()
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(QtWidgets.QLabel("Write out position"))
+        top.addWidget(self.focus_box)
+        top.addStretch(1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        split = QtWidgets.QSplitter()
+        split.addWidget(self.text)
+        split.addWidget(self.exercise)
+        split.setSizes([600, 500])
+        lay.addWidget(split, 1)
+        self.trace: Trace | None = None
+        self.d_embed: int | None = None
+        self.t = 0
+        self.layer, self.head = -1, None
+        self.worked: WorkedAttention | None = None
+
+    def set_trace(self, trace: Trace | None, d_embed: int | None = None) -> None:
+        self.trace, self.d_embed = trace, d_embed
+        self.focus_box.blockSignals(True)
+        self.focus_box.clear()
+        self.focus_box.addItem("highest α")
+        if trace is not None:
+            self.focus_box.addItems([f"{i + 1}: {p}" for i, p in enumerate(trace.src_pieces)])
+        self.focus_box.blockSignals(False)
+        self._draw()
+
+    def set_head(self, layer: int, head: int | None) -> None:
+        self.layer, self.head = layer, head
+        self._draw()
+
+    def set_step(self, t: int) -> None:
+        self.t = t
+        self._draw()
+
+    def _draw(self) -> None:
+        tr = self.trace
+        self.worked = None
+        if tr is None or not tr.steps:
+            self.text.setPlainText("Decode a sentence to see the arithmetic of each step.")
+            return
+        t = min(self.t, len(tr) - 1)
+        step = tr.steps[t]
+        head = f"Step {t + 1}: writing “{step.piece}”"
+        if not tr.has_attention:
+            n, d_hidden = len(tr.src_tokens), step.context.shape[-1]
+            lines = [head, "No attention: the whole source is squeezed into one fixed c,"]
+            lines.append("the same at every step (c = the encoder's last state).")
+            if self.d_embed:
+                lines += ["", "The bottleneck:"] + bottleneck(n, self.d_embed, d_hidden).lines()
+            self.text.setPlainText("\n".join(lines))
+            return
+        self.worked = worked_for_step(tr, t, self.layer, self.head)
+        focus = self.focus_box.currentIndex() - 1
+        lines = [head + f"   ({tr.arch})"]
+        if tr.arch == "transformer":
+            lines.append(
+                f"layer {self.layer + 1 if self.layer >= 0 else 'last'}, "
+                f"head {(self.head or 0) + 1}: q and k are not recorded, only e and α"
+            )
+        lines += self.worked.lines(focus if focus >= 0 else None, list(tr.src_pieces))
+        self.text.setPlainText("\n".join(lines))

@@ -1,0 +1,117 @@
+"""Attention at step t as bars over the source pieces, and the context vector c_t as a strip."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtWidgets
+
+import pyqtgraph as pg  # isort: skip
+
+from explorer.gui.step_common import BAR, Heatmap, make_plot, set_ticks, short, symmetric_levels
+from explorer.seq2seq.trace import Trace
+
+
+class AttentionBarsView(QtWidgets.QWidget):
+    """Bars of e_ti (raw scores) or α_ti (weights) at the current step, and c_t below them."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.weights_button = QtWidgets.QRadioButton("weights α_ti")
+        self.scores_button = QtWidgets.QRadioButton("raw scores e_ti")
+        self.weights_button.setChecked(True)
+        self.weights_button.setToolTip(
+            "Step 2, normalise: α_ti = exp(e_ti) / Σ_j exp(e_tj), probabilities that sum to 1."
+        )
+        self.scores_button.setToolTip(
+            "Step 1, score: e_ti = score(s_t−1, h_i), how relevant each encoder state is."
+        )
+        self.weights_button.toggled.connect(lambda _: self._draw())
+        self.plot = make_plot("Attention at step t")
+        self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, brush=BAR)
+        self.plot.addItem(self.bars)
+        self.context = Heatmap(
+            "Context c_t = Σ_i α_ti h_i", cmap="CET-D1", step_axis="col", colorbar=False
+        )
+        self.context.setToolTip(
+            "Step 3, weighted sum: c_t = Σ_i α_ti h_i, each decoder step's own view of the source."
+        )
+        self.context.setMaximumHeight(110)
+        self.context.plot.getPlotItem().getAxis("left").setWidth(10)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.weights_button)
+        row.addWidget(self.scores_button)
+        row.addStretch(1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(row)
+        lay.addWidget(self.plot, 3)
+        lay.addWidget(self.context, 1)
+        self.trace: Trace | None = None
+        self.t = 0
+        self.layer, self.head = -1, None
+        self._alpha = self._scores = self._ctx = None
+
+    @property
+    def show_scores(self) -> bool:
+        return self.scores_button.isChecked()
+
+    def set_trace(self, trace: Trace | None, layer: int = -1, head: int | None = None) -> None:
+        self.trace, self.layer, self.head = trace, layer, head
+        self._alpha = self._scores = self._ctx = None
+        if trace is None or not trace.steps:
+            self.bars.setOpts(x=[0], height=[0])
+            return
+        S = len(trace.src_pieces)
+        set_ticks(
+            self.plot.getPlotItem().getAxis("bottom"), [short(p) for p in trace.src_pieces], 0
+        )
+        self.plot.getPlotItem().setXRange(-0.6, S - 0.4, padding=0)
+        self._ctx = np.stack([s.context[layer] for s in trace.steps])  # (T, D_ctx)
+        self.context.set_levels(*symmetric_levels(self._ctx))
+        self.context.set_matrix(self._ctx[:1])
+        self.context.set_step(None)
+        if trace.has_attention:
+            self._alpha = trace.attention_matrix(layer, head)  # (T, S)
+            sc = trace.score_matrix(layer, head)
+            self._scores = np.where(np.isfinite(sc), sc, np.nan)  # (T, S)
+            self.weights_button.setEnabled(True)
+            self.scores_button.setEnabled(True)
+        else:
+            self.weights_button.setEnabled(False)
+            self.scores_button.setEnabled(False)
+        self._draw()
+
+    def set_step(self, t: int) -> None:
+        self.t = t
+        self._draw()
+
+    def values(self) -> np.ndarray:
+        """The bar heights shown (for tests)."""
+        return np.asarray(self.bars.opts["height"], dtype=np.float64)
+
+    @staticmethod
+    def _title(plot, text: str) -> None:
+        if plot.titleLabel.text != text:  # a new title re-lays the plot out: only on change
+            plot.setTitle(text)
+
+    def _draw(self) -> None:
+        if self.trace is None or self._ctx is None:
+            return
+        t = min(self.t, self._ctx.shape[0] - 1)
+        p = self.plot.getPlotItem()
+        if self._alpha is None:
+            self.bars.setOpts(x=[0], height=[0])
+            self._title(p, "No attention: every step sees the same fixed c")
+        elif self.show_scores:
+            h = np.nan_to_num(self._scores[t], nan=0.0)
+            self.bars.setOpts(x=np.arange(h.shape[0]), height=h)
+            lo, hi = np.nanmin(self._scores), np.nanmax(self._scores)
+            p.setYRange(min(0.0, lo), max(0.0, hi), padding=0.05)
+            self._title(p, "Raw scores e_ti at step t")
+        else:
+            self.bars.setOpts(x=np.arange(self._alpha.shape[1]), height=self._alpha[t])
+            p.setYRange(0, 1, padding=0.02)
+            self._title(p, "Weights α_ti at step t")
+        title = "Context c_t = Σ_i α_ti h_i" if self._alpha is not None else "Fixed context c"
+        self._title(self.context.plot.getPlotItem(), f"{title}  ({self._ctx.shape[1]} numbers)")
+        self.context.update_values(self._ctx[t : t + 1])

@@ -1,0 +1,171 @@
+"""Plot building blocks of the step-through views: a heatmap that follows the current step.
+
+Every item is built once; a new trace feeds new arrays (``set_matrix``) and a new step only moves
+two rectangles (``set_step``): the mask over the steps not reached yet and the outline of the
+current one. Images are fed transposed (pyqtgraph's default axis order is x first) so that a
+(rows, cols) matrix shows rows top to bottom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (PySide6 before pyqtgraph)
+
+import pyqtgraph as pg  # isort: skip
+
+FONT_PT = 11
+BACKGROUND = "w"
+ACCENT = QtGui.QColor(220, 40, 40)  # current step, chosen token
+BAR = QtGui.QColor(60, 110, 200)
+
+
+def axis_font(scale: float = 1.0) -> QtGui.QFont:
+    f = QtGui.QFont()
+    f.setPointSizeF(FONT_PT * scale)
+    return f
+
+
+def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
+    """A white plot with readable axes and no mouse zoom (the views are fixed, not explored)."""
+    w = pg.PlotWidget(background=BACKGROUND)
+    p = w.getPlotItem()
+    p.setTitle(title, size=f"{FONT_PT + 2}pt", color="k")
+    p.setMenuEnabled(False)
+    p.hideButtons()
+    p.setMouseEnabled(x=False, y=False)
+    for name in ("left", "bottom"):
+        ax = p.getAxis(name)
+        ax.setPen("k")
+        ax.setTextPen("k")
+        ax.setTickFont(axis_font())
+    if invert_y:
+        p.invertY(True)
+    return w
+
+
+def set_ticks(axis: pg.AxisItem, labels: Sequence[str], offset: float = 0.5) -> None:
+    """One tick per label, centred on its cell."""
+    axis.setTicks([[(i + offset, str(s)) for i, s in enumerate(labels)], []])
+
+
+def short(piece: str, n: int = 10) -> str:
+    return piece if len(piece) <= n else piece[: n - 1] + "…"
+
+
+class Heatmap(QtWidgets.QWidget):
+    """A labelled matrix with a fixed colour scale; the current step is a row or a column.
+
+    ``step_axis`` is ``"row"`` (target steps × source: alignment) or ``"col"`` (units × time).
+    """
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        cmap: str = "viridis",
+        levels: tuple[float, float] | None = (0.0, 1.0),
+        step_axis: str = "row",
+        colorbar: bool = True,
+        x_label: str = "",
+        y_label: str = "",
+        parent: QtWidgets.QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self.step_axis = step_axis
+        self.plot = make_plot(title, invert_y=True)
+        p = self.plot.getPlotItem()
+        if x_label:
+            p.setLabel("bottom", x_label, color="k", size=f"{FONT_PT}pt")
+        if y_label:
+            p.setLabel("left", y_label, color="k", size=f"{FONT_PT}pt")
+        self.image = pg.ImageItem()
+        p.addItem(self.image)
+        self.cmap = pg.colormap.get(cmap)
+        self.levels = levels or (0.0, 1.0)
+        self.colorbar = None
+        if colorbar:
+            self.colorbar = pg.ColorBarItem(
+                values=self.levels, colorMap=self.cmap, interactive=False, width=16
+            )
+            self.colorbar.setImageItem(self.image, insert_in=p)
+            self.colorbar.axis.setTextPen("k")
+            self.colorbar.axis.setTickFont(axis_font(0.9))
+        else:
+            self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
+        self.mask = QtWidgets.QGraphicsRectItem()
+        self.mask.setBrush(pg.mkBrush(245, 245, 245))
+        self.mask.setPen(pg.mkPen(None))
+        self.mask.setZValue(5)
+        p.addItem(self.mask)
+        self.cursor = QtWidgets.QGraphicsRectItem()
+        self.cursor.setPen(pg.mkPen(ACCENT, width=3))
+        self.cursor.setZValue(6)
+        p.addItem(self.cursor)
+        self.shape = (0, 0)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.plot)
+
+    def set_levels(self, lo: float, hi: float) -> None:
+        self.levels = (float(lo), float(hi))
+        if self.colorbar is not None:
+            self.colorbar.setLevels(self.levels)
+        else:
+            self.image.setLevels(self.levels)
+
+    def set_matrix(
+        self,
+        matrix: np.ndarray,  # (R, C)
+        row_labels: Sequence[str] | None = None,
+        col_labels: Sequence[str] | None = None,
+        levels: tuple[float, float] | None = None,
+    ) -> None:
+        m = np.nan_to_num(np.asarray(matrix, dtype=np.float32), neginf=0.0, posinf=0.0)
+        if m.ndim != 2 or m.size == 0:
+            m = np.zeros((1, 1), np.float32)
+        if levels is not None:
+            self.set_levels(*levels)
+        self.image.setImage(m.T, levels=self.levels, autoLevels=False)
+        self.shape = m.shape
+        R, C = m.shape
+        p = self.plot.getPlotItem()
+        set_ticks(p.getAxis("left"), row_labels if row_labels is not None else [""] * R)
+        set_ticks(p.getAxis("bottom"), col_labels if col_labels is not None else [""] * C)
+        p.setRange(xRange=(0, C), yRange=(0, R), padding=0.02)
+
+    def update_values(self, matrix: np.ndarray) -> None:
+        """New numbers, same shape and labels: only the image changes."""
+        m = np.nan_to_num(np.asarray(matrix, dtype=np.float32), neginf=0.0, posinf=0.0)
+        if m.shape != self.shape:
+            self.set_matrix(m)
+            return
+        self.image.setImage(m.T, levels=self.levels, autoLevels=False)
+
+    def set_step(self, t: int | None) -> None:
+        """Show steps 0..t, outline step t; None shows everything without a cursor."""
+        R, C = self.shape
+        if t is None:
+            self.mask.setVisible(False)
+            self.cursor.setVisible(False)
+            return
+        self.mask.setVisible(True)
+        self.cursor.setVisible(True)
+        if self.step_axis == "row":
+            self.mask.setRect(0, t + 1, C, max(0, R - t - 1))
+            self.cursor.setRect(0, t, C, 1)
+        else:
+            self.mask.setRect(t + 1, 0, max(0, C - t - 1), R)
+            self.cursor.setRect(t, 0, 1, R)
+
+    def pixel(self, row: int, col: int) -> float:
+        """The value shown at (row, col), for tests."""
+        return float(self.image.image[col, row])
+
+
+def symmetric_levels(*arrays: np.ndarray | None) -> tuple[float, float]:
+    vals = [np.abs(a[np.isfinite(a)]).max() for a in arrays if a is not None and np.size(a)]
+    m = float(max(vals)) if vals else 1.0
+    m = m if m > 0 else 1.0
+    return -m, m

@@ -1,0 +1,91 @@
+"""Hidden states: encoder states h_i, the decoder state s_t over time, and its PCA trajectory."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtWidgets
+
+import pyqtgraph as pg  # isort: skip
+
+from explorer.gui.step_common import ACCENT, Heatmap, make_plot, short, symmetric_levels
+from explorer.seq2seq.trace import Trace
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """(T, D) → (T, 2): the rows projected on their two main directions (numpy SVD)."""
+    x = np.asarray(x, dtype=np.float64)
+    centred = x - x.mean(axis=0, keepdims=True)
+    if x.shape[0] < 2:
+        return np.zeros((x.shape[0], 2))
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)  # vt (min(T, D), D)
+    out = centred @ vt[:2].T  # (T, ≤2)
+    if out.shape[1] < 2:
+        out = np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
+    return out
+
+
+class HiddenStatesView(QtWidgets.QWidget):
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.encoder = Heatmap(
+            "Encoder states h_i", cmap="CET-D1", step_axis="col", x_label="source", y_label="unit"
+        )
+        self.encoder.setToolTip(
+            "Every encoder state h_i (a column per source piece): what attention can look back at."
+        )
+        self.decoder = Heatmap(
+            "Decoder state s_t", cmap="CET-D1", step_axis="col", x_label="step", y_label="unit"
+        )
+        self.decoder.setToolTip("The decoder's hidden state after each step (a column per step).")
+        self.pca = make_plot("Decoder trajectory (PCA)")
+        self.pca.setToolTip(
+            "The decoder states projected on their two main directions: how the state moves as "
+            "each word is written."
+        )
+        self.path = pg.PlotDataItem(
+            pen=pg.mkPen((120, 120, 120), width=2),
+            symbol="o",
+            symbolSize=7,
+            symbolBrush=(60, 110, 200),
+        )
+        self.current = pg.ScatterPlotItem(size=16, brush=pg.mkBrush(ACCENT), pen=pg.mkPen("k"))
+        self.pca.addItem(self.path)
+        self.pca.addItem(self.current)
+        self.labels: list[pg.TextItem] = []
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.encoder, 1)
+        lay.addWidget(self.decoder, 1)
+        lay.addWidget(self.pca, 1)
+        self.points = np.zeros((0, 2))
+
+    def set_trace(self, trace: Trace | None) -> None:
+        for item in self.labels:
+            self.pca.removeItem(item)
+        self.labels = []
+        if trace is None or not trace.steps:
+            self.points = np.zeros((0, 2))
+            self.path.setData([], [])
+            self.current.setData([], [])
+            return
+        enc = trace.encoder_states.T  # (D_enc, S)
+        dec = trace.hidden_matrix().T  # (D, T)
+        self.encoder.set_matrix(
+            enc, None, [short(p, 6) for p in trace.src_pieces], symmetric_levels(enc)
+        )
+        self.decoder.set_matrix(
+            dec, None, [short(p, 6) for p in trace.pieces], symmetric_levels(dec)
+        )
+        self.points = pca_2d(dec.T)  # (T, 2)
+        self.path.setData(self.points[:, 0], self.points[:, 1])
+        for (x, y), piece in zip(self.points, trace.pieces):
+            label = pg.TextItem(short(piece, 8), color="k", anchor=(0, 1))
+            label.setPos(x, y)
+            self.pca.addItem(label)
+            self.labels.append(label)
+
+    def set_step(self, t: int) -> None:
+        self.decoder.set_step(t)
+        if self.points.shape[0]:
+            t = min(t, self.points.shape[0] - 1)
+            self.current.setData([self.points[t, 0]], [self.points[t, 1]])

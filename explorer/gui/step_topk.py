@@ -1,0 +1,101 @@
+"""Next-token probabilities at step t: the top-k bars, the chosen token marked, the entropy."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+import pyqtgraph as pg  # isort: skip
+
+from explorer.gui.step_common import ACCENT, BAR, make_plot, set_ticks, short
+from explorer.seq2seq.trace import Trace
+
+
+class TopKView(QtWidgets.QWidget):
+    """Horizontal bars of the k most probable next tokens; click one to force it (what if)."""
+
+    candidate_clicked = QtCore.Signal(int)  # token id
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, k: int = 8, compact: bool = False):
+        super().__init__(parent)
+        self.k_spin = QtWidgets.QSpinBox()
+        self.k_spin.setRange(1, 30)
+        self.k_spin.setValue(k)
+        self.k_spin.setPrefix("k = ")
+        self.k_spin.setToolTip("How many of the most probable next tokens to show.")
+        self.k_spin.valueChanged.connect(lambda _: self._draw())
+        self.entropy_label = QtWidgets.QLabel()
+        self.entropy_label.setToolTip(
+            "Entropy H = −Σ p log p of the next-token distribution, in nats: 0 when the model is "
+            "sure, log V when it has no idea."
+        )
+        self.plot = make_plot("Next token p(y_t)", invert_y=True)
+        self.plot.setToolTip(
+            "The decoder's softmax over the vocabulary; greedy decoding takes the top bar. "
+            "Click a bar to force that token here and decode on from it."
+        )
+        self.bars = pg.BarGraphItem(x0=[0], y=[0], width=[0], height=0.75, brush=BAR)
+        self.plot.addItem(self.bars)
+        self.plot.getPlotItem().setXRange(0, 1, padding=0.02)
+        self.plot.getPlotItem().getAxis("left").setWidth(120)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        top = QtWidgets.QHBoxLayout()
+        if not compact:
+            top.addWidget(self.k_spin)
+        top.addWidget(self.entropy_label, 1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addWidget(self.plot, 1)
+        self.trace: Trace | None = None
+        self.t = 0
+        self.entries: list[tuple[int, float]] = []  # (token id, probability) shown, best first
+        self.pieces: list[str] = []
+        self.piece_of = lambda i: str(i)
+        self.reference_token: int | None = None
+
+    def set_trace(self, trace: Trace | None, piece_of=None) -> None:
+        """``piece_of(token id) -> str`` names candidates that were not emitted."""
+        self.trace = trace
+        if piece_of is not None:
+            self.piece_of = piece_of
+        self._draw()
+
+    def set_step(self, t: int) -> None:
+        self.t = t
+        self._draw()
+
+    def _draw(self) -> None:
+        tr = self.trace
+        if tr is None or not tr.steps:
+            self.entries = []
+            self.bars.setOpts(x0=[0], y=[0], width=[0])
+            self.entropy_label.setText("")
+            return
+        t = min(self.t, len(tr) - 1)
+        step = tr.steps[t]
+        self.entries = step.topk(self.k_spin.value())
+        ids = [i for i, _ in self.entries]
+        if step.token not in ids:  # the chosen token (sampled, forced) is always shown
+            self.entries.append((step.token, float(np.exp(step.logprobs[step.token]))))
+        probs = np.array([p for _, p in self.entries])
+        self.pieces = [step.piece if i == step.token else self.piece_of(i) for i, _ in self.entries]
+        brushes = [pg.mkBrush(ACCENT if i == step.token else BAR) for i, _ in self.entries]
+        n = len(self.entries)
+        self.bars.setOpts(x0=np.zeros(n), y=np.arange(n), width=probs, brushes=brushes)
+        labels = [f"{short(p, 12)}  {q:.2f}" for p, q in zip(self.pieces, probs)]
+        set_ticks(self.plot.getPlotItem().getAxis("left"), labels, 0)
+        self.plot.getPlotItem().setYRange(-0.6, max(n, self.k_spin.value()) - 0.4, padding=0)
+        self.entropy_label.setText(
+            f"step {t + 1}: chose “{step.piece}” p = {np.exp(step.logprob):.3f}   "
+            f"entropy H = {step.entropy:.3f} nats"
+        )
+
+    def _clicked(self, event) -> None:
+        if not self.entries:
+            return
+        vb = self.plot.getPlotItem().getViewBox()
+        pos = vb.mapSceneToView(event.scenePos())
+        rank = int(round(pos.y()))
+        if 0 <= rank < len(self.entries) and pos.x() >= -0.05:
+            self.candidate_clicked.emit(self.entries[rank][0])

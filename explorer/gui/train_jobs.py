@@ -1,0 +1,93 @@
+"""Work the GUI runs in worker threads: reading corpora, loading, saving and evaluating models.
+
+Plain functions without Qt, so the worker thread never touches a widget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PREVIEW_LIMIT = 200_000  # pairs read for a preview of a generated corpus
+
+
+def load_corpus_job(spec: str, size: int | None):
+    from explorer.seq2seq.corpus import load_corpus
+
+    if spec in ("classroom", "reverse", "copy") and size:
+        size = min(size, PREVIEW_LIMIT)
+    return load_corpus(spec, size=size)
+
+
+def load_checkpoint_job(path: str | Path):
+    """A LoadedModel from ``path`` (CheckpointError when the file is not a checkpoint)."""
+    from explorer.gui.state import LoadedModel
+    from explorer.seq2seq.checkpoint import load_checkpoint
+
+    return LoadedModel.from_checkpoint(load_checkpoint(Path(path), device="cpu"))
+
+
+def model_card_markdown(card: dict[str, Any], corpus: dict[str, Any], config: dict) -> str:
+    """The model card written beside a saved checkpoint."""
+    bleu = card.get("val_bleu")
+    lines = [
+        f"# {card.get('arch', config.get('arch', '?'))} model",
+        "",
+        f"- architecture: {config.get('arch', card.get('arch', '?'))}",
+        f"- parameters: {card.get('parameters', 0):,}",
+        "- corpus: " + ", ".join(f"{k}={v}" for k, v in corpus.items()),
+        f"- steps: {card.get('steps', '?')}",
+        f"- validation BLEU: {'n/a' if bleu is None else f'{bleu:.2f}'}",
+        f"- device: {card.get('device', '?')}",
+        f"- training time: {card.get('train_seconds', '?')} s",
+        "- config: " + ", ".join(f"{k}={v}" for k, v in config.items() if k != "arch"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def save_trained(trainer, path: str | Path, elapsed: float) -> Path:
+    """Save the trainer's current model (a snapshot) and a Markdown model card beside it."""
+    from explorer.seq2seq.checkpoint import save_checkpoint
+    from explorer.seq2seq.families import config_to_dict
+
+    path = Path(path)
+    model = trainer.snapshot()
+    config = config_to_dict(model.config)
+    card = trainer.card(elapsed)
+    save_checkpoint(
+        path,
+        model,
+        trainer.tokenizer,
+        history=trainer.history,
+        corpus=trainer.corpus_description,
+        card=card,
+        train_state={"step": trainer.step, "options": trainer.options.to_dict(), "config": config},
+    )
+    path.with_suffix(".md").write_text(
+        model_card_markdown(card, trainer.corpus_description, config), "utf-8"
+    )
+    return path
+
+
+def classroom_test_pairs(limit: int | None = None):
+    """The classroom test split the bundled models never saw (pairs, alignments)."""
+    from explorer.seq2seq.train import TrainOptions, load_splits
+
+    _, (_, _, test) = load_splits(TrainOptions.from_preset("classroom-bahdanau"))
+    pairs, aligns = test.pairs, test.alignments
+    if limit:
+        pairs, aligns = pairs[:limit], (aligns[:limit] if aligns else None)
+    return pairs, aligns
+
+
+def evaluate_job(models: list, limit: int | None = None):
+    """Generator: ``(name, result of evaluate_pairs)`` for each LoadedModel on the classroom test
+    set; results carry ``by_length`` (BLEU per source-length bucket)."""
+    from explorer.seq2seq.evaluate import evaluate_pairs
+
+    pairs, _ = classroom_test_pairs(limit)
+    for entry in models:
+        src = [(entry.prepare(s), t) for s, t in pairs]
+        result = evaluate_pairs(entry.model, entry.tokenizer, src)
+        result.pop("hypotheses", None)
+        yield entry.name, result

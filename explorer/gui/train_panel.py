@@ -1,0 +1,411 @@
+"""Panel 1, Train & Load: pick a corpus and an architecture, train in a worker thread with live
+curves and the probe's attention map sharpening, save the model, compare models by length.
+
+The run is ``Trainer(options).run()`` in a superqt GeneratorWorker: pause and resume come from the
+worker, stop asks the trainer to finish after the current batch (so it still reports and saves).
+Redraws driven by progress events are throttled to about 10 a second.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker, qthrottled
+
+from explorer.gui import theme
+from explorer.gui.state import AppState, LoadedModel
+from explorer.gui.train_corpus import CorpusBox
+from explorer.gui.train_eval import EvaluateView
+from explorer.gui.train_options import OptionsForm
+from explorer.gui.train_plots import AttentionReplay, LiveCurves
+
+REDRAW_MS = 100
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "time left: estimating…"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"about {seconds} s left"
+    m, s = divmod(seconds, 60)
+    if m < 60:
+        return f"about {m} min {s:02d} s left"
+    h, m = divmod(m, 60)
+    return f"about {h} h {m:02d} min left"
+
+
+class TrainPanel(QWidget):
+    """Train & Load. ``state.add`` receives every model trained here."""
+
+    progress = Signal(object)  # every Progress event, as it arrives
+    trained = Signal(object)  # LoadedModel of a finished (or stopped) run
+    saved = Signal(str)  # path of a saved checkpoint
+    running_changed = Signal(bool)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.trainer = None
+        self.worker = None
+        self.save_worker = None
+        self.last_event = None
+        self.diagnostics: list[str] = []
+        self.trained_entry: LoadedModel | None = None
+        self._t0 = 0.0
+        self._runs = 0
+
+        self.corpus = CorpusBox()
+        self.form = OptionsForm()
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(self.corpus)
+        lv.addWidget(self.form)
+        lv.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(420)
+
+        self.start_button = QPushButton("Start training")
+        self.start_button.setToolTip(
+            "Train a new model with these settings in the background; the window stays usable."
+        )
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Pause training between two batches, or resume it.")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip(
+            "Stop after the current batch and keep the model trained so far."
+        )
+        self.save_button = QPushButton("Save model as…")
+        self.save_button.setToolTip(
+            "Write the trained model to one checkpoint file, with a model card beside it."
+        )
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("step %v of %m")
+        self.progress_bar.setToolTip("Optimiser steps done out of the steps asked for.")
+        self.progress_bar.setValue(0)
+        self.eta_label = QLabel("")
+        self.message = QLabel("Choose a corpus and an architecture, then start training.")
+        self.message.setWordWrap(True)
+        self.banner = QLabel("")
+        self.banner.setObjectName("diagnostics")
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(False)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button, self.save_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress_bar, 1)
+        bar.addWidget(self.eta_label)
+
+        self.curves = LiveCurves()
+        self.curves.setMinimumWidth(420)
+        self.replay = AttentionReplay()
+        live = QSplitter(Qt.Orientation.Horizontal)
+        live.addWidget(self.curves)
+        live.addWidget(self.replay)
+        live.setStretchFactor(0, 3)
+        live.setStretchFactor(1, 2)
+        live.setSizes([600, 400])
+        live.setChildrenCollapsible(False)
+        self.evaluate = EvaluateView(state)
+        self.views = QTabWidget()
+        self.views.addTab(live, "Training")
+        self.views.addTab(self.evaluate, "Evaluate")
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.addLayout(buttons)
+        rv.addLayout(bar)
+        rv.addWidget(self.message)
+        rv.addWidget(self.banner)
+        rv.addWidget(self.views, 1)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(scroll)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([430, 970])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+
+        self._throttled_redraw = qthrottled(self.redraw, timeout=REDRAW_MS, leading=True)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.save_button.clicked.connect(self.save_as)
+        self.corpus.failed.connect(lambda m: self.state.status.emit(f"corpus: {m}"))
+        self.evaluate.error.connect(self.state.error)
+        theme.signals().changed.connect(self.restyle)
+        self._update_buttons()
+        self.corpus.refresh()
+
+    # -- running ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self) -> None:
+        """Start a run with the form's settings (does nothing while one runs)."""
+        if self.running:
+            return
+        from explorer.seq2seq.train import Trainer
+
+        try:
+            options = self.form.options(self.corpus.spec(), self.corpus.corpus_size())
+        except ValueError as e:
+            self._show_banner(f"Cannot start: {e}", error=True)
+            return
+        self.trainer = Trainer(options)
+        self.trained_entry = None
+        self.last_event = None
+        self.diagnostics = []
+        self.banner.setVisible(False)
+        self.curves.clear_data()
+        self.replay.clear_data()
+        self.progress_bar.setRange(0, options.steps or 1)
+        self.progress_bar.setValue(0)
+        self.eta_label.setText("")
+        self.message.setText("preparing the corpus and the tokeniser…")
+        self._t0 = time.perf_counter()
+        self.worker = create_worker(self.trainer.run, _start_thread=False, _ignore_errors=True)
+        self.worker.yielded.connect(self._on_progress)
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.paused.connect(self._update_buttons)
+        self.worker.resumed.connect(self._update_buttons)
+        self.worker.start()
+        self._update_buttons()
+        self.running_changed.emit(True)
+
+    def toggle_pause(self) -> None:
+        if self.worker is None:
+            return
+        if self.worker.is_paused:
+            self.worker.resume()
+            self.message.setText("resuming…")
+        else:
+            self.worker.pause()
+            self.message.setText("pausing after this batch…")
+
+    @property
+    def paused(self) -> bool:
+        return self.worker is not None and self.worker.is_paused
+
+    def stop(self) -> None:
+        """Finish after the current batch; the model trained so far becomes available."""
+        if self.worker is None or self.trainer is None:
+            return
+        self.trainer.request_stop()
+        if self.worker.is_paused:
+            self.worker.resume()
+        self.message.setText("stopping after this batch…")
+
+    def _on_progress(self, ev) -> None:
+        self.last_event = ev
+        self.curves.add(ev)
+        if ev.kind == "eval":
+            self.replay.add(ev.probe)
+        elif ev.kind in ("start", "done", "stopped", "checkpoint"):
+            self.message.setText(ev.message)
+            self.state.status.emit(ev.message)
+        elif ev.kind == "diagnostic":
+            self.diagnostics.append(ev.message)
+            self._show_banner(ev.message, error=False)
+        elif ev.kind == "failed":
+            self.diagnostics.append(ev.message)
+            self._show_banner(ev.message, error=True)
+            self.state.status.emit(ev.message)
+        self.progress.emit(ev)
+        self._throttled_redraw()
+
+    def redraw(self) -> None:
+        ev = self.last_event
+        self.curves.redraw()
+        if ev is None:
+            return
+        self.progress_bar.setRange(0, ev.total_steps)
+        self.progress_bar.setValue(ev.step)
+        if ev.kind == "step":
+            self.eta_label.setText(format_eta(ev.eta))
+            loss = f"loss {ev.loss:.3f}" if ev.loss is not None else ""
+            tf = (
+                "" if ev.teacher_forcing is None else f" · teacher forcing {ev.teacher_forcing:.2f}"
+            )
+            self.message.setText(f"step {ev.step} of {ev.total_steps} · {loss}{tf}")
+        elif ev.kind in ("done", "stopped", "failed"):
+            self.eta_label.setText(f"{ev.elapsed:.0f} s")
+
+    def _show_banner(self, text: str, *, error: bool) -> None:
+        bg = theme.color("error_bg" if error else "warn_bg")
+        self.banner.setStyleSheet(
+            f"background: {bg}; padding: 8px; border-radius: 4px; font-weight: bold;"
+        )
+        self.banner.setText(("⛔ " if error else "⚠ ") + text)
+        self.banner.setVisible(True)
+
+    def _on_error(self, exc: Exception) -> None:
+        msg = f"training failed: {exc}"
+        self._show_banner(msg, error=True)
+        self.state.error.emit(msg)
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self._throttled_redraw.flush()
+        self.redraw()
+        ev = self.last_event
+        if ev is not None and ev.kind in ("done", "stopped") and self.trainer.model is not None:
+            self.trained_entry = self._entry_from_trainer()
+            self.state.add(self.trained_entry)
+            self.state.status.emit(f"trained model ready: {self.trained_entry.name}")
+            self.trained.emit(self.trained_entry)
+        self._update_buttons()
+        self.running_changed.emit(False)
+
+    def _entry_from_trainer(self) -> LoadedModel:
+        from explorer.seq2seq.families import config_to_dict
+
+        t = self.trainer
+        model = t.snapshot()
+        spec = t.options.corpus
+        name = spec if spec in ("classroom", "reverse", "copy") else Path(spec.split(",")[0]).name
+        self._runs += 1
+        corpus = {"name": name, **t.corpus_description}
+        return LoadedModel(
+            name=f"trained {t.options.arch} ({name}) #{self._runs}",
+            model=model,
+            tokenizer=t.tokenizer,
+            path=None,
+            config=config_to_dict(model.config),
+            card=t.card(time.perf_counter() - self._t0),
+            corpus=corpus,
+            history=list(t.history),
+        )
+
+    def _update_buttons(self, *_) -> None:
+        running = self.worker is not None
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.pause_button.setText("Resume" if self.paused else "Pause")
+        if self.paused:
+            self.message.setText("paused")
+        self.stop_button.setEnabled(running)
+        has_model = self.trainer is not None and self.trainer.model is not None
+        self.save_button.setEnabled(not running and has_model and self.save_worker is None)
+        for w in (self.corpus, self.form):
+            w.setEnabled(not running)
+
+    # -- saving -------------------------------------------------------------------------------
+    def save_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the trained model", "model.safetensors", "Checkpoint (*.safetensors)"
+        )
+        if path:
+            self.save_to(path)
+
+    def save_to(self, path: str | Path) -> None:
+        """Save the trained model (and its card, PATH.md) in a worker; ``saved`` when written."""
+        if self.running or self.trainer is None or self.trainer.model is None:
+            self.state.error.emit("nothing to save: train a model first (and let it finish)")
+            return
+        from explorer.gui.train_jobs import save_trained
+
+        self.save_worker = create_worker(
+            save_trained, self.trainer, str(path), time.perf_counter() - self._t0,
+            _start_thread=False, _ignore_errors=True,
+        )  # fmt: skip
+        self.save_worker.returned.connect(self._on_saved)
+        self.save_worker.errored.connect(lambda e: self.state.error.emit(f"could not save: {e}"))
+        self.save_worker.finished.connect(self._save_done)
+        self.save_worker.start()
+        self._update_buttons()
+
+    def _on_saved(self, path) -> None:
+        if self.trained_entry is not None:
+            self.trained_entry.path = Path(path)
+        self.message.setText(f"saved {path} (model card: {Path(path).with_suffix('.md').name})")
+        self.state.status.emit(f"saved {path}")
+        self.saved.emit(str(path))
+
+    def _save_done(self) -> None:
+        self.save_worker = None
+        self._update_buttons()
+
+    # -- window hooks -------------------------------------------------------------------------
+    def refresh_devices(self) -> None:
+        self.form.refresh_devices()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop every worker this panel started and wait for them; True when all ended."""
+        if self.worker is not None:
+            if self.trainer is not None:
+                self.trainer.request_stop()
+            self.worker.quit()
+            if self.worker.is_paused:
+                self.worker.resume()
+        if self.evaluate.worker is not None:
+            self.evaluate.worker.quit()
+        self._throttled_redraw.cancel()
+        return QThreadPool.globalInstance().waitForDone(timeout_ms)
+
+    def restyle(self, *_) -> None:
+        self.curves.restyle()
+        self.replay.restyle()
+        self.evaluate.restyle()
+
+    def set_sentence(self, text: str) -> None:
+        """Panels share sentences; training uses its corpus's own probe, so nothing to do."""
+
+    def export_figure(self, path: str | Path) -> Path:
+        from explorer.gui.export import save_figure
+
+        return save_figure(self.views.currentWidget(), path)
+
+    def export_data(self, path: str | Path) -> Path:
+        """JSON: every curve, every probe attention, the evaluation; CSV: the shown attention."""
+        from explorer.gui.export import save_json, save_matrix_csv
+
+        path = Path(path)
+        if path.suffix.lower() == ".csv":
+            p = self.replay.current()
+            if p is None or p.attention is None:
+                raise ValueError(f"{path}: no attention map to export yet (train first)")
+            return save_matrix_csv(p.attention, p.target_pieces, p.source_pieces, path)
+        if path.suffix.lower() != ".json":
+            raise ValueError(f"{path}: data exports as .csv or .json, not {path.suffix or 'none'}")
+        data = {
+            "options": self.trainer.options.to_dict() if self.trainer else None,
+            "curves": {k: {"step": xs, "value": ys} for k, (xs, ys) in self.curves.data.items()},
+            "probes": [
+                {
+                    "step": p.step,
+                    "source_pieces": p.source_pieces,
+                    "target_pieces": p.target_pieces,
+                    "attention": p.attention,
+                    "entropy": p.entropy,
+                    "output": p.output,
+                }
+                for p in self.replay.probes
+            ],
+            "diagnostics": self.diagnostics,
+            "evaluation": self.evaluate.results,
+        }
+        return save_json(data, path)

@@ -1,0 +1,448 @@
+"""The main window: three panels as tabs, menus, status bar, checkpoint loading, settings.
+
+Checkpoints load in a superqt worker (torch is imported there, not while the window is built), so
+the window is usable at once; the bundled model becomes current when it arrives.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from explorer.gui import theme
+from explorer.gui.state import AppState, LoadedModel
+from explorer.gui.train_panel import TrainPanel
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+MODELS_DIR = ROOT / "models"
+DEFAULT_MODEL = "classroom-bahdanau"
+BUNDLED = ("classroom-bahdanau", "classroom-none", "classroom-luong", "classroom-transformer")
+PANELS = {
+    "train": ("Train && Load", None),
+    "step": ("Step-through", "explorer.gui.step_panel:StepPanel"),
+    "beam": ("Beam vs greedy", "explorer.gui.beam_panel:BeamPanel"),
+}
+MAX_RECENT = 8
+CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt);;All files (*)"
+
+
+def bundled_paths(models_dir: Path = MODELS_DIR) -> list[Path]:
+    """The bundled checkpoints that exist, the default first."""
+    return [models_dir / f"{n}.safetensors" for n in BUNDLED if (models_dir / f"{n}.safetensors")
+            .is_file()]  # fmt: skip
+
+
+def device_job() -> str:
+    from explorer.seq2seq.train import describe_device, pick_device
+
+    return describe_device(pick_device("auto"))
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("attention-explorer")
+    except Exception:  # not installed (running from a checkout)
+        return "0.1.0"
+
+
+class MainWindow(QMainWindow):
+    """Attention Explorer's window. ``settings`` is where preferences persist (tests pass their
+    own); ``models_dir`` is where the bundled checkpoints are looked for."""
+
+    model_loaded = Signal(object)  # LoadedModel
+    load_failed = Signal(str)
+    device_known = Signal(str)
+
+    def __init__(
+        self,
+        state: AppState | None = None,
+        settings: QSettings | None = None,
+        *,
+        models_dir: Path | None = MODELS_DIR,
+        projector: bool | None = None,
+        error_dialogs: bool = True,
+    ) -> None:
+        super().__init__()
+        self.state = state or AppState()
+        self.settings = settings or QSettings("attention-explorer", "attention-explorer")
+        self.error_dialogs = error_dialogs
+        self.loading: set[str] = set()
+        self.device = ""
+        self.last_error = ""
+        self._workers: list = []
+        self.setWindowTitle("Attention Explorer")
+        self.setAcceptDrops(True)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.panels: dict[str, QWidget] = {}
+        for key, (title, where) in PANELS.items():
+            panel = TrainPanel(self.state) if where is None else self._make_panel(where)
+            self.panels[key] = panel
+            self.tabs.addTab(panel, title)
+        self.setCentralWidget(self.tabs)
+        self._build_status_bar()
+        self._build_menus()
+
+        s = self.settings
+        last_corpus = s.value("last_corpus", "", str)
+        if last_corpus:
+            self.train_panel.corpus.set_spec(last_corpus)
+        geometry = s.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        if projector is None:
+            projector = s.value("projector", False, bool)
+        self.projector_action.setChecked(bool(projector))
+        self.dark_action.setChecked(s.value("theme", "light", str) == "dark")
+        self.apply_theme()
+        self.tabs.setCurrentIndex(int(s.value("tab", 0, int)))
+
+        self.state.status.connect(lambda m: self.statusBar().showMessage(m, 10_000))
+        self.state.error.connect(self.show_error)
+        self.state.current_changed.connect(self._show_model)
+        self.state.models_changed.connect(self._rebuild_models_menu)
+        self.state.open_in_step.connect(self.open_in_step)
+        self._start_device_probe()
+        paths = bundled_paths(models_dir) if models_dir is not None else []
+        if paths:
+            for i, p in enumerate(paths):
+                self.open_checkpoint(p, make_current=i == 0, remember=False)
+        else:
+            self._show_model(None)
+
+    # -- panels -------------------------------------------------------------------------------
+    def _make_panel(self, where: str) -> QWidget:
+        module, cls = where.split(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            label = QLabel(f"This panel is not available in this build ({module} is missing).")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            return label
+        return getattr(mod, cls)(self.state)
+
+    @property
+    def train_panel(self) -> TrainPanel:
+        return self.panels["train"]
+
+    def set_panel(self, key: str) -> QWidget:
+        if key not in self.panels:
+            raise ValueError(f"unknown panel {key!r}; expected one of {', '.join(self.panels)}")
+        self.tabs.setCurrentWidget(self.panels[key])
+        return self.panels[key]
+
+    def current_panel(self) -> QWidget:
+        return self.tabs.currentWidget()
+
+    def open_in_step(self, entry: LoadedModel, trace) -> None:
+        panel = self.set_panel("step")
+        if entry is not None and entry is not self.state.current:
+            self.state.set_current(entry)
+        if hasattr(panel, "show_trace"):
+            panel.show_trace(entry, trace)
+
+    # -- menus --------------------------------------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setStatusTip(tip)
+        a.setToolTip(tip)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        f = bar.addMenu("&File")
+        self._action(
+            f, "&Open checkpoint…", self.open_dialog, QKeySequence.StandardKey.Open,
+            "Load a model saved as one checkpoint file (weights, tokenisers, training history).",
+        )  # fmt: skip
+        self.recent_menu = f.addMenu("Open &recent")
+        self._action(
+            f, "&Save checkpoint as…", self.save_dialog, QKeySequence.StandardKey.SaveAs,
+            "Save the current model to a checkpoint file.",
+        )  # fmt: skip
+        f.addSeparator()
+        self._action(
+            f, "Export &figure…", self.export_figure_dialog, "Ctrl+E",
+            "Save the current panel's figure as PNG or SVG (for slides).",
+        )  # fmt: skip
+        self._action(
+            f, "Export &data…", self.export_data_dialog, "Ctrl+Shift+E",
+            "Save the numbers behind the current panel as CSV or JSON.",
+        )  # fmt: skip
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        v = bar.addMenu("&View")
+        self.projector_action = self._action(
+            v, "&Projector mode", self.apply_theme, "Ctrl+Shift+P",
+            "Enlarge every font and plot label for a classroom projector.",
+        )  # fmt: skip
+        self.projector_action.setCheckable(True)
+        self.dark_action = self._action(
+            v, "&Dark theme", self.apply_theme, "Ctrl+Shift+D", "Light text on a dark background."
+        )
+        self.dark_action.setCheckable(True)
+        v.addSeparator()
+        for i, key in enumerate(self.panels):
+            self._action(v, self.tabs.tabText(i), lambda _=False, k=key: self.set_panel(k),
+                         f"Ctrl+{i + 1}")  # fmt: skip
+        self.models_menu = bar.addMenu("&Model")
+        self.models_group = QActionGroup(self)
+        h = bar.addMenu("&Help")
+        self._action(h, "&About Attention Explorer", self.about)
+        self._rebuild_recent_menu()
+        self._rebuild_models_menu()
+
+    def _rebuild_models_menu(self) -> None:
+        self.models_menu.clear()
+        for a in self.models_group.actions():
+            self.models_group.removeAction(a)
+        if not self.state.models:
+            self.models_menu.addAction("(no model loaded)").setEnabled(False)
+        for entry in self.state.models:
+            a = QAction(entry.name, self, checkable=True)
+            a.setChecked(entry is self.state.current)
+            a.triggered.connect(lambda _=False, e=entry: self.state.set_current(e))
+            self.models_group.addAction(a)
+            self.models_menu.addAction(a)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _remember(self, path: Path) -> None:
+        p = str(Path(path).resolve())
+        recent = [p] + [r for r in self.recent_files() if r != p]
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_files()
+        for p in recent:
+            self.recent_menu.addAction(Path(p).name, lambda p=p: self.open_checkpoint(p))
+        self.recent_menu.setEnabled(bool(recent))
+
+    # -- status bar ---------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setVisible(False)
+        self.busy.setToolTip("Loading a checkpoint in the background.")
+        self.model_label = QLabel("")
+        self.model_label.setObjectName("modelLabel")
+        self.device_label = QLabel("device: …")
+        self.device_label.setObjectName("deviceLabel")
+        self.device_label.setToolTip("Where training and decoding run.")
+        sb.addPermanentWidget(self.busy)
+        sb.addPermanentWidget(self.model_label)
+        sb.addPermanentWidget(self.device_label)
+
+    def _show_model(self, entry: LoadedModel | None) -> None:
+        if entry is None:
+            if self.loading:
+                self.model_label.setText("loading a model…")
+            else:
+                self.model_label.setText(
+                    "No model loaded: train one (Train & Load) or open a checkpoint (Ctrl+O)"
+                )
+        else:
+            self.model_label.setText(f"model: {entry.name}")
+        self._rebuild_models_menu()
+
+    def _start_device_probe(self) -> None:
+        w = create_worker(device_job, _start_thread=False, _ignore_errors=True)
+        w.returned.connect(self._device_ready)
+        w.errored.connect(lambda e: self.show_error(f"cannot query the device: {e}"))
+        self._run(w)
+
+    def _device_ready(self, text: str) -> None:
+        self.device = text
+        self.device_label.setText(f"device: {text}")
+        self.train_panel.refresh_devices()
+        self.device_known.emit(text)
+
+    def show_error(self, message: str) -> None:
+        """Status bar and a non-modal dialog; the window keeps working."""
+        self.last_error = message
+        self.statusBar().showMessage(f"Error: {message}", 30_000)
+        if self.error_dialogs:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Attention Explorer", message, parent=self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+
+    # -- workers ------------------------------------------------------------------------------
+    def _run(self, worker) -> None:
+        self._workers.append(worker)
+        worker.finished.connect(lambda w=worker: self._workers.remove(w))
+        worker.start()
+
+    def open_checkpoint(
+        self, path: str | Path, *, make_current: bool = True, remember: bool = True
+    ) -> None:
+        """Load ``path`` in a worker; on success it joins the state (and becomes current)."""
+        from explorer.gui.train_jobs import load_checkpoint_job
+
+        path = Path(path)
+        self.loading.add(str(path))
+        self.busy.setVisible(True)
+        self.statusBar().showMessage(f"loading {path.name}…")
+        if self.state.current is None:
+            self._show_model(None)
+        w = create_worker(load_checkpoint_job, str(path), _start_thread=False, _ignore_errors=True)
+        w.returned.connect(lambda e: self._loaded(path, e, make_current, remember))
+        w.errored.connect(lambda exc: self._load_error(path, exc))
+        w.finished.connect(lambda: self._load_done(path))
+        self._run(w)
+
+    def _loaded(self, path: Path, entry: LoadedModel, make_current: bool, remember: bool) -> None:
+        self.state.add(entry, make_current=make_current or self.state.current is None)
+        if remember:
+            self._remember(path)
+        self.statusBar().showMessage(f"loaded {path.name}", 10_000)
+        self.model_loaded.emit(entry)
+
+    def _load_error(self, path: Path, exc: Exception) -> None:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = first if path.name in first else f"{path.name}: {first}"
+        self.show_error(f"cannot open checkpoint: {msg}")
+        self.load_failed.emit(msg)
+
+    def _load_done(self, path: Path) -> None:
+        self.loading.discard(str(path))
+        self.busy.setVisible(bool(self.loading))
+        self._show_model(self.state.current)
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
+        if path:
+            self.open_checkpoint(path)
+
+    def save_dialog(self) -> None:
+        entry = self.state.current
+        if entry is None:
+            self.show_error("no model to save: train one or open a checkpoint first")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save checkpoint as", f"{entry.arch or 'model'}.safetensors", CHECKPOINT_FILTER
+        )
+        if path:
+            self.save_checkpoint(entry, path)
+
+    def save_checkpoint(self, entry: LoadedModel, path: str | Path) -> None:
+        from explorer.seq2seq.checkpoint import save_checkpoint
+
+        def job() -> str:
+            return str(save_checkpoint(path, entry.model, entry.tokenizer, history=entry.history,
+                                       corpus=entry.corpus, card=entry.card))  # fmt: skip
+
+        w = create_worker(job, _start_thread=False, _ignore_errors=True)
+        w.returned.connect(
+            lambda p: (self._remember(Path(p)), self.state.status.emit(f"saved {p}"))
+        )
+        w.errored.connect(lambda e: self.show_error(f"could not save {path}: {e}"))
+        self._run(w)
+
+    # -- export -------------------------------------------------------------------------------
+    def export_figure_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export figure", "figure.png", "PNG image (*.png);;SVG drawing (*.svg)"
+        )
+        if path:
+            self._export("export_figure", path)
+
+    def export_data_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export data", "data.json", "JSON (*.json);;CSV (*.csv)"
+        )
+        if path:
+            self._export("export_data", path)
+
+    def _export(self, method: str, path: str) -> None:
+        panel = self.current_panel()
+        if not hasattr(panel, method):
+            self.show_error("this panel has nothing to export")
+            return
+        try:
+            out = getattr(panel, method)(path)
+        except (OSError, ValueError) as e:
+            self.show_error(f"export failed: {e}")
+            return
+        self.state.status.emit(f"exported {out}")
+
+    # -- view ---------------------------------------------------------------------------------
+    def apply_theme(self) -> None:
+        name = "dark" if self.dark_action.isChecked() else "light"
+        projector = self.projector_action.isChecked()
+        theme.apply(QApplication.instance(), name, projector)
+        self.settings.setValue("theme", name)
+        self.settings.setValue("projector", projector)
+
+    def about(self) -> None:
+        text = (
+            f"<h3>Attention Explorer {_version()}</h3>"
+            "<p>Seq2seq models and attention, step by step: train, step through a decode, "
+            "compare beam search with greedy decoding.</p>"
+            f"<p>Device: {self.device or 'not known yet'}</p>"
+        )
+        box = QMessageBox(QMessageBox.Icon.Information, "About Attention Explorer", text,
+                          parent=self)  # fmt: skip
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # -- drag and drop ------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_checkpoint(url.toLocalFile())
+        event.acceptProposedAction()
+
+    # -- closing ------------------------------------------------------------------------------
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop every worker (training included) and wait for them; True when all ended."""
+        ok = True
+        for panel in self.panels.values():
+            if hasattr(panel, "shutdown"):
+                ok = panel.shutdown(timeout_ms) and ok
+        return QThreadPool.globalInstance().waitForDone(timeout_ms) and ok
+
+    def closeEvent(self, event) -> None:
+        s = self.settings
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("tab", self.tabs.currentIndex())
+        s.setValue("last_corpus", self.train_panel.corpus.spec())
+        self.shutdown()
+        s.sync()
+        super().closeEvent(event)

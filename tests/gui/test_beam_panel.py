@@ -1,0 +1,396 @@
+"""The beam panel driven with hand-built BeamTrees whose numbers are known."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+import PySide6  # noqa: E402, F401  (before pyqtgraph)
+
+from explorer.gui.beam_formula import score_breakdown  # noqa: E402
+from explorer.gui.beam_panel import BeamPanel  # noqa: E402
+from explorer.gui.beam_readouts import bleu_details  # noqa: E402
+from explorer.gui.beam_sweep import SweepWidget, read_pairs_tsv, run_sweep  # noqa: E402
+from explorer.gui.state import AppState, LoadedModel  # noqa: E402
+from explorer.seq2seq.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace  # noqa: E402
+from explorer.seq2seq.treelayout import FATE_CODES  # noqa: E402
+
+VOCAB = ["<pad>", "<unk>", "<s>", "</s>", "the", "a", "black", "cat", "sleeps", "dog"]
+ID = {w: i for i, w in enumerate(VOCAB)}
+SRC = ("le", "chat", "noir", "dort", "</s>")
+ALPHA = 0.6
+
+# (prefix, word, log p, fate); ranks follow from the cumulative scores within each step.
+# Beam 3. Greedy picks "the cat black sleeps </s>"; beam search finds "the black cat sleeps </s>".
+CANDIDATES = [
+    ((), "the", -0.3, Fate.KEPT),
+    ((), "a", -1.6, Fate.KEPT),
+    ((), "black", -2.5, Fate.KEPT),
+    ((), "cat", -3.5, Fate.PRUNED),
+    (("the",), "cat", -0.9, Fate.KEPT),
+    (("the",), "black", -1.0, Fate.KEPT),
+    (("a",), "black", -0.8, Fate.KEPT),
+    (("black",), "cat", -0.5, Fate.PRUNED),
+    (("the", "cat"), "black", -1.8, Fate.KEPT),
+    (("the", "cat"), "sleeps", -2.2, Fate.PRUNED),
+    (("the", "black"), "cat", -0.2, Fate.KEPT),
+    (("the", "black"), "dog", -2.9, Fate.PRUNED),
+    (("a", "black"), "cat", -0.3, Fate.KEPT),
+    (("the", "black", "cat"), "sleeps", -0.3, Fate.KEPT),
+    (("the", "black", "cat"), "</s>", -1.9, Fate.FINISHED),
+    (("a", "black", "cat"), "sleeps", -0.4, Fate.KEPT),
+    (("the", "cat", "black"), "sleeps", -0.9, Fate.PRUNED),
+    (("the", "black", "cat", "sleeps"), "</s>", -0.1, Fate.CHOSEN),
+    (("a", "black", "cat", "sleeps"), "</s>", -0.1, Fate.FINISHED),
+]
+GREEDY = [("the", -0.3), ("cat", -0.9), ("black", -1.8), ("sleeps", -0.9), ("</s>", -0.2)]
+
+
+def gnmt(S: float, L: int) -> float:
+    return S / ((5 + L) / 6) ** ALPHA
+
+
+def record(prefix: tuple[str, ...]) -> DecodeStep:
+    """The decoder's output after ``prefix``: log-probs of its candidates, attention on word t."""
+    logprobs = np.full(len(VOCAB), -8.0)
+    for p, w, lp, _ in CANDIDATES:
+        if p == prefix:
+            logprobs[ID[w]] = lp
+    for i, (w, lp) in enumerate(GREEDY):
+        if tuple(x for x, _ in GREEDY[:i]) == prefix:
+            logprobs[ID[w]] = max(logprobs[ID[w]], lp)
+    t = len(prefix)
+    a = np.full(len(SRC), 0.05)
+    a[min(t, len(SRC) - 1)] += 1.0 - 0.05 * len(SRC) - 0.01 * len(prefix[-1:])
+    a[0] += 1.0 - a.sum()
+    att = a[None, None, :]  # (L=1, H=1, S)
+    return DecodeStep(
+        t, -1, "", logprobs, np.log(att), att, None, np.zeros((1, 3)), np.zeros((1, 3))
+    )
+
+
+def build_tree(penalty: str = "gnmt") -> BeamTree:
+    nodes = [BeamNode(0, -1, -1, ID["<s>"], "<s>", 0.0, 0.0, 0.0, 0, Fate.KEPT, None)]
+    by_prefix = {(): 0}
+    for t in range(5):
+        step = [c for c in CANDIDATES if len(c[0]) == t]
+        scored = sorted(
+            ((nodes[by_prefix[p]].score + lp, p, w, lp, f) for p, w, lp, f in step),
+            key=lambda c: -c[0],
+        )
+        for rank, (S, p, w, lp, fate) in enumerate(scored):
+            nid = len(nodes)
+            ns = gnmt(S, t + 1) if penalty == "gnmt" else S
+            rec = record(p)
+            nodes.append(BeamNode(nid, by_prefix[p], t, ID[w], w, lp, S, ns, rank, fate, rec))
+            by_prefix[p + (w,)] = nid
+    finished = sorted(
+        (n.id for n in nodes if n.fate in (Fate.FINISHED, Fate.CHOSEN)),
+        key=lambda i: -nodes[i].normalized_score,
+    )
+    return BeamTree(
+        source="le chat noir dort",
+        src_tokens=tuple(range(4, 9)),
+        src_pieces=SRC,
+        nodes=tuple(nodes),
+        finished=tuple(finished),
+        encoder_states=np.zeros((5, 3)),
+        settings={
+            "beam": 3,
+            "length_penalty": penalty,
+            "alpha": ALPHA if penalty == "gnmt" else 0.0,
+        },
+        stop_reason="bound",
+    )
+
+
+def greedy_trace(words=GREEDY) -> Trace:
+    steps = []
+    for t, (w, _lp) in enumerate(words):
+        r = record(tuple(x for x, _ in words[:t]))
+        steps.append(
+            DecodeStep(
+                t, ID[w], w, r.logprobs, r.scores, r.cross_attention, None, r.hidden, r.context
+            )
+        )
+    return Trace("le chat noir dort", tuple(range(4, 9)), SRC, tuple(steps), np.zeros((5, 3)))
+
+
+def result(tree=None, greedy=None, divergence=1):
+    tree = tree or build_tree()
+    greedy = greedy or greedy_trace()
+    nbest = []
+    for i in tree.finished[:2]:
+        path = tree.path(i)
+        nbest.append(
+            SimpleNamespace(
+                tokens=[p.token for p in path],
+                pieces=[p.piece for p in path],
+                text=" ".join(p.piece for p in path[:-1]),
+                token_logprobs=[p.logprob for p in path],
+                score=tree.nodes[i].score,
+                normalized_score=tree.nodes[i].normalized_score,
+            )
+        )
+    return SimpleNamespace(
+        tree=tree, greedy=greedy, divergence=divergence, nbest=nbest, stop_reason="bound"
+    )
+
+
+@pytest.fixture
+def panel(qtbot):
+    state = AppState()
+    p = BeamPanel(state)
+    qtbot.addWidget(p)
+    p.resize(1400, 900)
+    yield p
+    p.wait_idle(qtbot)
+
+
+def test_no_model_shows_a_hint(panel):
+    assert panel.pages.currentIndex() == 0
+    assert "Load a model" in panel.hint.text()
+
+
+def test_node_count_and_fates_equal_the_tree(panel):
+    r = result()
+    panel.show_result(r)
+    view = panel.tree_view
+    tree = r.tree
+    # pruned collapsed by default, except the pruned node the greedy path runs through
+    pruned_on_greedy = [
+        n.id
+        for n in tree.nodes
+        if n.fate == Fate.PRUNED
+        and [p.piece for p in tree.path(n.id)] == ["the", "cat", "black", "sleeps"]
+    ]
+    assert len(pruned_on_greedy) == 1
+    expected = {n.id for n in tree.nodes if n.fate != Fate.PRUNED} | set(pruned_on_greedy)
+    assert set(view.layout.ids.tolist()) == expected
+    assert view.nodes.data.shape[0] == len(expected)
+    panel.show_pruned.setChecked(True)
+    assert len(view.layout) == len(tree)
+    assert view.nodes.data.shape[0] == len(tree)
+    for nid, code in zip(view.layout.ids, view.layout.fate):
+        if nid:
+            assert code == FATE_CODES[tree.nodes[nid].fate]
+    counts = tree.fates()
+    assert counts == {"kept": 11, "pruned": 5, "finished": 2, "chosen": 1}
+    assert f"{counts['pruned']} pruned" in panel.summary.text()
+
+
+def test_greedy_overlay_follows_the_greedy_trace(panel):
+    r = result()
+    panel.show_result(r)
+    ov = panel.tree_view.overlay
+    tree = r.tree
+    # greedy runs through tree nodes for its first four tokens, then leaves the tree
+    assert [tree.nodes[i].piece for i in ov.node_ids[:4]] == ["the", "cat", "black", "sleeps"]
+    assert ov.leaves_tree == 4
+    assert ov.node_ids[4] == -1
+    x, y = panel.tree_view.greedy_line.getData()
+    for t, nid in enumerate(ov.node_ids[:4]):
+        assert (x[t + 1], y[t + 1]) == panel.tree_view.node_position(int(nid))
+    # the off-tree </s> is its own node in the greedy scatter
+    gx, gy = panel.tree_view.greedy_nodes.getData()
+    assert gx.tolist() == [5.0]
+    np.testing.assert_allclose(ov.scores, np.cumsum([lp for _, lp in GREEDY]))
+
+
+def test_divergence_marker_with_both_scores(panel):
+    panel.show_result(result(divergence=1))
+    v = panel.tree_view
+    assert v.divergence_line.isVisible()
+    assert v.divergence_line.value() == 2  # step index 1 is drawn at x = 2
+    text = v.divergence_text.toPlainText()
+    assert "step 2" in text
+    assert "greedy S = −1.20" in text  # the + cat
+    assert "beam S = −1.30" in text  # the + black
+
+
+def test_no_divergence_marker_when_greedy_agrees(panel):
+    agree = [("the", -0.3), ("black", -1.0), ("cat", -0.2), ("sleeps", -0.3), ("</s>", -0.1)]
+    panel.show_result(result(greedy=greedy_trace(agree), divergence=None))
+    v = panel.tree_view
+    assert not v.divergence_line.isVisible()
+    assert v.overlay.leaves_tree is None
+    assert "agree" in panel.summary.text()
+
+
+def test_formula_readout_equals_recomputed_score(panel):
+    r = result()
+    panel.show_result(r)
+    chosen = r.tree.chosen
+    assert panel.details.node_id == chosen.id  # the chosen hypothesis is selected at first
+    S = -0.3 - 1.0 - 0.2 - 0.3 - 0.1
+    lp = ((5 + 5) / 6) ** 0.6
+    assert panel.details.recomputed == pytest.approx(S / lp)
+    assert panel.details.recomputed == pytest.approx(chosen.normalized_score)
+    text = panel.details.formula.text()
+    assert "((5+5)/6)^0.6 = 1.359" in text
+    assert f"S/lp = {S / lp:.3f}".replace("-", "−") in text
+    assert "✓" in text
+
+
+def test_formula_flags_a_score_that_does_not_match(panel):
+    r = result(tree=build_tree(penalty="none"))
+    tree = r.tree
+    wrong = BeamTree(**{**tree.__dict__, "settings": {"length_penalty": "gnmt", "alpha": 0.6}})
+    panel.show_result(result(tree=wrong))
+    assert "≠" in panel.details.formula.text()
+
+
+def test_coverage_penalty_formula():
+    A = np.array([[0.7, 0.3, 0.0], [0.6, 0.2, 0.2]])  # column sums 1.3, 0.5, 0.2
+    b = score_breakdown([-1.0, -2.0], "avg", 1.0, 0.5, A)
+    cp = 0.5 * (math.log(1.0) + math.log(0.5) + math.log(0.2))
+    assert b.cp == pytest.approx(cp)
+    assert b.score == pytest.approx(-3.0 / 2 + cp)
+    assert "L^α = 2^1 = 2.000" in b.text
+
+
+def test_selecting_a_node_shows_that_paths_attention(panel, qtbot):
+    r = result()
+    panel.show_result(r)
+    tree = r.tree
+    node = next(n for n in tree.nodes if [p.piece for p in tree.path(n.id)] == ["a", "black"])
+    panel.select_node(node.id)
+    shown = panel.details.attention.matrix
+    np.testing.assert_array_equal(shown, tree.trace(node.id).attention_matrix())
+    assert shown.shape == (2, len(SRC))
+    assert panel.details.attention.image.image.shape == (2, len(SRC))
+    # the selection highlight runs root → a → black
+    x, y = panel.tree_view.selected_edges.getData()
+    assert x.tolist() == [0.0, 1.0, 1.0, 2.0]
+    # clicking the node in the scatter selects it too
+    pt = next(p for p in panel.tree_view.nodes.points() if p.data() == tree.chosen.id)
+    panel.tree_view._on_click(panel.tree_view.nodes, [pt])
+    assert panel.details.node_id == tree.chosen.id
+
+
+def test_open_in_step_emits_the_selected_trace(panel, qtbot):
+    state = panel.state
+    entry = LoadedModel("toy", model=None, tokenizer=None)
+    panel.search_fn = lambda e, s, params: result()
+    state.add(entry)
+    panel.show_result(result())
+    with qtbot.waitSignal(state.open_in_step) as sig:
+        panel.details.step_button.click()
+    got_entry, trace = sig.args
+    assert got_entry is entry
+    assert trace.pieces == ["the", "black", "cat", "sleeps", "</s>"]
+
+
+def test_changing_a_control_reruns_the_search_in_a_worker(panel, qtbot):
+    calls = []
+
+    def search(entry, sentence, params):
+        calls.append((sentence, params))
+        return result()
+
+    panel.search_fn = search
+    panel.state.add(LoadedModel("toy", model=None, tokenizer=None))
+    assert panel.pages.currentIndex() == 1
+    with qtbot.waitSignal(panel.result_shown, timeout=5000):
+        panel.set_sentence("le chat noir dort")
+    panel.wait_idle(qtbot)
+    with qtbot.waitSignal(panel.result_shown, timeout=5000):
+        panel.beam.setValue(7)
+    panel.wait_idle(qtbot)
+    assert calls[-1][0] == "le chat noir dort"
+    assert calls[-1][1]["beam"] == 7
+    panel.penalty.setCurrentText("gnmt")
+    assert panel.alpha.value() == pytest.approx(0.6)
+    panel.wait_idle(qtbot)
+    assert calls[-1][1]["length_penalty"] == "gnmt"
+    panel.state.set_current(None)
+    assert panel.pages.currentIndex() == 0
+
+
+def test_worker_error_goes_to_state_error(panel, qtbot):
+    def broken(entry, sentence, params):
+        raise RuntimeError("model exploded")
+
+    panel.search_fn = broken
+    panel.state.add(LoadedModel("toy", model=None, tokenizer=None))
+    with qtbot.waitSignal(panel.state.error, timeout=5000) as sig:
+        panel.set_sentence("le chat")
+    assert "model exploded" in sig.args[0]
+    panel.wait_idle(qtbot)
+
+
+def test_nbest_table_and_bleu(panel):
+    panel.show_result(result())
+    t = panel.nbest_table
+    assert [r[0] for r in t.rows] == ["beam #1", "beam #2", "greedy"]
+    assert t.rows[0][1] == "the black cat sleeps"
+    assert t.rows[2][1] == "the cat black sleeps"
+    assert t.rows[2][2] == pytest.approx(-4.1)
+    t.reference.setText("the black cat sleeps")
+    assert t.bleu[0].bleu == pytest.approx(100.0)
+    assert t.table.item(0, 5).text() == "100.0"
+    assert t.bleu[2].counts == (4, 0, 0, 0)  # same words, no bigram in common
+    assert "p1 = 4/4" in t.bleu_text.text()
+
+
+def test_bleu_details_spell_out_brevity_penalty():
+    d = bleu_details("the cat sat", "the cat sat on the mat")
+    assert d.counts == (3, 2, 1, 0) and d.totals == (3, 2, 1, 0)
+    assert d.bp == pytest.approx(math.exp(1 - 6 / 3))
+    assert d.bleu == pytest.approx(100 * math.exp(1 - 2), rel=1e-4)
+    assert "exp(1 − 6/3)" in d.text()
+
+
+def test_exact_search_readout(panel):
+    panel.show_result(result())
+    panel.show_exact(SimpleNamespace(text="the black cat sleeps", score=-1.9, empty_score=-6.0))
+    assert "no search error" in panel.exact_text.text()
+    panel.show_exact(SimpleNamespace(text="the cat", score=-1.0, empty_score=-6.0))
+    assert "search error" in panel.exact_text.text() and "missed" in panel.exact_text.text()
+    assert "S = −6.000" in panel.exact_text.text()
+
+
+def test_export_data_and_figure(panel, tmp_path):
+    r = result()
+    panel.show_result(r)
+    data = json.loads(panel.export_data(tmp_path / "tree.json").read_text())
+    assert len(data["nodes"]) == len(r.tree)
+    assert data["nodes"][5]["fate"] == r.tree.nodes[5].fate.value
+    assert data["nodes"][5]["normalized_score"] == pytest.approx(r.tree.nodes[5].normalized_score)
+    assert data["divergence"] == 1
+    assert panel.export_figure(tmp_path / "tree.png").stat().st_size > 1000
+    assert panel.export_figure(tmp_path / "tree.svg").read_text().startswith("<?xml")
+    with pytest.raises(ValueError, match="png or .svg"):
+        panel.export_figure(tmp_path / "tree.bmp")
+
+
+def test_sweep_reports_bleu_and_length_per_beam(qtbot, tmp_path):
+    pairs = [("a b", "x y z v u"), ("c", "w o r d s s")]
+    outs = {1: ["x y z v u", "w o r d s s"], 2: ["x y z v", "w o r d s"]}
+    points = list(run_sweep(lambda src, k: outs[k], pairs, beams=(1, 2)))
+    assert points[0] == (1, pytest.approx(100.0), 5.5)
+    # the shorter outputs keep every n-gram precision at 1: BLEU is the brevity penalty alone
+    assert points[1] == (2, pytest.approx(100 * math.exp(1 - 11 / 9)), 4.5)
+
+    tsv = tmp_path / "test.tsv"
+    tsv.write_text("a b\tx y z v u\nc\tw o r d s s\n", "utf-8")
+    assert read_pairs_tsv(tsv) == pairs
+    (tmp_path / "bad.tsv").write_text("a b\tx\nlonely\n", "utf-8")
+    with pytest.raises(ValueError, match="bad.tsv:2"):
+        read_pairs_tsv(tmp_path / "bad.tsv")
+
+    w = SweepWidget()
+    qtbot.addWidget(w)
+    w.decode = lambda src, k: outs[1] if k == 1 else ["x y z v", "w o r d s"]
+    w.tsv = tsv
+    w.start()
+    qtbot.waitUntil(lambda: w.worker is None, timeout=10000)
+    assert [p[0] for p in w.points] == [1, 2, 4, 8, 16]
+    assert w.points[0][2] == 5.5 and w.points[-1][2] == 4.5
+    x, y = w.bleu_curve.getData()
+    assert len(x) == 5

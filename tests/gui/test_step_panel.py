@@ -1,0 +1,190 @@
+"""The Step-through panel, driven with hand-built traces and (when available) tiny real models."""
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from explorer.gui.state import AppState, LoadedModel  # noqa: E402
+from explorer.gui.step_panel import StepPanel  # noqa: E402
+from explorer.seq2seq.trace import DecodeStep, Trace  # noqa: E402
+
+SRC = ("▁the", "▁black", "▁cat", "▁sat", "</s>")
+TGT = ("▁le", "▁chat", "▁noir", "</s>")
+
+
+def make_trace(arch="luong-dot", L=1, H=1, D=6, V=12, seed=0) -> Trace:
+    """A trace whose numbers obey the families' definitions (dot scores from s_t and h_i)."""
+    rng = np.random.default_rng(seed)
+    S, T = len(SRC), len(TGT)
+    enc = rng.normal(size=(S, D))
+    steps = []
+    for t in range(T):
+        hidden = rng.normal(size=(L, D))
+        logits = rng.normal(size=V)
+        token = 4 + t if t < T - 1 else 3
+        logits[token] += 4.0
+        logp = logits - np.log(np.exp(logits).sum())
+        if arch == "none":
+            scores = alpha = None
+            context = np.tile(enc[-1], (L, 1))
+        else:
+            scores = rng.normal(size=(L, H, S)) * 2
+            if arch == "luong-dot":
+                scores[-1, 0] = enc @ hidden[-1]
+            alpha = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
+            context = np.stack([alpha[l].mean(0) @ enc for l in range(L)])
+        self_attn = None
+        if arch == "transformer":
+            sa = rng.random(size=(L, H, t + 1))
+            self_attn = sa / sa.sum(-1, keepdims=True)
+        steps.append(DecodeStep(t, token, TGT[t], logp, scores, alpha, self_attn, hidden, context))
+    enc_self = None
+    if arch == "transformer":
+        es = rng.random(size=(L, H, S, S))
+        enc_self = es / es.sum(-1, keepdims=True)
+    return Trace("the black cat sat", (5, 6, 7, 8, 3), SRC, tuple(steps), enc, enc_self, arch=arch)
+
+
+class FakeTokenizer:
+    def tgt_piece(self, i):
+        return {4: "▁le", 5: "▁chat", 6: "▁noir", 3: "</s>"}.get(i, f"<{i}>")
+
+
+@pytest.fixture
+def panel(qtbot):
+    state = AppState()
+    p = StepPanel(state)
+    qtbot.addWidget(p)
+    p.resize(1400, 900)
+    return p
+
+
+def entry(arch="luong-dot"):
+    return LoadedModel(
+        name=arch, model=None, tokenizer=FakeTokenizer(), config={"arch": arch, "emb_dim": 16}
+    )
+
+
+def test_no_model_shows_a_hint(panel):
+    assert "Load or train a model" in panel.output_label.text()
+    assert not panel.decode_button.isEnabled()
+
+
+def test_views_follow_the_step_forward_and_back(panel, qtbot):
+    tr = make_trace("luong-dot")
+    panel.show_trace(entry(), tr)
+    assert panel.t == 0
+    for t in (1, 2, 3, 2, 1):
+        panel.set_step(t)
+        step = tr.steps[t]
+        np.testing.assert_allclose(panel.alignment.row(t), step.cross_attention[-1, 0], atol=1e-6)
+        # rows after t are hidden under the mask, row t is outlined
+        assert panel.alignment.mask.rect().top() == t + 1
+        assert panel.alignment.cursor.rect().top() == t
+        np.testing.assert_allclose(panel.bars.values(), step.cross_attention[-1, 0])
+        assert [i for i, _ in panel.topk.entries[:3]] == [i for i, _ in step.topk(3)]
+        np.testing.assert_allclose([p for _, p in panel.topk.entries], [p for _, p in step.topk(8)])
+        assert f"H = {step.entropy:.3f}" in panel.topk.entropy_label.text()
+        w = panel.arithmetic.worked
+        assert w.family == "dot"
+        np.testing.assert_allclose(w.scores, step.scores[-1, 0])
+        np.testing.assert_allclose(w.alpha, step.cross_attention[-1, 0])
+        assert w.context_error < 1e-9  # Σ α_i h_i equals the recorded c_t
+        assert f"{w.alpha.max():.3f}" in panel.arithmetic.text.toPlainText()
+        assert panel.slider.value() == t + 1
+
+
+def test_keys_and_slider_move_the_step(panel, qtbot):
+    panel.show_trace(entry(), make_trace())
+    panel.show()
+    panel.activateWindow()
+    panel.setFocus()
+    qtbot.keyClick(panel, Qt.Key.Key_Right)
+    qtbot.keyClick(panel, Qt.Key.Key_Right)
+    assert panel.t == 2
+    qtbot.keyClick(panel, Qt.Key.Key_Left)
+    assert panel.t == 1
+    qtbot.keyClick(panel, Qt.Key.Key_End)
+    assert panel.t == 3
+    qtbot.keyClick(panel, Qt.Key.Key_Home)
+    assert panel.t == 0
+    panel.forward()
+    panel.forward()
+    panel.last()
+    assert panel.t == 3
+    panel.forward()  # clamped
+    assert panel.t == 3
+    panel.first()
+    assert panel.t == 0
+    panel.slider.setValue(3)
+    assert panel.t == 2
+
+
+def test_raw_scores_toggle(panel):
+    tr = make_trace("luong-dot")
+    panel.show_trace(entry(), tr)
+    panel.set_step(2)
+    panel.bars.scores_button.setChecked(True)
+    np.testing.assert_allclose(panel.bars.values(), tr.steps[2].scores[-1, 0])
+
+
+def test_without_attention_shows_the_bottleneck(panel):
+    tr = make_trace("none", D=8)
+    panel.show_trace(entry("none"), tr)
+    text = panel.arithmetic.text.toPlainText()
+    assert "Input = n × d_embed = 5 × 16 = 80 numbers" in text
+    assert "Ratio = 80 / 8 = 10.00 : 1" in text
+    np.testing.assert_allclose(
+        panel.bars.context.image.image[:, 0], tr.steps[0].context[-1], rtol=1e-6
+    )
+
+
+def test_transformer_layer_and_head_pickers(panel):
+    tr = make_trace("transformer", L=4, H=4)
+    panel.show_trace(entry("transformer"), tr)
+    tv = panel.transformer
+    assert tv.isEnabled() and tv.layer_box.count() == 4 and tv.head_box.count() == 5
+    tv.layer_box.setCurrentIndex(1)
+    tv.head_box.setCurrentIndex(3)  # head 3
+    panel.set_step(2)
+    np.testing.assert_allclose(panel.alignment.row(2), tr.steps[2].cross_attention[1, 2], atol=1e-6)
+    np.testing.assert_allclose(tv.decoder_self_matrix()[2, :3], tr.steps[2].self_attention[1, 2])
+    np.testing.assert_allclose(tv.encoder.image.image.T, tr.encoder_self_attention[1, 2], atol=1e-6)
+    np.testing.assert_allclose(panel.arithmetic.worked.alpha, tr.steps[2].cross_attention[1, 2])
+
+
+def test_hand_exercise_gives_the_lectures_scores(panel):
+    ex = panel.arithmetic.exercise
+    w = ex.compute()
+    np.testing.assert_allclose(w.scores, [0.23, 1.28, 0.67, 0.29], atol=1e-12)
+    e = np.exp([0.23, 1.28, 0.67, 0.29])
+    np.testing.assert_allclose(w.alpha, e / e.sum())
+    assert w.best == 1
+    assert "e_2 (2) = 0.560 + 0.720 = 1.280" in ex.output.toPlainText()
+    ex.fields["s"].setText("0.7, x")
+    assert ex.compute() is None
+    assert "s: 'x' is not a number" in ex.output.toPlainText()
+
+
+def test_export(panel, tmp_path):
+    tr = make_trace()
+    with pytest.raises(ValueError, match="decode a sentence first"):
+        panel.export_data(tmp_path / "a.json")
+    panel.show_trace(entry(), tr)
+    panel.export_data(tmp_path / "a.csv")
+    rows = (tmp_path / "a.csv").read_text().splitlines()
+    assert rows[0].split(",")[1:] == list(SRC)
+    assert float(rows[1].split(",")[1]) == pytest.approx(
+        tr.steps[0].cross_attention[-1, 0, 0], rel=1e-5
+    )
+    panel.export_data(tmp_path / "a.json")
+    panel.export_figure(tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="not .txt"):
+        panel.export_data(tmp_path / "a.txt")
+    assert math.isfinite(tr.score)

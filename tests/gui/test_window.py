@@ -1,0 +1,220 @@
+"""The main window: tabs, status bar, checkpoint loading in a worker, settings, closing cleanly."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QThreadPool, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from explorer.gui import theme
+from explorer.gui.window import MainWindow
+
+
+def needs_headless_core():
+    for name in ("corpus", "classroom", "tokenizer", "decode", "metrics", "checkpoint", "rnn"):
+        pytest.importorskip(f"explorer.seq2seq.{name}")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A checkpoint of a tiny model trained for a few steps by the real Trainer."""
+    needs_headless_core()
+    from explorer.seq2seq.train import Trainer, TrainOptions
+
+    out = tmp_path_factory.mktemp("ck") / "tiny.safetensors"
+    trainer = Trainer(TrainOptions.from_preset("tiny", steps=6, eval_every=0, out=str(out)))
+    kinds = [ev.kind for ev in trainer.run()]
+    assert kinds[-1] == "done" and out.is_file()
+    return out
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def make_window(qtbot, settings, tmp_path):
+    windows = []
+
+    def make(**kw):
+        kw.setdefault("models_dir", tmp_path / "no-models")
+        kw.setdefault("error_dialogs", False)
+        w = MainWindow(settings=settings, **kw)
+        qtbot.addWidget(w)
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.shutdown()
+    theme.apply(QApplication.instance(), "light", False)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+
+
+def test_three_panels_and_no_model_message(make_window, qtbot):
+    w = make_window()
+    assert [w.tabs.tabText(i) for i in range(3)] == [
+        "Train && Load",
+        "Step-through",
+        "Beam vs greedy",
+    ]
+    assert w.state.current is None
+    assert w.model_label.text().startswith("No model loaded")
+    with qtbot.waitSignal(w.device_known, timeout=60_000) as blocker:
+        pass
+    from explorer.seq2seq.train import describe_device, pick_device
+
+    assert blocker.args[0] == describe_device(pick_device("auto"))
+    assert w.device_label.text() == f"device: {blocker.args[0]}"
+
+
+def test_bundled_model_loads_at_start(make_window, qtbot, tiny_checkpoint, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "classroom-bahdanau.safetensors").write_bytes(tiny_checkpoint.read_bytes())
+    w = make_window(models_dir=models)
+    assert w.loading  # loading runs in a worker; the window is already usable
+    qtbot.waitUntil(lambda: not w.loading, timeout=60_000)
+    assert w.state.current is not None
+    assert w.state.current.path == models / "classroom-bahdanau.safetensors"
+    assert w.model_label.text() == f"model: {w.state.current.name}"
+    assert not w.busy.isVisible()
+
+
+def test_open_checkpoint_updates_state_and_recent_files(make_window, qtbot, tiny_checkpoint):
+    w = make_window()
+    with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
+        w.open_checkpoint(tiny_checkpoint)
+    entry = blocker.args[0]
+    assert w.state.current is entry and entry.arch == "bahdanau"
+    assert w.recent_files() == [str(tiny_checkpoint.resolve())]
+    assert [a.text() for a in w.recent_menu.actions()] == ["tiny.safetensors"]
+    assert [a.text() for a in w.models_menu.actions()] == [entry.name]
+
+
+def test_bad_checkpoint_gives_one_line_error_and_keeps_model(
+    make_window, qtbot, tiny_checkpoint, tmp_path
+):
+    pytest.importorskip("explorer.seq2seq.checkpoint")
+    w = make_window()
+    with qtbot.waitSignal(w.model_loaded, timeout=60_000):
+        w.open_checkpoint(tiny_checkpoint)
+    good = w.state.current
+    bad = tmp_path / "random.safetensors"
+    bad.write_bytes(os.urandom(4096))
+    with qtbot.waitSignal(w.load_failed, timeout=60_000) as blocker:
+        w.open_checkpoint(bad)
+    message = blocker.args[0]
+    assert "random.safetensors" in message and "\n" not in message
+    assert w.last_error == f"cannot open checkpoint: {message}"
+    assert "random.safetensors" in w.statusBar().currentMessage()
+    assert w.state.current is good
+    assert w.recent_files() == [str(tiny_checkpoint.resolve())]
+
+
+def test_error_dialog_does_not_block(make_window, qtbot):
+    w = make_window(error_dialogs=True)
+    w.show()
+    w.state.error.emit("something went wrong in a worker")
+    assert w.statusBar().currentMessage() == "Error: something went wrong in a worker"
+    # Reaching this line means the dialog did not block; it is open, beside a working window.
+    boxes = w.findChildren(QMessageBox)
+    assert len(boxes) == 1 and boxes[0].isVisible()
+    assert boxes[0].text() == "something went wrong in a worker"
+    boxes[0].close()
+
+
+def test_drop_checkpoint_loads_it(make_window, qtbot, tiny_checkpoint):
+    w = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tiny_checkpoint))])
+    event = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    with qtbot.waitSignal(w.model_loaded, timeout=60_000):
+        w.dropEvent(event)
+    assert w.state.current.path == tiny_checkpoint
+
+
+def test_projector_and_theme_persist(make_window, settings):
+    app = QApplication.instance()
+    w = make_window()
+    base = app.font().pointSizeF()
+    scales = []
+    theme.signals().changed.connect(lambda name, scale: scales.append((name, scale)))
+    w.projector_action.trigger()
+    assert app.font().pointSizeF() == pytest.approx(theme.BASE_POINT_SIZE * theme.PROJECTOR_SCALE)
+    assert base == pytest.approx(theme.BASE_POINT_SIZE)
+    assert scales[-1] == ("light", theme.PROJECTOR_SCALE)
+    tick = w.train_panel.curves.plots["loss"].getAxis("left").style["tickFont"]
+    assert tick.pointSizeF() == pytest.approx(theme.PLOT_LABEL_PT * theme.PROJECTOR_SCALE)
+    w.dark_action.trigger()
+    assert scales[-1] == ("dark", theme.PROJECTOR_SCALE)
+    assert app.palette().window().color().name() == theme.COLORS["dark"]["window"]
+    w.close()
+    settings.sync()
+    again = make_window()
+    assert again.projector_action.isChecked() and again.dark_action.isChecked()
+    assert theme.signals().scale == theme.PROJECTOR_SCALE
+
+
+def test_geometry_tab_and_corpus_persist(make_window, qtbot, tmp_path):
+    w = make_window()
+    w.resize(720, 540)
+    w.set_panel("beam")
+    w.train_panel.corpus.set_spec("copy")
+    w.close()
+    again = make_window()
+    assert (again.size().width(), again.size().height()) == (720, 540)
+    assert again.tabs.currentIndex() == 2
+    assert again.train_panel.corpus.spec() == "copy"
+
+
+def test_close_while_training_stops_the_worker(make_window, qtbot):
+    needs_headless_core()
+    w = make_window()
+    panel = w.train_panel
+    panel.form.preset.setCurrentIndex(panel.form.preset.findData("tiny"))
+    panel.form.fields["steps"].setValue(5000)
+    panel.corpus.set_spec("reverse")
+    qtbot.waitUntil(lambda: not panel.corpus.busy(), timeout=30_000)
+    panel.start()
+    qtbot.waitUntil(
+        lambda: panel.last_event is not None and panel.last_event.kind == "step", timeout=60_000
+    )
+    assert QThreadPool.globalInstance().activeThreadCount() >= 1
+    w.close()
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    assert panel.trainer.step < 5000
+
+
+def test_open_in_step_switches_tab_and_shows_trace(make_window, qtbot, tiny_checkpoint):
+    pytest.importorskip("explorer.gui.step_panel")
+    from explorer.seq2seq.decode import greedy
+
+    w = make_window()
+    with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
+        w.open_checkpoint(tiny_checkpoint)
+    entry = blocker.args[0]
+    trace = greedy(entry.model, entry.tokenizer, "a b c")
+    shown = []
+    step = w.panels["step"]
+    step.show_trace = lambda e, t: shown.append((e, t))
+    w.state.open_in_step.emit(entry, trace)
+    assert w.current_panel() is step
+    assert shown == [(entry, trace)]
+
+
+def test_export_asks_the_current_panel(make_window, tmp_path):
+    w = make_window()
+    w.resize(1400, 900)
+    w.set_panel("train")
+    w._export("export_figure", str(tmp_path / "train.png"))
+    assert (tmp_path / "train.png").read_bytes()[:4] == b"\x89PNG"
+    w._export("export_data", str(tmp_path / "train.xlsx"))
+    assert w.last_error.startswith("export failed:") and "xlsx" in w.last_error
