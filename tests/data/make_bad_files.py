@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python tests/data/make_bad_files.py
 
-Checkpoints start from one valid tiny Bahdanau checkpoint and break it in one way each; the
+Checkpoints start from one valid tiny Transformer checkpoint and break it in one way each; the
 expected refusal of every file is listed in tests/test_untrusted_checkpoints.py. Files whose
 header has to be malformed in ways safetensors itself would refuse to write are assembled by hand
 (8-byte little-endian header length, JSON header, raw data).
@@ -42,13 +42,16 @@ FR = ["le chat dort", "le chien mange", "un chat mange", "un chien dort"]
 
 def tiny_config(tokenizer) -> dict:
     return {
-        "arch": "bahdanau",
+        "arch": "transformer",
         "src_vocab": tokenizer.src_vocab_size,
         "tgt_vocab": tokenizer.tgt_vocab_size,
-        "emb_dim": 4,
-        "hidden_dim": 4,
-        "bidirectional": False,
+        "d_model": 4,
+        "heads": 1,
+        "enc_layers": 1,
+        "dec_layers": 1,
+        "d_ff": 4,
         "dropout": 0.0,
+        "max_len": 16,
     }
 
 
@@ -144,7 +147,7 @@ def bad_checkpoints(valid: bytes) -> dict[str, bytes]:
     header, body = split(valid)
     n = len(valid) - len(body) - 8
     rng = random.Random(0)
-    weight = sorted(k for k in header if k.startswith("model.") and "weight_hh" in k)[0]
+    weight = sorted(k for k in header if k.startswith("model.") and len(header[k]["shape"]) == 2)[0]
     torch_zip = io.BytesIO()
     torch.save({"weights": torch.zeros(3), "payload": Payload()}, torch_zip)
     plain_zip = io.BytesIO()
@@ -172,14 +175,14 @@ def bad_checkpoints(valid: bytes) -> dict[str, bytes]:
         "plain_safetensors.safetensors": with_metadata(valid, format=None),
         "format_version_2.safetensors": with_metadata(valid, format_version="2"),
         "unknown_arch.safetensors": with_config(valid, arch="martian"),
-        "absurd_hidden_dim.safetensors": with_config(valid, hidden_dim=10**9),
-        "absurd_layers.safetensors": with_config(valid, layers=10**7),
-        "negative_dim.safetensors": with_config(valid, emb_dim=-4),
-        "shape_disagrees.safetensors": with_config(valid, hidden_dim=6),
-        "config_field_wrong_type.safetensors": with_config(valid, hidden_dim="four"),
+        "absurd_hidden_dim.safetensors": with_config(valid, d_model=10**9),
+        "absurd_layers.safetensors": with_config(valid, enc_layers=10**7),
+        "negative_dim.safetensors": with_config(valid, d_ff=-4),
+        "shape_disagrees.safetensors": with_config(valid, d_ff=6),
+        "config_field_wrong_type.safetensors": with_config(valid, d_model="four"),
         "config_unknown_field.safetensors": with_config(valid, flux_capacitor=1),
         "config_not_dict.safetensors": with_metadata(valid, config="[1, 2]"),
-        "config_not_string.safetensors": with_metadata(valid, config={"arch": "bahdanau"}),
+        "config_not_string.safetensors": with_metadata(valid, config={"arch": "transformer"}),
         "card_not_json.safetensors": with_metadata(valid, card="{not json"),
         "history_wrong_type.safetensors": with_metadata(valid, history='{"step": 1}'),
         "history_missing.safetensors": with_metadata(valid, history=None),
