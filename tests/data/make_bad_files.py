@@ -100,7 +100,9 @@ def split(data: bytes) -> tuple[dict, bytes]:
 
 
 def join(header: dict | str, body: bytes) -> bytes:
-    raw = header if isinstance(header, str) else json.dumps(header, separators=(",", ":"))
+    if not isinstance(header, str):  # sorted: safetensors writes metadata in hash order
+        header = json.dumps(header, separators=(",", ":"), sort_keys=True)
+    raw = header
     raw = raw.encode()
     raw += b" " * (-len(raw) % 8)
     return struct.pack("<Q", len(raw)) + raw + body
@@ -152,7 +154,9 @@ def bad_checkpoints(valid: bytes) -> dict[str, bytes]:
     torch.save({"weights": torch.zeros(3), "payload": Payload()}, torch_zip)
     plain_zip = io.BytesIO()
     with zipfile.ZipFile(plain_zip, "w") as z:
-        z.writestr("data.pkl", pickle.dumps(Payload()))
+        z.writestr(
+            zipfile.ZipInfo("data.pkl", date_time=(2020, 1, 1, 0, 0, 0)), pickle.dumps(Payload())
+        )
     offsets_past_end = dict(header)
     offsets_past_end[weight] = dict(header[weight], data_offsets=[0, len(body) + 4096])
     return {
@@ -208,9 +212,14 @@ def bad_corpora() -> dict[str, bytes]:
     rng = random.Random(1)
     good = "".join(f"{s}\t{t}\n" for s, t in zip(EN, FR, strict=True)).encode()
     full_gz = gzip.compress(good * 20, mtime=0)
+    first = good.index(b"\n") + 1
     return {
         "random_bytes.tsv": bytes(rng.randrange(256) for _ in range(1024)),
-        "latin1_line.tsv": good[:30] + "caf\u00e9\tcaf\u00e9\n".encode("latin-1") + good[30:],
+        "random_bytes_no_nul.tsv": bytes(rng.randrange(1, 256) for _ in range(1024)),
+        "latin1_in_gzip.tsv.gz": gzip.compress(
+            good + "na\u00efve\tna\u00eff\n".encode("latin-1"), mtime=0
+        ),
+        "latin1_line.tsv": good[:first] + "caf\u00e9\tcaf\u00e9\n".encode("latin-1") + good[first:],
         "bom.tsv": b"\xef\xbb\xbf" + good,
         "crlf.tsv": good.replace(b"\n", b"\r\n"),
         "empty_lines.tsv": b"\n" + good.replace(b"\n", b"\n\n", 2) + b"\n\n",
@@ -227,7 +236,9 @@ def bad_corpora() -> dict[str, bytes]:
 def main() -> None:
     CHECKPOINTS.mkdir(exist_ok=True)
     CORPORA.mkdir(exist_ok=True)
-    valid = valid_checkpoint(CHECKPOINTS / "valid.safetensors").read_bytes()
+    path = valid_checkpoint(CHECKPOINTS / "valid.safetensors")
+    valid = join(*split(path.read_bytes()))
+    path.write_bytes(valid)
     for folder, files in ((CHECKPOINTS, bad_checkpoints(valid)), (CORPORA, bad_corpora())):
         for name, data in files.items():
             (folder / name).write_bytes(data)
