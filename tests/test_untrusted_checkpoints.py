@@ -288,3 +288,20 @@ def test_random_bytes_are_refused(data, in_tmp_cwd):
 def test_random_bytes_after_a_plausible_header_length_are_refused(body, in_tmp_cwd):
     data = len(body).to_bytes(8, "little") + b"{" + body
     assert isinstance(load_or_refuse(data), CheckpointError)
+
+
+def test_run_reliability_counts_every_case_and_finds_no_crash(capsys):
+    from explorer.seq2seq.reliability import FIELDS, run_reliability
+
+    results = run_reliability(report=True, cases=5)
+    assert set(results) == {"checkpoints", "corpora", "sentences"}
+    assert results["checkpoints"]["tried"] == 3 + 3 * 5  # 2 pickles, an empty file, 3 per round
+    assert results["corpora"]["tried"] == 5
+    assert results["sentences"]["tried"] == 9
+    for counts in results.values():
+        assert set(counts) == set(FIELDS)
+        assert counts["refused"] + counts["accepted"] + counts["crashes"] == counts["tried"]
+        assert counts["crashes"] == 0 and counts["lost"] == 0
+    assert results["checkpoints"]["refused"] >= 3 + 5 * 2  # every cut and random file at least
+    assert results["sentences"]["refused"] == 2  # "" and "   "
+    assert "checkpoints" in capsys.readouterr().out
