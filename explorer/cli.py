@@ -360,32 +360,6 @@ def _trace_json(tr, tokenizer) -> dict[str, Any]:
     }
 
 
-def tree_json(tree) -> dict[str, Any]:
-    return {
-        "source": tree.source,
-        "src_pieces": list(tree.src_pieces),
-        "settings": tree.settings,
-        "stop_reason": tree.stop_reason,
-        "divergence": tree.divergence,
-        "finished": list(tree.finished),
-        "nodes": [
-            {
-                "id": n.id,
-                "parent": n.parent,
-                "step": n.step,
-                "token": n.token,
-                "piece": n.piece,
-                "logprob": n.logprob,
-                "score": n.score,
-                "normalized_score": n.normalized_score,
-                "rank": n.rank,
-                "fate": n.fate.value,
-            }
-            for n in tree.nodes
-        ],
-    }
-
-
 def cmd_translate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import load_checkpoint
 
@@ -448,7 +422,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 }
             )
         if args.tree:
-            trees = [tree_json(r.tree) for r in out]
+            trees = [r.tree.to_dict() for r in out]
             Path(args.tree).write_text(json.dumps(trees[0] if len(trees) == 1 else trees))
     if args.json:
         print(json.dumps(results, ensure_ascii=False))

@@ -38,7 +38,9 @@ def save_svg(widget: QWidget, path: str | Path, title: str = "Attention Explorer
     if not painter.begin(gen):
         raise OSError(f"could not write {path}")
     try:
-        widget.render(painter, QPoint())  # the painter overload needs an explicit offset
+        # QWidget's own overload, also for views (QGraphicsView.render means something else);
+        # the painter overload needs an explicit offset.
+        QWidget.render(widget, painter, QPoint())
     finally:
         painter.end()
     if not path.exists() or path.stat().st_size == 0:

@@ -162,7 +162,8 @@ def parse_pharaoh(line: str, where: str = "alignment") -> Alignment:
     for item in line.split():
         i, sep, j = item.partition("-")
         if not sep or not i.isdigit() or not j.isdigit():
-            raise CorpusError(f"{where}: bad alignment link {item!r} (expected I-J)")
+            prefix = f"{where}: " if where else ""
+            raise CorpusError(f"{prefix}bad alignment link {item!r} (expected I-J)")
         links.append((int(i), int(j)))
     return links
 

@@ -209,13 +209,13 @@ def alignment_error_rate(
 
 def parse_pharaoh(line: str) -> Alignment:
     """``"0-0 1-2 2-1"`` -> ``{(0, 0), (1, 2), (2, 1)}`` (source word, target word)."""
-    links = set()
-    for token in line.split():
-        src, sep, tgt = token.partition("-")
-        if not sep or not src.isdigit() or not tgt.isdigit():
-            raise MetricsError(f"bad alignment link {token!r} in {line.strip()!r}; expected i-j")
-        links.add((int(src), int(tgt)))
-    return links
+    from explorer.seq2seq.corpus import CorpusError
+    from explorer.seq2seq.corpus import parse_pharaoh as parse_links
+
+    try:
+        return set(parse_links(line, where=""))
+    except CorpusError as e:
+        raise MetricsError(str(e)) from None
 
 
 def read_pharaoh(lines: Iterable[str]) -> list[Alignment]:

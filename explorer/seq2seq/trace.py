@@ -267,6 +267,32 @@ class BeamTree:
             eos_id=self.eos_id,
         )
 
+    def to_dict(self) -> dict:
+        """The tree as plain JSON-able data: its nodes' numbers, not their step records."""
+        return {
+            "source": self.source,
+            "src_pieces": list(self.src_pieces),
+            "settings": dict(self.settings),
+            "stop_reason": self.stop_reason,
+            "divergence": self.divergence,
+            "finished": list(self.finished),
+            "nodes": [
+                {
+                    "id": n.id,
+                    "parent": n.parent,
+                    "step": n.step,
+                    "token": n.token,
+                    "piece": n.piece,
+                    "logprob": float(n.logprob),
+                    "score": float(n.score),
+                    "normalized_score": float(n.normalized_score),
+                    "rank": n.rank,
+                    "fate": n.fate.value,
+                }
+                for n in self.nodes
+            ],
+        }
+
     def fates(self) -> dict[str, int]:
         """How many nodes ended with each fate."""
         out = {f.value: 0 for f in Fate}

@@ -237,11 +237,6 @@ def test_export_data_and_figure(panel, qtbot, tmp_path):
         panel.export_data(tmp_path / "run.xlsx")
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    reason="explorer/gui/export.py save_svg calls widget.render(painter) without a targetOffset; "
-    "PySide6 6.12 needs widget.render(painter, QPoint())",
-)
 def test_export_svg(panel, tmp_path):
     out = panel.export_figure(tmp_path / "fig.svg")
     assert out.read_text("utf-8").lstrip().startswith("<?xml") and "<svg" in out.read_text()
