@@ -39,6 +39,9 @@ from explorer.seq2seq.tokenizer import Tokenizer, TokenizerError
 FORMAT = "attention-explorer-checkpoint"
 FORMAT_VERSION = "1"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+# Elements a model may hold beyond the weights stored in its file (non-persistent buffers such as
+# sinusoidal position tables). A config that implies more is refused before anything is allocated.
+MAX_UNSTORED_ELEMENTS = 1 << 24
 JSON_FIELDS = ("config", "history", "corpus", "card", "train_state")
 _FIELD_TYPES = {"config": dict, "history": list, "corpus": dict, "card": dict, "train_state": dict}
 _KNOWN_MAGIC = {
@@ -237,7 +240,7 @@ def _read_header(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{path}: not a checkpoint (header is not JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a checkpoint (header is not a JSON object)")
@@ -248,7 +251,7 @@ def _read_header(path: Path) -> dict[str, Any]:
         try:
             lo, hi = info["data_offsets"]
             end = max(end, int(hi))
-        except (TypeError, KeyError, ValueError):
+        except (TypeError, KeyError, ValueError, OverflowError):
             raise CheckpointError(f"{path}: corrupt header entry for tensor {name!r}") from None
     if 8 + n + end > size:
         raise CheckpointError(
@@ -279,9 +282,12 @@ def _metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
     config = records["config"]
     if not isinstance(config.get("arch"), str):
         raise CheckpointError(f"{path}: metadata field 'config' has no 'arch'")
+    for alias, target in records["aliases"].items():
+        if not isinstance(target, str):
+            raise CheckpointError(f"{path}: alias {alias} does not name a weight")
     try:
         records["num_parameters"] = int(meta.get("num_parameters", "-1"))
-    except ValueError:
+    except (TypeError, ValueError, OverflowError):
         raise CheckpointError(
             f"{path}: metadata field 'num_parameters' is not an integer"
         ) from None
@@ -293,8 +299,10 @@ def _json_field(path: Path, meta: dict[str, str], field: str, kind: type | None)
         raise CheckpointError(f"{path}: missing metadata field {field!r}")
     try:
         value = json.loads(meta[field])
-    except (TypeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: metadata field {field!r} is not JSON ({e})") from None
+    except (TypeError, json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(
+            f"{path}: metadata field {field!r} is not JSON ({_first_line(e)})"
+        ) from None
     kind = kind or _FIELD_TYPES[field]
     if not isinstance(value, kind):
         raise CheckpointError(
@@ -308,6 +316,50 @@ def _names(names: Iterable[str], limit: int = 5) -> str:
     names = sorted(names)
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
+
+
+def _check_config_sizes(path: Path, config: dict[str, Any], stored: int, tensors: int) -> None:
+    """Refuse sizes no model in this file can have, before even a meta-device build (which takes
+    seconds per thousand layers). A dimension is at most the number of elements of the weights it
+    shapes; every layer holds at least one stored weight tensor."""
+    limit = stored + MAX_UNSTORED_ELEMENTS
+    for field, value in config.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        if "layers" in field and value > tensors:
+            raise CheckpointError(
+                f"{path}: config field {field!r} = {value} is more layers than the file has "
+                f"weight tensors ({tensors})"
+            )
+        if abs(value) > limit:
+            raise CheckpointError(
+                f"{path}: config field {field!r} = {value} is larger than the whole model stored "
+                f"in the file ({stored} weight elements)"
+            )
+
+
+def _planned_model(
+    path: Path,
+    build: Callable[[dict[str, Any]], Seq2Seq],
+    weights: dict[str, torch.Tensor],
+    config: dict[str, Any],
+) -> Seq2Seq:
+    """The model the config describes, built on the meta device: shapes without storage."""
+    stored = sum(t.numel() for t in weights.values())
+    _check_config_sizes(path, config, stored, len(weights))
+    try:
+        with torch.device("meta"):
+            model = build(dict(config))
+    except Exception as e:  # an untrusted config may upset a constructor in any way
+        raise CheckpointError(f"{path}: cannot build the model: {_first_line(e)}") from None
+    if not isinstance(model, Seq2Seq):
+        raise CheckpointError(f"{path}: the config did not build a Seq2Seq model")
+    total = sum(t.numel() for t in (*model.parameters(), *model.buffers()))
+    if total > stored + MAX_UNSTORED_ELEMENTS:
+        raise CheckpointError(
+            f"{path}: the config describes a model of {total} elements but the file stores {stored}"
+        )
+    return model
 
 
 def _check_weights(path: Path, model: Seq2Seq, weights: dict[str, torch.Tensor]) -> None:
@@ -325,6 +377,10 @@ def _check_weights(path: Path, model: Seq2Seq, weights: dict[str, torch.Tensor])
                 f"{path}: weight {name} has shape {tuple(t.shape)} but the config gives "
                 f"{tuple(want.shape)}"
             )
+        if t.is_complex() or (want.is_floating_point() and t.dtype == torch.bool):
+            raise CheckpointError(f"{path}: weight {name} has dtype {t.dtype}")
+        if want.is_floating_point():
+            t = t.to(want.dtype)  # as load_state_dict will store it: a float64 1e300 is inf
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             kind = "NaN" if bool(torch.isnan(t).any()) else "infinite"
             raise CheckpointError(f"{path}: weight {name} contains {kind} values")
@@ -350,6 +406,9 @@ def load_checkpoint(
     except (SafetensorError, RuntimeError, OSError) as e:
         raise CheckpointError(f"{path}: corrupt tensor data: {_first_line(e)}") from None
 
+    for name in ("spm.src", "spm.tgt"):
+        if tensors[name].dtype != torch.uint8 or tensors[name].dim() != 1:
+            raise CheckpointError(f"{path}: tensor {name!r} is not a 1-D uint8 byte string")
     try:
         tokenizer = Tokenizer.from_bytes(
             tensors["spm.src"].cpu().numpy().tobytes(), tensors["spm.tgt"].cpu().numpy().tobytes()
@@ -362,12 +421,12 @@ def load_checkpoint(
         if target not in weights:
             raise CheckpointError(f"{path}: alias {alias} names a missing weight {target}")
         weights[alias] = weights[target]
+    _check_weights(path, _planned_model(path, build, weights, records["config"]), weights)
     try:
         model = build(dict(records["config"]))
-    except (ValueError, TypeError) as e:
+        model.load_state_dict(weights, strict=True)
+    except Exception as e:  # the meta-device build succeeded, so this is unexpected
         raise CheckpointError(f"{path}: cannot build the model: {_first_line(e)}") from None
-    _check_weights(path, model, weights)
-    model.load_state_dict(weights, strict=True)
     model.to(device).eval()
 
     optimizer_state = None
@@ -393,6 +452,8 @@ def _optimizer_state(
         raise CheckpointError(f"{path}: metadata field 'optimizer' lacks param_groups or state")
     state: dict[int, dict[str, Any]] = {}
     for index, values in meta["state"].items():
+        if not index.isdigit() or not isinstance(values, dict):
+            raise CheckpointError(f"{path}: malformed optimizer state entry {index!r}")
         state.setdefault(int(index), {}).update(values)
     prefix = "optim.state."
     for name, t in tensors.items():
@@ -417,9 +478,12 @@ def read_card(path: str | os.PathLike) -> dict[str, Any]:
     records = _metadata(path, header)
     num_parameters = records["num_parameters"]
     if num_parameters < 0:  # count stored weights from their shapes
-        num_parameters = sum(
-            math.prod(info["shape"]) for k, info in header.items() if k.startswith("model.")
-        )
+        try:
+            num_parameters = sum(
+                math.prod(info["shape"]) for k, info in header.items() if k.startswith("model.")
+            )
+        except (TypeError, KeyError):
+            raise CheckpointError(f"{path}: corrupt tensor shapes in the header") from None
     return {
         "path": str(path),
         "config": records["config"],
