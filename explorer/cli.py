@@ -330,11 +330,23 @@ def _drive(trainer, *, quiet: bool) -> int:
 
 # -- translate --------------------------------------------------------------------------------
 def _prepare_source(ck, sentence: str) -> str:
+    """The sentence as the model's corpus writes it (classroom: lowercase, no punctuation).
+    Text that normalises to nothing is passed on as typed, so the refusal can say what it was."""
     if (ck.corpus or {}).get("name") == "classroom":
         from explorer.seq2seq.classroom import normalize
 
-        return normalize(sentence)
-    return sentence.strip()
+        return normalize(sentence) or sentence
+    return sentence
+
+
+def _source_ids(ck, text: str) -> list[int]:
+    """Encoder ids for a sentence; an over-long one is cut, with a notice on standard error."""
+    from explorer.seq2seq.inputs import prepare_source, source_limit
+
+    ids, notice = prepare_source(ck.tokenizer, text, source_limit(ck.model))
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
+    return ids
 
 
 def _hyp_json(h) -> dict[str, Any]:
@@ -378,7 +390,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             tr = sample(
                 model,
                 tok,
-                src,
+                _source_ids(ck, src),
                 temperature=args.temperature,
                 top_k=args.top_k,
                 top_p=args.top_p,
@@ -401,7 +413,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         out = beam_search(
             model,
             tok,
-            srcs,
+            [_source_ids(ck, src) for src in srcs],
             beam=args.beam,
             nbest=args.nbest,
             length_penalty=args.length_penalty,
@@ -507,8 +519,8 @@ def format_card(meta: dict[str, Any]) -> str:
     lines = [f"architecture   {config.get('arch', '?')}"]
     sizes = ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("arch",))
     lines.append(f"config         {sizes}")
-    if "parameters" in meta:
-        lines.append(f"parameters     {meta['parameters']:,}")
+    if meta.get("num_parameters") is not None:
+        lines.append(f"parameters     {int(meta['num_parameters']):,}")
     if corpus:
         lines.append("corpus         " + ", ".join(f"{k}={v}" for k, v in corpus.items()))
     for key in (
@@ -521,8 +533,9 @@ def format_card(meta: dict[str, Any]) -> str:
         "aer",
         "command",
     ):
-        if card.get(key) is not None:
-            lines.append(f"{key:<14} {card[key]}")
+        value = card.get(key)
+        if value is not None:
+            lines.append(f"{key:<14} {round(value, 2) if isinstance(value, float) else value}")
     history = meta.get("history") or []
     evals = [h for h in history if "val_bleu" in h]
     if evals:

@@ -105,7 +105,7 @@ def test_translate_tree_file(checkpoint, tmp_path, capsys):
         "fate",
     }
     assert data["nodes"][0]["parent"] == -1
-    assert capsys.readouterr().out.strip()  # the translation is printed too
+    assert capsys.readouterr().out.count("\n") == 1  # one line: the (maybe empty) translation
 
 
 def test_translate_sampling_is_reproducible(checkpoint, capsys):
@@ -150,12 +150,15 @@ def test_corpus_classroom_writes_tsv_and_alignments(tmp_path, capsys):
     assert all(line.count("\t") == 1 for line in tsv)
 
 
-def test_bad_inputs_get_one_line_errors(tmp_path, capsys):
+def test_bad_inputs_get_one_line_errors(checkpoint, tmp_path, capsys):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00" * 3)
     assert run(["info", str(junk)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "junk.safetensors" in err and "\n" not in err
+    assert run(["translate", "--checkpoint", str(checkpoint), "   "]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "only spaces" in err
     bad = tmp_path / "bad.tsv"
     bad.write_text("only one column\n")
     assert (
