@@ -183,6 +183,7 @@ def run(argv: list[str]) -> int:
         from explorer.gui.app import main as gui_main
 
         return gui_main([])
+    args.argv = list(argv)
     handler = globals()[f"cmd_{args.command}"]
     try:
         return handler(args) or 0
@@ -266,13 +267,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.steps is not None:
             o.steps, o.epochs = args.steps, None
         o.out = args.out or o.out or args.resume
-        trainer = Trainer(o, resume=args.resume)
+        trainer = Trainer(o, resume=args.resume, command=_command_line(args))
     else:
         o = train_options_from_args(args)
         if not o.out:
             raise CliError("--out FILE is required (where to save the trained model)")
-        trainer = Trainer(o)
+        trainer = Trainer(o, command=_command_line(args))
     return _drive(trainer, quiet=args.quiet)
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    import shlex
+
+    return "attention-explorer " + " ".join(shlex.quote(a) for a in args.argv)
 
 
 def _drive(trainer, *, quiet: bool) -> int:

@@ -76,6 +76,7 @@ class TrainOptions:
     bleu_sentences: int = 200
     checkpoint_every: int = 0  # 0: only at the end (when out is set)
     out: str | None = None
+    optimizer_state: bool = True  # store Adam's moments so the run can resume (triples the file)
     seed: int = 0
     threads: int = 0  # CPU threads for torch (0: torch's default)
 
@@ -236,8 +237,11 @@ def mean_entropy(attn: np.ndarray) -> float:
 class Trainer:
     """Trains one model; :meth:`run` is the generator of :class:`Progress` events."""
 
-    def __init__(self, options: TrainOptions, *, resume: str | Path | None = None):
+    def __init__(
+        self, options: TrainOptions, *, resume: str | Path | None = None, command: str = ""
+    ):
         self.options = options
+        self.command = command  # the command line that started the run, for the model card
         self._stop = False
         self._resume_path = Path(resume) if resume else None
         self.model: Seq2Seq | None = None
@@ -487,6 +491,7 @@ class Trainer:
             "val_bleu": bleu,
             "attention_entropy": probe.entropy,
             "probe_output": out,
+            "elapsed": time.perf_counter() - t0,  # seconds since this run (or resume) started
         }
         self.history.append(rec)
         return Progress(
@@ -550,6 +555,7 @@ class Trainer:
             "train_seconds": round(elapsed, 1),
             "device": describe_device(self.device),
             "val_bleu": evals[-1]["val_bleu"] if evals else None,
+            "command": self.command,
             "options": self.options.to_dict(),
         }
 
@@ -569,7 +575,7 @@ class Trainer:
                 "options": self.options.to_dict(),
                 "config": config_to_dict(self.model.config),
             },
-            optimizer=self.optimizer,
+            optimizer=self.optimizer if self.options.optimizer_state else None,
         )
         return Progress(
             "checkpoint",
