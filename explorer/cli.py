@@ -96,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-presets", action="store_true")
     p.add_argument("--steps", type=int)
     p.add_argument("--epochs", type=float)
+    p.add_argument(
+        "--minutes",
+        type=float,
+        dest="max_minutes",
+        help="a time budget: stop at the first batch past it (and save)",
+    )
     _add_model_options(p)
     g = p.add_argument_group("training")
     g.add_argument("--vocab-size", type=int)
@@ -234,6 +240,7 @@ def train_options_from_args(args: argparse.Namespace):
         "checkpoint_every",
         "seed",
         "threads",
+        "max_minutes",
         "device",
         "amp",
         "out",

@@ -154,3 +154,11 @@ def test_snapshot_is_an_independent_eval_copy():
     p_live = next(trainer.model.parameters())
     assert p_snap.data_ptr() != p_live.data_ptr()
     torch.testing.assert_close(p_snap, p_live.detach().cpu())
+
+
+def test_time_budget_ends_the_run_and_saves(tmp_path):
+    out = tmp_path / "b.safetensors"
+    events = list(Trainer(tiny(steps=100_000, eval_every=0, max_minutes=1e-4, out=str(out))).run())
+    assert events[-1].kind == "done"
+    assert events[-1].step < 100_000
+    assert load_checkpoint(out).train_state["step"] == events[-1].step

@@ -60,6 +60,7 @@ class TrainOptions:
     joint_vocab: bool = False
     steps: int | None = 3000
     epochs: float | None = None
+    max_minutes: float | None = None  # a time budget: the run ends at the first batch past it
     batch_size: int = 64
     lr: float = 3e-3
     schedule: str = "step"  # constant | step | noam
@@ -377,6 +378,9 @@ class Trainer:
                     yield from self._finish(total, t0, stopped=True)
                     return
                 if self.step >= total:
+                    break
+                if o.max_minutes and time.perf_counter() - t0 >= 60 * o.max_minutes:
+                    total = self.step  # the time budget ends the run here, as if planned
                     break
                 model.train()
                 lr = learning_rate(o, self.step, d_model)
