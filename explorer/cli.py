@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 GUI_FLAGS = ("--screenshot", "--panel", "--sentence", "--checkpoint", "--projector")
-SUBCOMMANDS = ("train", "translate", "evaluate", "info", "corpus", "bench")
+SUBCOMMANDS = ("train", "translate", "evaluate", "info", "corpus", "report", "bench")
 
 
 class CliError(Exception):
@@ -171,6 +171,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--size", type=int, default=30000)
     p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("report", help="evaluate the bundled models and write models/README.md")
+    p.add_argument("--models", default=None, help="folder of the bundled checkpoints")
+    p.add_argument("--out", default=None, help="the page to write (default models/README.md)")
+    p.add_argument("--limit", type=int, help="evaluate the first N test pairs only")
 
     p = sub.add_parser("bench", help="run the benchmarks and write BENCHMARKS.md")
     p.add_argument("--quick", action="store_true", help="a reduced run that takes under a minute")
@@ -580,6 +585,15 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     for p in paths if isinstance(paths, (list, tuple)) else [paths]:
         print(p)
     return 0
+
+
+# -- report ---------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from explorer.report import ROOT, run_report
+
+    models = Path(args.models) if args.models else ROOT / "models"
+    out = Path(args.out) if args.out else models / "README.md"
+    return run_report(models_dir=models, out=out, limit=args.limit)
 
 
 # -- bench ------------------------------------------------------------------------------------
