@@ -42,9 +42,9 @@ def _rnn(arch: str, steps: int, decay_every: int) -> dict:
 
 
 PRESETS: dict[str, dict] = {
-    "classroom-none": _rnn("none", steps=2000, decay_every=700),
+    "classroom-none": _rnn("none", steps=1200, decay_every=400),
     "classroom-bahdanau": _rnn("bahdanau", steps=1500, decay_every=500),
-    "classroom-luong": _rnn("luong-general", steps=1500, decay_every=500),
+    "classroom-luong": _rnn("luong-general", steps=1000, decay_every=350),
     "classroom-luong-dot": _rnn("luong-dot", steps=1500, decay_every=500),
     "classroom-transformer": {
         **_CLASSROOM,
