@@ -316,9 +316,13 @@ class StepPanel(QtWidgets.QWidget):
         return trace
 
     def show_trace(self, entry: LoadedModel, trace: Trace) -> None:
-        """Show a trace decoded elsewhere (the beam panel's hypotheses)."""
+        """Show a trace decoded elsewhere (the beam panel's hypotheses); a model that is not loaded
+        yet joins AppState.models so that the picker names it and forcing can use it."""
+        if all(m is not entry for m in self.state.models):
+            self.state.add(entry, make_current=False)
         self.entry = entry
-        if self.model_box.findText(entry.name) >= 0:
+        self.decode_button.setEnabled(True)
+        with signals_blocked(self.model_box):
             self.model_box.setCurrentIndex(self.model_box.findText(entry.name))
         self.sentence.setText(trace.source)
         self.original, self.forced_at = None, None
