@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
+from explorer.gui import theme
 from explorer.gui.beam_readouts import NBestTable, PathDetails
 from explorer.gui.beam_sweep import SweepWidget
 from explorer.gui.beam_tree_view import BeamTreeView, result_parts
@@ -50,7 +51,6 @@ TIPS = {
     "max_len": "The longest translation the search may produce, in tokens.",
     "pruned": "Show the candidates the search considered but dropped because they ranked "
     "outside the beam.",
-    "projector": "Larger fonts for a projector.",
 }
 DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
 
@@ -117,6 +117,8 @@ class BeamPanel(QWidget):
         self.pages.addWidget(self._build_main())
         QVBoxLayout(self).addWidget(self.pages)
         state.current_changed.connect(self._on_model)
+        theme.signals().changed.connect(self.restyle)
+        self.restyle()
         self._on_model(state.current)
 
     # ---------------------------------------------------------------- layout
@@ -134,8 +136,6 @@ class BeamPanel(QWidget):
         self.max_len = self._spin(1, 200, 40, "max_len")
         self.show_pruned = QCheckBox("show pruned")
         self.show_pruned.setToolTip(TIPS["pruned"])
-        self.projector = QCheckBox("projector mode")
-        self.projector.setToolTip(TIPS["projector"])
         self.legend = QLabel(
             "<span style='color:#3b75af'>●</span> kept &nbsp; "
             "<span style='color:#aaaaaa'>●</span> pruned &nbsp; "
@@ -157,7 +157,6 @@ class BeamPanel(QWidget):
         cl = QVBoxLayout(controls)
         cl.addLayout(form)
         cl.addWidget(self.show_pruned)
-        cl.addWidget(self.projector)
         cl.addWidget(self.legend)
         cl.addWidget(self.summary)
         cl.addStretch(1)
@@ -207,7 +206,6 @@ class BeamPanel(QWidget):
         self.penalty.currentTextChanged.connect(self._on_penalty)
         self.sentence.textChanged.connect(self._schedule)
         self.show_pruned.toggled.connect(self.tree_view.set_show_pruned)
-        self.projector.toggled.connect(self._on_projector)
         self.tree_view.node_clicked.connect(self.select_node)
         self.tree_view.greedy_clicked.connect(self._select_greedy)
         self.details.open_in_step.connect(self._open_in_step)
@@ -382,16 +380,20 @@ class BeamPanel(QWidget):
     def show_exact(self, exact: Any) -> None:
         """Compare exact search's best (an ExactResult) with beam search's, by the same score."""
         best = exact.best
+
+        def num(x: float) -> str:
+            return f"{x:.3f}".replace("-", "−")
+
         lines = [
-            f"exact best: “{best.text}”  S = {best.score:.3f}, s = {exact.formula} = "
-            f"{best.normalized_score:.3f}  ({exact.expansions} prefixes expanded)",
-            f"empty translation (only </s>): S = {exact.empty_score:.3f}",
+            f"exact best: “{best.text}”  S = {num(best.score)}, s = {exact.formula} = "
+            f"{num(best.normalized_score)}  ({exact.expansions} prefixes expanded)",
+            f"empty translation (only </s>): S = {num(exact.empty_score)}",
         ]
         beam = getattr(self.result, "nbest", None)
         if beam:
             b = beam[0]
             lines.append(
-                f"beam search: “{b.text}”  S = {b.score:.3f}, s = {b.normalized_score:.3f}"
+                f"beam search: “{b.text}”  S = {num(b.score)}, s = {num(b.normalized_score)}"
             )
             if b.formula != exact.formula:
                 lines.append("(the settings changed since the search: run both again)")
@@ -404,7 +406,7 @@ class BeamPanel(QWidget):
                     "→ no search error: the beam found the model's best; if it is "
                     "wrong, the model prefers a wrong translation."
                 )
-        self.exact_text.setText("\n".join(lines).replace("-", "−"))
+        self.exact_text.setText("\n".join(lines))
 
     def _sweep_decode(self, sources: list[str], beam: int) -> list[str]:
         entry = self.entry
@@ -423,11 +425,10 @@ class BeamPanel(QWidget):
         if self.entry is not None:
             self.state.open_in_step.emit(self.entry, trace)
 
-    def _on_projector(self, on: bool) -> None:
-        scale = 1.6 if on else 1.0
-        f = self.font()
-        f.setPointSizeF(10 * scale)
-        self.setFont(f)
+    def restyle(self, _theme: str | None = None, scale: float | None = None) -> None:
+        """Follow the theme and projector mode (View ▸ Projector mode): plot fonts, tree labels."""
+        scale = theme.signals().scale if scale is None else scale
+        theme.style_plots(self, scale)
         self.tree_view.set_font_scale(scale)
 
 

@@ -157,10 +157,11 @@ class PathDetails(QWidget):
         self.trace = tree.trace(node_id) if all(p.record is not None for p in path) else None
         words = detokenize([p.piece for p in path], eos=_eos_piece(tree))
         self.title.setText(f"<b>{n.fate.value}</b> hypothesis (step {n.step + 1}): “{words}”")
-        self.numbers.setText(
-            f"token {n.piece!r}: log p = {n.logprob:.3f}   score S = {n.score:.3f}   "
+        numbers = (
+            f"log p = {n.logprob:.3f}   score S = {n.score:.3f}   "
             f"normalised = {n.normalized_score:.3f}   rank = {n.rank}".replace("-", "−")
         )
+        self.numbers.setText(f"token {n.piece!r}: {numbers}")
         A = self.trace.attention_matrix() if self.trace is not None else None
         penalty, alpha, beta = settings_of(tree.settings)
         b = score_breakdown([p.logprob for p in path], penalty, alpha, beta, A)
@@ -242,8 +243,9 @@ class NBestTable(QWidget):
         self.rows = rows
         self.table.setRowCount(len(rows))
         for r, (kind, text, s, ns, n) in enumerate(rows):
-            for c, v in enumerate((kind, text, f"{s:.3f}", f"{ns:.3f}", str(n))):
-                self.table.setItem(r, c, QTableWidgetItem(v.replace("-", "−")))
+            numbers = [f"{v:.3f}".replace("-", "−") for v in (s, ns)]
+            for c, v in enumerate((kind, text, *numbers, str(n))):
+                self.table.setItem(r, c, QTableWidgetItem(v))
         self._score()
 
     def _score(self) -> None:

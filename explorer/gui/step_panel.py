@@ -14,11 +14,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from superqt import QLabeledSlider
 from superqt.utils import signals_blocked
 
+from explorer.gui import theme
 from explorer.gui.export import save_figure, save_json, save_matrix_csv, trace_to_dict
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.step_alignment import AlignmentView
 from explorer.gui.step_arithmetic import ArithmeticView
 from explorer.gui.step_attention import AttentionBarsView
+from explorer.gui.step_common import FONT_PT
 from explorer.gui.step_compare import CompareColumn
 from explorer.gui.step_hidden import HiddenStatesView
 from explorer.gui.step_topk import TopKView
@@ -59,7 +61,9 @@ class StepPanel(QtWidgets.QWidget):
         self.timer.timeout.connect(self._tick)
         state.current_changed.connect(self._on_current)
         state.models_changed.connect(self._fill_models)
+        theme.signals().changed.connect(self.restyle)
         self._fill_models()
+        self.restyle()
         self._on_current(state.current)
 
     # construction -------------------------------------------------------------------------
@@ -209,6 +213,18 @@ class StepPanel(QtWidgets.QWidget):
         lay.addLayout(row2)
         lay.addWidget(body, 1)
         self._mode_changed()
+
+    def restyle(self, _theme: str | None = None, scale: float | None = None) -> None:
+        """Follow the theme and projector mode: plot fonts, the arithmetic text, PCA labels."""
+        scale = theme.signals().scale if scale is None else scale
+        theme.style_plots(self, scale)
+        for edit in self.findChildren(QtWidgets.QPlainTextEdit):
+            font = edit.font()
+            font.setPointSizeF(FONT_PT * scale)
+            edit.setFont(font)
+        for view in (self.topk, self.compare.topk):
+            view.plot.getPlotItem().getAxis("left").setWidth(int(120 * scale))
+        self.hidden.set_font_scale(scale)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
         """← → Home End Space, when no text field or slider took the key first."""

@@ -69,6 +69,8 @@ def test_tree_nodes_and_fates_equal_the_beam_tree(panel, qtbot, tiny_models, sen
     assert [n.fate for n in tree.nodes] == [n.fate for n in expected.tree.nodes]
     assert [n.token for n in tree.nodes] == [n.token for n in expected.tree.nodes]
     assert r.nbest[0].tokens == expected.nbest[0].tokens
+    for row, h in enumerate(r.nbest):  # translations shown as written ("dix-sept" keeps its "-")
+        assert panel.nbest_table.table.item(row, 1).text() == h.text
     view = panel.tree_view
     panel.show_pruned.setChecked(True)
     assert len(view.layout) == len(tree) and view.nodes.data.shape[0] == len(tree)
@@ -190,3 +192,24 @@ def test_sweep_on_classroom_test_pairs(panel, qtbot, tiny_models):
     k, bleu, length = panel.sweep.points[1]
     assert bleu == pytest.approx(corpus_bleu(outputs, [t for _, t in pairs]))
     assert length == pytest.approx(np.mean([len(o.split()) for o in outputs]))
+
+
+def test_projector_mode_scales_tree_labels_and_axes(panel, qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.gui import theme
+
+    search(panel, qtbot, "your ducks slept")
+    app = QApplication.instance()
+    try:
+        theme.apply(app, "light", False)
+        label_pt = panel.tree_view.labels.font.pointSizeF()
+        axis = panel.details.attention.getPlotItem().getAxis("bottom")
+        tick_pt = axis.style["tickFont"].pointSizeF()
+        theme.apply(app, "light", True)
+        assert panel.tree_view.labels.font.pointSizeF() == pytest.approx(
+            label_pt * theme.PROJECTOR_SCALE
+        )
+        assert axis.style["tickFont"].pointSizeF() == pytest.approx(tick_pt * theme.PROJECTOR_SCALE)
+    finally:
+        theme.apply(app, "light", False)

@@ -156,3 +156,40 @@ def test_show_trace_of_a_model_not_loaded_names_it_in_the_picker(make_panel, tin
     assert panel.model_box.currentText() == entry.name
     assert panel.entry is entry and panel.trace is trace
     check_views_at(panel, 0)
+
+
+@pytest.fixture
+def projector():
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.gui import theme
+
+    def switch(on: bool) -> None:
+        theme.apply(QApplication.instance(), "light", on)
+
+    yield switch
+    switch(False)
+
+
+def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
+    from explorer.gui import theme
+
+    panel = make_panel("bahdanau")
+    panel.set_sentence(SENTENCE)
+    projector(False)
+
+    def sizes() -> tuple[float, float, float]:
+        axis = panel.alignment.plot.getPlotItem().getAxis("left")
+        return (
+            axis.style["tickFont"].pointSizeF(),
+            panel.arithmetic.text.font().pointSizeF(),
+            panel.hidden.labels[0].textItem.font().pointSizeF(),
+        )
+
+    small = sizes()
+    assert small[0] == pytest.approx(theme.PLOT_LABEL_PT)
+    projector(True)
+    big = sizes()
+    assert big == pytest.approx(tuple(v * theme.PROJECTOR_SCALE for v in small))
+    title = panel.topk.plot.getPlotItem().titleLabel.item.toHtml()
+    assert f"font-size:{theme.TITLE_PT * theme.PROJECTOR_SCALE:g}pt" in title.replace(" ", "")
