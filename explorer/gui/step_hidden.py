@@ -50,7 +50,7 @@ class HiddenStatesView(QtWidgets.QWidget):
         )
         self.current = pg.ScatterPlotItem(size=16, brush=pg.mkBrush(ACCENT), pen=pg.mkPen("k"))
         self.pca.addItem(self.path)
-        self.pca.addItem(self.current)
+        self.pca.addItem(self.current, ignoreBounds=True)  # moving it must not re-range the axes
         self.labels: list[pg.TextItem] = []
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)

@@ -114,6 +114,10 @@ class StepPanel(QtWidgets.QWidget):
         self.output_label = QtWidgets.QLabel(HINT)
         self.output_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.output_label.setWordWrap(True)
+        # A fixed height: a new step's text must not re-lay the plots out below it.
+        policy = QtWidgets.QSizePolicy.Policy
+        self.output_label.setSizePolicy(policy.Ignored, policy.Fixed)
+        self.output_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
 
         def tool(text: str, tip: str, slot) -> QtWidgets.QToolButton:
             b = QtWidgets.QToolButton()
@@ -195,6 +199,7 @@ class StepPanel(QtWidgets.QWidget):
         top.setSizes([420, 420, 360])
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.arithmetic, "Arithmetic")
+        self.tabs.addTab(self.arithmetic.exercise, "Hand exercise")
         self.tabs.addTab(self.hidden, "Hidden states")
         self.tabs.addTab(self.transformer, "Transformer")
         self.tabs.currentChanged.connect(lambda _: self.redraw_all())
@@ -225,6 +230,9 @@ class StepPanel(QtWidgets.QWidget):
         for view in (self.topk, self.compare.topk):
             view.plot.getPlotItem().getAxis("left").setWidth(int(120 * scale))
         self.hidden.set_font_scale(scale)
+        lines = 3  # the output, the forced-token note, room for wrapping
+        spacing = QtGui.QFontMetricsF(QtWidgets.QApplication.font()).lineSpacing()
+        self.output_label.setFixedHeight(int(spacing * lines) + 6)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
         """← → Home End Space, when no text field or slider took the key first."""
