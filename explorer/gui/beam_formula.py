@@ -1,13 +1,14 @@
-"""The score beam search ranks finished hypotheses by, recomputed and written out with numbers.
+"""The score beam search ranks hypotheses by, written out with numbers.
 
-No Qt here: the readout is a pure function of the stored per-token log-probabilities (and, for the
-coverage penalty, the attention matrix), so it can be checked against ``BeamNode.normalized_score``.
+No Qt here. The numbers come from :class:`explorer.seq2seq.beam.Scorer`, the one definition of the
+scoring the search itself uses; this module only writes each term out, so the readout can be
+checked against ``BeamNode.normalized_score``:
 
     S       = Σ_t log p(y_t | y_<t, x)                      (end-of-sentence included)
     none:   s = S
     avg:    lp = L^α                         s = S / lp
     gnmt:   lp = ((5 + L) / 6)^α             s = S / lp      (Wu et al. 2016, Section 7)
-    cp      = β Σ_i log min(Σ_j α_ij, 1)     added when β > 0 (column sums of the attention)
+    cp      = Σ_i log min(Σ_j α_ij, 1)       s = S / lp + β·cp   when β > 0
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PENALTIES = ("none", "avg", "gnmt")
+from explorer.seq2seq.beam import Scorer
 
 
 class FormulaError(ValueError):
@@ -29,8 +30,8 @@ class ScoreBreakdown:
     S: float  # sum of token log-probabilities
     L: int  # number of target tokens (end-of-sentence included)
     lp: float  # length penalty divisor (1 for none)
-    cp: float  # coverage penalty (0 when β = 0)
-    score: float  # S / lp + cp
+    cp: float  # the coverage term β·cp added to S / lp (0 when β = 0)
+    score: float  # S / lp + β·cp, as Scorer computes it
     text: str  # the formula with its numbers, one line per term
 
 
@@ -38,20 +39,11 @@ def _num(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}".replace("-", "−")
 
 
-def length_penalty(L: int, penalty: str, alpha: float) -> float:
-    if penalty == "none":
-        return 1.0
-    if penalty == "avg":
-        return float(L) ** alpha
-    if penalty == "gnmt":
-        return ((5.0 + L) / 6.0) ** alpha
-    raise FormulaError(f"length penalty {penalty!r}: expected one of {', '.join(PENALTIES)}")
-
-
-def coverage_penalty(attention: np.ndarray, beta: float) -> float:
-    """β Σ_i log min(Σ_j α_ij, 1) over source positions i; attention is (T, S)."""
-    coverage = np.minimum(np.asarray(attention, dtype=np.float64).sum(axis=0), 1.0)  # (S,)
-    return float(beta * np.log(np.maximum(coverage, 1e-12)).sum())
+def scorer_of(penalty: str, alpha: float, beta: float) -> Scorer:
+    try:
+        return Scorer(penalty, float(alpha), float(beta))
+    except ValueError as e:
+        raise FormulaError(f"beam score formula: {e}") from None
 
 
 def score_breakdown(
@@ -61,12 +53,18 @@ def score_breakdown(
     beta: float = 0.0,
     attention: np.ndarray | None = None,
 ) -> ScoreBreakdown:
-    """Recompute a hypothesis's normalised score from its token log-probabilities."""
+    """A hypothesis's normalised score from its token log-probabilities (and (T, S) attention)."""
+    scorer = scorer_of(penalty, alpha, beta)
     logp = np.asarray(token_logprobs, dtype=np.float64)
-    S = float(logp.sum())
-    L = int(logp.shape[0])
-    lp = length_penalty(L, penalty, alpha)
-    lines = [f"S = Σ log p = {_num(S)}  (L = {L} tokens)"]
+    S, L = float(logp.sum()), int(logp.shape[0])
+    lp = float(scorer.lp(L))
+    coverage = None
+    if scorer.beta:
+        if attention is None:
+            raise FormulaError("coverage penalty β > 0 needs the hypothesis's attention matrix")
+        coverage = np.asarray(attention, dtype=np.float64).sum(axis=0)  # (S,) Σ_j α_ij
+    score = scorer(S, L, coverage)
+    lines = [f"s = {scorer.formula}", f"S = Σ log p = {_num(S)}  (L = |Y| = {L} tokens)"]
     if penalty == "none":
         lines.append(f"no length normalisation: S/lp = S = {_num(S)}")
     elif penalty == "avg":
@@ -76,26 +74,25 @@ def score_breakdown(
             f"lp = ((5+L)/6)^α = ((5+{L})/6)^{alpha:g} = {_num(lp)};  S/lp = {_num(S / lp)}"
         )
     cp = 0.0
-    if beta != 0.0:
-        if attention is None:
-            raise FormulaError("coverage penalty β > 0 needs the hypothesis's attention matrix")
-        cp = coverage_penalty(attention, beta)
+    if coverage is not None:
+        raw = scorer.cp(coverage)
+        cp = scorer.beta * raw
         lines.append(
-            f"cp = β Σᵢ log min(Σⱼ αᵢⱼ, 1) = {beta:g}·{_num(cp / beta)} = {_num(cp)};  "
-            f"S/lp + cp = {_num(S / lp + cp)}"
+            f"cp = Σᵢ log min(Σⱼ αᵢⱼ, 1) = {_num(raw)};  β·cp = {beta:g}·{_num(raw)} = {_num(cp)};"
+            f"  S/lp + β·cp = {_num(score)}"
         )
-    return ScoreBreakdown(S=S, L=L, lp=lp, cp=cp, score=S / lp + cp, text="\n".join(lines))
+    return ScoreBreakdown(S=S, L=L, lp=lp, cp=cp, score=score, text="\n".join(lines))
 
 
 def settings_of(tree_settings: dict) -> tuple[str, float, float]:
     """(penalty, α, β) from a BeamTree's settings dict."""
     penalty = str(tree_settings.get("length_penalty", "none") or "none")
-    if penalty not in PENALTIES:
-        raise FormulaError(
-            f"BeamTree.settings['length_penalty'] = {penalty!r}: expected one of "
-            f"{', '.join(PENALTIES)}"
-        )
-    return penalty, float(tree_settings.get("alpha", 0.0)), float(tree_settings.get("beta", 0.0))
+    alpha, beta = float(tree_settings.get("alpha", 0.0)), float(tree_settings.get("beta", 0.0))
+    try:
+        scorer_of(penalty, alpha, beta)
+    except FormulaError as e:
+        raise FormulaError(f"BeamTree.settings: {e}") from None
+    return penalty, alpha, beta
 
 
 def agrees(recomputed: float, stored: float, tol: float = 1e-4) -> bool:

@@ -29,11 +29,14 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
-from explorer.gui.beam_readouts import NBestTable, PathDetails, detokenize
+from explorer.gui import theme
+from explorer.gui.beam_readouts import NBestTable, PathDetails
 from explorer.gui.beam_sweep import SweepWidget
 from explorer.gui.beam_tree_view import BeamTreeView, result_parts
 from explorer.gui.export import save_figure, save_json
 from explorer.gui.state import AppState, LoadedModel
+from explorer.seq2seq.evaluate import classroom_test_pairs
+from explorer.seq2seq.search import search_error
 
 TIPS = {
     "beam": "Beam search keeps the k best partial translations at every step instead of only the "
@@ -48,7 +51,6 @@ TIPS = {
     "max_len": "The longest translation the search may produce, in tokens.",
     "pruned": "Show the candidates the search considered but dropped because they ranked "
     "outside the beam.",
-    "projector": "Larger fonts for a projector.",
 }
 DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
 
@@ -64,6 +66,21 @@ def _default_search(entry: LoadedModel, sentence: str, params: dict) -> Any:
         with_greedy=True,
         **params,
     )[0]
+
+
+def _default_sweep(entry: LoadedModel, sources: list[str], params: dict) -> list[str]:
+    """The best hypothesis's text for each source, batched and without recording the tree."""
+    from explorer.seq2seq.beam import beam_search
+
+    results = beam_search(
+        entry.model,
+        entry.tokenizer,
+        [entry.prepare(s) for s in sources],
+        record_tree=False,
+        with_greedy=False,
+        **params,
+    )
+    return [r.nbest[0].text for r in results]
 
 
 def _default_exact(entry: LoadedModel, sentence: str, params: dict) -> Any:
@@ -85,6 +102,7 @@ class BeamPanel(QWidget):
         self.result: Any = None
         self.search_fn = _default_search
         self.exact_fn = _default_exact
+        self.sweep_fn = _default_sweep
         self._generation = {"beam search": 0, "exact search": 0}
         self._workers: set = set()
         self._debounce = QTimer(self, singleShot=True, interval=300)
@@ -99,6 +117,8 @@ class BeamPanel(QWidget):
         self.pages.addWidget(self._build_main())
         QVBoxLayout(self).addWidget(self.pages)
         state.current_changed.connect(self._on_model)
+        theme.signals().changed.connect(self.restyle)
+        self.restyle()
         self._on_model(state.current)
 
     # ---------------------------------------------------------------- layout
@@ -116,8 +136,6 @@ class BeamPanel(QWidget):
         self.max_len = self._spin(1, 200, 40, "max_len")
         self.show_pruned = QCheckBox("show pruned")
         self.show_pruned.setToolTip(TIPS["pruned"])
-        self.projector = QCheckBox("projector mode")
-        self.projector.setToolTip(TIPS["projector"])
         self.legend = QLabel(
             "<span style='color:#3b75af'>●</span> kept &nbsp; "
             "<span style='color:#aaaaaa'>●</span> pruned &nbsp; "
@@ -139,7 +157,6 @@ class BeamPanel(QWidget):
         cl = QVBoxLayout(controls)
         cl.addLayout(form)
         cl.addWidget(self.show_pruned)
-        cl.addWidget(self.projector)
         cl.addWidget(self.legend)
         cl.addWidget(self.summary)
         cl.addStretch(1)
@@ -189,14 +206,13 @@ class BeamPanel(QWidget):
         self.penalty.currentTextChanged.connect(self._on_penalty)
         self.sentence.textChanged.connect(self._schedule)
         self.show_pruned.toggled.connect(self.tree_view.set_show_pruned)
-        self.projector.toggled.connect(self._on_projector)
         self.tree_view.node_clicked.connect(self.select_node)
         self.tree_view.greedy_clicked.connect(self._select_greedy)
         self.details.open_in_step.connect(self._open_in_step)
         self.exact_button.clicked.connect(self._start_exact)
         self.sweep.error.connect(self.state.error)
         self.sweep.decode = self._sweep_decode
-        self.sweep.default_pairs = _classroom_pairs
+        self.sweep.default_pairs = classroom_test_pairs
         return page
 
     def _spin(self, lo: int, hi: int, value: int, tip: str) -> QSpinBox:
@@ -272,38 +288,29 @@ class BeamPanel(QWidget):
         return save_figure(self.tree_view, path)
 
     def export_data(self, path: str | Path) -> Path:
+        """JSON: the tree (BeamTree.to_dict), the greedy decode beside it and the n-best list."""
         tree = self.tree_view.tree
         if tree is None:
             raise ValueError("Beam panel: nothing to export yet (no search has run)")
-        nodes = [
-            {
-                "id": n.id,
-                "parent": n.parent,
-                "step": n.step,
-                "piece": n.piece,
-                "logprob": n.logprob,
-                "score": n.score,
-                "normalized_score": n.normalized_score,
-                "rank": n.rank,
-                "fate": n.fate.value,
-            }
-            for n in tree.nodes
-        ]
+        data = tree.to_dict()
+        data["divergence"] = self.tree_view.divergence
         greedy = self.tree_view.greedy
-        return save_json(
-            {
-                "source": tree.source,
-                "settings": tree.settings,
-                "stop_reason": tree.stop_reason,
-                "finished": list(tree.finished),
-                "divergence": self.tree_view.divergence,
-                "greedy": None
-                if greedy is None
-                else {"pieces": greedy.pieces, "logprobs": greedy.token_logprobs},
-                "nodes": nodes,
-            },
-            path,
+        data["greedy"] = (
+            None
+            if greedy is None
+            else {
+                "tokens": greedy.tokens,
+                "pieces": greedy.pieces,
+                "logprobs": greedy.token_logprobs.tolist(),
+                "score": greedy.score,
+            }
         )
+        data["nbest"] = [
+            {"text": text, "score": S, "normalized_score": ns, "length": n}
+            for kind, text, S, ns, n in self.nbest_table.rows
+            if kind != "greedy"
+        ]
+        return save_json(data, path)
 
     def wait_idle(self, qtbot, timeout: int = 10000) -> None:
         """For tests: wait until no worker of this panel is running."""
@@ -338,7 +345,7 @@ class BeamPanel(QWidget):
             fn,
             *args,
             _start_thread=False,
-            _connect={"errored": lambda e: self.state.error.emit(f"{kind}: {e}")},
+            _connect={"errored": lambda e: self._failed(kind, e)},
         )
         self._workers.add(worker)
         worker.returned.connect(lambda r: gen == self._generation[kind] and on_result(r))
@@ -346,6 +353,11 @@ class BeamPanel(QWidget):
         worker.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
         self.busy_changed.emit(True)
         worker.start()
+
+    def _failed(self, kind: str, error: BaseException) -> None:
+        self.state.error.emit(f"{kind}: {error}")
+        if kind == "exact search":
+            self.exact_text.setText(f"Exact search stopped: {error}")
 
     def _start_search(self) -> None:
         text = self.sentence.text().strip()
@@ -360,23 +372,32 @@ class BeamPanel(QWidget):
         if self.entry is None or not text:
             self.state.error.emit("Exact search: load a model and type a sentence first")
             return
-        params = {k: v for k, v in self.params().items() if k not in ("beam", "nbest")}
-        self.exact_text.setText("searching…")
+        p = self.params()
+        params = {k: p[k] for k in ("max_len", "length_penalty", "alpha", "beta")}
+        self.exact_text.setText(f"searching every output of at most {p['max_len']} tokens…")
         self._run("exact search", self.exact_fn, (self.entry, text, params), self.show_exact)
 
     def show_exact(self, exact: Any) -> None:
-        """Compare the exact best translation with beam search's."""
-        tree, *_ = result_parts(self.result) if self.result is not None else (None,)
-        chosen = tree.chosen if tree is not None else None
-        text = getattr(exact, "text", None) or detokenize(list(getattr(exact, "pieces", [])))
-        score = float(exact.score)
-        lines = [f"exact best: “{text}”  S = {score:.3f}"]
-        empty = getattr(exact, "empty_score", None)
-        if empty is not None:
-            lines.append(f"empty translation (only </s>): S = {float(empty):.3f}")
-        if chosen is not None:
-            lines.append(f"beam search: S = {chosen.score:.3f}")
-            if chosen.score < score - 1e-6:
+        """Compare exact search's best (an ExactResult) with beam search's, by the same score."""
+        best = exact.best
+
+        def num(x: float) -> str:
+            return f"{x:.3f}".replace("-", "−")
+
+        lines = [
+            f"exact best: “{best.text}”  S = {num(best.score)}, s = {exact.formula} = "
+            f"{num(best.normalized_score)}  ({exact.expansions} prefixes expanded)",
+            f"empty translation (only </s>): S = {num(exact.empty_score)}",
+        ]
+        beam = getattr(self.result, "nbest", None)
+        if beam:
+            b = beam[0]
+            lines.append(
+                f"beam search: “{b.text}”  S = {num(b.score)}, s = {num(b.normalized_score)}"
+            )
+            if b.formula != exact.formula:
+                lines.append("(the settings changed since the search: run both again)")
+            elif search_error(self.result, exact):
                 lines.append(
                     "→ a search error: beam search missed a translation the model scores higher."
                 )
@@ -385,14 +406,14 @@ class BeamPanel(QWidget):
                     "→ no search error: the beam found the model's best; if it is "
                     "wrong, the model prefers a wrong translation."
                 )
-        self.exact_text.setText("\n".join(lines).replace("-", "−"))
+        self.exact_text.setText("\n".join(lines))
 
     def _sweep_decode(self, sources: list[str], beam: int) -> list[str]:
         entry = self.entry
         if entry is None:
             raise ValueError("no model loaded")
         params = {**self.params(), "beam": beam, "nbest": 1}
-        return [self.search_fn(entry, s, params).nbest[0].text for s in sources]
+        return self.sweep_fn(entry, sources, params)
 
     # ---------------------------------------------------------------- misc
     def _select_greedy(self) -> None:
@@ -404,11 +425,10 @@ class BeamPanel(QWidget):
         if self.entry is not None:
             self.state.open_in_step.emit(self.entry, trace)
 
-    def _on_projector(self, on: bool) -> None:
-        scale = 1.6 if on else 1.0
-        f = self.font()
-        f.setPointSizeF(10 * scale)
-        self.setFont(f)
+    def restyle(self, _theme: str | None = None, scale: float | None = None) -> None:
+        """Follow the theme and projector mode (View ▸ Projector mode): plot fonts, tree labels."""
+        scale = theme.signals().scale if scale is None else scale
+        theme.style_plots(self, scale)
         self.tree_view.set_font_scale(scale)
 
 
@@ -422,9 +442,3 @@ def _hyp_from_node(tree: Any, node_id: int) -> Any:
         score=n.score,
         normalized_score=n.normalized_score,
     )
-
-
-def _classroom_pairs(n: int) -> list[tuple[str, str]]:
-    from explorer.seq2seq.classroom import EXAMPLES
-
-    return [(e[0], e[1]) for e in list(EXAMPLES)[:n]]

@@ -19,12 +19,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sacrebleu.metrics import BLEU
 
 from explorer.gui.beam_formula import agrees, score_breakdown, settings_of
+from explorer.seq2seq.metrics import sentence_bleu_details
 from explorer.seq2seq.trace import BeamTree, Trace
-
-_BLEU = BLEU(effective_order=True)
 
 
 def detokenize(pieces: list[str], eos: str = "</s>") -> str:
@@ -37,9 +35,11 @@ def detokenize(pieces: list[str], eos: str = "</s>") -> str:
 
 @dataclass(frozen=True)
 class BleuDetails:
+    """``explorer.seq2seq.metrics.sentence_bleu_details`` with its sum written out."""
+
     bleu: float  # 0–100
-    precisions: tuple[float, ...]  # 1..4-gram precisions, percent
-    counts: tuple[int, ...]  # matched n-grams
+    precisions: tuple[float, ...]  # 1..4-gram precisions, percent (unsmoothed)
+    counts: tuple[int, ...]  # matched (clipped) n-grams
     totals: tuple[int, ...]  # hypothesis n-grams
     bp: float
     hyp_len: int
@@ -59,15 +59,15 @@ class BleuDetails:
 
 def bleu_details(hyp: str, ref: str) -> BleuDetails:
     """Sentence BLEU (sacrebleu, effective order) with its n-gram precisions and brevity penalty."""
-    s = _BLEU.sentence_score(hyp, [ref])
+    d = sentence_bleu_details(hyp, ref)
     return BleuDetails(
-        bleu=float(s.score),
-        precisions=tuple(float(p) for p in s.precisions),
-        counts=tuple(int(c) for c in s.counts),
-        totals=tuple(int(t) for t in s.totals),
-        bp=float(s.bp),
-        hyp_len=int(s.sys_len),
-        ref_len=int(s.ref_len),
+        bleu=d["bleu"],
+        precisions=tuple(d["precisions"]),
+        counts=tuple(d["matches"]),
+        totals=tuple(d["totals"]),
+        bp=d["bp"],
+        hyp_len=d["hyp_len"],
+        ref_len=d["ref_len"],
     )
 
 
@@ -157,10 +157,11 @@ class PathDetails(QWidget):
         self.trace = tree.trace(node_id) if all(p.record is not None for p in path) else None
         words = detokenize([p.piece for p in path], eos=_eos_piece(tree))
         self.title.setText(f"<b>{n.fate.value}</b> hypothesis (step {n.step + 1}): “{words}”")
-        self.numbers.setText(
-            f"token {n.piece!r}: log p = {n.logprob:.3f}   score S = {n.score:.3f}   "
+        numbers = (
+            f"log p = {n.logprob:.3f}   score S = {n.score:.3f}   "
             f"normalised = {n.normalized_score:.3f}   rank = {n.rank}".replace("-", "−")
         )
+        self.numbers.setText(f"token {n.piece!r}: {numbers}")
         A = self.trace.attention_matrix() if self.trace is not None else None
         penalty, alpha, beta = settings_of(tree.settings)
         b = score_breakdown([p.logprob for p in path], penalty, alpha, beta, A)
@@ -242,8 +243,9 @@ class NBestTable(QWidget):
         self.rows = rows
         self.table.setRowCount(len(rows))
         for r, (kind, text, s, ns, n) in enumerate(rows):
-            for c, v in enumerate((kind, text, f"{s:.3f}", f"{ns:.3f}", str(n))):
-                self.table.setItem(r, c, QTableWidgetItem(v.replace("-", "−")))
+            numbers = [f"{v:.3f}".replace("-", "−") for v in (s, ns)]
+            for c, v in enumerate((kind, text, *numbers, str(n))):
+                self.table.setItem(r, c, QTableWidgetItem(v))
         self._score()
 
     def _score(self) -> None:

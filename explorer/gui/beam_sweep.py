@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sacrebleu.metrics import BLEU
 from superqt.utils import create_worker
+
+from explorer.seq2seq.metrics import corpus_bleu
 
 BEAMS = (1, 2, 4, 8, 16)
 
@@ -55,8 +56,18 @@ def run_sweep(
     refs = [r for _, r in pairs]
     for k in beams:
         outputs = decode(sources, k)
-        bleu = BLEU().corpus_score(outputs, [refs]).score
-        yield k, float(bleu), float(np.mean([len(o.split()) for o in outputs]))
+        yield k, corpus_bleu(outputs, refs), float(np.mean([len(o.split()) for o in outputs]))
+
+
+def sweep_job(
+    decode: Decoder, load_pairs: Callable[[], list[tuple[str, str]]], beams: tuple[int, ...]
+) -> Iterator[tuple[int, float, float]]:
+    """The worker's generator: read the test set (in the worker: the classroom split takes
+    seconds to build), then sweep."""
+    pairs = load_pairs()
+    if not pairs:
+        raise SweepInputError("the test set has no pairs")
+    yield from run_sweep(decode, pairs, beams)
 
 
 class SweepWidget(QWidget):
@@ -127,32 +138,33 @@ class SweepWidget(QWidget):
             self.tsv = Path(path)
             self.tsv_button.setText(f"Test set: {self.tsv.name}")
 
-    def pairs(self) -> list[tuple[str, str]]:
-        n = self.count.value()
-        if self.tsv is not None:
-            return read_pairs_tsv(self.tsv)[:n]
-        if self.default_pairs is None:
-            raise SweepInputError("no test set: load a model or pick a TSV file")
-        return self.default_pairs(n)
+    def pairs_loader(self) -> Callable[[], list[tuple[str, str]]]:
+        """Reads the test pairs the controls name; safe to call from the worker thread."""
+        n, tsv, default = self.count.value(), self.tsv, self.default_pairs
+
+        def load() -> list[tuple[str, str]]:
+            if tsv is not None:
+                return read_pairs_tsv(tsv)[:n]
+            if default is None:
+                raise SweepInputError("no test set: load a model or pick a TSV file")
+            return default(n)
+
+        return load
 
     def start(self) -> None:
         if self.worker is not None or self.decode is None:
             if self.decode is None:
                 self.error.emit("Beam sweep: load or train a model first")
             return
-        try:
-            pairs = self.pairs()
-        except (OSError, ValueError) as e:
-            self.error.emit(f"Beam sweep: {e}")
-            return
         self.points = []
         self._plot()
         self.run_button.setEnabled(False)
-        self.status.setText(f"translating {len(pairs)} pairs…")
+        source = self.tsv.name if self.tsv is not None else "the classroom test set"
+        self.status.setText(f"translating {self.count.value()} pairs of {source}…")
         self.worker = create_worker(
-            run_sweep,
+            sweep_job,
             self.decode,
-            pairs,
+            self.pairs_loader(),
             BEAMS,
             _start_thread=False,
             _connect={"errored": lambda e: self.error.emit(f"Beam sweep: {e}")},

@@ -249,7 +249,7 @@ class BeamTreeView(pg.PlotWidget):
         ys = self.layout.y
         if self.overlay is not None:
             ys = np.concatenate([ys, self.overlay.y])
-        bottom = 2.6 if self.divergence_text.isVisible() else 0.8
+        bottom = 4.0 if self.divergence_text.isVisible() else 0.8
         vb.setRange(
             xRange=(-0.6, float(self.layout.x.max()) + 1.2),
             yRange=(float(ys.min()) - 0.8, float(ys.max()) + bottom),

@@ -151,11 +151,7 @@ class ArithmeticView(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
-        split = QtWidgets.QSplitter()
-        split.addWidget(self.text)
-        split.addWidget(self.exercise)
-        split.setSizes([600, 500])
-        lay.addWidget(split, 1)
+        lay.addWidget(self.text, 1)  # the step panel shows ``exercise`` in a tab of its own
         self.trace: Trace | None = None
         self.d_embed: int | None = None
         self.t = 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 import pyqtgraph as pg  # isort: skip
 
-from explorer.gui.step_common import ACCENT, Heatmap, make_plot, short, symmetric_levels
+from explorer.gui.step_common import ACCENT, FONT_PT, Heatmap, make_plot, short, symmetric_levels
 from explorer.seq2seq.trace import Trace
 
 
@@ -50,7 +50,7 @@ class HiddenStatesView(QtWidgets.QWidget):
         )
         self.current = pg.ScatterPlotItem(size=16, brush=pg.mkBrush(ACCENT), pen=pg.mkPen("k"))
         self.pca.addItem(self.path)
-        self.pca.addItem(self.current)
+        self.pca.addItem(self.current, ignoreBounds=True)  # moving it must not re-range the axes
         self.labels: list[pg.TextItem] = []
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -58,6 +58,13 @@ class HiddenStatesView(QtWidgets.QWidget):
         lay.addWidget(self.decoder, 1)
         lay.addWidget(self.pca, 1)
         self.points = np.zeros((0, 2))
+        self.font = QtGui.QFont()
+        self.font.setPointSizeF(FONT_PT)
+
+    def set_font_scale(self, scale: float) -> None:
+        self.font.setPointSizeF(FONT_PT * scale)
+        for label in self.labels:
+            label.setFont(self.font)
 
     def set_trace(self, trace: Trace | None) -> None:
         for item in self.labels:
@@ -80,6 +87,7 @@ class HiddenStatesView(QtWidgets.QWidget):
         self.path.setData(self.points[:, 0], self.points[:, 1])
         for (x, y), piece in zip(self.points, trace.pieces):
             label = pg.TextItem(short(piece, 8), color="k", anchor=(0, 1))
+            label.setFont(self.font)
             label.setPos(x, y)
             self.pca.addItem(label)
             self.labels.append(label)

@@ -14,11 +14,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from superqt import QLabeledSlider
 from superqt.utils import signals_blocked
 
+from explorer.gui import theme
 from explorer.gui.export import save_figure, save_json, save_matrix_csv, trace_to_dict
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.step_alignment import AlignmentView
 from explorer.gui.step_arithmetic import ArithmeticView
 from explorer.gui.step_attention import AttentionBarsView
+from explorer.gui.step_common import FONT_PT
 from explorer.gui.step_compare import CompareColumn
 from explorer.gui.step_hidden import HiddenStatesView
 from explorer.gui.step_topk import TopKView
@@ -59,7 +61,9 @@ class StepPanel(QtWidgets.QWidget):
         self.timer.timeout.connect(self._tick)
         state.current_changed.connect(self._on_current)
         state.models_changed.connect(self._fill_models)
+        theme.signals().changed.connect(self.restyle)
         self._fill_models()
+        self.restyle()
         self._on_current(state.current)
 
     # construction -------------------------------------------------------------------------
@@ -110,6 +114,10 @@ class StepPanel(QtWidgets.QWidget):
         self.output_label = QtWidgets.QLabel(HINT)
         self.output_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.output_label.setWordWrap(True)
+        # A fixed height: a new step's text must not re-lay the plots out below it.
+        policy = QtWidgets.QSizePolicy.Policy
+        self.output_label.setSizePolicy(policy.Ignored, policy.Fixed)
+        self.output_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
 
         def tool(text: str, tip: str, slot) -> QtWidgets.QToolButton:
             b = QtWidgets.QToolButton()
@@ -191,6 +199,7 @@ class StepPanel(QtWidgets.QWidget):
         top.setSizes([420, 420, 360])
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.arithmetic, "Arithmetic")
+        self.tabs.addTab(self.arithmetic.exercise, "Hand exercise")
         self.tabs.addTab(self.hidden, "Hidden states")
         self.tabs.addTab(self.transformer, "Transformer")
         self.tabs.currentChanged.connect(lambda _: self.redraw_all())
@@ -209,6 +218,21 @@ class StepPanel(QtWidgets.QWidget):
         lay.addLayout(row2)
         lay.addWidget(body, 1)
         self._mode_changed()
+
+    def restyle(self, _theme: str | None = None, scale: float | None = None) -> None:
+        """Follow the theme and projector mode: plot fonts, the arithmetic text, PCA labels."""
+        scale = theme.signals().scale if scale is None else scale
+        theme.style_plots(self, scale)
+        for edit in self.findChildren(QtWidgets.QPlainTextEdit):
+            font = edit.font()
+            font.setPointSizeF(FONT_PT * scale)
+            edit.setFont(font)
+        for view in (self.topk, self.compare.topk):
+            view.plot.getPlotItem().getAxis("left").setWidth(int(120 * scale))
+        self.hidden.set_font_scale(scale)
+        lines = 3  # the output, the forced-token note, room for wrapping
+        spacing = QtGui.QFontMetricsF(QtWidgets.QApplication.font()).lineSpacing()
+        self.output_label.setFixedHeight(int(spacing * lines) + 6)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
         """← → Home End Space, when no text field or slider took the key first."""
@@ -316,9 +340,13 @@ class StepPanel(QtWidgets.QWidget):
         return trace
 
     def show_trace(self, entry: LoadedModel, trace: Trace) -> None:
-        """Show a trace decoded elsewhere (the beam panel's hypotheses)."""
+        """Show a trace decoded elsewhere (the beam panel's hypotheses); a model that is not loaded
+        yet joins AppState.models so that the picker names it and forcing can use it."""
+        if all(m is not entry for m in self.state.models):
+            self.state.add(entry, make_current=False)
         self.entry = entry
-        if self.model_box.findText(entry.name) >= 0:
+        self.decode_button.setEnabled(True)
+        with signals_blocked(self.model_box):
             self.model_box.setCurrentIndex(self.model_box.findText(entry.name))
         self.sentence.setText(trace.source)
         self.original, self.forced_at = None, None

@@ -25,6 +25,8 @@ class TopKView(QtWidgets.QWidget):
         self.k_spin.setToolTip("How many of the most probable next tokens to show.")
         self.k_spin.valueChanged.connect(lambda _: self._draw())
         self.entropy_label = QtWidgets.QLabel()
+        policy = QtWidgets.QSizePolicy.Policy  # its text changes every step: no re-layout
+        self.entropy_label.setSizePolicy(policy.Ignored, policy.Fixed)
         self.entropy_label.setToolTip(
             "Entropy H = −Σ p log p of the next-token distribution, in nats: 0 when the model is "
             "sure, log V when it has no idea."

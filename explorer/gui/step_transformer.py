@@ -51,6 +51,7 @@ class TransformerView(QtWidgets.QWidget):
         lay.addLayout(maps, 1)
         self.trace: Trace | None = None
         self.t = 0
+        self.chosen_layer: int | None = None  # None: the last layer, whatever the model's depth
 
     @property
     def layer(self) -> int:
@@ -71,21 +72,24 @@ class TransformerView(QtWidgets.QWidget):
         if not usable:
             return
         L, H, _ = trace.steps[0].cross_attention.shape
-        keep = (min(self.layer, L - 1), self.head if self.head is None or self.head < H else None)
+        layer = L - 1 if self.chosen_layer is None or self.chosen_layer >= L else self.chosen_layer
+        head = self.head if self.head is None or self.head < H else None
         self.layer_box.blockSignals(True)
         self.head_box.blockSignals(True)
         self.layer_box.clear()
         self.layer_box.addItems([f"{i + 1} of {L}" for i in range(L)])
         self.head_box.clear()
         self.head_box.addItems(["average"] + [f"head {h + 1}" for h in range(H)])
-        self.layer_box.setCurrentIndex(keep[0] if keep[0] >= 0 else L - 1)
-        self.head_box.setCurrentIndex(0 if keep[1] is None else keep[1] + 1)
+        self.layer_box.setCurrentIndex(layer)
+        self.head_box.setCurrentIndex(0 if head is None else head + 1)
         self.layer_box.blockSignals(False)
         self.head_box.blockSignals(False)
         self._fill()
 
     def _changed(self) -> None:
         if self.trace is not None and self.isEnabled():
+            last = self.layer_box.currentIndex() == self.layer_box.count() - 1
+            self.chosen_layer = None if last else self.layer
             self._fill()
             self.selection_changed.emit(self.layer, self.head)
 

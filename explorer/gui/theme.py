@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 # isort: split
 import pyqtgraph as pg  # after PySide6, so that pyqtgraph uses the same binding
@@ -18,6 +18,7 @@ THEMES = ("light", "dark")
 PROJECTOR_SCALE = 1.6  # application font and plot labels in projector mode
 BASE_POINT_SIZE = 10.0
 PLOT_LABEL_PT = 10.0
+TITLE_PT = 12.0
 
 COLORS = {
     "light": {
@@ -121,17 +122,30 @@ def style_plot(item: pg.PlotItem, scale: float | None = None) -> None:
     scale = signals().scale if scale is None else scale
     font = plot_font(scale)
     fg = color("plot_fg")
+    size = f"{PLOT_LABEL_PT * scale:g}pt"
     for name in ("left", "bottom", "right", "top"):
         axis = item.getAxis(name)
         axis.setStyle(tickFont=font)
         axis.setTextPen(fg)
         axis.setPen(fg)
         axis.label.setFont(font)
+        if axis.labelText:  # a styled label's HTML names its own size and colour
+            axis.labelStyle = {**axis.labelStyle, "font-size": size, "color": fg}
+            axis._updateLabel()
     item.titleLabel.item.setFont(font)
     item.titleLabel.setAttr("color", fg)
+    if item.titleLabel.text:
+        item.titleLabel.setText(item.titleLabel.text, size=f"{TITLE_PT * scale:g}pt")
     if item.legend is not None:
         for _, label in item.legend.items:
             label.item.setFont(font)
             label.setAttr("color", fg)
     vb = item.getViewBox()
     vb.setBackgroundColor(color("plot_bg"))
+
+
+def style_plots(root: QWidget, scale: float | None = None) -> None:
+    """:func:`style_plot` on every pyqtgraph plot inside ``root``, and their backgrounds."""
+    for widget in root.findChildren(pg.PlotWidget):
+        widget.setBackground(color("plot_bg"))
+        style_plot(widget.getPlotItem(), scale)

@@ -69,23 +69,12 @@ def save_trained(trainer, path: str | Path, elapsed: float) -> Path:
     return path
 
 
-def classroom_test_pairs(limit: int | None = None):
-    """The classroom test split the bundled models never saw (pairs, alignments)."""
-    from explorer.seq2seq.train import TrainOptions, load_splits
-
-    _, (_, _, test) = load_splits(TrainOptions.from_preset("classroom-bahdanau"))
-    pairs, aligns = test.pairs, test.alignments
-    if limit:
-        pairs, aligns = pairs[:limit], (aligns[:limit] if aligns else None)
-    return pairs, aligns
-
-
 def evaluate_job(models: list, limit: int | None = None):
     """Generator: ``(name, result of evaluate_pairs)`` for each LoadedModel on the classroom test
     set; results carry ``by_length`` (BLEU per source-length bucket)."""
-    from explorer.seq2seq.evaluate import evaluate_pairs
+    from explorer.seq2seq.evaluate import classroom_test_pairs, evaluate_pairs
 
-    pairs, _ = classroom_test_pairs(limit)
+    pairs = classroom_test_pairs(limit)
     for entry in models:
         src = [(entry.prepare(s), t) for s, t in pairs]
         result = evaluate_pairs(entry.model, entry.tokenizer, src)

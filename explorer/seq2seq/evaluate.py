@@ -4,6 +4,7 @@ alignment error rate of its attention against gold word alignments."""
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,22 @@ import numpy as np
 from explorer.seq2seq.base import Seq2Seq
 
 LENGTH_BUCKETS = ((2, 10), (11, 20), (21, 30), (31, 40))
+CLASSROOM_PRESET = "classroom-bahdanau"  # every bundled classroom model shares its corpus split
+
+
+@lru_cache(maxsize=1)
+def _classroom_test_split() -> tuple[tuple[str, str], ...]:
+    from explorer.seq2seq.train import TrainOptions, load_splits
+
+    _, (_, _, test) = load_splits(TrainOptions.from_preset(CLASSROOM_PRESET))
+    return tuple(test.pairs)
+
+
+def classroom_test_pairs(n: int | None = None) -> list[tuple[str, str]]:
+    """The first ``n`` (all when None) pairs of the classroom test split the bundled models never
+    saw: exactly the split ``load_splits`` makes for the classroom presets."""
+    pairs = _classroom_test_split()
+    return list(pairs if n is None else pairs[: max(0, int(n))])
 
 
 def evaluate_pairs(

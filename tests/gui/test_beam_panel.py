@@ -17,6 +17,8 @@ from explorer.gui.beam_panel import BeamPanel  # noqa: E402
 from explorer.gui.beam_readouts import bleu_details  # noqa: E402
 from explorer.gui.beam_sweep import SweepWidget, read_pairs_tsv, run_sweep  # noqa: E402
 from explorer.gui.state import AppState, LoadedModel  # noqa: E402
+from explorer.seq2seq.beam import BeamResult, Hypothesis  # noqa: E402
+from explorer.seq2seq.search import ExactResult  # noqa: E402
 from explorer.seq2seq.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace  # noqa: E402
 from explorer.seq2seq.treelayout import FATE_CODES  # noqa: E402
 
@@ -346,13 +348,32 @@ def test_bleu_details_spell_out_brevity_penalty():
     assert "exp(1 − 6/3)" in d.text()
 
 
+def hypothesis(text: str, logprobs: list[float], formula: str = "S") -> Hypothesis:
+    words = text.split() + ["</s>"]
+    return Hypothesis(
+        tokens=tuple(ID[w] for w in words),
+        pieces=tuple(words),
+        text=text,
+        token_logprobs=np.array(logprobs),
+        score=sum(logprobs),
+        normalized_score=sum(logprobs),
+        formula=formula,
+        attention=None,
+    )
+
+
 def test_exact_search_readout(panel):
-    panel.show_result(result())
-    panel.show_exact(SimpleNamespace(text="the black cat sleeps", score=-1.9, empty_score=-6.0))
-    assert "no search error" in panel.exact_text.text()
-    panel.show_exact(SimpleNamespace(text="the cat", score=-1.0, empty_score=-6.0))
-    assert "search error" in panel.exact_text.text() and "missed" in panel.exact_text.text()
-    assert "S = −6.000" in panel.exact_text.text()
+    beam_best = hypothesis("the black cat sleeps", [-0.3, -1.0, -0.2, -0.3, -0.1])
+    r = BeamResult([beam_best], build_tree(), greedy_trace(), 1, "bound")
+    panel.show_result(r)
+    panel.show_exact(ExactResult([beam_best], 12, -6.0, "S"))
+    text = panel.exact_text.text()
+    assert "no search error" in text and "12 prefixes" in text
+    assert "S = −6.000" in text  # the empty translation
+    better = hypothesis("the cat", [-0.5, -0.5, -0.1])
+    panel.show_exact(ExactResult([better], 30, -6.0, "S"))
+    text = panel.exact_text.text()
+    assert "a search error" in text and "missed" in text and "S = −1.100" in text
 
 
 def test_export_data_and_figure(panel, tmp_path):

@@ -1,0 +1,195 @@
+"""Step-through with real models: every view shows the numbers of the decoded trace at step t."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer.gui.state import AppState
+from explorer.gui.step_panel import StepPanel
+from explorer.seq2seq import decode
+
+SENTENCE = "the good cow did not laugh"
+REFERENCE = "la bonne vache n'a pas ri"
+
+
+@pytest.fixture
+def make_panel(qtbot, tiny_models):
+    def make(*archs: str) -> StepPanel:
+        state = AppState()
+        for arch in archs:
+            state.add(getattr(tiny_models, arch))
+        panel = StepPanel(state)
+        qtbot.addWidget(panel)
+        panel.resize(1400, 900)
+        return panel
+
+    return make
+
+
+def check_views_at(panel: StepPanel, t: int) -> None:
+    tr = panel.trace
+    step = tr.steps[t]
+    assert panel.t == t
+    assert panel.slider.value() == t + 1
+    alpha = step.attention()  # (S,) last layer, heads averaged
+    np.testing.assert_allclose(panel.alignment.row(t), alpha, atol=1e-6)
+    np.testing.assert_allclose(panel.bars.values(), alpha, atol=1e-6)
+    k = panel.topk.k_spin.value()
+    assert panel.topk.entries[:k] == step.topk(k)
+    assert panel.topk.pieces[0] == panel.piece_of(step.topk(1)[0][0])
+    w = panel.arithmetic.worked
+    np.testing.assert_allclose(w.scores, step.scores[-1, 0], atol=1e-6)
+    np.testing.assert_allclose(w.alpha, step.cross_attention[-1, 0], atol=1e-5)
+    # Step 3: c_t = Σ_i α_ti h_i from the recorded weights and encoder states is the model's c_t.
+    np.testing.assert_allclose(w.context, step.context[-1], atol=1e-5)
+    np.testing.assert_allclose(w.context, alpha @ tr.encoder_states, atol=1e-5)
+    assert f"Step {t + 1}/{len(tr)}" in panel.output_label.text()
+
+
+def test_views_show_the_trace_at_every_step_forward_and_back(make_panel, tiny_models):
+    panel = make_panel("bahdanau")
+    trace = panel.set_sentence(SENTENCE)
+    expected = decode.greedy(tiny_models.bahdanau.model, tiny_models.bahdanau.tokenizer, SENTENCE)
+    assert trace.tokens == expected.tokens and len(trace) >= 3
+    for t in range(len(trace)):
+        if t:
+            panel.forward()
+        check_views_at(panel, t)
+    panel.forward()  # clamped at the last step
+    assert panel.t == len(trace) - 1
+    for t in reversed(range(len(trace) - 1)):
+        panel.back()
+        check_views_at(panel, t)
+
+
+def test_forcing_a_candidate_continues_greedily_and_restore_brings_back(make_panel, tiny_models):
+    entry = tiny_models.bahdanau
+    panel = make_panel("bahdanau")
+    original = panel.set_sentence(SENTENCE)
+    t = 1
+    panel.set_step(t)
+    chosen = original.steps[t].token
+    token = next(i for i, _ in original.steps[t].topk(5) if i != chosen)
+    new = panel.force_token(token)
+    prefix = [*original.tokens[:t], token]
+    assert new.tokens[: t + 1] == prefix
+    assert new.tokens != original.tokens
+    expected = decode.greedy(entry.model, entry.tokenizer, SENTENCE, prefix=prefix)
+    assert new.tokens == expected.tokens
+    for a, b in zip(new.steps, expected.steps):
+        np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5)
+    assert panel.t == t and panel.trace is new
+    assert panel.topk.entries[0][0] != token or original.steps[t].topk(1)[0][0] == token
+    assert token in [i for i, _ in panel.topk.entries]  # the forced token is shown and marked
+    assert "Forced at step 2" in panel.output_label.text()
+    assert panel.restore_button.isEnabled()
+    panel.restore()
+    assert panel.trace is original and panel.t == t
+    assert not panel.restore_button.isEnabled()
+    check_views_at(panel, t)
+
+
+def test_teacher_forced_mode_shows_the_loss_of_the_reference_token(make_panel, tiny_models):
+    entry = tiny_models.bahdanau
+    panel = make_panel("bahdanau")
+    panel.mode_box.setCurrentText("teacher-forced")
+    panel.reference.setText(REFERENCE)
+    trace = panel.set_sentence(SENTENCE)
+    expected = decode.teacher_forced(entry.model, entry.tokenizer, SENTENCE, REFERENCE)
+    assert trace.method == "teacher-forced" and trace.tokens == expected.tokens
+    for t in (0, len(trace) // 2, len(trace) - 1):
+        panel.set_step(t)
+        loss = -expected.steps[t].logprob
+        assert f"= <b>{loss:.3f}</b>" in panel.output_label.text()
+
+
+def test_transformer_pickers_open_on_the_last_layer_and_switch_attention(make_panel):
+    panel = make_panel("transformer")
+    panel.tabs.setCurrentWidget(panel.transformer)
+    trace = panel.set_sentence(SENTENCE)
+    view = panel.transformer
+    L, H, S = trace.steps[0].cross_attention.shape
+    assert (L, H) == (2, 2)
+    assert view.layer == L - 1 and view.head is None
+    t = len(trace) - 1
+    panel.set_step(t)
+    np.testing.assert_allclose(panel.alignment.row(t), trace.steps[t].attention(L - 1), atol=1e-6)
+    view.layer_box.setCurrentIndex(0)
+    view.head_box.setCurrentIndex(2)  # head 2
+    a = trace.steps[t].cross_attention[0, 1]
+    assert not np.allclose(a, trace.steps[t].attention(L - 1), atol=1e-3)
+    np.testing.assert_allclose(panel.alignment.row(t), a, atol=1e-6)
+    np.testing.assert_allclose(panel.bars.values(), a, atol=1e-6)
+    np.testing.assert_allclose(view.cross.pixel(t, 0), a[0], atol=1e-6)
+    enc = trace.encoder_self_attention[0, 1]
+    np.testing.assert_allclose(view.encoder.pixel(0, S - 1), enc[0, S - 1], atol=1e-6)
+    dec = trace.steps[t].self_attention[0, 1]
+    np.testing.assert_allclose(view.self_attn.pixel(t, 0), dec[0], atol=1e-6)
+    panel.tabs.setCurrentWidget(panel.arithmetic)  # a hidden tab catches up when shown
+    np.testing.assert_allclose(panel.arithmetic.worked.scores, trace.steps[t].scores[0, 1])
+    np.testing.assert_allclose(panel.arithmetic.worked.alpha, a, atol=1e-5)
+    # A new decode keeps the chosen layer and head.
+    panel.set_sentence("your ducks slept")
+    assert (view.layer, view.head) == (0, 1)
+
+
+def test_no_attention_model_shows_the_bottleneck(make_panel, tiny_models):
+    entry = tiny_models.none
+    panel = make_panel("none")
+    trace = panel.set_sentence(SENTENCE)
+    assert not trace.has_attention and panel.alignment.matrix is None
+    panel.set_step(1)
+    text = panel.arithmetic.text.toPlainText()
+    n, d_embed, d_hidden = len(trace.src_tokens), 32, trace.steps[1].context.shape[-1]
+    assert f"Input = n × d_embed = {n} × {d_embed} = {n * d_embed} numbers" in text
+    assert f"Context = d_hidden = {d_hidden} numbers" in text
+    assert entry.config["emb_dim"] == d_embed
+    assert panel.bars.plot.getPlotItem().titleLabel.text.startswith("No attention")
+
+
+def test_show_trace_of_a_model_not_loaded_names_it_in_the_picker(make_panel, tiny_models):
+    panel = make_panel("none")
+    entry = tiny_models.bahdanau
+    trace = decode.greedy(entry.model, entry.tokenizer, SENTENCE)
+    panel.show_trace(entry, trace)
+    assert panel.model_box.currentText() == entry.name
+    assert panel.entry is entry and panel.trace is trace
+    check_views_at(panel, 0)
+
+
+@pytest.fixture
+def projector():
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.gui import theme
+
+    def switch(on: bool) -> None:
+        theme.apply(QApplication.instance(), "light", on)
+
+    yield switch
+    switch(False)
+
+
+def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
+    from explorer.gui import theme
+
+    panel = make_panel("bahdanau")
+    panel.set_sentence(SENTENCE)
+    projector(False)
+
+    def sizes() -> tuple[float, float, float]:
+        axis = panel.alignment.plot.getPlotItem().getAxis("left")
+        return (
+            axis.style["tickFont"].pointSizeF(),
+            panel.arithmetic.text.font().pointSizeF(),
+            panel.hidden.labels[0].textItem.font().pointSizeF(),
+        )
+
+    small = sizes()
+    assert small[0] == pytest.approx(theme.PLOT_LABEL_PT)
+    projector(True)
+    big = sizes()
+    assert big == pytest.approx(tuple(v * theme.PROJECTOR_SCALE for v in small))
+    title = panel.topk.plot.getPlotItem().titleLabel.item.toHtml()
+    assert f"font-size:{theme.TITLE_PT * theme.PROJECTOR_SCALE:g}pt" in title.replace(" ", "")
