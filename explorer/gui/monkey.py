@@ -76,7 +76,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
 class Monkey:
     """The actions; each takes no argument and draws its choices from ``self.rng``."""
 
-    def __init__(self, window, seed: int, checkpoints: list[Path], max_train_steps: int = 30):
+    def __init__(self, window, seed: int, checkpoints: list[Path], max_train_steps: int = 15):
         self.w = window
         self.rng = random.Random(seed)
         self.checkpoints = checkpoints
