@@ -8,6 +8,7 @@ Redraws driven by progress events are throttled to about 10 a second.
 
 from __future__ import annotations
 
+import errno
 import time
 from pathlib import Path
 
@@ -107,6 +108,13 @@ class TrainPanel(QWidget):
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # After a fault the run can carry on from its kept weights with changed options: one
+        # button per suggestion of the "failed" event ("Smaller batch", "Use CPU").
+        self.fixes = QWidget()
+        self.fixes_layout = QHBoxLayout(self.fixes)
+        self.fixes_layout.setContentsMargins(0, 0, 0, 0)
+        self.fix_buttons: list[QPushButton] = []
+        self.fixes.setVisible(False)
 
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.stop_button, self.save_button):
@@ -136,6 +144,7 @@ class TrainPanel(QWidget):
         rv.addLayout(bar)
         rv.addWidget(self.message)
         rv.addWidget(self.banner)
+        rv.addWidget(self.fixes)
         rv.addWidget(self.views, 1)
 
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -176,16 +185,36 @@ class TrainPanel(QWidget):
             return
         self.trainer = Trainer(options)
         self.trained_entry = None
-        self.last_event = None
         self.diagnostics = []
-        self.banner.setVisible(False)
         self.curves.clear_data()
         self.replay.clear_data()
         self.progress_bar.setRange(0, options.steps or 1)
         self.progress_bar.setValue(0)
         self.eta_label.setText("")
-        self.message.setText("preparing the corpus and the tokeniser…")
         self._t0 = time.perf_counter()
+        self._launch("preparing the corpus and the tokeniser…")
+
+    def continue_with(self, changes: dict) -> None:
+        """Carry on from the failed run's kept weights and step with ``changes`` to its options
+        (a suggestion of its "failed" event); the curves go on from where they were."""
+        if self.running or self.trainer is None or self.trainer.model is None:
+            return
+        try:
+            self.trainer = self.trainer.continue_with(**changes)
+        except ValueError as e:
+            self._show_banner(f"Cannot continue: {e}", error=True)
+            return
+        for name, value in changes.items():
+            if name in self.form.fields:
+                self.form._set(self.form.fields[name], value)
+        summary = ", ".join(f"{k} {v}" for k, v in changes.items())
+        self._launch(f"continuing from step {self.trainer.step} with {summary}…")
+
+    def _launch(self, message: str) -> None:
+        self.last_event = None
+        self.banner.setVisible(False)
+        self._show_fixes([])
+        self.message.setText(message)
         self.worker = create_worker(self.trainer.run, _start_thread=False, _ignore_errors=True)
         self.worker.yielded.connect(self._on_progress)
         self.worker.errored.connect(self._on_error)
@@ -233,6 +262,7 @@ class TrainPanel(QWidget):
         elif ev.kind == "failed":
             self.diagnostics.append(ev.message)
             self._show_banner(ev.message, error=True)
+            self._show_fixes(ev.suggestions)
             self.state.status.emit(ev.message)
         self.progress.emit(ev)
         self._throttled_redraw()
@@ -262,6 +292,27 @@ class TrainPanel(QWidget):
         self.banner.setText(("⛔ " if error else "⚠ ") + text)
         self.banner.setVisible(True)
 
+    def _show_fixes(self, suggestions: list[dict]) -> None:
+        while self.fixes_layout.count():
+            item = self.fixes_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.fix_buttons = []
+        for s in suggestions:
+            b = QPushButton(s["label"])
+            changes = dict(s["options"])
+            b.setToolTip(
+                "Continue from the last good weights with "
+                + ", ".join(f"{k} = {v}" for k, v in changes.items())
+                + "."
+            )
+            b.clicked.connect(lambda _=False, c=changes: self.continue_with(c))
+            self.fixes_layout.addWidget(b)
+            self.fix_buttons.append(b)
+        if suggestions:
+            self.fixes_layout.addStretch(1)
+        self.fixes.setVisible(bool(suggestions))
+
     def _on_error(self, exc: Exception) -> None:
         msg = f"training failed: {exc}"
         self._show_banner(msg, error=True)
@@ -272,7 +323,11 @@ class TrainPanel(QWidget):
         self._throttled_redraw.flush()
         self.redraw()
         ev = self.last_event
-        if ev is not None and ev.kind in ("done", "stopped") and self.trainer.model is not None:
+        # A run whose final save failed (ev.path: where it could not write) keeps its model too.
+        kept = ev is not None and (
+            ev.kind in ("done", "stopped") or (ev.kind == "failed" and ev.path)
+        )
+        if kept and self.trainer.model is not None:
             self.trained_entry = self._entry_from_trainer()
             self.state.add(self.trained_entry)
             self.state.status.emit(f"trained model ready: {self.trained_entry.name}")
@@ -333,7 +388,7 @@ class TrainPanel(QWidget):
             _start_thread=False, _ignore_errors=True,
         )  # fmt: skip
         self.save_worker.returned.connect(self._on_saved)
-        self.save_worker.errored.connect(lambda e: self.state.error.emit(f"could not save: {e}"))
+        self.save_worker.errored.connect(lambda e: self._save_failed(path, e))
         self.save_worker.finished.connect(self._save_done)
         self.save_worker.start()
         self._update_buttons()
@@ -344,6 +399,14 @@ class TrainPanel(QWidget):
         self.message.setText(f"saved {path} (model card: {Path(path).with_suffix('.md').name})")
         self.state.status.emit(f"saved {path}")
         self.saved.emit(str(path))
+
+    def _save_failed(self, path, exc: Exception) -> None:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            reason = "the disk is full"
+        self.state.error.emit(
+            f"could not save {path}: {reason}. The model is still here: save it somewhere else."
+        )
 
     def _save_done(self) -> None:
         self.save_worker = None

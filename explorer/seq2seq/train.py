@@ -12,6 +12,7 @@ being trained belongs to the trainer; :meth:`Trainer.snapshot` hands out a copy 
 from __future__ import annotations
 
 import copy
+import errno
 import math
 import random
 import time
@@ -133,7 +134,10 @@ class Progress:
     val_bleu: float | None = None
     probe: Probe | None = None
     message: str = ""
-    path: str | None = None
+    path: str | None = None  # checkpoint: where it was saved; failed: where it could not be
+    # failed: option changes that let the run continue, e.g. {"label": "Use CPU",
+    # "options": {"device": "cpu"}}; pass "options" to Trainer.continue_with
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -254,11 +258,26 @@ class Trainer:
         self.corpus_description: dict[str, Any] = {}
         self.device = torch.device("cpu")
         self.last_good: dict[str, torch.Tensor] | None = None
+        self._carried: tuple | None = None  # (model, tokenizer, optimizer state) to continue
 
     # -- control ------------------------------------------------------------------------------
     def request_stop(self) -> None:
         """Ask the run to stop after the current batch (checked between batches)."""
         self._stop = True
+
+    def continue_with(self, **changes: Any) -> Trainer:
+        """A new trainer that carries on from this one's weights, optimizer state, history and
+        step with some options changed (after running out of memory: a smaller ``batch_size``, or
+        ``device="cpu"``). This trainer must not be run again afterwards: they share the model."""
+        if self.model is None:
+            raise TrainingError("nothing to continue: the run has not started")
+        options = TrainOptions.from_dict({**self.options.to_dict(), **changes})
+        nxt = Trainer(options, command=self.command)
+        state = self.optimizer.state_dict() if self.optimizer is not None else None
+        nxt._carried = (self.model, self.tokenizer, state)
+        nxt.history, nxt.probes = list(self.history), list(self.probes)
+        nxt.step, nxt.last_good = self.step, self.last_good
+        return nxt
 
     def snapshot(self) -> Seq2Seq:
         """A copy of the current model on the CPU, in eval mode, safe to decode with."""
@@ -299,6 +318,10 @@ class Trainer:
             self.history = list(ck.history)
             self.step = int((ck.train_state or {}).get("step", 0))
             optimizer_state = ck.optimizer_state
+        elif self._carried is not None:
+            model, self.tokenizer, optimizer_state = self._carried
+            self.model = model.to(self.device)
+            self._carried = None
         else:
             self.tokenizer = train_tokenizer(
                 [s for s, _ in train.pairs],
@@ -390,23 +413,32 @@ class Trainer:
                 tgt, _ = pad_batch([[BOS] + self.train_tgt[i] for i in idx], device)
                 tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
                 ratio = teacher_forcing_ratio(o, self.step, total) if o.arch in RNN_ARCHS else 1.0
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    logits = scheduled_logits(model, src, src_len, tgt_in, ratio)
-                    loss = loss_fn(
-                        logits.reshape(-1, logits.shape[-1]).float(), tgt_out.reshape(-1)
-                    )
-                if not torch.isfinite(loss):
-                    yield from self._diverged(total, t0, float(loss.detach()))
+                phase, oom = "forward", False  # phase: where an out-of-memory error struck
+                try:
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                        logits = scheduled_logits(model, src, src_len, tgt_in, ratio)
+                        loss = loss_fn(
+                            logits.reshape(-1, logits.shape[-1]).float(), tgt_out.reshape(-1)
+                        )
+                    if not torch.isfinite(loss):
+                        yield from self._diverged(total, t0, float(loss.detach()))
+                        return
+                    opt.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(opt)
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip))
+                    if not math.isfinite(grad_norm) and not scaler.is_enabled():
+                        yield from self._diverged(total, t0, grad_norm, what="gradient norm")
+                        return
+                    phase = "optimizer"  # from here on the weights may change
+                    scaler.step(opt)
+                    scaler.update()
+                except torch.OutOfMemoryError:  # the traceback (and its tensors) ends here
+                    oom = True
+                if oom:
+                    logits = loss = None
+                    yield self._out_of_memory(total, t0, restore=phase == "optimizer")
                     return
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip))
-                if not math.isfinite(grad_norm) and not scaler.is_enabled():
-                    yield from self._diverged(total, t0, grad_norm, what="gradient norm")
-                    return
-                scaler.step(opt)
-                scaler.update()
                 self.step += 1
                 ntok = int((tgt_out != PAD).sum())
                 window_tokens += ntok
@@ -449,7 +481,10 @@ class Trainer:
                     yield ev
                     yield from self._diagnose(ev, total)
                 if o.out and o.checkpoint_every and self.step % o.checkpoint_every == 0:
-                    yield self._save(total, t0, final=False)
+                    saved = self._save(total, t0, final=False)
+                    yield saved
+                    if saved.kind == "failed":
+                        return
         yield from self._finish(total, t0, stopped=False)
 
     # -- evaluation, diagnostics, saving ------------------------------------------------------
@@ -550,6 +585,31 @@ class Trainer:
         )
         yield Progress("failed", self.step, total, message=msg, elapsed=time.perf_counter() - t0)
 
+    def _out_of_memory(self, total: int, t0: float, *, restore: bool) -> Progress:
+        """Free what the failed batch held, keep the weights (the last good ones when the
+        optimizer was interrupted mid-update) and suggest a smaller batch or the CPU."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if restore and self.last_good is not None:
+            self.model.load_state_dict(self.last_good)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        size = self.options.batch_size
+        where = "GPU memory" if self.device.type != "cpu" else "memory"
+        options = []
+        if size > 1:
+            options.append(("Smaller batch", {"batch_size": size // 2}, f"batch size {size // 2}"))
+        if self.device.type != "cpu":
+            options.append(("Use CPU", {"device": "cpu"}, "on the CPU"))
+        advice = ", or ".join(text for *_, text in options) or "a smaller model"
+        msg = (
+            f"out of {where} at batch size {size}: continue with {advice} "
+            f"(the weights of step {self.step} are kept)"
+        )
+        return Progress(
+            "failed", self.step, total, message=msg, elapsed=time.perf_counter() - t0,
+            suggestions=[{"label": label, "options": o} for label, o, _ in options],
+        )  # fmt: skip
+
     def card(self, elapsed: float) -> dict[str, Any]:
         evals = [h for h in self.history if "val_bleu" in h]
         return {
@@ -564,9 +624,33 @@ class Trainer:
         }
 
     def _save(self, total: int, t0: float, *, final: bool) -> Progress:
+        path = Path(self.options.out)
+        try:
+            self._write_checkpoint(path, t0)
+        except OSError as e:
+            reason = e.strerror or str(e)
+            if e.errno == errno.ENOSPC:
+                reason = "the disk is full"
+            msg = (
+                f"could not write {path}: {reason}. Training stopped at step {self.step}; the "
+                "model is kept, save it somewhere else (any earlier checkpoint there is unchanged)."
+            )
+            return Progress(
+                "failed", self.step, total, path=str(path), message=msg,
+                elapsed=time.perf_counter() - t0,
+            )  # fmt: skip
+        return Progress(
+            "checkpoint",
+            self.step,
+            total,
+            path=str(path),
+            message=f"saved {path}" + ("" if final else " (periodic)"),
+            elapsed=time.perf_counter() - t0,
+        )
+
+    def _write_checkpoint(self, path: Path, t0: float) -> None:
         from explorer.seq2seq.checkpoint import save_checkpoint
 
-        path = Path(self.options.out)
         save_checkpoint(
             path,
             self.model,
@@ -581,20 +665,15 @@ class Trainer:
             },
             optimizer=self.optimizer if self.options.optimizer_state else None,
         )
-        return Progress(
-            "checkpoint",
-            self.step,
-            total,
-            path=str(path),
-            message=f"saved {path}" + ("" if final else " (periodic)"),
-            elapsed=time.perf_counter() - t0,
-        )
 
     def _finish(self, total: int, t0: float, *, stopped: bool) -> Iterator[Progress]:
         if not stopped and (not self.history or "val_bleu" not in self.history[-1]):
             yield self._evaluate(total, t0)
         if self.options.out:
-            yield self._save(total, t0, final=True)
+            saved = self._save(total, t0, final=True)
+            yield saved
+            if saved.kind == "failed":
+                return
         kind = "stopped" if stopped else "done"
         yield Progress(
             kind,
