@@ -281,3 +281,5 @@ def test_process_killed_mid_save_leaves_the_previous_checkpoint_loadable(tmp_pat
     )
     assert [e.step for e in resumed if e.kind == "step"] == [7, 8, 9]
     assert resumed[-1].kind == "done"
+    # the resumed run's save cleared the killed write's temporary file
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]

@@ -18,6 +18,7 @@ problem becomes a one-line ``CheckpointError`` naming the file.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import math
 import os
@@ -178,6 +179,12 @@ def save_checkpoint(
 _CHUNK_BYTES = 1 << 20
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of earlier writes to ``path`` that were killed before their rename."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -194,6 +201,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _remove_stale_temporaries(path)
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
