@@ -185,11 +185,54 @@ def _training_row(preset: str, pairs: list[tuple[str, str]], batch_size: int) ->
     }
 
 
+def stop_latency(trials: int, seed: int = 0) -> list[float]:
+    """Seconds from ``request_stop`` (from another thread, at a random moment of a Bahdanau run on
+    classroom batches) to the run's ``stopped`` event."""
+    import random
+    import threading
+
+    from explorer.seq2seq.train import Trainer, TrainOptions
+
+    rng = random.Random(seed)
+    opts = TrainOptions.from_preset(
+        "classroom-bahdanau",
+        corpus_size=2000,
+        steps=100_000,
+        eval_every=0,
+        threads=torch.get_num_threads(),
+    )
+    trainer = Trainer(opts)
+    out: list[float] = []
+    for _ in range(trials):
+        asked: list[float] = []
+
+        def ask(t=trainer, asked=asked) -> None:
+            asked.append(time.perf_counter())
+            t.request_stop()
+
+        timer = None
+        for ev in trainer.run():
+            if ev.kind == "step" and timer is None:
+                timer = threading.Timer(0.2 + rng.random(), ask)
+                timer.start()
+            if ev.kind == "stopped":
+                out.append(time.perf_counter() - asked[0])
+                break
+        trainer = trainer.continue_with()
+    return out
+
+
 def bench_training(quick: bool) -> dict[str, Any]:
     batch_size, n_batches = 64, 3 if quick else 10
     pairs = classroom_sample(batch_size * n_batches)
     rows = [_training_row(preset, pairs, batch_size) for preset in TRAIN_PRESETS]
-    return {"rows": rows, "batches": n_batches, "batch_size": batch_size}
+    stops = stop_latency(2 if quick else 8)
+    return {
+        "rows": rows,
+        "batches": n_batches,
+        "batch_size": batch_size,
+        "stop_ms": [1000 * x for x in stops],
+    }
 
 
 # -- decoding -----------------------------------------------------------------------------------
@@ -334,6 +377,15 @@ def render(results: dict[str, Any], quick: bool, seconds: float) -> str:
                     for x in r["rows"]
                 ],
             ),
+            "",
+        ]
+    if "training" in results and results["training"].get("stop_ms"):
+        ms = results["training"]["stop_ms"]
+        out += [
+            f"Stopping: {len(ms)} stops asked for at random moments of a Bahdanau run on "
+            f"classroom batches took {statistics.median(ms):.0f} ms (median) and "
+            f"{max(ms):.0f} ms (worst) to end the run (target ≤ 200 ms; a stop drops the batch "
+            "in progress after its forward or backward pass).",
             "",
         ]
     if "decoding" in results:

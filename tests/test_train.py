@@ -162,3 +162,26 @@ def test_time_budget_ends_the_run_and_saves(tmp_path):
     assert events[-1].kind == "done"
     assert events[-1].step < 100_000
     assert load_checkpoint(out).train_state["step"] == events[-1].step
+
+
+def test_a_stop_asked_for_during_a_batch_drops_that_batch():
+    trainer = Trainer(tiny(steps=50, eval_every=0))
+    gen = trainer.run()
+    for ev in gen:
+        if ev.kind == "step" and ev.step == 3:
+            break
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    model = trainer.model
+    real_forward = model.forward
+
+    def forward_then_stop(*args, **kwargs):
+        out = real_forward(*args, **kwargs)
+        trainer.request_stop()  # as if the stop button were pressed mid-batch
+        return out
+
+    model.forward = forward_then_stop
+    rest = list(gen)
+    assert [e.kind for e in rest] == ["stopped"] and rest[0].step == 3
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])  # the dropped batch changed nothing
+    assert all(p.grad is None for p in model.parameters())

@@ -95,6 +95,10 @@ def scheduled_logits(
     return torch.stack(out, dim=1)
 
 
+class _StopRequested(Exception):
+    """Raised inside a batch when a stop was asked for; the batch is dropped."""
+
+
 class Trainer:
     """Trains one model; :meth:`run` is the generator of :class:`Progress` events."""
 
@@ -279,6 +283,8 @@ class Trainer:
                     if not torch.isfinite(loss):
                         yield from self._diverged(total, t0, float(loss.detach()))
                         return
+                    if self._stop:  # a stop asked for during the forward pass drops the batch
+                        raise _StopRequested
                     opt.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
                     scaler.unscale_(opt)
@@ -286,11 +292,19 @@ class Trainer:
                     if not math.isfinite(grad_norm) and not scaler.is_enabled():
                         yield from self._diverged(total, t0, grad_norm, what="gradient norm")
                         return
+                    if self._stop:  # ... and so does one asked for during the backward pass
+                        raise _StopRequested
                     phase = "optimizer"  # from here on the weights may change
                     scaler.step(opt)
                     scaler.update()
                 except torch.OutOfMemoryError:  # the traceback (and its tensors) ends here
                     oom = True
+                except _StopRequested:
+                    # The weights are those of the last completed step: nothing was applied.
+                    opt.zero_grad(set_to_none=True)
+                    logits = loss = None
+                    yield from self._finish(total, t0, stopped=True)
+                    return
                 if oom:
                     logits = loss = None
                     yield self._out_of_memory(total, t0, restore=phase == "optimizer")
