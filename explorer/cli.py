@@ -9,12 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-GUI_FLAGS = ("--screenshot", "--panel", "--sentence", "--checkpoint", "--projector")
-SUBCOMMANDS = ("train", "translate", "evaluate", "info", "corpus", "report", "bench")
-
-
-class CliError(Exception):
-    """A problem with the command line's input; printed as one line, exit status 2."""
+from explorer.cli_common import CliError
+from explorer.cli_train import cmd_train  # noqa: F401  (subcommands are dispatched by name)
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -43,30 +39,6 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--d-ff", type=int, help="Transformer: feed-forward width")
     g.add_argument("--positions", choices=["sinusoidal", "learned"])
     g.add_argument("--norm", choices=["pre", "post"], help="Transformer: pre-LN or post-LN")
-
-
-_MODEL_FIELDS = {
-    "rnn": (
-        "emb_dim",
-        "hidden_dim",
-        "layers",
-        "cell",
-        "bidirectional",
-        "tie_embeddings",
-        "dropout",
-    ),
-    "transformer": (
-        "d_model",
-        "heads",
-        "enc_layers",
-        "dec_layers",
-        "d_ff",
-        "positions",
-        "norm",
-        "tie_embeddings",
-        "dropout",
-    ),
-}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -204,147 +176,6 @@ def run(argv: list[str]) -> int:
     except (CliError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-
-
-# -- train ------------------------------------------------------------------------------------
-def train_options_from_args(args: argparse.Namespace):
-    from explorer.seq2seq.presets import DEFAULT_PRESET
-    from explorer.seq2seq.train import TrainOptions
-
-    preset = args.preset or DEFAULT_PRESET[args.arch or "bahdanau"]
-    o = TrainOptions.from_preset(preset)
-    if args.arch and args.arch != o.arch:
-        o.arch = args.arch
-        o.model = {}  # another family's sizes do not apply
-    if args.corpus and args.corpus != o.corpus:
-        o.corpus = args.corpus
-        o.corpus_size = None
-    family = "transformer" if o.arch == "transformer" else "rnn"
-    model = dict(o.model)
-    for name in _MODEL_FIELDS[family]:
-        v = getattr(args, name)
-        if v is not None:
-            model[name] = v
-    o.model = model
-    for name in (
-        "src_lang",
-        "tgt_lang",
-        "corpus_size",
-        "vocab_size",
-        "spm_type",
-        "joint_vocab",
-        "batch_size",
-        "lr",
-        "schedule",
-        "warmup",
-        "clip",
-        "label_smoothing",
-        "teacher_forcing",
-        "tf_ratio",
-        "eval_every",
-        "checkpoint_every",
-        "seed",
-        "threads",
-        "max_minutes",
-        "device",
-        "amp",
-        "out",
-    ):
-        v = getattr(args, name)
-        if v is not None:
-            setattr(o, name, v)
-    if args.steps is not None:
-        o.steps, o.epochs = args.steps, None
-    if args.epochs is not None:
-        o.epochs = args.epochs
-    return o
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from explorer.seq2seq.presets import PRESETS
-    from explorer.seq2seq.train import Trainer, TrainOptions
-
-    if args.list_presets:
-        for name, p in PRESETS.items():
-            print(f"{name:24s} arch={p['arch']} corpus={p['corpus']} steps={p.get('steps')}")
-        return 0
-    if args.resume:
-        from explorer.seq2seq.checkpoint import read_card
-
-        meta = read_card(args.resume)
-        stored = (meta.get("train_state") or {}).get("options")
-        if not stored:
-            raise CliError(f"{args.resume}: the checkpoint has no training state to resume from")
-        o = TrainOptions.from_dict(stored)
-        if args.steps is not None:
-            o.steps, o.epochs = args.steps, None
-        o.out = args.out or o.out or args.resume
-        trainer = Trainer(o, resume=args.resume, command=_command_line(args))
-    else:
-        o = train_options_from_args(args)
-        if not o.out:
-            raise CliError("--out FILE is required (where to save the trained model)")
-        trainer = Trainer(o, command=_command_line(args))
-    return _drive(trainer, quiet=args.quiet)
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    import shlex
-
-    return "attention-explorer " + " ".join(shlex.quote(a) for a in args.argv)
-
-
-def _drive(trainer, *, quiet: bool) -> int:
-    from tqdm import tqdm
-
-    bar = None
-    status = 0
-    try:
-        for ev in trainer.run():
-            if bar is None and ev.total_steps:
-                bar = tqdm(
-                    total=ev.total_steps,
-                    initial=ev.step,
-                    disable=quiet,
-                    unit="step",
-                    file=sys.stderr,
-                    dynamic_ncols=True,
-                )
-            if ev.kind == "step":
-                bar.update(ev.step - bar.n)
-                post = {"loss": f"{ev.loss:.3f}", "lr": f"{ev.lr:.2g}"}
-                if ev.tokens_per_second:
-                    post["tok/s"] = f"{ev.tokens_per_second:.0f}"
-                bar.set_postfix(post, refresh=False)
-            elif ev.kind == "eval":
-                bleu = "n/a" if ev.val_bleu is None else f"{ev.val_bleu:.1f}"
-                ent = ev.probe.entropy if ev.probe else None
-                msg = f"step {ev.step}: val loss {ev.val_loss:.3f}, val BLEU {bleu}"
-                if ent is not None:
-                    msg += f", attention entropy {ent:.2f}"
-                if ev.probe:
-                    msg += f", probe → {ev.probe.output!r}"
-                (bar.write if bar else print)(msg, file=sys.stderr)
-            elif ev.kind in ("diagnostic", "checkpoint", "start"):
-                (bar.write if bar else print)(ev.message, file=sys.stderr)
-            elif ev.kind == "failed":
-                (bar.write if bar else print)(f"error: {ev.message}", file=sys.stderr)
-                status = 1
-            elif ev.kind in ("done", "stopped"):
-                (bar.write if bar else print)(
-                    f"{ev.message} in {ev.elapsed:.0f} s", file=sys.stderr
-                )
-    except KeyboardInterrupt:
-        trainer.request_stop()
-        print("stopping: saving the model trained so far", file=sys.stderr)
-        for ev in trainer._finish(trainer._total_steps(), 0.0, stopped=True):
-            if ev.kind == "checkpoint":
-                print(ev.message, file=sys.stderr)
-        return 130
-    finally:
-        if bar is not None:
-            bar.close()
-    return status
 
 
 # -- translate --------------------------------------------------------------------------------
