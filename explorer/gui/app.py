@@ -26,6 +26,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--sentence", metavar="TEXT", help="the sentence the panels show")
     p.add_argument("--projector", action="store_true", help="large fonts for a classroom screen")
+    p.add_argument(
+        "--step",
+        type=int,
+        default=0,
+        help="screenshot of the Step-through panel at this step (1 = first; "
+        "default: the last, with the whole alignment drawn)",
+    )
     p.add_argument("--theme", choices=["light", "dark"], help=argparse.SUPPRESS)
     p.add_argument("--preset", help=argparse.SUPPRESS)
     p.add_argument("--train-steps", type=int, default=None, help=argparse.SUPPRESS)
@@ -107,6 +114,10 @@ def _screenshot(app, window, args) -> int:
         return 1
     if args.sentence:
         _set_sentence(window, args.sentence)
+    step_panel = window.panels.get("step")
+    if step_panel is not None and getattr(step_panel, "trace", None) is not None:
+        n = len(step_panel.trace)
+        step_panel.set_step(min(args.step, n) - 1 if args.step > 0 else n - 1)
     if args.train_steps is not None:
         status = _train_for_screenshot(app, window, args)
         if status:

@@ -145,6 +145,8 @@ class BeamPanel(QWidget):
         )
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        # room for the wrapped lines: a splitter column does not pass height-for-width down
+        self.summary.setMinimumHeight(4 * self.summary.fontMetrics().lineSpacing())
 
         form = QFormLayout()
         form.addRow("beam size k", self.beam)
@@ -186,7 +188,7 @@ class BeamPanel(QWidget):
         top.addWidget(controls)
         top.addWidget(self.tree_view)
         top.addWidget(self.details)
-        top.setSizes([220, 840, 340])
+        top.setSizes([220, 760, 420])
         vertical = QSplitter(Qt.Vertical)
         vertical.addWidget(top)
         vertical.addWidget(self.tabs)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -91,10 +92,11 @@ class AttentionView(pg.PlotWidget):
     def show_matrix(self, A: np.ndarray | None, src: list[str], tgt: list[str]) -> None:
         self.matrix = A
         pi = self.getPlotItem()
-        if A is None or A.size == 0:
+        if A is None or A.size == 0:  # a model without attention, or nothing selected
             self.image.clear()
-            pi.setTitle("no attention (this model has none, or nothing is selected)")
+            self.setVisible(False)
             return
+        self.setVisible(True)
         self.image.setImage(A, levels=(0.0, 1.0))  # (T, S)
         pi.setTitle("attention α of the selected path")
         pi.getAxis("bottom").setTicks([[(i + 0.5, p) for i, p in enumerate(src)]])
@@ -127,6 +129,11 @@ class PathDetails(QWidget):
         )
         self.step_button.setEnabled(False)
         self.step_button.clicked.connect(self._emit_open)
+        # The title and numbers keep their natural height; the formula takes any spare room
+        # (when a model without attention hides the plot), its text at the top.
+        for w in (self.title, self.numbers):
+            w.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
+        self.formula.setAlignment(Qt.AlignLeft | Qt.AlignTop)
         lay = QVBoxLayout(self)
         for w in (self.title, self.numbers, self.formula):
             lay.addWidget(w)

@@ -371,7 +371,9 @@ class BeamTreeView(pg.PlotWidget):
         )
         right_half = d + 1 > 0.5 * float(self.layout.x.max())
         self.divergence_text.setAnchor((1, 0) if right_half else (0, 0))
-        self.divergence_text.setPos(d + (0.95 if right_half else 1.05), float(ov.y.max()) + 0.6)
+        # in the free band below every node (the view keeps room for it), not on the tree
+        lowest = max(float(self.layout.y.max()), float(ov.y.max()))
+        self.divergence_text.setPos(d + (0.95 if right_half else 1.05), lowest + 0.6)
         self.divergence_line.show()
         self.divergence_text.show()
 

@@ -45,9 +45,22 @@ def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
     return w
 
 
+STAGGER_ABOVE = 8  # more labels than this on a horizontal axis go on two alternating rows
+
+
 def set_ticks(axis: pg.AxisItem, labels: Sequence[str], offset: float = 0.5) -> None:
-    """One tick per label, centred on its cell."""
-    axis.setTicks([[(i + offset, str(s)) for i, s in enumerate(labels)], []])
+    """One tick per label, centred on its cell. A crowded horizontal axis puts every other label
+    on a second row, so neighbours never overlap on a long sentence."""
+    stagger = axis.orientation in ("bottom", "top") and len(labels) > STAGGER_ABOVE
+    ticks = [
+        (i + offset, ("\n" + str(s)) if stagger and i % 2 else str(s)) for i, s in enumerate(labels)
+    ]
+    axis.setTicks([ticks, []])
+    if axis.orientation in ("bottom", "top"):
+        # room for both rows (and the axis label, if any)
+        line = QtGui.QFontMetrics(axis.style.get("tickFont") or axis.font()).height()
+        label = line + 4 if axis.label.isVisible() else 0
+        axis.setHeight((2 if stagger else 1) * line + 12 + label)
 
 
 def short(piece: str, n: int = 10) -> str:

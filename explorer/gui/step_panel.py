@@ -7,6 +7,7 @@ slider never runs the model. The model runs when a sentence is decoded, when a t
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +304,18 @@ class StepPanel(QtWidgets.QWidget):
         except (ValueError, IndexError, AttributeError):
             return str(token)
 
+    def starts_word(self, token: int) -> bool:
+        """Whether a target piece begins a word (sentencepiece's "▁" marker; specials do)."""
+        tok = self.entry.tokenizer if self.entry is not None else None
+        raw = getattr(tok, "raw_piece", None)
+        if raw is None:
+            return True
+        try:
+            piece = raw(token, "tgt")
+        except (ValueError, IndexError):
+            return True
+        return piece.startswith("\u2581") or (piece.startswith("<") and piece.endswith(">"))
+
     def set_sentence(self, text: str) -> Trace | None:
         self.sentence.setText(text)
         return self.decode()
@@ -471,10 +484,17 @@ class StepPanel(QtWidgets.QWidget):
         tr, t = self.trace, self.t
 
         def words(trace: Trace, mark: int | None) -> str:
-            return " ".join(
-                f"<span style='background:#f6c0c0'><b>{p}</b></span>" if i == mark else p
-                for i, p in enumerate(trace.pieces)
-            )
+            # Pieces of one word are written together ("j'ai"), words apart; the current
+            # step's piece is highlighted.
+            out = []
+            for i, (token, piece) in enumerate(zip(trace.tokens, trace.pieces)):
+                if i and self.starts_word(token):
+                    out.append(" ")
+                text = html.escape(piece)
+                out.append(
+                    f"<span style='background:#f6c0c0'><b>{text}</b></span>" if i == mark else text
+                )
+            return "".join(out)
 
         step = tr.steps[t]
         line = f"Step {t + 1}/{len(tr)} ({tr.method}): {words(tr, t)}"
