@@ -214,7 +214,7 @@ def main(argv: list[str]) -> int:
                 "target": target,
             }
         )
-    r = training_stalls(30 if quick else 200)
+    r = training_stalls(10 if quick else 60)
     rows.append(
         {
             "name": f"UI-thread stall while training ({r['steps']} steps of the Bahdanau "
