@@ -86,13 +86,13 @@ def _plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
         widget.close()
         files[name] = str(path.relative_to(ROOT))
 
-    def legend_plot(title: str, left: str, bottom: str):
+    def legend_plot(title: str, left: str, bottom: str, legend=(10, -10)):
         w = pg.GraphicsLayoutWidget()
         p = w.addPlot(title=title)
         p.setLabel("left", left)
         p.setLabel("bottom", bottom)
         p.showGrid(x=True, y=True, alpha=0.2)
-        p.addLegend(offset=(-10, -10))
+        p.addLegend(offset=legend)  # (x, y) from the left and (negative) from the bottom
         return w, p
 
     w, p = legend_plot(
@@ -117,6 +117,7 @@ def _plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
         "Attention entropy of the probe sentence during training",
         "mean entropy (nats)",
         "training step",
+        legend=(-10, 10),
     )
     for r, c in zip(results, colours):
         pts = [
@@ -139,7 +140,7 @@ def _plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
     w = pg.GraphicsLayoutWidget()
     p1 = w.addPlot(title="Test BLEU by beam size")
     p1.setLabel("bottom", "beam size (log₂)")
-    p1.addLegend(offset=(-10, -10))
+    p1.addLegend(offset=(10, -90))  # between the attention models' lines and the bottom one
     p2 = w.addPlot(title="Average output length (words)")
     p2.setLabel("bottom", "beam size (log₂)")
     for r, c in zip(results, colours):
