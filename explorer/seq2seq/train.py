@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from explorer.seq2seq.base import BOS, PAD, Seq2Seq
+from explorer.seq2seq.decode import pad_sources as pad_batch
 from explorer.seq2seq.families import RNN_ARCHS, build_model, config_to_dict, make_config
 from explorer.seq2seq.options import (
     Probe,
@@ -63,15 +64,6 @@ PROBES = {
     "reverse": ("a b c d e f g", "g f e d c b a"),
     "copy": ("a b c d e f g", "a b c d e f g"),
 }
-
-
-def pad_batch(seqs: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, S) padded ids and (B,) lengths."""
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    out = torch.full((len(seqs), int(lengths.max())), PAD, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return out.to(device), lengths.to(device)
 
 
 def scheduled_logits(
