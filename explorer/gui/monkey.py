@@ -116,12 +116,21 @@ class Monkey:
         if self.beam is None or not hasattr(self.beam, "params"):
             self._drop("beam_sentence beam_settings beam_pruned")
 
+    first_round: list[str] | None = None
+
     def _drop(self, names: str) -> None:
         for n in names.split():
             self.actions.pop(n, None)
 
     def choose(self) -> str:
+        """Every kind of action once (in a seeded order), then at random by weight. The first
+        round pays the one-time costs (lazy imports such as torch.optim's, font and plot caches,
+        the first training run), so memory measured after it shows growth, not warm-up."""
         names = list(self.actions)
+        if self.first_round is None:
+            self.first_round = self.rng.sample(names, len(names))
+        if self.first_round:
+            return self.first_round.pop()
         return self.rng.choices(names, weights=[self.actions[n][0] for n in names])[0]
 
     # -- window -------------------------------------------------------------------------------
