@@ -17,6 +17,7 @@ from superqt import QLabeledSlider
 import pyqtgraph as pg  # after PySide6, so that pyqtgraph uses the same binding
 
 from explorer.gui import theme
+from explorer.gui.step_common import set_ticks
 
 # name: (title, y label, [(series key, legend)], log y)
 PLOTS = {
@@ -199,8 +200,8 @@ class AttentionReplay(QWidget):
         self.image.setRect(0, 0, a.shape[1], a.shape[0])
         self.plot.setRange(xRange=(0, a.shape[1]), yRange=(0, a.shape[0]), padding=0)
         bottom, left = self.plot.getAxis("bottom"), self.plot.getAxis("left")
-        bottom.setTicks([[(j + 0.5, s) for j, s in enumerate(p.source_pieces)]])
-        left.setTicks([[(t + 0.5, s) for t, s in enumerate(p.target_pieces)]])
+        set_ticks(bottom, p.source_pieces)  # staggered on two rows when crowded
+        set_ticks(left, p.target_pieces)
         uniform = math.log(max(2, a.shape[1]))
         ent = "n/a" if p.entropy is None else f"{p.entropy:.2f}"
         self.entropy_label.setText(f"mean entropy {ent} nats (uniform {uniform:.2f})")
