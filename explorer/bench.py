@@ -185,7 +185,7 @@ def _training_row(preset: str, pairs: list[tuple[str, str]], batch_size: int) ->
     }
 
 
-def stop_latency(trials: int, seed: int = 0) -> list[float]:
+def stop_latency(trials: int, seed: int = 0, corpus_size: int = 2000) -> list[float]:
     """Seconds from ``request_stop`` (from another thread, at a random moment of a Bahdanau run on
     classroom batches) to the run's ``stopped`` event."""
     import random
@@ -196,7 +196,7 @@ def stop_latency(trials: int, seed: int = 0) -> list[float]:
     rng = random.Random(seed)
     opts = TrainOptions.from_preset(
         "classroom-bahdanau",
-        corpus_size=2000,
+        corpus_size=corpus_size,
         steps=100_000,
         eval_every=0,
         threads=torch.get_num_threads(),
@@ -223,10 +223,10 @@ def stop_latency(trials: int, seed: int = 0) -> list[float]:
 
 
 def bench_training(quick: bool) -> dict[str, Any]:
-    batch_size, n_batches = 64, 3 if quick else 10
+    batch_size, n_batches = 64, 1 if quick else 10
     pairs = classroom_sample(batch_size * n_batches)
     rows = [_training_row(preset, pairs, batch_size) for preset in TRAIN_PRESETS]
-    stops = stop_latency(2 if quick else 8)
+    stops = stop_latency(1 if quick else 8, corpus_size=500 if quick else 2000)
     return {
         "rows": rows,
         "batches": n_batches,
@@ -283,10 +283,10 @@ def _decoding_row(preset: str, pairs, srcs: list[str], ref_srcs: list[str], quic
 
 
 def bench_decoding(quick: bool) -> dict[str, Any]:
-    n_sent = 100 if quick else 1000
-    pairs = classroom_sample(max(n_sent, 200))
+    n_sent = 30 if quick else 1000
+    pairs = classroom_sample(max(n_sent, 60 if quick else 200))
     srcs = [s for s, _ in pairs[:n_sent]]
-    ref_srcs = srcs[: 2 if quick else 8]
+    ref_srcs = srcs[: 1 if quick else 8]
     rows = [
         _decoding_row(preset, pairs, srcs, ref_srcs, quick)
         for preset in ("classroom-bahdanau", "classroom-transformer")

@@ -5,6 +5,7 @@ Runs on Qt's offscreen platform and prints one JSON line of rows: name, value, t
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -25,6 +26,17 @@ from explorer.bench import (  # noqa: E402
 
 def _app() -> QtWidgets.QApplication:
     return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+
+
+def _dispose(panel: QtWidgets.QWidget) -> None:
+    """Delete a measured panel now, on the UI thread, while no worker runs: a panel left to
+    Python's garbage collector could be collected later, in the middle of a training run."""
+    panel.close()
+    panel.deleteLater()
+    app = _app()
+    app.sendPostedEvents(None, 0)  # 0: QEvent.DeferredDelete is among the posted events
+    app.processEvents()
+    gc.collect()
 
 
 def step_redraw(model, tok, name: str, rounds: int) -> dict:
@@ -51,7 +63,7 @@ def step_redraw(model, tok, name: str, rounds: int) -> dict:
             panel.repaint()
             app.processEvents()
             times.append((time.perf_counter() - t0) * 1000)
-    panel.close()
+    _dispose(panel)
     return {"steps": len(trace), **summary(times)}
 
 
@@ -73,7 +85,7 @@ def tree_draw(beam: int, steps: int, repeat: int) -> dict:
         panel.repaint()
         app.processEvents()
         times.append((time.perf_counter() - t0) * 1000)
-    panel.close()
+    _dispose(panel)
     return {"nodes": len(tree), **summary(times)}
 
 
@@ -121,7 +133,7 @@ def launch_time(repeat: int) -> dict:
     return summary(times)
 
 
-def training_stalls(steps: int) -> dict:
+def training_stalls(steps: int, corpus_size: int = 30000) -> dict:
     """Gaps of a 5 ms event-loop timer while the Train & Load panel trains on the CPU."""
     from PySide6 import QtCore
 
@@ -136,6 +148,7 @@ def training_stalls(steps: int) -> dict:
     panel.corpus.set_spec("classroom")
     preset = PRESETS["classroom-bahdanau"]
     panel.form.set_values({**preset, "steps": steps, "eval_every": max(10, steps // 3)})
+    panel.corpus.size.setValue(corpus_size)
     gaps: list[float] = []
     last = [time.perf_counter()]
 
@@ -170,7 +183,7 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     rounds = 1 if quick else 3
     rows = []
-    pairs = classroom_sample(200)
+    pairs = classroom_sample(60 if quick else 200)
     model, tok, status = bundled_or_fresh("classroom-bahdanau", pairs)
     r = step_redraw(model, tok, "bahdanau", rounds)
     rows.append(
@@ -214,7 +227,7 @@ def main(argv: list[str]) -> int:
                 "target": target,
             }
         )
-    r = training_stalls(10 if quick else 60)
+    r = training_stalls(5 if quick else 60, corpus_size=500 if quick else 30000)
     rows.append(
         {
             "name": f"UI-thread stall while training ({r['steps']} steps of the Bahdanau "
