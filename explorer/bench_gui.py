@@ -236,7 +236,10 @@ def main(argv: list[str]) -> int:
             "target": "p99 ≤ 50 ms",
         }
     )
-    r = launch_time(1 if quick else 3)
+    if quick:  # a fresh process loading the four bundled models: the full run measures it
+        print(json.dumps({"rows": rows}))
+        return 0
+    r = launch_time(3)
     rows.append(
         {
             "name": "launch to a usable window with the bundled model loaded: median (s)",
