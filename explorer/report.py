@@ -253,11 +253,9 @@ def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float)
             "## The bottleneck: BLEU by source length",
             "",
             "Test BLEU per source-length bucket (sentences in brackets). Without attention the "
-            "whole "
-            "sentence must pass through one fixed-size vector, and BLEU falls as sentences "
-            "grow; with "
-            "attention it stays high. `attention-explorer evaluate --checkpoint FILE --by-length` "
-            "prints one row.",
+            "whole sentence must pass through one fixed-size vector, and BLEU falls as sentences "
+            "grow; with attention it stays high. `attention-explorer evaluate --checkpoint FILE "
+            "--by-length` prints one row.",
             "",
             *table,
             "",
@@ -266,10 +264,8 @@ def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float)
             "## Attention sharpens during training",
             "",
             "Mean entropy of the probe sentence's attention rows (“the black cat that i saw "
-            "yesterday "
-            "sat”, teacher-forced along its reference) at each evaluation: uniform attention "
-            "over n "
-            "source pieces has entropy ln n; a sharp alignment approaches 0.",
+            "yesterday sat”, teacher-forced along its reference) at each evaluation: uniform "
+            "attention over n source pieces has entropy ln n; a sharp alignment approaches 0.",
             "",
             f"![attention entropy](../{plots['attention-entropy.png']})",
             "",
@@ -278,8 +274,7 @@ def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float)
             "## Beam search against greedy",
             "",
             "Test BLEU / average output length in words, for beam sizes 1 (greedy), 2, 4, 8 and "
-            "16, "
-            "no length normalisation.",
+            "16, no length normalisation.",
             "",
             *sweep,
             "",

@@ -42,8 +42,8 @@ CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt);;All files (*)"
 
 def bundled_paths(models_dir: Path = MODELS_DIR) -> list[Path]:
     """The bundled checkpoints that exist, the default first."""
-    return [models_dir / f"{n}.safetensors" for n in BUNDLED if (models_dir / f"{n}.safetensors")
-            .is_file()]  # fmt: skip
+    paths = (models_dir / f"{name}.safetensors" for name in BUNDLED)
+    return [p for p in paths if p.is_file()]
 
 
 def device_job() -> str:

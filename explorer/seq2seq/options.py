@@ -155,7 +155,7 @@ def teacher_forcing_ratio(opts: TrainOptions, step: int, total: int) -> float:
     raise ValueError(f"unknown teacher forcing schedule {opts.teacher_forcing!r}")
 
 
-def learning_rate(opts: TrainOptions, step: int, d_model: int | None = None) -> float:
+def learning_rate(opts: TrainOptions, step: int) -> float:
     """Learning rate at ``step`` (0-based). ``noam`` peaks at ``lr`` after ``warmup`` steps."""
     if opts.schedule == "constant":
         return opts.lr

@@ -234,7 +234,6 @@ class Trainer:
         amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
         loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=o.label_smoothing)
-        d_model = getattr(model.config, "d_model", None)
         per_epoch = max(1, math.ceil(len(self.train_src) / o.batch_size))
         t0 = time.perf_counter()
         start_step = self.step
@@ -258,7 +257,7 @@ class Trainer:
                     total = self.step  # the time budget ends the run here, as if planned
                     break
                 model.train()
-                lr = learning_rate(o, self.step, d_model)
+                lr = learning_rate(o, self.step)
                 for g in opt.param_groups:
                     g["lr"] = lr
                 src, src_len = pad_batch([self.train_src[i] for i in idx], device)
