@@ -52,3 +52,24 @@ def test_the_model_without_attention_translates_the_shortest_examples():
     assert (src, ref) in EXAMPLES
     out = ck.tokenizer.decode_tgt(greedy(ck.model, ck.tokenizer, src).tokens)
     assert out == ref
+
+
+def test_loading_and_translating_never_imports_the_compiler():
+    """Loading a checkpoint builds the model on the meta device first (sizes checked before any
+    allocation). torch's meta kernels for random fills, arange and exp import torch._dynamo on first
+    use, seconds at launch; the loader and the decoders must stay clear of them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from explorer.seq2seq.checkpoint import load_checkpoint\n"
+        "from explorer.seq2seq.decode import greedy\n"
+        f"for p in sorted(__import__('pathlib').Path({str(MODELS)!r}).glob('*.safetensors')):\n"
+        "    c = load_checkpoint(p)\n"
+        "    greedy(c.model, c.tokenizer, 'the cat sleeps')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('torch._dynamo')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]"

@@ -279,6 +279,12 @@ def test_sinusoidal_positions_known_values():
     assert torch.allclose(pe[5, 7], torch.tensor(math.cos(5 / 10000 ** (6 / 8))))
 
 
+def test_sinusoidal_positions_from_an_offset_are_the_rows_of_the_whole_table():
+    whole = sinusoidal_positions(40, 16)
+    assert torch.equal(sinusoidal_positions(7, 16, start=30), whole[30:37])
+    assert torch.equal(sinusoidal_positions(1, 16, start=0), whole[:1])
+
+
 @torch.no_grad()
 def test_embeddings_are_scaled_by_sqrt_d_model():
     model = small(dropout=0.0)

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
+from torch.overrides import TorchFunctionMode
 
 from explorer.seq2seq import families
 from explorer.seq2seq.base import Seq2Seq
@@ -346,6 +347,41 @@ def _check_config_sizes(path: Path, config: dict[str, Any], stored: int, tensors
             )
 
 
+# In-place random fills: on the meta device they go through torch._refs, whose first use imports
+# torch._dynamo (seconds). A planned model needs shapes, never values, so they are skipped there.
+_RANDOM_FILLS = frozenset(
+    getattr(torch.Tensor, name)
+    for name in (
+        "normal_", "uniform_", "bernoulli_", "exponential_", "random_", "cauchy_",
+        "log_normal_", "geometric_",
+    )
+)  # fmt: skip
+
+
+def _meta_arange(*args, dtype=None, **_) -> torch.Tensor:
+    """``torch.arange``'s result on the meta device: its length and dtype, no values."""
+    start, end, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+    n = max(0, math.ceil((end - start) / step))
+    if dtype is None:
+        whole = all(isinstance(a, int) for a in (start, end, step))
+        dtype = torch.int64 if whole else torch.get_default_dtype()
+    return torch.empty(n, dtype=dtype, device="meta")
+
+
+class _ShapesOnly(TorchFunctionMode):
+    """Inside a ``torch.device("meta")`` build (this thread only: torch function modes are per
+    thread): ``torch.nn.init`` functions and in-place random fills return their tensor untouched,
+    and ``torch.arange`` gives an empty meta tensor of its length (a position table's values)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _RANDOM_FILLS or getattr(func, "__module__", None) == "torch.nn.init":
+            return args[0] if args else next(iter(kwargs.values()))
+        if func is torch.arange:
+            return _meta_arange(*args, **kwargs)
+        return func(*args, **kwargs)
+
+
 def _planned_model(
     path: Path,
     build: Callable[[dict[str, Any]], Seq2Seq],
@@ -356,7 +392,7 @@ def _planned_model(
     stored = sum(t.numel() for t in weights.values())
     _check_config_sizes(path, config, stored, len(weights))
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _ShapesOnly():
             model = build(dict(config))
     except Exception as e:  # an untrusted config may upset a constructor in any way
         raise CheckpointError(f"{path}: cannot build the model: {_first_line(e)}") from None

@@ -92,11 +92,15 @@ class TransformerConfig:
         return self.d_model // self.heads
 
 
-def sinusoidal_positions(max_len: int, d_model: int) -> torch.Tensor:
-    """PE(pos, 2i) = sin(pos / 10000^(2i/d_model)), PE(pos, 2i+1) = cos(...). (max_len, d_model)"""
-    pos = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (max_len, 1)
-    inv_freq = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
-    pe = torch.zeros(max_len, d_model)
+def sinusoidal_positions(
+    n: int, d_model: int, start: int = 0, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """PE(pos, 2i) = sin(pos / 10000^(2i/d_model)), PE(pos, 2i+1) = cos(...) for the positions
+    start .. start+n-1. (n, d_model)"""
+    pos = torch.arange(start, start + n, dtype=torch.float32, device=device).unsqueeze(1)  # (n, 1)
+    i2 = torch.arange(0, d_model, 2, device=device).float()  # (d_model/2,) the even indices 2i
+    inv_freq = torch.exp(i2 * (-math.log(10000.0) / d_model))
+    pe = torch.zeros(n, d_model, device=device)
     pe[:, 0::2] = torch.sin(pos * inv_freq)
     pe[:, 1::2] = torch.cos(pos * inv_freq)
     return pe
@@ -115,10 +119,7 @@ class Embedding(nn.Module):
             self.pos = nn.Embedding(config.max_len, config.d_model)
             nn.init.normal_(self.pos.weight, std=0.02)
         else:
-            self.pos = None
-            self.register_buffer(
-                "pe", sinusoidal_positions(config.max_len, config.d_model), persistent=False
-            )
+            self.pos = None  # sinusoidal: computed for the positions each call needs
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -132,7 +133,7 @@ class Embedding(nn.Module):
         if self.pos is not None:
             x = x + self.pos.weight[start : start + T]
         else:
-            x = x + self.pe[start : start + T]
+            x = x + sinusoidal_positions(T, self.d_model, start, tokens.device)
         return self.drop(x)
 
 
