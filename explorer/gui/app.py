@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--preset", help=argparse.SUPPRESS)
     p.add_argument("--train-steps", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--size", default="1400x900", help="screenshot size, WIDTHxHEIGHT")
+    p.add_argument("--quit-when-ready", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -60,8 +62,16 @@ def _idle(app, settle_s: float = 0.4) -> None:
     _wait(app, lambda: False, settle_s)
 
 
+def _preload() -> None:
+    """torch and the decoding stack, imported while Qt starts and the window is built: the
+    checkpoint worker then finds them loaded."""
+    import explorer.seq2seq.checkpoint  # noqa: F401
+    import explorer.seq2seq.decode  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    threading.Thread(target=_preload, name="preload", daemon=True).start()
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
@@ -91,8 +101,42 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         if args.sentence:
             _set_sentence(window, args.sentence)
+        if args.quit_when_ready:
+            probe = _ReadyProbe(app, window)  # noqa: F841  (kept alive by this frame)
         return app.exec()
     return _screenshot(app, window, args)
+
+
+class _ReadyProbe:
+    """For the launch benchmark: prints ``READY`` once the window is shown with a model current,
+    ``ALL <worst stall ms>`` once every model has loaded (the longest the event loop went without
+    running a 5 ms timer since the window showed), then quits."""
+
+    def __init__(self, app, window) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.app, self.window = app, window
+        self.ready = False
+        self.last = time.perf_counter()
+        self.worst = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, (now - self.last) * 1000 - 5)
+        self.last = now
+        w = self.window
+        if not self.ready and w.isVisible() and w.state.current is not None:
+            self.ready = True
+            print("READY", flush=True)
+        if self.ready and not w.loading:
+            print(f"ALL {self.worst:.0f}", flush=True)
+            self.timer.stop()
+            w.close()
+            self.app.quit()
 
 
 def _set_sentence(window, text: str) -> None:

@@ -1,12 +1,14 @@
 """The main window: three panels as tabs, menus, status bar, checkpoint loading, settings.
 
 Checkpoints load in a superqt worker (torch is imported there, not while the window is built), so
-the window is usable at once; the bundled model becomes current when it arrives.
+the window is usable at once; the default bundled model becomes current when it arrives, and the
+other bundled models load after it. A panel is built the first time its tab is shown.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 from superqt.utils import create_worker
@@ -61,6 +64,31 @@ def _version() -> str:
         return "0.1.0"
 
 
+class Panels(Mapping):
+    """The window's panels by key ("train", "step", "beam"). A panel is built when first asked
+    for (its tab shown, or code reaching for it); ``built()`` gives those that exist."""
+
+    def __init__(self, build) -> None:
+        self._build = build
+        self._built: dict[str, QWidget] = {}
+
+    def __getitem__(self, key: str) -> QWidget:
+        if key not in PANELS:
+            raise KeyError(key)
+        if key not in self._built:
+            self._built[key] = self._build(key)
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PANELS)
+
+    def __len__(self) -> int:
+        return len(PANELS)
+
+    def built(self) -> dict[str, QWidget]:
+        return dict(self._built)
+
+
 class MainWindow(QMainWindow):
     """Attention Explorer's window. ``settings`` is where preferences persist (tests pass their
     own); ``models_dir`` is where the bundled checkpoints are looked for."""
@@ -91,19 +119,20 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.panels: dict[str, QWidget] = {}
-        for key, (title, where) in PANELS.items():
-            panel = TrainPanel(self.state) if where is None else self._make_panel(where)
-            self.panels[key] = panel
-            self.tabs.addTab(panel, title)
+        self.panels = Panels(self._build_panel)
+        self._pages: dict[str, QWidget] = {}  # a tab's page; its panel is added when built
+        for key, (title, _) in PANELS.items():
+            page = QWidget()
+            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+            self._pages[key] = page
+            self.tabs.addTab(page, title)
+        self.tabs.currentChanged.connect(self._tab_shown)
         self.setCentralWidget(self.tabs)
         self._build_status_bar()
         self._build_menus()
 
         s = self.settings
-        last_corpus = s.value("last_corpus", "", str)
-        if last_corpus:
-            self.train_panel.corpus.set_spec(last_corpus)
+        self._last_corpus = s.value("last_corpus", "", str)  # given to Train & Load when built
         geometry = s.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -115,6 +144,7 @@ class MainWindow(QMainWindow):
         self.dark_action.setChecked(s.value("theme", "light", str) == "dark")
         self.apply_theme()
         self.tabs.setCurrentIndex(int(s.value("tab", 0, int)))
+        self._tab_shown(self.tabs.currentIndex())  # index 0 emits no change
 
         self.state.status.connect(lambda m: self.statusBar().showMessage(m, 10_000))
         self.state.error.connect(self.show_error)
@@ -123,13 +153,32 @@ class MainWindow(QMainWindow):
         self.state.open_in_step.connect(self.open_in_step)
         self._start_device_probe()
         paths = bundled_paths(models_dir) if models_dir is not None else []
+        self._bundled_queue = paths[1:]  # loaded one after another once the default is in
         if paths:
-            for i, p in enumerate(paths):
-                self.open_checkpoint(p, make_current=i == 0, remember=False)
+            self.open_checkpoint(paths[0], make_current=True, remember=False)
         else:
             self._show_model(None)
 
     # -- panels -------------------------------------------------------------------------------
+    def _build_panel(self, key: str) -> QWidget:
+        where = PANELS[key][1]
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            panel = TrainPanel(self.state) if where is None else self._make_panel(where)
+        finally:
+            QApplication.restoreOverrideCursor()
+        self._pages[key].layout().addWidget(panel)
+        if key == "train":
+            if self._last_corpus:
+                panel.corpus.set_spec(self._last_corpus)
+            if self.device:
+                panel.refresh_devices()
+        return panel
+
+    def _tab_shown(self, index: int) -> None:
+        if index >= 0:
+            self.panels[list(PANELS)[index]]
+
     def _make_panel(self, where: str) -> QWidget:
         module, cls = where.split(":")
         try:
@@ -149,11 +198,11 @@ class MainWindow(QMainWindow):
     def set_panel(self, key: str) -> QWidget:
         if key not in self.panels:
             raise ValueError(f"unknown panel {key!r}; expected one of {', '.join(self.panels)}")
-        self.tabs.setCurrentWidget(self.panels[key])
+        self.tabs.setCurrentWidget(self._pages[key])
         return self.panels[key]
 
     def current_panel(self) -> QWidget:
-        return self.tabs.currentWidget()
+        return self.panels[list(PANELS)[self.tabs.currentIndex()]]
 
     def open_in_step(self, entry: LoadedModel, trace) -> None:
         panel = self.set_panel("step")
@@ -287,7 +336,8 @@ class MainWindow(QMainWindow):
     def _device_ready(self, text: str) -> None:
         self.device = text
         self.device_label.setText(f"device: {text}")
-        self.train_panel.refresh_devices()
+        if "train" in self.panels.built():
+            self.train_panel.refresh_devices()
         self.device_known.emit(text)
 
     def show_error(self, message: str) -> None:
@@ -338,6 +388,8 @@ class MainWindow(QMainWindow):
 
     def _load_done(self, path: Path) -> None:
         self.loading.discard(str(path))
+        if self._bundled_queue:
+            self.open_checkpoint(self._bundled_queue.pop(0), make_current=False, remember=False)
         self.busy.setVisible(bool(self.loading))
         self._show_model(self.state.current)
 
@@ -433,7 +485,7 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Stop every worker (training included) and wait for them; True when all ended."""
         ok = True
-        for panel in self.panels.values():
+        for panel in self.panels.built().values():
             if hasattr(panel, "shutdown"):
                 ok = panel.shutdown(timeout_ms) and ok
         return QThreadPool.globalInstance().waitForDone(timeout_ms) and ok
@@ -442,7 +494,8 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.setValue("geometry", self.saveGeometry())
         s.setValue("tab", self.tabs.currentIndex())
-        s.setValue("last_corpus", self.train_panel.corpus.spec())
+        if "train" in self.panels.built():
+            s.setValue("last_corpus", self.train_panel.corpus.spec())
         self.shutdown()
         s.sync()
         super().closeEvent(event)

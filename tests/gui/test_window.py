@@ -85,6 +85,37 @@ def test_bundled_model_loads_at_start(make_window, qtbot, tiny_checkpoint, tmp_p
     assert not w.busy.isVisible()
 
 
+def test_default_bundled_model_loads_first_and_the_others_after_it(
+    make_window, qtbot, tiny_checkpoint, tmp_path
+):
+    from explorer.gui.window import BUNDLED
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in reversed(BUNDLED):  # written in the opposite order: the window's order wins
+        (models / f"{name}.safetensors").write_bytes(tiny_checkpoint.read_bytes())
+    w = make_window(models_dir=models)
+    assert w.loading == {str(models / f"{BUNDLED[0]}.safetensors")}  # one load at a time
+    qtbot.waitUntil(lambda: not w.loading, timeout=120_000)
+    assert [e.path.name for e in w.state.models] == [f"{n}.safetensors" for n in BUNDLED]
+    assert w.state.current.path.name == f"{BUNDLED[0]}.safetensors"
+
+
+def test_a_panel_is_built_when_its_tab_is_first_shown(make_window, qtbot, tiny_checkpoint):
+    pytest.importorskip("explorer.gui.step_panel")
+    w = make_window()
+    assert set(w.panels.built()) == {"train"}  # the first tab only
+    with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
+        w.open_checkpoint(tiny_checkpoint)
+    w.tabs.setCurrentIndex(1)
+    assert set(w.panels.built()) == {"train", "step"}
+    step = w.panels.built()["step"]
+    assert w.current_panel() is step and step.isVisibleTo(w)
+    assert step.entry is blocker.args[0]  # it took the model current before it was built
+    assert w.panels["beam"] is w.panels["beam"]  # asked for by code: built once
+    assert set(w.panels.built()) == {"train", "step", "beam"}
+
+
 def test_open_checkpoint_updates_state_and_recent_files(make_window, qtbot, tiny_checkpoint):
     w = make_window()
     with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
@@ -173,6 +204,36 @@ def test_geometry_tab_and_corpus_persist(make_window, qtbot, tmp_path):
     assert (again.size().width(), again.size().height()) == (720, 540)
     assert again.tabs.currentIndex() == 2
     assert again.train_panel.corpus.spec() == "copy"
+
+
+def test_last_tab_opens_without_building_the_others(make_window):
+    w = make_window()
+    w.set_panel("beam")
+    w.close()
+    again = make_window()
+    assert again.tabs.currentIndex() == 2
+    assert set(again.panels.built()) == {"beam"}
+    again.close()  # closing keeps the saved corpus although Train & Load was never built
+    assert make_window().train_panel.corpus.spec() == w.train_panel.corpus.spec()
+
+
+def test_launch_from_the_command_line_shows_the_default_model(tmp_path):
+    """``python -m explorer`` as a user starts it: a fresh process with the bundled models."""
+    import subprocess
+    import sys
+
+    from explorer.gui.window import bundled_paths
+
+    if not bundled_paths():
+        pytest.skip("no bundled models in this checkout")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    r = subprocess.run(
+        [sys.executable, "-m", "explorer", "--quit-when-ready"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    words = r.stdout.split()
+    assert words[0] == "READY" and words[1] == "ALL" and float(words[2]) >= 0
 
 
 def test_close_while_training_stops_the_worker(make_window, qtbot):
