@@ -2,8 +2,9 @@
 
 ``--screenshot FILE --panel train|step|beam`` renders the window offscreen to a PNG and exits, once
 the bundled (or ``--checkpoint``) model is loaded and the panel has drawn. For the documentation's
-training pictures, ``--train-steps N`` (with ``--preset NAME``) trains first and grabs the panel at
-step N (``--train-steps 0``: before training starts; a negative value: after the run ends).
+training pictures, ``--train-steps N`` (with ``--preset NAME``) trains first and grabs the panel
+paused at the evaluation of step N (``--train-steps 0``: before training starts; ``-N``: after
+the run, stopped at the evaluation of step N).
 """
 
 from __future__ import annotations
@@ -197,16 +198,20 @@ def _train_for_screenshot(app, window, args) -> int:
     if args.train_steps == 0:
         return 0
     panel.start()
-    target = args.train_steps
+    target = abs(args.train_steps)
 
     def reached() -> bool:
         if not panel.running:
             return True
-        return target > 0 and any(p.step >= target for p in panel.replay.probes)
+        return any(p.step >= target for p in panel.replay.probes)
 
     _wait(app, reached, 3600)
-    if panel.running:
+    if panel.running and args.train_steps > 0:  # during training: paused at the probe
         panel.worker.pause()
         _wait(app, lambda: panel.paused, 60)
         panel.redraw()
+    elif panel.running:  # after training: stopped there, the trained model kept
+        panel.stop()
+        _wait(app, lambda: not panel.running, 600)
+        _idle(app)
     return 0

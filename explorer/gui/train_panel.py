@@ -100,6 +100,9 @@ class TrainPanel(QWidget):
         self.progress_bar.setFormat("step %v of %m")
         self.progress_bar.setToolTip("Optimiser steps done out of the steps asked for.")
         self.progress_bar.setValue(0)
+        steps = self.form.fields["steps"]
+        steps.valueChanged.connect(self._steps_changed)
+        self.progress_bar.setRange(0, steps.value())
         self.eta_label = QLabel("")
         self.message = QLabel("Choose a corpus and an architecture, then start training.")
         self.message.setWordWrap(True)
@@ -247,6 +250,11 @@ class TrainPanel(QWidget):
         if self.worker.is_paused:
             self.worker.resume()
         self.message.setText("stopping after this batch…")
+
+    def _steps_changed(self, steps: int) -> None:
+        if not self.running:  # before a run (or after one): the steps the next run will take
+            self.progress_bar.setRange(0, max(steps, 1))
+            self.progress_bar.setValue(0)
 
     def _on_progress(self, ev) -> None:
         self.last_event = ev

@@ -240,3 +240,9 @@ def test_export_data_and_figure(panel, qtbot, tmp_path):
 def test_export_svg(panel, tmp_path):
     out = panel.export_figure(tmp_path / "fig.svg")
     assert out.read_text("utf-8").lstrip().startswith("<?xml") and "<svg" in out.read_text()
+
+
+def test_progress_bar_shows_the_steps_asked_for_before_a_run(panel):
+    panel.form.fields["steps"].setValue(1234)
+    assert (panel.progress_bar.value(), panel.progress_bar.maximum()) == (0, 1234)
+    assert panel.progress_bar.text() == "step 0 of 1234"
