@@ -199,6 +199,9 @@ class StepPanel(QtWidgets.QWidget):
             top.addWidget(w)
         top.setSizes([420, 420, 360])
         self.tabs = QtWidgets.QTabWidget()
+        # As the window's own tabs: no styled frame round the page, which Fusion fills pixel by
+        # pixel on every repaint (the largest single cost of redrawing a step).
+        self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.arithmetic, "Arithmetic")
         self.tabs.addTab(self.arithmetic.exercise, "Hand exercise")
         self.tabs.addTab(self.hidden, "Hidden states")
