@@ -27,6 +27,17 @@ def axis_font(scale: float = 1.0) -> QtGui.QFont:
     return f
 
 
+def cache_text(*items: QtWidgets.QGraphicsItem) -> None:
+    """Keep these items (axes, titles: text that rarely changes) as pixmaps between their
+    changes: a step then repaints them by copying pixels instead of laying out every label
+    again. ``update()`` (new ticks, a new range, a new title) discards the pixmap."""
+    mode = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+    for item in items:
+        item.setCacheMode(mode)
+        for child in item.childItems():  # an axis's label, a title's text item
+            child.setCacheMode(mode)
+
+
 def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
     """A white plot with readable axes and no mouse zoom (the views are fixed, not explored)."""
     w = pg.PlotWidget(background=BACKGROUND)
@@ -42,6 +53,7 @@ def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
         ax.setTickFont(axis_font())
     if invert_y:
         p.invertY(True)
+    cache_text(*(p.getAxis(name) for name in ("left", "bottom", "top", "right")), p.titleLabel)
     return w
 
 
@@ -105,6 +117,7 @@ class Heatmap(QtWidgets.QWidget):
             self.colorbar.setImageItem(self.image, insert_in=p)
             self.colorbar.axis.setTextPen("k")
             self.colorbar.axis.setTickFont(axis_font(0.9))
+            cache_text(self.colorbar.axis)
         else:
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
         self.mask = QtWidgets.QGraphicsRectItem()
