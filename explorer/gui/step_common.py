@@ -67,12 +67,43 @@ def set_ticks(axis: pg.AxisItem, labels: Sequence[str], offset: float = 0.5) -> 
     ticks = [
         (i + offset, ("\n" + str(s)) if stagger and i % 2 else str(s)) for i, s in enumerate(labels)
     ]
-    axis.setTicks([ticks, []])
+    if axis._tickLevels != [ticks, []]:  # new ticks redraw the axis: only when they change
+        axis.setTicks([ticks, []])
     if axis.orientation in ("bottom", "top"):
         # room for both rows (and the axis label, if any)
         line = QtGui.QFontMetrics(axis.style.get("tickFont") or axis.font()).height()
         label = line + 4 if axis.label.isVisible() else 0
-        axis.setHeight((2 if stagger else 1) * line + 12 + label)
+        height = (2 if stagger else 1) * line + 12 + label
+        if axis.fixedHeight != height:
+            axis.setHeight(height)
+
+
+class LabelBox(QtWidgets.QWidget):
+    """A box that holds one label whose text changes on every step.
+
+    Each ``QLabel.setText`` asks the parent's layout to recompute, and that request ripples up
+    through every splitter to the panel. Here the label's parent is this box, which has no
+    layout, so the request stops at the box; the panel's layout sizes the box (one line high
+    unless given a fixed height) and the box gives the label its whole area.
+    """
+
+    def __init__(self, label: QtWidgets.QLabel, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.label = label
+        label.setParent(self)
+        policy = QtWidgets.QSizePolicy.Policy
+        self.setSizePolicy(policy.Ignored, policy.Fixed)
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802
+        m = self.label.contentsMargins()
+        return QtCore.QSize(0, self.label.fontMetrics().height() + m.top() + m.bottom())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802
+        return self.sizeHint()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        self.label.setGeometry(self.rect())
+        super().resizeEvent(event)
 
 
 def short(piece: str, n: int = 10) -> str:
@@ -160,6 +191,11 @@ class Heatmap(QtWidgets.QWidget):
         set_ticks(p.getAxis("left"), row_labels if row_labels is not None else [""] * R)
         set_ticks(p.getAxis("bottom"), col_labels if col_labels is not None else [""] * C)
         p.setRange(xRange=(0, C), yRange=(0, R), padding=0.02)
+
+    def show_row(self, t: int) -> None:
+        """Scroll so that only row t shows: a strip that follows the step with the pixels it
+        already has (the image keeps every row; a new step draws no new image)."""
+        self.plot.getPlotItem().setYRange(t, t + 1, padding=0)
 
     def update_values(self, matrix: np.ndarray) -> None:
         """New numbers, same shape and labels: only the image changes."""
