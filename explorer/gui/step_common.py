@@ -137,6 +137,9 @@ class Heatmap(QtWidgets.QWidget):
         if y_label:
             p.setLabel("left", y_label, color="k", size=f"{FONT_PT}pt")
         self.image = pg.ImageItem()
+        # Kept as a pixmap at screen size: a new step only moves the mask and the outline, so
+        # the scaled image is drawn once per matrix, not on every repaint.
+        self.image.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         p.addItem(self.image)
         self.cmap = pg.colormap.get(cmap)
         self.levels = levels or (0.0, 1.0)
@@ -195,7 +198,9 @@ class Heatmap(QtWidgets.QWidget):
     def show_row(self, t: int) -> None:
         """Scroll so that only row t shows: a strip that follows the step with the pixels it
         already has (the image keeps every row; a new step draws no new image)."""
-        self.plot.getPlotItem().setYRange(t, t + 1, padding=0)
+        vb = self.plot.getPlotItem().getViewBox()
+        vb.setYRange(t, t + 1, padding=0)
+        vb.updateMatrix()  # now, not while painting: that would ask for a second paint
 
     def update_values(self, matrix: np.ndarray) -> None:
         """New numbers, same shape and labels: only the image changes."""
