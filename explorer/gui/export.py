@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
 
 
 def save_png(widget: QWidget, path: str | Path) -> Path:
@@ -24,6 +25,27 @@ def save_png(widget: QWidget, path: str | Path) -> Path:
     if not widget.grab().save(str(path), "PNG"):
         raise OSError(f"could not write {path}")
     return path
+
+
+@contextmanager
+def uncached(widget: QWidget) -> Iterator[None]:
+    """Graphics items kept as pixmaps between repaints (cached axes, titles) paint themselves
+    directly while inside: a vector export gets their text and lines, not a bitmap of them."""
+    items = [
+        item
+        for view in widget.findChildren(QGraphicsView)
+        if view.scene() is not None
+        for item in view.scene().items()
+        if item.cacheMode() != QGraphicsItem.CacheMode.NoCache
+    ]
+    modes = [item.cacheMode() for item in items]
+    for item in items:
+        item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    try:
+        yield
+    finally:
+        for item, mode in zip(items, modes):
+            item.setCacheMode(mode)
 
 
 def save_svg(widget: QWidget, path: str | Path, title: str = "Attention Explorer") -> Path:
@@ -40,7 +62,8 @@ def save_svg(widget: QWidget, path: str | Path, title: str = "Attention Explorer
     try:
         # QWidget's own overload, also for views (QGraphicsView.render means something else);
         # the painter overload needs an explicit offset.
-        QWidget.render(widget, painter, QPoint())
+        with uncached(widget):
+            QWidget.render(widget, painter, QPoint())
     finally:
         painter.end()
     if not path.exists() or path.stat().st_size == 0:

@@ -41,6 +41,7 @@ def mono(parent=None) -> QtWidgets.QPlainTextEdit:
     f.setPointSizeF(FONT_PT)
     w.setFont(f)
     w.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.NoWrap)
+    w.document().setUndoRedoEnabled(False)  # rewritten on every step; nothing to undo
     return w
 
 

@@ -36,7 +36,9 @@ class AttentionBarsView(QtWidgets.QWidget):
             "Step 3, weighted sum: c_t = Σ_i α_ti h_i, each decoder step's own view of the source."
         )
         self.context.setMaximumHeight(110)
-        self.context.plot.getPlotItem().getAxis("left").setWidth(10)
+        left = self.context.plot.getPlotItem().getAxis("left")
+        left.setWidth(10)
+        left.unlinkFromView()  # one row shows at a time: its tick stays put as the rows scroll
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.weights_button)
         row.addWidget(self.scores_button)
@@ -68,7 +70,7 @@ class AttentionBarsView(QtWidgets.QWidget):
         self.plot.getPlotItem().setXRange(-0.6, S - 0.4, padding=0)
         self._ctx = np.stack([s.context[layer] for s in trace.steps])  # (T, D_ctx)
         self.context.set_levels(*symmetric_levels(self._ctx))
-        self.context.set_matrix(self._ctx[:1])
+        self.context.set_matrix(self._ctx)  # every step's c_t; a step scrolls to its own row
         self.context.set_step(None)
         if trace.has_attention:
             self._alpha = trace.attention_matrix(layer, head)  # (T, S)
@@ -114,4 +116,4 @@ class AttentionBarsView(QtWidgets.QWidget):
             self._title(p, "Weights α_ti at step t")
         title = "Context c_t = Σ_i α_ti h_i" if self._alpha is not None else "Fixed context c"
         self._title(self.context.plot.getPlotItem(), f"{title}  ({self._ctx.shape[1]} numbers)")
-        self.context.update_values(self._ctx[t : t + 1])
+        self.context.show_row(t)

@@ -27,6 +27,17 @@ def axis_font(scale: float = 1.0) -> QtGui.QFont:
     return f
 
 
+def cache_text(*items: QtWidgets.QGraphicsItem) -> None:
+    """Keep these items (axes, titles: text that rarely changes) as pixmaps between their
+    changes: a step then repaints them by copying pixels instead of laying out every label
+    again. ``update()`` (new ticks, a new range, a new title) discards the pixmap."""
+    mode = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+    for item in items:
+        item.setCacheMode(mode)
+        for child in item.childItems():  # an axis's label, a title's text item
+            child.setCacheMode(mode)
+
+
 def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
     """A white plot with readable axes and no mouse zoom (the views are fixed, not explored)."""
     w = pg.PlotWidget(background=BACKGROUND)
@@ -42,6 +53,7 @@ def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
         ax.setTickFont(axis_font())
     if invert_y:
         p.invertY(True)
+    cache_text(*(p.getAxis(name) for name in ("left", "bottom", "top", "right")), p.titleLabel)
     return w
 
 
@@ -55,12 +67,43 @@ def set_ticks(axis: pg.AxisItem, labels: Sequence[str], offset: float = 0.5) -> 
     ticks = [
         (i + offset, ("\n" + str(s)) if stagger and i % 2 else str(s)) for i, s in enumerate(labels)
     ]
-    axis.setTicks([ticks, []])
+    if axis._tickLevels != [ticks, []]:  # new ticks redraw the axis: only when they change
+        axis.setTicks([ticks, []])
     if axis.orientation in ("bottom", "top"):
         # room for both rows (and the axis label, if any)
         line = QtGui.QFontMetrics(axis.style.get("tickFont") or axis.font()).height()
         label = line + 4 if axis.label.isVisible() else 0
-        axis.setHeight((2 if stagger else 1) * line + 12 + label)
+        height = (2 if stagger else 1) * line + 12 + label
+        if axis.fixedHeight != height:
+            axis.setHeight(height)
+
+
+class LabelBox(QtWidgets.QWidget):
+    """A box that holds one label whose text changes on every step.
+
+    Each ``QLabel.setText`` asks the parent's layout to recompute, and that request ripples up
+    through every splitter to the panel. Here the label's parent is this box, which has no
+    layout, so the request stops at the box; the panel's layout sizes the box (one line high
+    unless given a fixed height) and the box gives the label its whole area.
+    """
+
+    def __init__(self, label: QtWidgets.QLabel, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.label = label
+        label.setParent(self)
+        policy = QtWidgets.QSizePolicy.Policy
+        self.setSizePolicy(policy.Ignored, policy.Fixed)
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802
+        m = self.label.contentsMargins()
+        return QtCore.QSize(0, self.label.fontMetrics().height() + m.top() + m.bottom())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802
+        return self.sizeHint()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        self.label.setGeometry(self.rect())
+        super().resizeEvent(event)
 
 
 def short(piece: str, n: int = 10) -> str:
@@ -94,6 +137,9 @@ class Heatmap(QtWidgets.QWidget):
         if y_label:
             p.setLabel("left", y_label, color="k", size=f"{FONT_PT}pt")
         self.image = pg.ImageItem()
+        # Kept as a pixmap at screen size: a new step only moves the mask and the outline, so
+        # the scaled image is drawn once per matrix, not on every repaint.
+        self.image.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         p.addItem(self.image)
         self.cmap = pg.colormap.get(cmap)
         self.levels = levels or (0.0, 1.0)
@@ -105,6 +151,7 @@ class Heatmap(QtWidgets.QWidget):
             self.colorbar.setImageItem(self.image, insert_in=p)
             self.colorbar.axis.setTextPen("k")
             self.colorbar.axis.setTickFont(axis_font(0.9))
+            cache_text(self.colorbar.axis)
         else:
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
         self.mask = QtWidgets.QGraphicsRectItem()
@@ -147,6 +194,13 @@ class Heatmap(QtWidgets.QWidget):
         set_ticks(p.getAxis("left"), row_labels if row_labels is not None else [""] * R)
         set_ticks(p.getAxis("bottom"), col_labels if col_labels is not None else [""] * C)
         p.setRange(xRange=(0, C), yRange=(0, R), padding=0.02)
+
+    def show_row(self, t: int) -> None:
+        """Scroll so that only row t shows: a strip that follows the step with the pixels it
+        already has (the image keeps every row; a new step draws no new image)."""
+        vb = self.plot.getPlotItem().getViewBox()
+        vb.setYRange(t, t + 1, padding=0)
+        vb.updateMatrix()  # now, not while painting: that would ask for a second paint
 
     def update_values(self, matrix: np.ndarray) -> None:
         """New numbers, same shape and labels: only the image changes."""

@@ -21,7 +21,7 @@ from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.step_alignment import AlignmentView
 from explorer.gui.step_arithmetic import ArithmeticView
 from explorer.gui.step_attention import AttentionBarsView
-from explorer.gui.step_common import FONT_PT
+from explorer.gui.step_common import FONT_PT, LabelBox
 from explorer.gui.step_compare import CompareColumn
 from explorer.gui.step_hidden import HiddenStatesView
 from explorer.gui.step_topk import TopKView
@@ -54,6 +54,7 @@ class StepPanel(QtWidgets.QWidget):
         self.original: Trace | None = None  # the trace before the first forced token
         self.forced_at: int | None = None
         self.t = 0
+        self._parts: dict[int, list[tuple[str, str]]] = {}  # id(trace) → _word_parts(trace)
         self._build_controls()
         self._build_views()
         self._build_layout()
@@ -115,10 +116,9 @@ class StepPanel(QtWidgets.QWidget):
         self.output_label = QtWidgets.QLabel(HINT)
         self.output_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.output_label.setWordWrap(True)
-        # A fixed height: a new step's text must not re-lay the plots out below it.
-        policy = QtWidgets.QSizePolicy.Policy
-        self.output_label.setSizePolicy(policy.Ignored, policy.Fixed)
         self.output_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        # A box of fixed height: a new step's text must not re-lay the plots out below it.
+        self.output_box = LabelBox(self.output_label)
 
         def tool(text: str, tip: str, slot) -> QtWidgets.QToolButton:
             b = QtWidgets.QToolButton()
@@ -199,6 +199,9 @@ class StepPanel(QtWidgets.QWidget):
             top.addWidget(w)
         top.setSizes([420, 420, 360])
         self.tabs = QtWidgets.QTabWidget()
+        # As the window's own tabs: no styled frame round the page, which Fusion fills pixel by
+        # pixel on every repaint (the largest single cost of redrawing a step).
+        self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.arithmetic, "Arithmetic")
         self.tabs.addTab(self.arithmetic.exercise, "Hand exercise")
         self.tabs.addTab(self.hidden, "Hidden states")
@@ -215,7 +218,7 @@ class StepPanel(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(row1)
         lay.addWidget(self.pieces_label)
-        lay.addWidget(self.output_label)
+        lay.addWidget(self.output_box)
         lay.addLayout(row2)
         lay.addWidget(body, 1)
         self._mode_changed()
@@ -233,7 +236,7 @@ class StepPanel(QtWidgets.QWidget):
         self.hidden.set_font_scale(scale)
         lines = 3  # the output, the forced-token note, room for wrapping
         spacing = QtGui.QFontMetricsF(QtWidgets.QApplication.font()).lineSpacing()
-        self.output_label.setFixedHeight(int(spacing * lines) + 6)
+        self.output_box.setFixedHeight(int(spacing * lines) + 6)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
         """← → Home End Space, when no text field or slider took the key first."""
@@ -420,6 +423,7 @@ class StepPanel(QtWidgets.QWidget):
         self.timer.stop()
         self.play_button.setText("▶ play")
         self.trace = trace
+        self._parts.clear()  # the shown traces (this one, the original) are worked out anew
         self.restore_button.setEnabled(self.original is not None)
         d_embed = self.entry.config.get("emb_dim") if self.entry is not None else None
         layer, head = -1, None
@@ -480,21 +484,27 @@ class StepPanel(QtWidgets.QWidget):
             self.compare.set_step(t)
         self.output_label.setText(self._output_html())
 
+    def _word_parts(self, trace: Trace) -> list[tuple[str, str]]:
+        """(the space before it, the escaped piece) for each target piece: pieces of one word are
+        written together ("j'ai"), words apart. Worked out once per trace, not on every step."""
+        parts = self._parts.get(id(trace))
+        if parts is None:
+            parts = self._parts[id(trace)] = [
+                (" " if i and self.starts_word(token) else "", html.escape(piece))
+                for i, (token, piece) in enumerate(zip(trace.tokens, trace.pieces))
+            ]
+        return parts
+
     def _output_html(self) -> str:
         tr, t = self.trace, self.t
 
         def words(trace: Trace, mark: int | None) -> str:
-            # Pieces of one word are written together ("j'ai"), words apart; the current
-            # step's piece is highlighted.
-            out = []
-            for i, (token, piece) in enumerate(zip(trace.tokens, trace.pieces)):
-                if i and self.starts_word(token):
-                    out.append(" ")
-                text = html.escape(piece)
-                out.append(
-                    f"<span style='background:#f6c0c0'><b>{text}</b></span>" if i == mark else text
-                )
-            return "".join(out)
+            # the current step's piece is highlighted
+            return "".join(
+                space
+                + (f"<span style='background:#f6c0c0'><b>{text}</b></span>" if i == mark else text)
+                for i, (space, text) in enumerate(self._word_parts(trace))
+            )
 
         step = tr.steps[t]
         line = f"Step {t + 1}/{len(tr)} ({tr.method}): {words(tr, t)}"

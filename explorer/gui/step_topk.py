@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtWidgets
 
 import pyqtgraph as pg  # isort: skip
 
-from explorer.gui.step_common import ACCENT, BAR, make_plot, set_ticks, short
+from explorer.gui.step_common import ACCENT, BAR, LabelBox, make_plot, set_ticks, short
 from explorer.seq2seq.trace import Trace
 
 
@@ -25,8 +25,6 @@ class TopKView(QtWidgets.QWidget):
         self.k_spin.setToolTip("How many of the most probable next tokens to show.")
         self.k_spin.valueChanged.connect(lambda _: self._draw())
         self.entropy_label = QtWidgets.QLabel()
-        policy = QtWidgets.QSizePolicy.Policy  # its text changes every step: no re-layout
-        self.entropy_label.setSizePolicy(policy.Ignored, policy.Fixed)
         self.entropy_label.setToolTip(
             "Entropy H = −Σ p log p of the next-token distribution, in nats: 0 when the model is "
             "sure, log V when it has no idea."
@@ -44,7 +42,7 @@ class TopKView(QtWidgets.QWidget):
         top = QtWidgets.QHBoxLayout()
         if not compact:
             top.addWidget(self.k_spin)
-        top.addWidget(self.entropy_label, 1)
+        top.addWidget(LabelBox(self.entropy_label), 1)  # its text changes every step
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
@@ -55,6 +53,8 @@ class TopKView(QtWidgets.QWidget):
         self.pieces: list[str] = []
         self.piece_of = lambda i: str(i)
         self.reference_token: int | None = None
+        self.bar_brush, self.chosen_brush = pg.mkBrush(BAR), pg.mkBrush(ACCENT)
+        self._y_range: tuple[float, float] | None = None
 
     def set_trace(self, trace: Trace | None, piece_of=None) -> None:
         """``piece_of(token id) -> str`` names candidates that were not emitted."""
@@ -82,12 +82,17 @@ class TopKView(QtWidgets.QWidget):
             self.entries.append((step.token, float(np.exp(step.logprobs[step.token]))))
         probs = np.array([p for _, p in self.entries])
         self.pieces = [step.piece if i == step.token else self.piece_of(i) for i, _ in self.entries]
-        brushes = [pg.mkBrush(ACCENT if i == step.token else BAR) for i, _ in self.entries]
+        brushes = [
+            self.chosen_brush if i == step.token else self.bar_brush for i, _ in self.entries
+        ]
         n = len(self.entries)
         self.bars.setOpts(x0=np.zeros(n), y=np.arange(n), width=probs, brushes=brushes)
         labels = [f"{short(p, 12)}  {q:.2f}" for p, q in zip(self.pieces, probs)]
         set_ticks(self.plot.getPlotItem().getAxis("left"), labels, 0)
-        self.plot.getPlotItem().setYRange(-0.6, max(n, self.k_spin.value()) - 0.4, padding=0)
+        y_range = (-0.6, max(n, self.k_spin.value()) - 0.4)
+        if y_range != self._y_range:  # a new range redraws the axis: only when k changes
+            self._y_range = y_range
+            self.plot.getPlotItem().setYRange(*y_range, padding=0)
         self.entropy_label.setText(
             f"step {t + 1}: chose “{step.piece}” p = {np.exp(step.logprob):.3f}   "
             f"entropy H = {step.entropy:.3f} nats"

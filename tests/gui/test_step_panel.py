@@ -188,3 +188,79 @@ def test_export(panel, tmp_path):
     with pytest.raises(ValueError, match="not .txt"):
         panel.export_data(tmp_path / "a.txt")
     assert math.isfinite(tr.score)
+
+
+def test_context_strip_scrolls_to_the_current_step(panel):
+    tr = make_trace("luong-dot")
+    panel.show_trace(entry(), tr)
+    strip = panel.bars.context
+    for t in (2, 0, 3, 1):
+        panel.set_step(t)
+        y0, y1 = strip.plot.getPlotItem().getViewBox().viewRange()[1]
+        assert (y0, y1) == pytest.approx((t, t + 1))  # only row t shows
+        np.testing.assert_allclose(strip.image.image[:, t], tr.steps[t].context[-1], rtol=1e-6)
+
+
+def test_topk_axis_names_this_steps_candidates(panel):
+    tr = make_trace()
+    panel.show_trace(entry(), tr)
+    axis = panel.topk.plot.getPlotItem().getAxis("left")
+    for t in (1, 2, 1, 0):
+        panel.set_step(t)
+        shown = [label for _, label in axis._tickLevels[0]]
+        probs = [p for _, p in tr.steps[t].topk(8)]
+        assert [label.split()[-1] for label in shown] == [f"{p:.2f}" for p in probs]
+        assert shown[0].startswith(tr.steps[t].piece[:11])  # greedy: the chosen token on top
+
+
+def test_a_step_re_lays_out_nothing(panel, qtbot):
+    """The texts that change on every step sit in boxes: no layout above them recomputes."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication, QSplitter
+
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.show_trace(entry(), make_trace())
+    for t in (1, 2, 3, 0):  # the first pass settles the layout that showing the panel began
+        panel.set_step(t)
+        qtbot.wait(20)
+    requests = []
+
+    class Spy(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802
+            if event.type() == QEvent.Type.LayoutRequest and isinstance(
+                obj, (QSplitter, StepPanel)
+            ):
+                requests.append(type(obj).__name__)
+            return False
+
+    spy = Spy()
+    QApplication.instance().installEventFilter(spy)
+    try:
+        for t in (1, 2, 3):
+            panel.set_step(t)
+            QApplication.processEvents()
+    finally:
+        QApplication.instance().removeEventFilter(spy)
+    assert requests == []
+    assert "Step 4/4" in panel.output_label.text()
+    assert f"H = {panel.trace.steps[3].entropy:.3f}" in panel.topk.entropy_label.text()
+    assert panel.output_label.geometry() == panel.output_box.rect()
+
+
+def test_svg_export_keeps_plot_text_as_text(panel, tmp_path):
+    """Axes and titles are cached as pixmaps on screen; an SVG export paints them as vectors."""
+    from PySide6.QtWidgets import QGraphicsItem, QGraphicsView
+
+    panel.show_trace(entry(), make_trace())
+    axis = panel.alignment.plot.getPlotItem().getAxis("bottom")
+    cached = QGraphicsItem.CacheMode.DeviceCoordinateCache
+    assert axis.cacheMode() == cached
+    svg = panel.export_figure(tmp_path / "a.svg").read_text("utf-8")
+    assert axis.cacheMode() == cached  # the cache is back after the export
+    for view in panel.findChildren(QGraphicsView):
+        for item in view.scene().items():
+            item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    plain = panel.export_figure(tmp_path / "b.svg").read_text("utf-8")
+    assert svg.count("<image") == plain.count("<image")  # no cached pixmap became a bitmap
+    assert svg.count("<text") == plain.count("<text")
