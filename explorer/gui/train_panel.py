@@ -8,6 +8,7 @@ Redraws driven by progress events are throttled to about 10 a second.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import time
 from pathlib import Path
@@ -179,6 +180,7 @@ class TrainPanel(QWidget):
         """Start a run with the form's settings (does nothing while one runs)."""
         if self.running:
             return
+        from explorer.gui.train_jobs import training_threads
         from explorer.seq2seq.train import Trainer
 
         try:
@@ -186,6 +188,8 @@ class TrainPanel(QWidget):
         except ValueError as e:
             self._show_banner(f"Cannot start: {e}", error=True)
             return
+        if not options.threads:
+            options = dataclasses.replace(options, threads=training_threads())
         self.trainer = Trainer(options)
         self.trained_entry = None
         self.diagnostics = []
