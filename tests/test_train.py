@@ -59,6 +59,19 @@ def test_pick_device_auto_is_cpu_here_and_absent_devices_are_refused():
             pick_device("cuda")
 
 
+def test_cpu_is_described_with_its_thread_count_in_words():
+    from explorer.seq2seq.options import describe_device
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe_device(torch.device("cpu")) == "CPU (1 thread)"
+        torch.set_num_threads(2)
+        assert describe_device(torch.device("cpu")) == "CPU (2 threads)"
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_options_reject_unknown_fields_and_presets():
     with pytest.raises(ValueError, match="unknown training option"):
         TrainOptions.from_dict({"stepz": 3})

@@ -294,6 +294,8 @@ class OptionsForm(QWidget):
         """Add every CUDA device and MPS when present (imports torch: call once it is loaded)."""
         import torch
 
+        from explorer.seq2seq.options import describe_device
+
         combo: QComboBox = self.fields["device"]
         current = combo.currentData()
         combo.clear()
@@ -303,7 +305,7 @@ class OptionsForm(QWidget):
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
             combo.addItem("Apple GPU (MPS)", "mps")
-        combo.addItem(f"CPU ({torch.get_num_threads()} threads)", "cpu")
+        combo.addItem(describe_device(torch.device("cpu")), "cpu")
         i = combo.findData(current)
         combo.setCurrentIndex(max(0, i))
 
