@@ -8,12 +8,13 @@ from __future__ import annotations
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6 import QtWidgets  # noqa: E402  (PySide6 before pyqtgraph)
+from PySide6 import QtCore, QtWidgets  # noqa: E402  (PySide6 before pyqtgraph)
 
 from explorer.bench import (  # noqa: E402
     LONG_SENTENCE,
@@ -39,8 +40,24 @@ def _dispose(panel: QtWidgets.QWidget) -> None:
     gc.collect()
 
 
+class _PaintCounter(QtCore.QObject):
+    """Counts paint events delivered anywhere in the application."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QtCore.QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
 def step_redraw(model, tok, name: str, rounds: int) -> dict:
-    """Time ``set_step(t)`` plus a repaint, over every step of a decode of the long sentence."""
+    """Per step of a decode of the long sentence, two timings: ``scrub`` is ``set_step(t)`` and
+    the event loop run until a pass paints nothing (what the window does when a student scrubs:
+    every view that changed is painted); ``full`` is ``set_step(t)`` plus a forced repaint of the
+    whole panel, static controls included (an upper bound)."""
     from explorer.gui.state import AppState, LoadedModel
     from explorer.gui.step_panel import StepPanel
     from explorer.seq2seq.decode import greedy
@@ -55,16 +72,35 @@ def step_redraw(model, tok, name: str, rounds: int) -> dict:
     trace = greedy(model, tok, LONG_SENTENCE, max_len=30)
     panel.show_trace(entry, trace)
     app.processEvents()
-    times = []
+    counter = _PaintCounter()
+    app.installEventFilter(counter)
+    scrub, full, paints = [], [], []
     for _ in range(rounds):
+        for t in range(len(trace)):
+            before = counter.paints
+            t0 = time.perf_counter()
+            panel.set_step(t)
+            while True:
+                seen = counter.paints
+                app.processEvents()
+                if counter.paints == seen:
+                    break
+            scrub.append((time.perf_counter() - t0) * 1000)
+            paints.append(counter.paints - before)
         for t in range(len(trace)):
             t0 = time.perf_counter()
             panel.set_step(t)
             panel.repaint()
             app.processEvents()
-            times.append((time.perf_counter() - t0) * 1000)
+            full.append((time.perf_counter() - t0) * 1000)
+    app.removeEventFilter(counter)
     _dispose(panel)
-    return {"steps": len(trace), **summary(times)}
+    return {
+        "steps": len(trace),
+        "scrub": summary(scrub),
+        "full": summary(full),
+        "paints": statistics.median(paints),
+    }
 
 
 def tree_draw(beam: int, steps: int, repeat: int) -> dict:
@@ -167,6 +203,23 @@ def training_stalls(steps: int, corpus_size: int = 30000) -> dict:
     }
 
 
+def _redraw_rows(model: str, r: dict) -> list[dict]:
+    return [
+        {
+            "name": f"step-through redraw, {model}, {r['steps']} steps, as scrubbing paints "
+            f"({r['paints']:.0f} widgets painted per step): median / p95 (ms)",
+            "value": f"{r['scrub']['median']:.1f} / {r['scrub']['p95']:.1f}",
+            "target": "p95 ≤ 16 ms",
+        },
+        {
+            "name": f"step-through redraw, {model}, with a forced repaint of the whole panel: "
+            "median / p95 (ms)",
+            "value": f"{r['full']['median']:.1f} / {r['full']['p95']:.1f}",
+            "target": "",
+        },
+    ]
+
+
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     rounds = 1 if quick else 3
@@ -174,14 +227,7 @@ def main(argv: list[str]) -> int:
     pairs = classroom_sample(60 if quick else 200)
     model, tok, status = bundled_or_fresh("classroom-bahdanau", pairs)
     r = step_redraw(model, tok, "bahdanau", rounds)
-    rows.append(
-        {
-            "name": f"step-through redraw, Bahdanau ({status}), {r['steps']} steps: "
-            f"median / p95 (ms)",
-            "value": f"{r['median']:.1f} / {r['p95']:.1f}",
-            "target": "p95 ≤ 16 ms",
-        }
-    )
+    rows += _redraw_rows(f"Bahdanau ({status})", r)
     from explorer.seq2seq.families import build_model, make_config
 
     big = build_model(
@@ -197,14 +243,7 @@ def main(argv: list[str]) -> int:
         )
     ).eval()
     r = step_redraw(big, tok, "transformer 4x4", rounds)
-    rows.append(
-        {
-            "name": f"step-through redraw, Transformer 4 layers × 4 heads, {r['steps']} "
-            "steps: median / p95 (ms)",
-            "value": f"{r['median']:.1f} / {r['p95']:.1f}",
-            "target": "p95 ≤ 16 ms",
-        }
-    )
+    rows += _redraw_rows("Transformer 4 layers × 4 heads", r)
     for beam, target in ((5, "≤ 100 ms"), (16, "≤ 500 ms")):
         r = tree_draw(beam, 40, 2 if quick else 5)
         rows.append(
