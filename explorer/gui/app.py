@@ -36,8 +36,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "default: the last, with the whole alignment drawn)",
     )
     p.add_argument("--theme", choices=["light", "dark"], help=argparse.SUPPRESS)
-    p.add_argument("--preset", help=argparse.SUPPRESS)
-    p.add_argument("--train-steps", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--preset", help="with --panel train: the training preset the form starts from")
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --screenshot --panel train: train the preset, grab the panel paused at the "
+        "evaluation of step N (0: before training, -N: stopped there)",
+    )
     p.add_argument("--size", default="1400x900", help="screenshot size, WIDTHxHEIGHT")
     p.add_argument("--quit-when-ready", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
