@@ -7,6 +7,7 @@ the window is usable at once; the bundled model becomes current when it arrives.
 from __future__ import annotations
 
 import importlib
+import weakref
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal
@@ -302,7 +303,9 @@ class MainWindow(QMainWindow):
     # -- workers ------------------------------------------------------------------------------
     def _run(self, worker) -> None:
         self._workers.append(worker)
-        worker.finished.connect(lambda w=worker: self._workers.remove(w))
+        # A weak reference: a slot capturing the worker would keep it (and its result) alive.
+        ref = weakref.ref(worker)
+        worker.finished.connect(lambda: self._workers.remove(ref()))
         worker.start()
 
     def open_checkpoint(
