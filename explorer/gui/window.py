@@ -367,10 +367,13 @@ class MainWindow(QMainWindow):
             return str(save_checkpoint(path, entry.model, entry.tokenizer, history=entry.history,
                                        corpus=entry.corpus, card=entry.card))  # fmt: skip
 
+        def saved(p: str) -> None:
+            entry.path = Path(p)  # now reloadable: no longer among the unsaved models
+            self._remember(Path(p))
+            self.state.status.emit(f"saved {p}")
+
         w = create_worker(job, _start_thread=False, _ignore_errors=True)
-        w.returned.connect(
-            lambda p: (self._remember(Path(p)), self.state.status.emit(f"saved {p}"))
-        )
+        w.returned.connect(saved)
         w.errored.connect(lambda e: self.show_error(f"could not save {path}: {e}"))
         self._run(w)
 
