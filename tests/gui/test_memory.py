@@ -137,3 +137,38 @@ def test_training_runs_keep_a_bounded_number_of_models_and_release_their_trainer
     assert [t() is None for t in trainers] == [True, True, False]
     assert dropped() is None
     assert panel.shutdown(30_000)
+
+
+def test_freed_heap_memory_of_a_worker_thread_goes_back_to_the_system():
+    import ctypes
+    import sys
+    import threading
+
+    from explorer.gui.heap import release_free_memory
+    from explorer.gui.monkey import rss_mb
+
+    if not sys.platform.startswith("linux"):
+        assert release_free_memory() is False
+        return
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    kept: list[int] = []
+
+    def work() -> None:  # 80 MB in 4 KB blocks, freed but for the last one (it pins the heap)
+        blocks = [libc.malloc(4096) for _ in range(20_000)]
+        for b in blocks:
+            libc.memset(b, 1, 4096)
+        for b in blocks[:-1]:
+            libc.free(b)
+        kept.append(blocks[-1])
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    before = rss_mb()
+    assert release_free_memory() is True
+    after = rss_mb()
+    libc.free(kept[0])
+    assert before - after > 40, (before, after)
