@@ -330,8 +330,8 @@ class TrainPanel(QWidget):
         )
         if kept and self.trainer.model is not None:
             self.trained_entry = self._entry_from_trainer()
-            self.state.add(self.trained_entry)
             self.state.status.emit(f"trained model ready: {self.trained_entry.name}")
+            self.state.add(self.trained_entry)  # may close an older unsaved model, and says so
             self.trained.emit(self.trained_entry)
         self._update_buttons()
         self.running_changed.emit(False)
