@@ -6,6 +6,7 @@ newer request was made are dropped, so the tree always matches the controls.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -351,7 +352,11 @@ class BeamPanel(QWidget):
         )
         self._workers.add(worker)
         worker.returned.connect(lambda r: gen == self._generation[kind] and on_result(r))
-        worker.finished.connect(lambda: self._workers.discard(worker))
+        # Qt holds the slots connected to the worker's signals, out of sight of Python's garbage
+        # collector: a slot that captured the worker itself would keep it (and its arguments, a
+        # whole model) alive for ever. A weak reference breaks that cycle.
+        ref = weakref.ref(worker)
+        worker.finished.connect(lambda: self._workers.discard(ref()))
         worker.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
         self.busy_changed.emit(True)
         worker.start()

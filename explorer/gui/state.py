@@ -61,8 +61,16 @@ class LoadedModel:
         )
 
 
+MAX_UNSAVED = 4  # trained models kept in a session without a file; the oldest beyond go
+
+
 class AppState(QObject):
-    """The loaded models and the current one. Panels connect to the signals."""
+    """The loaded models and the current one. Panels connect to the signals.
+
+    Every finished training run joins the models, so a session left open all day would keep every
+    model ever trained. At most ``max_unsaved`` models without a file stay: adding one more drops
+    the oldest unsaved one (never the current one, never one that has a file, since a checkpoint
+    can always be opened again) and says so on the status bar."""
 
     models_changed = Signal()  # the list of loaded models changed
     current_changed = Signal(object)  # LoadedModel | None
@@ -70,19 +78,35 @@ class AppState(QObject):
     error = Signal(str)  # an error to show (status bar and dialog)
     open_in_step = Signal(object, object)  # (LoadedModel, Trace): show this trace in Step-through
 
-    def __init__(self) -> None:
+    def __init__(self, max_unsaved: int = MAX_UNSAVED) -> None:
         super().__init__()
         self.models: list[LoadedModel] = []
         self.current: LoadedModel | None = None
+        self.max_unsaved = max_unsaved
 
     def add(self, entry: LoadedModel, *, make_current: bool = True) -> None:
         # A model loaded again from the same file replaces the old entry.
         if entry.path is not None:
             self.models = [m for m in self.models if m.path != entry.path]
         self.models.append(entry)
+        dropped = self._drop_oldest_unsaved(keep=entry)
         self.models_changed.emit()
         if make_current:
             self.set_current(entry)
+        if dropped:
+            names = ", ".join(m.name for m in dropped)
+            self.status.emit(
+                f"closed {names}: only the {self.max_unsaved} newest unsaved trained models stay "
+                "open (save a model to keep it)"
+            )
+
+    def _drop_oldest_unsaved(self, keep: LoadedModel) -> list[LoadedModel]:
+        unsaved = [m for m in self.models if m.path is None]
+        excess = len(unsaved) - self.max_unsaved
+        dropped = [m for m in unsaved if m is not keep and m is not self.current][: max(excess, 0)]
+        if dropped:
+            self.models = [m for m in self.models if all(m is not d for d in dropped)]
+        return dropped
 
     def set_current(self, entry: LoadedModel | None) -> None:
         if entry is self.current:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker, qthrottled
 
 from explorer.gui import theme
+from explorer.gui.heap import release_free_memory
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train_corpus import CorpusBox
 from explorer.gui.train_eval import EvaluateView
@@ -341,11 +342,12 @@ class TrainPanel(QWidget):
         )
         if kept and self.trainer.model is not None:
             self.trained_entry = self._entry_from_trainer()
-            self.state.add(self.trained_entry)
             self.state.status.emit(f"trained model ready: {self.trained_entry.name}")
+            self.state.add(self.trained_entry)  # may close an older unsaved model, and says so
             self.trained.emit(self.trained_entry)
         self._update_buttons()
         self.running_changed.emit(False)
+        release_free_memory()  # what the run's thread freed (batches, gradients), and closed models
 
     def _entry_from_trainer(self) -> LoadedModel:
         from explorer.seq2seq.families import config_to_dict

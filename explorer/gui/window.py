@@ -8,6 +8,7 @@ other bundled models load after it. A panel is built the first time its tab is s
 from __future__ import annotations
 
 import importlib
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -352,7 +353,9 @@ class MainWindow(QMainWindow):
     # -- workers ------------------------------------------------------------------------------
     def _run(self, worker) -> None:
         self._workers.append(worker)
-        worker.finished.connect(lambda w=worker: self._workers.remove(w))
+        # A weak reference: a slot capturing the worker would keep it (and its result) alive.
+        ref = weakref.ref(worker)
+        worker.finished.connect(lambda: self._workers.remove(ref()))
         worker.start()
 
     def open_checkpoint(
@@ -416,10 +419,13 @@ class MainWindow(QMainWindow):
             return str(save_checkpoint(path, entry.model, entry.tokenizer, history=entry.history,
                                        corpus=entry.corpus, card=entry.card))  # fmt: skip
 
+        def saved(p: str) -> None:
+            entry.path = Path(p)  # now reloadable: no longer among the unsaved models
+            self._remember(Path(p))
+            self.state.status.emit(f"saved {p}")
+
         w = create_worker(job, _start_thread=False, _ignore_errors=True)
-        w.returned.connect(
-            lambda p: (self._remember(Path(p)), self.state.status.emit(f"saved {p}"))
-        )
+        w.returned.connect(saved)
         w.errored.connect(lambda e: self.show_error(f"could not save {path}: {e}"))
         self._run(w)
 

@@ -1,0 +1,178 @@
+"""What a long session keeps: finished workers and their arguments are released, and only the
+newest few unsaved trained models stay open (the app is left running all day on a projector)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, QThreadPool
+from superqt.utils import create_worker
+
+from explorer.gui.state import MAX_UNSAVED, AppState, LoadedModel
+
+
+def entry(name: str, path: str | None = None) -> LoadedModel:
+    return LoadedModel(name, model=None, tokenizer=None, path=Path(path) if path else None)
+
+
+def test_only_the_newest_unsaved_models_stay_and_the_user_is_told():
+    state = AppState(max_unsaved=2)
+    messages: list[str] = []
+    state.status.connect(messages.append)
+    saved = entry("saved", "/tmp/saved.safetensors")
+    a, b, c, d = entry("trained #1"), entry("trained #2"), entry("trained #3"), entry("trained #4")
+    for e in (saved, a, b):
+        state.add(e)
+    assert state.models == [saved, a, b] and messages == []
+    state.add(c)
+    assert state.models == [saved, b, c] and state.current is c
+    assert messages == [
+        "closed trained #1: only the 2 newest unsaved trained models stay open "
+        "(save a model to keep it)"
+    ]
+    state.add(d)
+    assert state.models == [saved, c, d]
+    assert "closed trained #2" in messages[-1]
+
+
+def test_the_current_model_is_never_closed_even_when_it_is_the_oldest():
+    state = AppState(max_unsaved=1)
+    a, b, c = entry("trained #1"), entry("trained #2"), entry("trained #3")
+    state.add(a)
+    state.add(b, make_current=False)  # a is on screen: both stay, over the limit for now
+    assert state.models == [a, b] and state.current is a
+    state.add(c, make_current=False)
+    assert state.models == [a, c] and state.current is a
+
+
+def test_a_saved_model_no_longer_counts_as_unsaved():
+    state = AppState(max_unsaved=1)
+    a, b = entry("trained #1"), entry("trained #2")
+    state.add(a)
+    a.path = Path("/tmp/a.safetensors")  # what saving does
+    state.add(b)
+    assert state.models == [a, b]
+
+
+def test_the_default_keeps_a_few_models_for_comparison():
+    assert AppState().max_unsaved == MAX_UNSAVED >= 3
+
+
+def test_a_finished_beam_search_lets_go_of_its_model(qtbot):
+    from explorer.gui.beam_panel import BeamPanel
+    from tests.gui.test_beam_panel import result
+
+    panel = BeamPanel(AppState())
+    qtbot.addWidget(panel)
+    panel.search_fn = lambda e, s, params: result()
+    toy = entry("toy")
+    panel.state.add(toy)
+    with qtbot.waitSignal(panel.result_shown, timeout=5000):
+        panel.set_sentence("le chat noir dort")
+    panel.wait_idle(qtbot)
+    assert QThreadPool.globalInstance().waitForDone(5000)
+    qtbot.wait(50)  # the worker's last queued signal
+    gone = weakref.ref(toy)
+    panel.state.set_current(None)
+    panel.state.models.clear()
+    del toy
+    # released once the worker's last queued signal is delivered (gc sees no cycle through Qt)
+    qtbot.waitUntil(lambda: gc.collect() >= 0 and gone() is None, timeout=5000)
+
+
+def test_a_finished_window_worker_is_released(qtbot, tmp_path):
+    from explorer.gui.window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
+    qtbot.addWidget(w)
+
+    class Payload:
+        pass
+
+    payload = Payload()
+    worker = create_worker(lambda p: None, payload, _start_thread=False, _ignore_errors=True)
+    released, kept = weakref.ref(worker), weakref.ref(payload)
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        w._run(worker)
+    del worker, payload
+    qtbot.waitUntil(lambda: not w._workers, timeout=5000)
+    qtbot.waitUntil(
+        lambda: gc.collect() >= 0 and released() is None and kept() is None, timeout=5000
+    )
+    assert w.shutdown(30_000)
+
+
+def test_training_runs_keep_a_bounded_number_of_models_and_release_their_trainers(qtbot):
+    for name in ("corpus", "tokenizer", "decode", "rnn"):
+        pytest.importorskip(f"explorer.seq2seq.{name}")
+    from explorer.gui.train_panel import TrainPanel
+
+    state = AppState(max_unsaved=2)
+    panel = TrainPanel(state)
+    qtbot.addWidget(panel)
+    panel.form.preset.setCurrentIndex(panel.form.preset.findData("tiny"))
+    panel.form.fields["steps"].setValue(3)
+    panel.form.fields["eval_every"].setValue(0)
+    with qtbot.waitSignal(panel.corpus.loaded, timeout=30_000):
+        panel.corpus.set_spec("reverse")
+    qtbot.waitUntil(lambda: not panel.corpus.busy(), timeout=30_000)
+    messages: list[str] = []
+    state.status.connect(messages.append)
+    trainers, entries = [], []
+    for _ in range(3):
+        with qtbot.waitSignal(panel.trained, timeout=120_000) as blocker:
+            panel.start()
+        entries.append(blocker.args[0])
+        trainers.append(weakref.ref(panel.trainer))
+    assert QThreadPool.globalInstance().waitForDone(30_000)
+    qtbot.wait(50)
+    assert [m.name for m in state.models] == [e.name for e in entries[1:]]
+    assert state.current is entries[-1]
+    # the last word on the status bar is the closed model, not the new one (that one is on show)
+    assert messages[-1].startswith(f"closed {entries[0].name}: only the 2 newest unsaved")
+    dropped = weakref.ref(entries[0])
+    del entries, blocker
+    gc.collect()
+    # the latest trainer stays (Save needs it); the earlier ones and the closed model are gone
+    assert [t() is None for t in trainers] == [True, True, False]
+    assert dropped() is None
+    assert panel.shutdown(30_000)
+
+
+def test_freed_heap_memory_of_a_worker_thread_goes_back_to_the_system():
+    import ctypes
+    import sys
+    import threading
+
+    from explorer.gui.heap import release_free_memory
+    from explorer.gui.monkey import rss_mb
+
+    if not sys.platform.startswith("linux"):
+        assert release_free_memory() is False
+        return
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    kept: list[int] = []
+
+    def work() -> None:  # 80 MB in 4 KB blocks, freed but for the last one (it pins the heap)
+        blocks = [libc.malloc(4096) for _ in range(20_000)]
+        for b in blocks:
+            libc.memset(b, 1, 4096)
+        for b in blocks[:-1]:
+            libc.free(b)
+        kept.append(blocks[-1])
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    before = rss_mb()
+    assert release_free_memory() is True
+    after = rss_mb()
+    libc.free(kept[0])
+    assert before - after > 40, (before, after)
