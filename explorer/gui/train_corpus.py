@@ -86,6 +86,7 @@ class CorpusBox(QGroupBox):
 
         self._worker = None
         self._pending = False
+        self._held = False
         self.corpus = None
         self.kind.currentIndexChanged.connect(self.refresh)
         self.size.valueChanged.connect(self.refresh)
@@ -130,12 +131,24 @@ class CorpusBox(QGroupBox):
 
     # -- the preview --------------------------------------------------------------------------
     def busy(self) -> bool:
-        return self._worker is not None
+        return self._worker is not None or self._pending
+
+    def hold(self) -> None:
+        """Read no corpus until ``release()``: generating one is seconds of Python, which would
+        slow a checkpoint load running at the same time (they share the interpreter)."""
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        if self._pending and self._worker is None:
+            self._pending = False
+            self.refresh()
 
     def refresh(self) -> None:
         """Load the current corpus in a worker and show its first pairs and counts."""
-        if self._worker is not None:
+        if self._worker is not None or self._held:
             self._pending = True
+            self.count.setText("reading the corpus…")
             return
         from explorer.gui.train_jobs import load_corpus_job
 
@@ -155,7 +168,7 @@ class CorpusBox(QGroupBox):
 
     def _done(self) -> None:
         self._worker = None
-        if self._pending:
+        if self._pending and not self._held:
             self._pending = False
             self.refresh()
 

@@ -60,7 +60,10 @@ class TrainPanel(QWidget):
     saved = Signal(str)  # path of a saved checkpoint
     running_changed = Signal(bool)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: AppState, parent: QWidget | None = None, *, hold_corpus: bool = False
+    ) -> None:
+        """``hold_corpus``: read no corpus for the preview until ``corpus.release()``."""
         super().__init__(parent)
         self.state = state
         self.trainer = None
@@ -170,6 +173,8 @@ class TrainPanel(QWidget):
         self.evaluate.error.connect(self.state.error)
         theme.signals().changed.connect(self.restyle)
         self._update_buttons()
+        if hold_corpus:
+            self.corpus.hold()
         self.corpus.refresh()
 
     # -- running ------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Attention Explorer")
         self.setAcceptDrops(True)
 
+        paths = bundled_paths(models_dir) if models_dir is not None else []
+        self._default_loading = bool(paths)  # until the first bundled model is in
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.panels = Panels(self._build_panel)
@@ -153,7 +155,6 @@ class MainWindow(QMainWindow):
         self.state.models_changed.connect(self._rebuild_models_menu)
         self.state.open_in_step.connect(self.open_in_step)
         self._start_device_probe()
-        paths = bundled_paths(models_dir) if models_dir is not None else []
         self._bundled_queue = paths[1:]  # loaded one after another once the default is in
         if paths:
             self.open_checkpoint(paths[0], make_current=True, remember=False)
@@ -165,7 +166,10 @@ class MainWindow(QMainWindow):
         where = PANELS[key][1]
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            panel = TrainPanel(self.state) if where is None else self._make_panel(where)
+            if where is None:  # its corpus preview waits until the default model is in
+                panel = TrainPanel(self.state, hold_corpus=self._default_loading)
+            else:
+                panel = self._make_panel(where)
         finally:
             QApplication.restoreOverrideCursor()
         self._pages[key].layout().addWidget(panel)
@@ -391,6 +395,9 @@ class MainWindow(QMainWindow):
 
     def _load_done(self, path: Path) -> None:
         self.loading.discard(str(path))
+        self._default_loading = False
+        if "train" in self.panels.built():
+            self.train_panel.corpus.release()
         if self._bundled_queue:
             self.open_checkpoint(self._bundled_queue.pop(0), make_current=False, remember=False)
         self.busy.setVisible(bool(self.loading))

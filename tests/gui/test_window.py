@@ -279,3 +279,15 @@ def test_export_asks_the_current_panel(make_window, tmp_path):
     assert (tmp_path / "train.png").read_bytes()[:4] == b"\x89PNG"
     w._export("export_data", str(tmp_path / "train.xlsx"))
     assert w.last_error.startswith("export failed:") and "xlsx" in w.last_error
+
+
+def test_corpus_preview_waits_for_the_default_model(make_window, qtbot, tiny_checkpoint, tmp_path):
+    """Generating the classroom corpus is seconds of Python: it starts once the model is in."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "classroom-bahdanau.safetensors").write_bytes(tiny_checkpoint.read_bytes())
+    w = make_window(models_dir=models)
+    box = w.train_panel.corpus
+    assert w.loading and box.busy() and box._worker is None  # held, not reading yet
+    qtbot.waitUntil(lambda: not w.loading and not box.busy(), timeout=120_000)
+    assert box.corpus is not None and box.corpus.pairs  # read once the model was in
