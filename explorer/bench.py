@@ -461,11 +461,34 @@ def render(results: dict[str, Any], quick: bool, seconds: float) -> str:
     return "\n".join(out)
 
 
-def write_report(text: str, path: Path) -> None:
+def _sections(block: str) -> tuple[str, dict[str, str]]:
+    """A generated block's preamble and its ``### `` subsections keyed by their first two words."""
+    parts = block.split("\n### ")
+    keyed = {" ".join(part.split()[:2]): "### " + part for part in parts[1:]}
+    return parts[0], keyed
+
+
+def merge_sections(old_block: str, new_block: str) -> str:
+    """``new_block``'s subsections replace those of ``old_block`` with the same heading; the
+    others stay (a partial run, ``bench --only``, keeps the tables it did not measure)."""
+    inner = lambda b: b.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")  # noqa: E731
+    _, old = _sections(inner(old_block))
+    preamble, new = _sections(inner(new_block))
+    merged = {**old, **new}
+    order = list(old) + [k for k in new if k not in old]
+    body = "\n".join(merged[k].rstrip("\n") + "\n" for k in order)
+    kept = [k for k in old if k not in new]
+    note = f"Re-run here: {', '.join(new)}; kept from an earlier run: {', '.join(kept)}.\n\n"
+    return BEGIN + "\n" + preamble.rstrip("\n") + "\n\n" + (note if kept else "") + body + END
+
+
+def write_report(text: str, path: Path, *, partial: bool = False) -> None:
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
     if BEGIN in old and END in old:
         head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+        body, tail = rest.split(END, 1)
+        if partial:
+            text = merge_sections(BEGIN + body + END, text)
         new = head + text + tail
     else:
         new = old.rstrip("\n") + "\n\n" + text + "\n"
@@ -493,7 +516,7 @@ def run_benchmarks(*, quick: bool, out: str, only: list[str] | None = None) -> i
             print(f"bench: {name} failed: {e}", file=sys.stderr)
         print(f"bench: {name} took {time.perf_counter() - t:.1f} s", file=sys.stderr)
     text = render(results, quick, time.perf_counter() - t0)
-    write_report(text, Path(out))
+    write_report(text, Path(out), partial=only is not None)
     print(text)
     return 1 if results["errors"] else 0
 
