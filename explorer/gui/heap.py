@@ -32,3 +32,16 @@ def release_free_memory() -> bool:
         return False
     libc.malloc_trim(0)
     return True
+
+
+def drop_stale_warning_hook() -> bool:
+    """superqt's workers (0.9) point ``warnings.showwarning`` at a lambda holding the worker, inside
+    ``warnings.catch_warnings``; two workers that overlap restore each other's hook, so one finished
+    worker (and its arguments: a whole model) can stay installed for good. Called when a worker
+    finishes: puts back the standard hook. Whether a stale one was found."""
+    import warnings
+
+    if "WorkerBase.run" in getattr(warnings.showwarning, "__qualname__", ""):
+        warnings.showwarning = warnings._showwarning_orig
+        return True
+    return False

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker, qthrottled
 
 from explorer.gui import theme
-from explorer.gui.heap import release_free_memory
+from explorer.gui.heap import drop_stale_warning_hook, release_free_memory
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train_corpus import CorpusBox
 from explorer.gui.train_eval import EvaluateView
@@ -352,6 +352,7 @@ class TrainPanel(QWidget):
             self.trained.emit(self.trained_entry)
         self._update_buttons()
         self.running_changed.emit(False)
+        drop_stale_warning_hook()
         release_free_memory()  # what the run's thread freed (batches, gradients), and closed models
 
     def _entry_from_trainer(self) -> LoadedModel:

@@ -176,3 +176,43 @@ def test_freed_heap_memory_of_a_worker_thread_goes_back_to_the_system():
     after = rss_mb()
     libc.free(kept[0])
     assert before - after > 40, (before, after)
+
+
+def test_a_stale_worker_warning_hook_is_dropped_when_a_worker_finishes(qtbot, tmp_path):
+    """superqt's overlapping workers can leave one worker's ``showwarning`` hook installed (and
+    so the worker and its arguments); the window puts the standard hook back."""
+    import warnings
+
+    from explorer.gui.heap import drop_stale_warning_hook
+    from explorer.gui.window import MainWindow
+
+    class Payload:
+        pass
+
+    payload = Payload()
+    stale = create_worker(lambda p: None, payload, _start_thread=False, _ignore_errors=True)
+    kept = weakref.ref(payload)
+    before = warnings.showwarning
+    try:
+
+        class WorkerBase:  # the qualified name superqt's hook has
+            def run(self, worker=stale):
+                return lambda *w: worker.warned.emit(w)
+
+        warnings.showwarning = WorkerBase().run()
+        assert drop_stale_warning_hook() and warnings.showwarning is warnings._showwarning_orig
+        assert not drop_stale_warning_hook()  # the standard hook is left alone
+
+        warnings.showwarning = WorkerBase().run()
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
+        qtbot.addWidget(w)
+        worker = create_worker(lambda: None, _start_thread=False, _ignore_errors=True)
+        with qtbot.waitSignal(worker.finished, timeout=5000):
+            w._run(worker)
+        qtbot.waitUntil(lambda: "WorkerBase" not in warnings.showwarning.__qualname__, timeout=5000)
+        del stale, payload, WorkerBase
+        qtbot.waitUntil(lambda: gc.collect() >= 0 and kept() is None, timeout=5000)
+        assert w.shutdown(30_000)
+    finally:
+        warnings.showwarning = before
