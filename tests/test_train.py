@@ -72,6 +72,15 @@ def test_cpu_is_described_with_its_thread_count_in_words():
         torch.set_num_threads(before)
 
 
+def test_a_runs_thread_count_holds_for_the_run_only():
+    before = torch.get_num_threads()
+    seen = []
+    trainer = Trainer(TrainOptions.from_preset("tiny", steps=2, eval_every=0, threads=1))
+    for _ in trainer.run():
+        seen.append(torch.get_num_threads())
+    assert seen[-1] == 1 and torch.get_num_threads() == before
+
+
 def test_options_reject_unknown_fields_and_presets():
     with pytest.raises(ValueError, match="unknown training option"):
         TrainOptions.from_dict({"stepz": 3})

@@ -225,6 +225,15 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> Iterator[Progress]:
+        """The run's events. torch's CPU thread count (``options.threads``) holds for the run
+        only: the process's own is put back when it ends."""
+        threads = torch.get_num_threads()
+        try:
+            yield from self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> Iterator[Progress]:
         o = self.options
         self._prepare()
         model, opt, device = self.model, self.optimizer, self.device
