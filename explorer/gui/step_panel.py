@@ -276,6 +276,10 @@ class StepPanel(QtWidgets.QWidget):
             return
         if self.model_box.findText(entry.name) >= 0:
             self.model_box.setCurrentIndex(self.model_box.findText(entry.name))
+        if not self.sentence.text().strip() and entry.classroom and self.example_pairs:
+            src, ref = self.example_pairs[0]  # a classroom model opens on the lectures' example
+            self.reference.setText(ref)
+            self.sentence.setText(src)
         if self.sentence.text().strip():
             self.decode()
 

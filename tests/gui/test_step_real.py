@@ -193,3 +193,12 @@ def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
     assert big == pytest.approx(tuple(v * theme.PROJECTOR_SCALE for v in small))
     title = panel.topk.plot.getPlotItem().titleLabel.item.toHtml()
     assert f"font-size:{theme.TITLE_PT * theme.PROJECTOR_SCALE:g}pt" in title.replace(" ", "")
+
+
+def test_a_classroom_model_opens_on_the_lectures_first_example(make_panel, qtbot):
+    from explorer.seq2seq.classroom import EXAMPLES
+
+    panel = make_panel("bahdanau")  # the state's current model is there before the panel
+    qtbot.waitUntil(lambda: panel.trace is not None, timeout=30_000)
+    assert panel.sentence.text() == EXAMPLES[0][0]
+    assert panel.reference.text() == EXAMPLES[0][1]
