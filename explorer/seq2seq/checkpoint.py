@@ -358,27 +358,14 @@ _RANDOM_FILLS = frozenset(
 )  # fmt: skip
 
 
-def _meta_arange(*args, dtype=None, **_) -> torch.Tensor:
-    """``torch.arange``'s result on the meta device: its length and dtype, no values."""
-    start, end, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
-    n = max(0, math.ceil((end - start) / step))
-    if dtype is None:
-        whole = all(isinstance(a, int) for a in (start, end, step))
-        dtype = torch.int64 if whole else torch.get_default_dtype()
-    return torch.empty(n, dtype=dtype, device="meta")
-
-
 class _ShapesOnly(TorchFunctionMode):
     """Inside a ``torch.device("meta")`` build (this thread only: torch function modes are per
-    thread): ``torch.nn.init`` functions and in-place random fills return their tensor untouched,
-    and ``torch.arange`` gives an empty meta tensor of its length (a position table's values)."""
+    thread): ``torch.nn.init`` functions and in-place random fills return their tensor untouched."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _RANDOM_FILLS or getattr(func, "__module__", None) == "torch.nn.init":
             return args[0] if args else next(iter(kwargs.values()))
-        if func is torch.arange:
-            return _meta_arange(*args, **kwargs)
         return func(*args, **kwargs)
 
 
