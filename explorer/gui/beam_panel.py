@@ -35,7 +35,7 @@ from explorer.gui.beam_readouts import NBestTable, PathDetails
 from explorer.gui.beam_sweep import SweepWidget
 from explorer.gui.beam_tree_view import BeamTreeView, result_parts
 from explorer.gui.export import save_figure, save_json
-from explorer.gui.heap import drop_stale_warning_hook
+from explorer.gui.heap import start_worker
 from explorer.gui.state import AppState, LoadedModel
 from explorer.seq2seq.evaluate import classroom_test_pairs
 from explorer.seq2seq.search import search_error
@@ -358,10 +358,9 @@ class BeamPanel(QWidget):
         # whole model) alive for ever. A weak reference breaks that cycle.
         ref = weakref.ref(worker)
         worker.finished.connect(lambda: self._workers.discard(ref()))
-        worker.finished.connect(drop_stale_warning_hook)
         worker.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
         self.busy_changed.emit(True)
-        worker.start()
+        start_worker(worker)
 
     def _failed(self, kind: str, error: BaseException) -> None:
         self.state.error.emit(f"{kind}: {error}")

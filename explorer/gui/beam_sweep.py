@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
+from explorer.gui.heap import start_worker
 from explorer.seq2seq.metrics import corpus_bleu
 
 BEAMS = (1, 2, 4, 8, 16)
@@ -171,7 +172,7 @@ class SweepWidget(QWidget):
         )
         self.worker.yielded.connect(self._on_point)
         self.worker.finished.connect(self._on_finished)
-        self.worker.start()
+        start_worker(self.worker)
 
     def _on_point(self, point: tuple[int, float, float]) -> None:
         self.points.append(point)

@@ -38,10 +38,17 @@ def drop_stale_warning_hook() -> bool:
     """superqt's workers (0.9) point ``warnings.showwarning`` at a lambda holding the worker, inside
     ``warnings.catch_warnings``; two workers that overlap restore each other's hook, so one finished
     worker (and its arguments: a whole model) can stay installed for good. Called when a worker
-    finishes: puts back the standard hook. Whether a stale one was found."""
+    finishes (see ``start_worker``): puts back the standard hook. Whether a stale one was found."""
     import warnings
 
     if "WorkerBase.run" in getattr(warnings.showwarning, "__qualname__", ""):
         warnings.showwarning = warnings._showwarning_orig
         return True
     return False
+
+
+def start_worker(worker) -> None:
+    """Start a superqt worker; when it finishes, a stale warnings hook is dropped (above). Every
+    worker of the application starts here."""
+    worker.finished.connect(drop_stale_warning_hook)
+    worker.start()

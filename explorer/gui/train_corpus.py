@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
+from explorer.gui.heap import start_worker
+
 BUILTIN = {
     "classroom": "Classroom English → French",
     "reverse": "Toy task: reverse the symbols",
@@ -164,7 +166,7 @@ class CorpusBox(QGroupBox):
         self._worker.returned.connect(self._show)
         self._worker.errored.connect(lambda e: self.show_error(str(e)))
         self._worker.finished.connect(self._done)
-        self._worker.start()
+        start_worker(self._worker)
 
     def _done(self) -> None:
         self._worker = None

@@ -18,6 +18,7 @@ from superqt.utils import create_worker
 import pyqtgraph as pg  # after PySide6, so that pyqtgraph uses the same binding
 
 from explorer.gui import theme
+from explorer.gui.heap import start_worker
 
 BUCKETS = ("2–10", "11–20", "21–30", "31–40")
 
@@ -83,7 +84,7 @@ class EvaluateView(QWidget):
         self.worker.yielded.connect(self._add)
         self.worker.errored.connect(lambda e: self.error.emit(f"evaluation failed: {e}"))
         self.worker.finished.connect(self._done)
-        self.worker.start()
+        start_worker(self.worker)
 
     def _add(self, item) -> None:
         name, result = item

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker, qthrottled
 
 from explorer.gui import theme
-from explorer.gui.heap import drop_stale_warning_hook, release_free_memory
+from explorer.gui.heap import release_free_memory, start_worker
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train_corpus import CorpusBox
 from explorer.gui.train_eval import EvaluateView
@@ -234,7 +234,7 @@ class TrainPanel(QWidget):
         self.worker.finished.connect(self._on_finished)
         self.worker.paused.connect(self._update_buttons)
         self.worker.resumed.connect(self._update_buttons)
-        self.worker.start()
+        start_worker(self.worker)
         self._update_buttons()
         self.running_changed.emit(True)
 
@@ -352,7 +352,6 @@ class TrainPanel(QWidget):
             self.trained.emit(self.trained_entry)
         self._update_buttons()
         self.running_changed.emit(False)
-        drop_stale_warning_hook()
         release_free_memory()  # what the run's thread freed (batches, gradients), and closed models
 
     def _entry_from_trainer(self) -> LoadedModel:
@@ -410,7 +409,7 @@ class TrainPanel(QWidget):
         self.save_worker.returned.connect(self._on_saved)
         self.save_worker.errored.connect(lambda e: self._save_failed(path, e))
         self.save_worker.finished.connect(self._save_done)
-        self.save_worker.start()
+        start_worker(self.save_worker)
         self._update_buttons()
 
     def _on_saved(self, path) -> None:

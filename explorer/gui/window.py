@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from explorer.gui import theme
-from explorer.gui.heap import drop_stale_warning_hook
+from explorer.gui.heap import start_worker
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train_panel import TrainPanel
 
@@ -361,8 +361,7 @@ class MainWindow(QMainWindow):
         # A weak reference: a slot capturing the worker would keep it (and its result) alive.
         ref = weakref.ref(worker)
         worker.finished.connect(lambda: self._workers.remove(ref()))
-        worker.finished.connect(drop_stale_warning_hook)
-        worker.start()
+        start_worker(worker)
 
     def open_checkpoint(
         self, path: str | Path, *, make_current: bool = True, remember: bool = True
