@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import Any
 
 PREVIEW_LIMIT = 200_000  # pairs read for a preview of a generated corpus
-_CPU_THREADS: list[int] = []  # torch's own choice, read before any run changes it
 
 
 def training_threads() -> int:
-    """CPU threads for a run started from the window: torch's default less one, so a core stays
-    free for the window's thread and the event loop keeps running while the model trains."""
+    """CPU threads for a run started from the window: torch's count less one, so a core stays
+    free for the window's thread and the event loop keeps running while the model trains (a run
+    puts torch's count back when it ends)."""
     import torch
 
-    if not _CPU_THREADS:
-        _CPU_THREADS.append(torch.get_num_threads())
-    return max(1, _CPU_THREADS[0] - 1)
+    return max(1, torch.get_num_threads() - 1)
 
 
 def load_corpus_job(spec: str, size: int | None):

@@ -119,8 +119,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Attention Explorer")
         self.setAcceptDrops(True)
 
-        paths = bundled_paths(models_dir) if models_dir is not None else []
-        self._default_loading = bool(paths)  # until the first bundled model is in
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.panels = Panels(self._build_panel)
@@ -147,8 +145,6 @@ class MainWindow(QMainWindow):
         self.projector_action.setChecked(bool(projector))
         self.dark_action.setChecked(s.value("theme", "light", str) == "dark")
         self.apply_theme()
-        self.tabs.setCurrentIndex(int(s.value("tab", 0, int)))
-        self._tab_shown(self.tabs.currentIndex())  # index 0 emits no change
 
         self.state.status.connect(lambda m: self.statusBar().showMessage(m, 10_000))
         self.state.error.connect(self.show_error)
@@ -156,19 +152,24 @@ class MainWindow(QMainWindow):
         self.state.models_changed.connect(self._rebuild_models_menu)
         self.state.open_in_step.connect(self.open_in_step)
         self._start_device_probe()
+        paths = bundled_paths(models_dir) if models_dir is not None else []
         self._bundled_queue = paths[1:]  # loaded one after another once the default is in
         if paths:
             self.open_checkpoint(paths[0], make_current=True, remember=False)
         else:
             self._show_model(None)
+        # The saved tab's panel is built now (with a load under way, Train & Load holds back its
+        # corpus preview until it ends); index 0 emits no change, hence the explicit call.
+        self.tabs.setCurrentIndex(int(s.value("tab", 0, int)))
+        self._tab_shown(self.tabs.currentIndex())
 
     # -- panels -------------------------------------------------------------------------------
     def _build_panel(self, key: str) -> QWidget:
         where = PANELS[key][1]
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            if where is None:  # its corpus preview waits until the default model is in
-                panel = TrainPanel(self.state, hold_corpus=self._default_loading)
+            if where is None:  # its corpus preview waits while a model loads
+                panel = TrainPanel(self.state, hold_corpus=bool(self.loading))
             else:
                 panel = self._make_panel(where)
         finally:
@@ -396,7 +397,6 @@ class MainWindow(QMainWindow):
 
     def _load_done(self, path: Path) -> None:
         self.loading.discard(str(path))
-        self._default_loading = False
         if "train" in self.panels.built():
             self.train_panel.corpus.release()
         if self._bundled_queue:

@@ -134,9 +134,12 @@ def test_train_tiny_model_shows_progress_and_becomes_available(panel, qtbot):
     assert entry.card["steps"] == STEPS
     assert panel.save_button.isEnabled() and panel.start_button.isEnabled()
     # A core is left to the window: torch's default thread count less one (at least one).
-    from explorer.gui.train_jobs import _CPU_THREADS, training_threads
+    import torch
 
-    assert panel.trainer.options.threads == training_threads() == max(1, _CPU_THREADS[0] - 1)
+    from explorer.gui.train_jobs import training_threads
+
+    cpu = torch.get_num_threads()  # the run put it back
+    assert panel.trainer.options.threads == training_threads() == max(1, cpu - 1)
 
 
 def test_pause_resume_and_stop(panel, qtbot):
