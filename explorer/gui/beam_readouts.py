@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui.beam_formula import agrees, score_breakdown, settings_of
+from explorer.gui.plotting import pg
 from explorer.seq2seq.metrics import sentence_bleu_details
 from explorer.seq2seq.trace import BeamTree, Trace
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from explorer.gui.heap import start_worker
+from explorer.gui.plotting import pg
 from explorer.seq2seq.metrics import corpus_bleu
 
 BEAMS = (1, 2, 4, 8, 16)

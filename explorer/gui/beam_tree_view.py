@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 
+from explorer.gui.plotting import pg
 from explorer.seq2seq.trace import BeamTree, Fate, Trace
 from explorer.seq2seq.treelayout import (
     FATE_CODES,

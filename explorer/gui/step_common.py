@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (PySide6 before pyqtgraph)
 
-import pyqtgraph as pg  # isort: skip
+from explorer.gui.plotting import pg
 
 FONT_PT = 11
 BACKGROUND = "w"

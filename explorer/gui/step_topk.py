@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-import pyqtgraph as pg  # isort: skip
-
+from explorer.gui.plotting import pg
 from explorer.gui.step_common import ACCENT, BAR, LabelBox, make_plot, set_ticks, short
 from explorer.seq2seq.trace import Trace
 

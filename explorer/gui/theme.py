@@ -2,17 +2,21 @@
 
 The window owns the theme; panels follow it through :func:`signals`: ``changed(theme, scale)`` is
 emitted whenever the theme or the projector scale changes, and :func:`style_plot` applies the
-current scale to a pyqtgraph ``PlotItem``'s axes and title.
+current scale to a pyqtgraph ``PlotItem``'s axes and title. pyqtgraph itself is not imported here:
+plot modules take it from :mod:`explorer.gui.plotting`, which configures it for the current theme.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
-# isort: split
-import pyqtgraph as pg  # after PySide6, so that pyqtgraph uses the same binding
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 THEMES = ("light", "dark")
 PROJECTOR_SCALE = 1.6  # application font and plot labels in projector mode
@@ -105,10 +109,17 @@ def apply(app: QApplication, theme: str = "light", projector: bool = False) -> N
     font = QFont(app.font())
     font.setPointSizeF(BASE_POINT_SIZE * s.scale)
     app.setFont(font)
-    pg.setConfigOptions(
-        background=COLORS[theme]["plot_bg"], foreground=COLORS[theme]["plot_fg"], antialias=True
-    )
+    configure_pyqtgraph()
     s.changed.emit(s.theme, s.scale)
+
+
+def configure_pyqtgraph(module=None) -> None:
+    """pyqtgraph's default colours for the current theme; nothing while pyqtgraph is not loaded
+    (:mod:`explorer.gui.plotting` calls this when it loads it)."""
+    pg = module or sys.modules.get("pyqtgraph")
+    if pg is not None:
+        c = COLORS[signals().theme]
+        pg.setConfigOptions(background=c["plot_bg"], foreground=c["plot_fg"], antialias=True)
 
 
 def plot_font(scale: float | None = None) -> QFont:
@@ -146,6 +157,8 @@ def style_plot(item: pg.PlotItem, scale: float | None = None) -> None:
 
 def style_plots(root: QWidget, scale: float | None = None) -> None:
     """:func:`style_plot` on every pyqtgraph plot inside ``root``, and their backgrounds."""
+    from explorer.gui.plotting import pg
+
     for widget in root.findChildren(pg.PlotWidget):
         widget.setBackground(color("plot_bg"))
         style_plot(widget.getPlotItem(), scale)

@@ -14,11 +14,9 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
-# isort: split
-import pyqtgraph as pg  # after PySide6, so that pyqtgraph uses the same binding
-
 from explorer.gui import theme
 from explorer.gui.heap import start_worker
+from explorer.gui.plotting import pg
 
 BUCKETS = ("2–10", "11–20", "21–30", "31–40")
 

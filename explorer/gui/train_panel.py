@@ -32,9 +32,7 @@ from explorer.gui import theme
 from explorer.gui.heap import release_free_memory, start_worker
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train_corpus import CorpusBox
-from explorer.gui.train_eval import EvaluateView
 from explorer.gui.train_options import OptionsForm
-from explorer.gui.train_plots import AttentionReplay, LiveCurves
 
 REDRAW_MS = 100
 
@@ -52,6 +50,11 @@ def format_eta(seconds: float | None) -> str:
     return f"about {h} h {m:02d} min left"
 
 
+def _import_plot_modules() -> None:
+    """In a worker: pyqtgraph and the plot modules (class definitions only, no widget)."""
+    import explorer.gui.train_plots  # noqa: F401
+
+
 class TrainPanel(QWidget):
     """Train & Load. ``state.add`` receives every model trained here."""
 
@@ -61,9 +64,10 @@ class TrainPanel(QWidget):
     running_changed = Signal(bool)
 
     def __init__(
-        self, state: AppState, parent: QWidget | None = None, *, hold_corpus: bool = False
+        self, state: AppState, parent: QWidget | None = None, *, hold: bool = False
     ) -> None:
-        """``hold_corpus``: read no corpus for the preview until ``corpus.release()``."""
+        """``hold``: build no plot and read no corpus for the preview until :meth:`release`
+        (the window holds the panel while its first model loads: both compete with the load)."""
         super().__init__(parent)
         self.state = state
         self.trainer = None
@@ -132,20 +136,17 @@ class TrainPanel(QWidget):
         bar.addWidget(self.progress_bar, 1)
         bar.addWidget(self.eta_label)
 
-        self.curves = LiveCurves()
-        self.curves.setMinimumWidth(420)
-        self.replay = AttentionReplay()
-        live = QSplitter(Qt.Orientation.Horizontal)
-        live.addWidget(self.curves)
-        live.addWidget(self.replay)
-        live.setStretchFactor(0, 3)
-        live.setStretchFactor(1, 2)
-        live.setSizes([600, 400])
-        live.setChildrenCollapsible(False)
-        self.evaluate = EvaluateView(state)
+        # The plots are built on first use (see `curves`, `replay`, `evaluate`): pyqtgraph and
+        # eight plots are most of the panel's cost, and none of them is needed to open it.
+        self._live: tuple | None = None  # (LiveCurves, AttentionReplay)
+        self._plots_import = None  # the worker importing the plot modules after a hold
+        self._evaluate = None
         self.views = QTabWidget()
-        self.views.addTab(live, "Training")
-        self.views.addTab(self.evaluate, "Evaluate")
+        for title in ("Training", "Evaluate"):
+            page = QWidget()
+            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+            self.views.addTab(page, title)
+        self.views.currentChanged.connect(self._view_shown)
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.addLayout(buttons)
@@ -170,12 +171,72 @@ class TrainPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.save_button.clicked.connect(self.save_as)
         self.corpus.failed.connect(lambda m: self.state.status.emit(f"corpus: {m}"))
-        self.evaluate.error.connect(self.state.error)
         theme.signals().changed.connect(self.restyle)
         self._update_buttons()
-        if hold_corpus:
+        if hold:
             self.corpus.hold()
+        else:
+            self._live_views()
         self.corpus.refresh()
+
+    # -- views, built on first use ------------------------------------------------------------
+    def release(self) -> None:
+        """End the hold: read the corpus for the preview, and build the training plots once a
+        worker has imported their modules (pyqtgraph's import is a third of a second that the
+        window's thread need not spend)."""
+        self.corpus.release()
+        if self._live is None and self._plots_import is None:
+            w = create_worker(_import_plot_modules, _start_thread=False, _ignore_errors=True)
+            w.returned.connect(self._plots_imported)
+            w.errored.connect(lambda e: self.state.error.emit(f"cannot draw the plots: {e}"))
+            self._plots_import = w
+            start_worker(w)
+
+    def _plots_imported(self, _=None) -> None:
+        self._plots_import = None
+        self._live_views()
+
+    def _live_views(self) -> tuple:
+        if self._live is None:
+            from explorer.gui.train_plots import AttentionReplay, LiveCurves
+
+            curves = LiveCurves()
+            curves.setMinimumWidth(420)
+            replay = AttentionReplay()
+            live = QSplitter(Qt.Orientation.Horizontal)
+            live.addWidget(curves)
+            live.addWidget(replay)
+            live.setStretchFactor(0, 3)
+            live.setStretchFactor(1, 2)
+            live.setSizes([600, 400])
+            live.setChildrenCollapsible(False)
+            self.views.widget(0).layout().addWidget(live)
+            self._live = (curves, replay)
+        return self._live
+
+    @property
+    def curves(self):
+        """The live training curves (LiveCurves)."""
+        return self._live_views()[0]
+
+    @property
+    def replay(self):
+        """The probe's attention map over the run's evaluations (AttentionReplay)."""
+        return self._live_views()[1]
+
+    @property
+    def evaluate(self):
+        """The Evaluate view (EvaluateView), built when its tab is first shown."""
+        if self._evaluate is None:
+            from explorer.gui.train_eval import EvaluateView
+
+            self._evaluate = EvaluateView(self.state)
+            self._evaluate.error.connect(self.state.error)
+            self.views.widget(1).layout().addWidget(self._evaluate)
+        return self._evaluate
+
+    def _view_shown(self, index: int) -> None:
+        _ = self.evaluate if index == 1 else self._live_views()
 
     # -- running ------------------------------------------------------------------------------
     @property
@@ -443,15 +504,15 @@ class TrainPanel(QWidget):
             self.worker.quit()
             if self.worker.is_paused:
                 self.worker.resume()
-        if self.evaluate.worker is not None:
-            self.evaluate.worker.quit()
+        if self._evaluate is not None and self._evaluate.worker is not None:
+            self._evaluate.worker.quit()
         self._throttled_redraw.cancel()
         return QThreadPool.globalInstance().waitForDone(timeout_ms)
 
     def restyle(self, *_) -> None:
-        self.curves.restyle()
-        self.replay.restyle()
-        self.evaluate.restyle()
+        views = list(self._live or ()) + ([self._evaluate] if self._evaluate else [])
+        for view in views:
+            view.restyle()
 
     def set_sentence(self, text: str) -> None:
         """Panels share sentences; training uses its corpus's own probe, so nothing to do."""
@@ -488,6 +549,6 @@ class TrainPanel(QWidget):
                 for p in self.replay.probes
             ],
             "diagnostics": self.diagnostics,
-            "evaluation": self.evaluate.results,
+            "evaluation": self._evaluate.results if self._evaluate else {},
         }
         return save_json(data, path)

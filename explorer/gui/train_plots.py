@@ -13,10 +13,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from superqt import QLabeledSlider
 
-# isort: split
-import pyqtgraph as pg  # after PySide6, so that pyqtgraph uses the same binding
-
 from explorer.gui import theme
+from explorer.gui.plotting import pg
 from explorer.gui.step_common import set_ticks
 
 # name: (title, y label, [(series key, legend)], log y)

@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
         else:
             self._show_model(None)
         # The saved tab's panel is built now (with a load under way, Train & Load holds back its
-        # corpus preview until it ends); index 0 emits no change, hence the explicit call.
+        # plots and corpus preview until it ends); index 0 emits no change, hence the call.
         self.tabs.setCurrentIndex(int(s.value("tab", 0, int)))
         self._tab_shown(self.tabs.currentIndex())
 
@@ -168,8 +168,8 @@ class MainWindow(QMainWindow):
         where = PANELS[key][1]
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            if where is None:  # its corpus preview waits while a model loads
-                panel = TrainPanel(self.state, hold_corpus=bool(self.loading))
+            if where is None:  # its plots and corpus preview wait while a model loads
+                panel = TrainPanel(self.state, hold=bool(self.loading))
             else:
                 panel = self._make_panel(where)
         finally:
@@ -398,7 +398,7 @@ class MainWindow(QMainWindow):
     def _load_done(self, path: Path) -> None:
         self.loading.discard(str(path))
         if "train" in self.panels.built():
-            self.train_panel.corpus.release()
+            self.train_panel.release()
         if self._bundled_queue:
             self.open_checkpoint(self._bundled_queue.pop(0), make_current=False, remember=False)
         self.busy.setVisible(bool(self.loading))

@@ -253,3 +253,28 @@ def test_progress_bar_shows_the_steps_asked_for_before_a_run(panel):
     panel.form.fields["steps"].setValue(1234)
     assert (panel.progress_bar.value(), panel.progress_bar.maximum()) == (0, 1234)
     assert panel.progress_bar.text() == "step 0 of 1234"
+
+
+def test_a_held_panel_builds_its_plots_and_preview_on_release(qtbot):
+    """While the window's first model loads the panel is held: no plot, no corpus read (both
+    would compete with the load); release builds the training plots and reads the corpus."""
+    p = TrainPanel(AppState(), hold=True)
+    qtbot.addWidget(p)
+    assert p._live is None and p._evaluate is None
+    assert p.corpus.count.text() == "reading the corpus…"
+    p.release()  # the plots are built once a worker has imported their modules
+    qtbot.waitUntil(lambda: p._live is not None, timeout=30_000)
+    assert p.views.widget(0).isAncestorOf(p.curves)
+    qtbot.waitUntil(lambda: not p.corpus.busy(), timeout=60_000)
+    assert "pairs" in p.corpus.count.text()
+    assert p._evaluate is None  # built when its tab is first shown
+    p.views.setCurrentIndex(1)
+    assert p._evaluate is not None and p.views.widget(1).isAncestorOf(p.evaluate)
+    p.shutdown(30_000)
+
+
+def test_starting_a_run_while_held_builds_the_plots_it_draws_on(qtbot):
+    p = TrainPanel(AppState(), hold=True)
+    qtbot.addWidget(p)
+    p.curves.clear_data()  # what start() does first
+    assert p._live is not None
