@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -70,16 +69,12 @@ def _idle(app, settle_s: float = 0.4) -> None:
     _wait(app, lambda: False, settle_s)
 
 
-def _preload() -> None:
-    """torch and the decoding stack, imported while Qt starts and the window is built: the
-    checkpoint worker then finds them loaded."""
-    import explorer.seq2seq.checkpoint  # noqa: F401
-    import explorer.seq2seq.decode  # noqa: F401
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    threading.Thread(target=_preload, name="preload", daemon=True).start()
+    from explorer.gui.train_jobs import FirstLoad, bundled_paths
+
+    paths = bundled_paths()
+    first_load = FirstLoad(paths[0] if paths else None)  # reads while Qt starts
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
@@ -100,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.theme:
             settings.setValue("theme", args.theme)
     window = MainWindow(settings=settings, projector=args.projector or None,
-                        error_dialogs=not args.screenshot)  # fmt: skip
+                        error_dialogs=not args.screenshot, first_load=first_load)  # fmt: skip
     if args.checkpoint:
         window.open_checkpoint(args.checkpoint, make_current=True)
     if args.panel:

@@ -28,14 +28,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from explorer.gui import theme
 from explorer.gui.beam_readouts import NBestTable, PathDetails
 from explorer.gui.beam_sweep import SweepWidget
 from explorer.gui.beam_tree_view import BeamTreeView, result_parts
 from explorer.gui.export import save_figure, save_json
-from explorer.gui.heap import start_worker
+from explorer.gui.heap import start_worker, worker
 from explorer.gui.state import AppState, LoadedModel
 from explorer.seq2seq.evaluate import classroom_test_pairs
 from explorer.seq2seq.search import search_error
@@ -345,22 +344,18 @@ class BeamPanel(QWidget):
     def _run(self, kind: str, fn, args, on_result) -> None:
         self._generation[kind] += 1
         gen = self._generation[kind]
-        worker = create_worker(
-            fn,
-            *args,
-            _start_thread=False,
-            _connect={"errored": lambda e: self._failed(kind, e)},
-        )
-        self._workers.add(worker)
-        worker.returned.connect(lambda r: gen == self._generation[kind] and on_result(r))
+        w = worker(fn, *args)
+        w.errored.connect(lambda e: self._failed(kind, e))
+        self._workers.add(w)
+        w.returned.connect(lambda r: gen == self._generation[kind] and on_result(r))
         # Qt holds the slots connected to the worker's signals, out of sight of Python's garbage
         # collector: a slot that captured the worker itself would keep it (and its arguments, a
         # whole model) alive for ever. A weak reference breaks that cycle.
-        ref = weakref.ref(worker)
-        worker.finished.connect(lambda: self._workers.discard(ref()))
-        worker.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
+        ref = weakref.ref(w)
+        w.finished.connect(lambda: self._workers.discard(ref()))
+        w.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
         self.busy_changed.emit(True)
-        start_worker(worker)
+        start_worker(w)
 
     def _failed(self, kind: str, error: BaseException) -> None:
         self.state.error.emit(f"{kind}: {error}")

@@ -21,9 +21,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
-from explorer.gui.heap import start_worker
+from explorer.gui.heap import start_worker, worker
 from explorer.gui.plotting import pg
 from explorer.seq2seq.metrics import corpus_bleu
 
@@ -162,14 +161,8 @@ class SweepWidget(QWidget):
         self.run_button.setEnabled(False)
         source = self.tsv.name if self.tsv is not None else "the classroom test set"
         self.status.setText(f"translating {self.count.value()} pairs of {source}…")
-        self.worker = create_worker(
-            sweep_job,
-            self.decode,
-            self.pairs_loader(),
-            BEAMS,
-            _start_thread=False,
-            _connect={"errored": lambda e: self.error.emit(f"Beam sweep: {e}")},
-        )
+        self.worker = worker(sweep_job, self.decode, self.pairs_loader(), BEAMS)
+        self.worker.errored.connect(lambda e: self.error.emit(f"Beam sweep: {e}"))
         self.worker.yielded.connect(self._on_point)
         self.worker.finished.connect(self._on_finished)
         start_worker(self.worker)

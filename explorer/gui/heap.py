@@ -47,6 +47,16 @@ def drop_stale_warning_hook() -> bool:
     return False
 
 
+def worker(func, *args, **kwargs):
+    """A superqt worker for ``func(*args, **kwargs)``, not yet started (:func:`start_worker`
+    starts it); an exception in ``func`` goes to its ``errored`` signal. superqt is imported on
+    first use: with its widgets and qtpy it is a third of a second the window's first frame does
+    not need (the first model is read on a plain thread: ``train_jobs.FirstLoad``)."""
+    from superqt.utils import create_worker
+
+    return create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
+
+
 def start_worker(worker) -> None:
     """Start a superqt worker; when it finishes, a stale warnings hook is dropped (above). Every
     worker of the application starts here."""

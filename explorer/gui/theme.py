@@ -115,11 +115,12 @@ def apply(app: QApplication, theme: str = "light", projector: bool = False) -> N
 
 def configure_pyqtgraph(module=None) -> None:
     """pyqtgraph's default colours for the current theme; nothing while pyqtgraph is not loaded
-    (:mod:`explorer.gui.plotting` calls this when it loads it)."""
-    pg = module or sys.modules.get("pyqtgraph")
-    if pg is not None:
+    (:mod:`explorer.gui.plotting` calls this once it has loaded it, possibly on a worker that is
+    importing it right now: hence the look for the function rather than the module)."""
+    set_options = getattr(module or sys.modules.get("pyqtgraph"), "setConfigOptions", None)
+    if set_options is not None:
         c = COLORS[signals().theme]
-        pg.setConfigOptions(background=c["plot_bg"], foreground=c["plot_fg"], antialias=True)
+        set_options(background=c["plot_bg"], foreground=c["plot_fg"], antialias=True)
 
 
 def plot_font(scale: float | None = None) -> QFont:

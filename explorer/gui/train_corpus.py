@@ -23,9 +23,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
-from explorer.gui.heap import start_worker
+from explorer.gui.heap import start_worker, worker
 
 BUILTIN = {
     "classroom": "Classroom English → French",
@@ -156,13 +155,7 @@ class CorpusBox(QGroupBox):
 
         self.count.setText("reading the corpus…")
         self.count.setStyleSheet("")
-        self._worker = create_worker(
-            load_corpus_job,
-            self.spec(),
-            self.corpus_size(),
-            _start_thread=False,
-            _ignore_errors=True,
-        )
+        self._worker = worker(load_corpus_job, self.spec(), self.corpus_size())
         self._worker.returned.connect(self._show)
         self._worker.errored.connect(lambda e: self.show_error(str(e)))
         self._worker.finished.connect(self._done)

@@ -12,10 +12,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from explorer.gui import theme
-from explorer.gui.heap import start_worker
+from explorer.gui.heap import start_worker, worker
 from explorer.gui.plotting import pg
 
 BUCKETS = ("2–10", "11–20", "21–30", "31–40")
@@ -76,9 +75,7 @@ class EvaluateView(QWidget):
         self.redraw()
         self.run_button.setEnabled(False)
         self.status.setText(f"evaluating {len(models)} model(s)…")
-        self.worker = create_worker(
-            evaluate_job, models, self.limit.value(), _start_thread=False, _ignore_errors=True
-        )
+        self.worker = worker(evaluate_job, models, self.limit.value())
         self.worker.yielded.connect(self._add)
         self.worker.errored.connect(lambda e: self.error.emit(f"evaluation failed: {e}"))
         self.worker.finished.connect(self._done)

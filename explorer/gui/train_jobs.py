@@ -5,10 +5,45 @@ Plain functions without Qt, so the worker thread never touches a widget.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 PREVIEW_LIMIT = 200_000  # pairs read for a preview of a generated corpus
+MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+DEFAULT_MODEL = "classroom-bahdanau"
+BUNDLED = ("classroom-bahdanau", "classroom-none", "classroom-luong", "classroom-transformer")
+
+
+def bundled_paths(models_dir: Path = MODELS_DIR) -> list[Path]:
+    """The bundled checkpoints that exist, the default first."""
+    paths = (models_dir / f"{name}.safetensors" for name in BUNDLED)
+    return [p for p in paths if p.is_file()]
+
+
+class FirstLoad:
+    """The launch's first model, read on a plain thread started before Qt is imported: torch's
+    import (most of a launch) then runs while Qt starts and the window is built. ``future``
+    receives the LoadedModel, or the exception; the window takes it over
+    (``MainWindow(first_load=...)``). With ``path`` None the thread only imports torch and the
+    decoding stack."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = None if path is None else Path(path)
+        self.future: Future = Future()
+        threading.Thread(target=self._run, name="first-load", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            import explorer.seq2seq.checkpoint  # noqa: F401  (torch, and what every panel needs)
+            import explorer.seq2seq.decode  # noqa: F401
+
+            entry = None if self.path is None else load_checkpoint_job(self.path)
+        except BaseException as e:  # the window reports it as it reports any failed load
+            self.future.set_exception(e)
+        else:
+            self.future.set_result(entry)
 
 
 def training_threads() -> int:

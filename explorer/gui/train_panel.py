@@ -26,10 +26,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker, qthrottled
 
 from explorer.gui import theme
-from explorer.gui.heap import release_free_memory, start_worker
+from explorer.gui.heap import release_free_memory, start_worker, worker
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train_corpus import CorpusBox
 from explorer.gui.train_options import OptionsForm
@@ -165,7 +164,7 @@ class TrainPanel(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
 
-        self._throttled_redraw = qthrottled(self.redraw, timeout=REDRAW_MS, leading=True)
+        self._throttle = None  # superqt's qthrottled(redraw), made at the first progress event
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
@@ -179,14 +178,25 @@ class TrainPanel(QWidget):
             self._live_views()
         self.corpus.refresh()
 
+    @property
+    def _throttled_redraw(self):
+        """``redraw`` at most every REDRAW_MS (progress events arrive far faster)."""
+        if self._throttle is None:
+            from superqt.utils import qthrottled
+
+            self._throttle = qthrottled(self.redraw, timeout=REDRAW_MS, leading=True)
+        return self._throttle
+
     # -- views, built on first use ------------------------------------------------------------
     def release(self) -> None:
-        """End the hold: read the corpus for the preview, and build the training plots once a
-        worker has imported their modules (pyqtgraph's import is a third of a second that the
-        window's thread need not spend)."""
-        self.corpus.release()
-        if self._live is None and self._plots_import is None:
-            w = create_worker(_import_plot_modules, _start_thread=False, _ignore_errors=True)
+        """End the hold: build the training plots once a worker has imported their modules
+        (pyqtgraph's import is a third of a second the window's thread need not spend), then
+        read the corpus for the preview (seconds of Python for a generated corpus, which would
+        slow the window's thread building the plots)."""
+        if self._live is not None:
+            self.corpus.release()
+        elif self._plots_import is None:
+            w = worker(_import_plot_modules)
             w.returned.connect(self._plots_imported)
             w.errored.connect(lambda e: self.state.error.emit(f"cannot draw the plots: {e}"))
             self._plots_import = w
@@ -195,6 +205,7 @@ class TrainPanel(QWidget):
     def _plots_imported(self, _=None) -> None:
         self._plots_import = None
         self._live_views()
+        self.corpus.release()
 
     def _live_views(self) -> tuple:
         if self._live is None:
@@ -289,7 +300,7 @@ class TrainPanel(QWidget):
         self.banner.setVisible(False)
         self._show_fixes([])
         self.message.setText(message)
-        self.worker = create_worker(self.trainer.run, _start_thread=False, _ignore_errors=True)
+        self.worker = worker(self.trainer.run)
         self.worker.yielded.connect(self._on_progress)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
@@ -463,9 +474,8 @@ class TrainPanel(QWidget):
             return
         from explorer.gui.train_jobs import save_trained
 
-        self.save_worker = create_worker(
-            save_trained, self.trainer, str(path), time.perf_counter() - self._t0,
-            _start_thread=False, _ignore_errors=True,
+        self.save_worker = worker(
+            save_trained, self.trainer, str(path), time.perf_counter() - self._t0
         )  # fmt: skip
         self.save_worker.returned.connect(self._on_saved)
         self.save_worker.errored.connect(lambda e: self._save_failed(path, e))
@@ -506,7 +516,8 @@ class TrainPanel(QWidget):
                 self.worker.resume()
         if self._evaluate is not None and self._evaluate.worker is not None:
             self._evaluate.worker.quit()
-        self._throttled_redraw.cancel()
+        if self._throttle is not None:
+            self._throttle.cancel()
         return QThreadPool.globalInstance().waitForDone(timeout_ms)
 
     def restyle(self, *_) -> None:

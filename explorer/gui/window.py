@@ -1,7 +1,8 @@
 """The main window: three panels as tabs, menus, status bar, checkpoint loading, settings.
 
-Checkpoints load in a superqt worker (torch is imported there, not while the window is built), so
-the window is usable at once; the default bundled model becomes current when it arrives, and the
+Checkpoints load in a superqt worker, so the window is usable at once. At launch the default
+bundled model is read by ``train_jobs.FirstLoad`` on a thread started before Qt (torch's import,
+most of a launch, runs while the window is built); it becomes current when it arrives, and the
 other bundled models load after it. A panel is built the first time its tab is shown.
 """
 
@@ -12,7 +13,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -25,17 +26,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from explorer.gui import theme
-from explorer.gui.heap import start_worker
+from explorer.gui.heap import start_worker, worker
 from explorer.gui.state import AppState, LoadedModel
+from explorer.gui.train_jobs import BUNDLED, DEFAULT_MODEL, MODELS_DIR, FirstLoad, bundled_paths
 from explorer.gui.train_panel import TrainPanel
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-MODELS_DIR = ROOT / "models"
-DEFAULT_MODEL = "classroom-bahdanau"
-BUNDLED = ("classroom-bahdanau", "classroom-none", "classroom-luong", "classroom-transformer")
+__all__ = ["BUNDLED", "DEFAULT_MODEL", "MODELS_DIR", "MainWindow", "bundled_paths"]
+
 PANELS = {
     "train": ("Train && Load", None),
     "step": ("Step-through", "explorer.gui.step_panel:StepPanel"),
@@ -43,12 +42,6 @@ PANELS = {
 }
 MAX_RECENT = 8
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt);;All files (*)"
-
-
-def bundled_paths(models_dir: Path = MODELS_DIR) -> list[Path]:
-    """The bundled checkpoints that exist, the default first."""
-    paths = (models_dir / f"{name}.safetensors" for name in BUNDLED)
-    return [p for p in paths if p.is_file()]
 
 
 def device_job() -> str:
@@ -98,6 +91,7 @@ class MainWindow(QMainWindow):
     model_loaded = Signal(object)  # LoadedModel
     load_failed = Signal(str)
     device_known = Signal(str)
+    _first_loaded = Signal(object)  # the FirstLoad's future, from its thread
 
     def __init__(
         self,
@@ -107,7 +101,9 @@ class MainWindow(QMainWindow):
         models_dir: Path | None = MODELS_DIR,
         projector: bool | None = None,
         error_dialogs: bool = True,
+        first_load: FirstLoad | None = None,
     ) -> None:
+        """``first_load``: the default bundled model, already being read (see FirstLoad)."""
         super().__init__()
         self.state = state or AppState()
         self.settings = settings or QSettings("attention-explorer", "attention-explorer")
@@ -151,13 +147,16 @@ class MainWindow(QMainWindow):
         self.state.current_changed.connect(self._show_model)
         self.state.models_changed.connect(self._rebuild_models_menu)
         self.state.open_in_step.connect(self.open_in_step)
-        self._start_device_probe()
         paths = bundled_paths(models_dir) if models_dir is not None else []
         self._bundled_queue = paths[1:]  # loaded one after another once the default is in
-        if paths:
-            self.open_checkpoint(paths[0], make_current=True, remember=False)
+        if paths and first_load is not None and first_load.path == paths[0]:
+            self._take_over(first_load)  # the device is asked for once it is in
         else:
-            self._show_model(None)
+            self._start_device_probe()
+            if paths:
+                self.open_checkpoint(paths[0], make_current=True, remember=False)
+            else:
+                self._show_model(None)
         # The saved tab's panel is built now (with a load under way, Train & Load holds back its
         # plots and corpus preview until it ends); index 0 emits no change, hence the call.
         self.tabs.setCurrentIndex(int(s.value("tab", 0, int)))
@@ -335,7 +334,7 @@ class MainWindow(QMainWindow):
         self._rebuild_models_menu()
 
     def _start_device_probe(self) -> None:
-        w = create_worker(device_job, _start_thread=False, _ignore_errors=True)
+        w = worker(device_job)
         w.returned.connect(self._device_ready)
         w.errored.connect(lambda e: self.show_error(f"cannot query the device: {e}"))
         self._run(w)
@@ -371,16 +370,40 @@ class MainWindow(QMainWindow):
         from explorer.gui.train_jobs import load_checkpoint_job
 
         path = Path(path)
+        self._loading(path)
+        w = worker(load_checkpoint_job, str(path))
+        w.returned.connect(lambda e: self._loaded(path, e, make_current, remember))
+        w.errored.connect(lambda exc: self._load_error(path, exc))
+        w.finished.connect(lambda: self._load_done(path))
+        self._run(w)
+
+    def _loading(self, path: Path) -> None:
         self.loading.add(str(path))
         self.busy.setVisible(True)
         self.statusBar().showMessage(f"loading {path.name}…")
         if self.state.current is None:
             self._show_model(None)
-        w = create_worker(load_checkpoint_job, str(path), _start_thread=False, _ignore_errors=True)
-        w.returned.connect(lambda e: self._loaded(path, e, make_current, remember))
-        w.errored.connect(lambda exc: self._load_error(path, exc))
-        w.finished.connect(lambda: self._load_done(path))
-        self._run(w)
+
+    def _take_over(self, first: FirstLoad) -> None:
+        """Wait for the FirstLoad's model as for a worker's; superqt is not needed until then."""
+        self._loading(first.path)
+        self._first_loaded.connect(lambda future: self._first_arrived(first.path, future))
+        first.future.add_done_callback(self._deliver_first)
+
+    def _deliver_first(self, future) -> None:
+        """On the loading thread (or here, when it is already done): a queued signal."""
+        try:
+            self._first_loaded.emit(future)
+        except RuntimeError:  # this window was deleted before the model arrived: no one to tell
+            return
+
+    def _first_arrived(self, path: Path, future) -> None:
+        if future.exception() is None:
+            self._loaded(path, future.result(), True, False)
+        else:
+            self._load_error(path, future.exception())
+        self._load_done(path)
+        QTimer.singleShot(0, self._start_device_probe)
 
     def _loaded(self, path: Path, entry: LoadedModel, make_current: bool, remember: bool) -> None:
         self.state.add(entry, make_current=make_current or self.state.current is None)
@@ -397,12 +420,18 @@ class MainWindow(QMainWindow):
 
     def _load_done(self, path: Path) -> None:
         self.loading.discard(str(path))
+        if self._bundled_queue:  # the next bundled model counts as loading from now on
+            self.loading.add(str(self._bundled_queue[0]))
+        self.busy.setVisible(bool(self.loading))
+        self._show_model(self.state.current)
+        # What waited for this load starts once the window has shown the model.
+        QTimer.singleShot(0, self._next_after_load)
+
+    def _next_after_load(self) -> None:
         if "train" in self.panels.built():
             self.train_panel.release()
         if self._bundled_queue:
             self.open_checkpoint(self._bundled_queue.pop(0), make_current=False, remember=False)
-        self.busy.setVisible(bool(self.loading))
-        self._show_model(self.state.current)
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
@@ -432,7 +461,7 @@ class MainWindow(QMainWindow):
             self._remember(Path(p))
             self.state.status.emit(f"saved {p}")
 
-        w = create_worker(job, _start_thread=False, _ignore_errors=True)
+        w = worker(job)
         w.returned.connect(saved)
         w.errored.connect(lambda e: self.show_error(f"could not save {path}: {e}"))
         self._run(w)

@@ -294,17 +294,57 @@ def test_corpus_preview_waits_for_the_default_model(make_window, qtbot, tiny_che
     assert box.corpus is not None and box.corpus.pairs  # read once the model was in
 
 
-def test_the_window_opens_without_pyqtgraph_or_torch():
-    """The first frame needs neither: pyqtgraph loads with the first plot, torch with the first
-    model (on a worker thread), so neither import sits on the window's path."""
+def test_the_window_opens_without_pyqtgraph_torch_or_superqt():
+    """The first frame needs none of them: pyqtgraph loads with the first plot, torch with the
+    first model (on its own thread), superqt with the first worker, so no such import sits on
+    the window's path."""
     import subprocess
     import sys
 
     code = (
         "import sys; import explorer.gui.window, explorer.gui.train_panel; "
-        "print(sorted(m for m in ('pyqtgraph', 'torch') if m in sys.modules))"
+        "print(sorted(m for m in ('pyqtgraph', 'superqt', 'torch') if m in sys.modules))"
     )
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "[]"
+
+
+def test_the_first_load_read_before_the_window_becomes_current(
+    make_window, qtbot, tiny_checkpoint, tmp_path
+):
+    """At launch the default model is read on a thread started before Qt (FirstLoad): the window
+    takes it over like a worker's load, then asks for the device and loads the others."""
+    from explorer.gui.train_jobs import FirstLoad
+    from explorer.gui.window import BUNDLED
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in BUNDLED[:2]:
+        (models / f"{name}.safetensors").write_bytes(tiny_checkpoint.read_bytes())
+    first = FirstLoad(models / f"{BUNDLED[0]}.safetensors")
+    w = make_window(models_dir=models, first_load=first)  # the read may be done already
+    with qtbot.waitSignal(w.device_known, timeout=120_000):
+        pass
+    qtbot.waitUntil(lambda: not w.loading, timeout=120_000)
+    assert w.state.current is first.future.result()  # the thread's model, not a second read
+    assert [e.path.name for e in w.state.models] == [f"{n}.safetensors" for n in BUNDLED[:2]]
+    assert w.model_label.text() == f"model: {w.state.current.name}"
+
+
+def test_a_bad_first_load_is_reported_and_the_window_works(make_window, qtbot, tmp_path):
+    from explorer.gui.train_jobs import FirstLoad
+    from explorer.gui.window import BUNDLED
+
+    models = tmp_path / "models"
+    models.mkdir()
+    bad = models / f"{BUNDLED[0]}.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    w = make_window(models_dir=models, first_load=FirstLoad(bad))
+    qtbot.waitUntil(lambda: not w.loading, timeout=120_000)
+    assert w.last_error.startswith("cannot open checkpoint: ") and bad.name in w.last_error
+    assert "not a checkpoint" in w.last_error
+    assert w.state.current is None and w.model_label.text().startswith("No model loaded")
+    with qtbot.waitSignal(w.device_known, timeout=60_000):
+        pass
