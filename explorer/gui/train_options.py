@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -225,6 +225,8 @@ class OptionsForm(QWidget):
         self.arch.currentIndexChanged.connect(self._on_arch)
         self.preset.currentIndexChanged.connect(self._on_preset)
         self.set_values(PRESETS["classroom-bahdanau"])
+        with QSignalBlocker(self.preset):  # the form holds that preset's values: say so
+            self.preset.setCurrentIndex(self.preset.findData("classroom-bahdanau"))
 
     # -- presets ------------------------------------------------------------------------------
     def _on_arch(self) -> None:

@@ -278,3 +278,13 @@ def test_starting_a_run_while_held_builds_the_plots_it_draws_on(qtbot):
     qtbot.addWidget(p)
     p.curves.clear_data()  # what start() does first
     assert p._live is not None
+
+
+def test_the_form_opens_on_the_preset_whose_values_it_holds(panel):
+    from explorer.seq2seq.presets import PRESETS
+
+    assert panel.form.preset.currentData() == "classroom-bahdanau"
+    preset = PRESETS["classroom-bahdanau"]
+    assert (
+        panel.form.value("steps") == preset["steps"] and panel.form.arch.currentData() == "bahdanau"
+    )
