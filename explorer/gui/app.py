@@ -105,42 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.sentence:
             _set_sentence(window, args.sentence)
         if args.quit_when_ready:
-            probe = _ReadyProbe(app, window)  # noqa: F841  (kept alive by this frame)
+            from explorer.gui.ready_probe import ReadyProbe
+
+            probe = ReadyProbe(app, window)  # noqa: F841  (kept alive by this frame)
         return app.exec()
     return _screenshot(app, window, args)
-
-
-class _ReadyProbe:
-    """For the launch benchmark: prints ``READY <CPU s>`` once the window is shown with a model
-    current (with the process's CPU seconds so far), ``ALL <worst stall ms>`` once every model has
-    loaded (the longest the event loop went without running a 5 ms timer since the window
-    showed), then quits."""
-
-    def __init__(self, app, window) -> None:
-        from PySide6.QtCore import QTimer
-
-        self.app, self.window = app, window
-        self.ready = False
-        self.last = time.perf_counter()
-        self.worst = 0.0
-        self.timer = QTimer()
-        self.timer.setInterval(5)
-        self.timer.timeout.connect(self.tick)
-        self.timer.start()
-
-    def tick(self) -> None:
-        now = time.perf_counter()
-        self.worst = max(self.worst, (now - self.last) * 1000 - 5)
-        self.last = now
-        w = self.window
-        if not self.ready and w.isVisible() and w.state.current is not None:
-            self.ready = True
-            print(f"READY {time.process_time():.3f}", flush=True)  # and the CPU seconds spent
-        if self.ready and not w.loading:
-            print(f"ALL {self.worst:.0f}", flush=True)
-            self.timer.stop()
-            w.close()
-            self.app.quit()
 
 
 def _set_sentence(window, text: str) -> None:

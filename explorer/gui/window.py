@@ -41,6 +41,7 @@ PANELS = {
     "beam": ("Beam vs greedy", "explorer.gui.beam_panel:BeamPanel"),
 }
 MAX_RECENT = 8
+FOLLOW_UP_MS = 100  # after a load: the window paints the model before what waited starts
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt);;All files (*)"
 
 
@@ -424,8 +425,9 @@ class MainWindow(QMainWindow):
             self.loading.add(str(self._bundled_queue[0]))
         self.busy.setVisible(bool(self.loading))
         self._show_model(self.state.current)
-        # What waited for this load starts once the window has shown the model.
-        QTimer.singleShot(0, self._next_after_load)
+        # What waited for this load starts once the window has shown the model: a repaint is a
+        # low-priority event, which a zero-delay call would overtake.
+        QTimer.singleShot(FOLLOW_UP_MS, self._next_after_load)
 
     def _next_after_load(self) -> None:
         if "train" in self.panels.built():
