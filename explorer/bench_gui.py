@@ -127,12 +127,13 @@ def tree_draw(beam: int, steps: int, repeat: int) -> dict:
 
 def launch_time(repeat: int) -> dict:
     """Seconds from starting ``python -m explorer`` (a fresh process, so interpreter start-up
-    counts) to its window shown with the default bundled model current (``ready``), and to every
+    counts) to its window's first paint (``shown``), to the window painting the default bundled
+    model as current (``ready``), and to every
     bundled model loaded (``all``), with the event loop's longest stall in between (ms)."""
     import subprocess
     import tempfile
 
-    ready, done, stalls = [], [], []
+    shown, ready, done, stalls = [], [], [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as d:
             env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=d)
@@ -151,10 +152,16 @@ def launch_time(repeat: int) -> dict:
         seen = {words[0]: (t, words) for t, words in lines if words}
         if "READY" not in seen or "ALL" not in seen:
             raise RuntimeError(f"the window never became ready: {err[-800:]}")
+        shown.append(seen["SHOWN"][0])
         ready.append(seen["READY"][0])
         done.append(seen["ALL"][0])
         stalls.append(float(seen["ALL"][1][1]))
-    return {"ready": summary(ready), "all": summary(done), "stall_max": max(stalls)}
+    return {
+        "shown": summary(shown),
+        "ready": summary(ready),
+        "all": summary(done),
+        "stall_max": max(stalls),
+    }
 
 
 def training_stalls(steps: int, corpus_size: int = 30000) -> dict:
@@ -269,8 +276,16 @@ def main(argv: list[str]) -> int:
     r = launch_time(5)
     rows.append(
         {
-            "name": "launch (`attention-explorer`, 5 runs) to the window shown with the default "
-            "bundled model current: median / max (s)",
+            "name": "launch (`attention-explorer`, 5 runs) to the window's first paint: "
+            "median / max (s)",
+            "value": f"{r['shown']['median']:.2f} / {r['shown']['max']:.2f}",
+            "target": "",
+        }
+    )
+    rows.append(
+        {
+            "name": "launch to the window painting the default bundled model as current: "
+            "median / max (s)",
             "value": f"{r['ready']['median']:.2f} / {r['ready']['max']:.2f}",
             "target": "≤ 3 s",
         }

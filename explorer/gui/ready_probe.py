@@ -8,7 +8,8 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 
 
 class ReadyProbe(QObject):
-    """For the launch benchmark: prints ``READY <CPU s>`` when the window paints the status bar's
+    """For the launch benchmark: prints ``SHOWN <CPU s>`` when the window first paints, ``READY
+    <CPU s>`` when the window paints the status bar's
     model label with a model current (the moment a user sees the model; with the process's CPU
     seconds so far), ``ALL <worst stall ms>`` once every model has loaded (the longest the event
     loop went without running a 5 ms timer since the window showed), then quits."""
@@ -16,7 +17,7 @@ class ReadyProbe(QObject):
     def __init__(self, app, window) -> None:
         super().__init__()
         self.app, self.window = app, window
-        self.ready = False
+        self.shown = self.ready = False
         self.last = time.perf_counter()
         self.worst = 0.0
         window.model_label.installEventFilter(self)
@@ -26,12 +27,12 @@ class ReadyProbe(QObject):
         self.timer.start()
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
-        if (
-            not self.ready
-            and event.type() == QEvent.Type.Paint
-            and self.window.isVisible()
-            and self.window.state.current is not None
-        ):
+        if self.ready or event.type() != QEvent.Type.Paint or not self.window.isVisible():
+            return False
+        if not self.shown:
+            self.shown = True
+            print(f"SHOWN {time.process_time():.3f}", flush=True)
+        if self.window.state.current is not None:
             self.ready = True
             print(f"READY {time.process_time():.3f}", flush=True)
         return False
