@@ -7,7 +7,8 @@ from PySide6 import QtCore, QtWidgets
 
 import pyqtgraph as pg  # isort: skip
 
-from explorer.gui.step_common import ACCENT, BAR, LabelBox, make_plot, set_ticks, short
+from explorer.gui.step_common import ACCENT, BAR, LabelBox, make_plot, short
+from explorer.gui.step_items import BarsItem, RowLabels
 from explorer.seq2seq.trace import Trace
 
 
@@ -34,10 +35,13 @@ class TopKView(QtWidgets.QWidget):
             "The decoder's softmax over the vocabulary; greedy decoding takes the top bar. "
             "Click a bar to force that token here and decode on from it."
         )
-        self.bars = pg.BarGraphItem(x0=[0], y=[0], width=[0], height=0.75, brush=BAR)
-        self.plot.addItem(self.bars)
-        self.plot.getPlotItem().setXRange(0, 1, padding=0.02)
-        self.plot.getPlotItem().getAxis("left").setWidth(120)
+        self.bars = BarsItem(BAR)  # one bar per candidate, 0.75 high, centred on its row
+        item = self.plot.getPlotItem()
+        item.addItem(self.bars)
+        item.setXRange(0, 1, padding=0.02)
+        item.getAxis("left").setWidth(120)
+        # "piece  p" beside each bar: labels of their own, not axis ticks that re-lay out
+        self.labels = RowLabels(item.getAxis("left"), item.getViewBox())
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         top = QtWidgets.QHBoxLayout()
         if not compact:
@@ -71,7 +75,8 @@ class TopKView(QtWidgets.QWidget):
         tr = self.trace
         if tr is None or not tr.steps:
             self.entries = []
-            self.bars.setOpts(x0=[0], y=[0], width=[0])
+            self.bars.set_bars([], [], [], [])
+            self.labels.set_texts([])
             self.entropy_label.setText("")
             return
         t = min(self.t, len(tr) - 1)
@@ -86,9 +91,8 @@ class TopKView(QtWidgets.QWidget):
             self.chosen_brush if i == step.token else self.bar_brush for i, _ in self.entries
         ]
         n = len(self.entries)
-        self.bars.setOpts(x0=np.zeros(n), y=np.arange(n), width=probs, brushes=brushes)
-        labels = [f"{short(p, 12)}  {q:.2f}" for p, q in zip(self.pieces, probs)]
-        set_ticks(self.plot.getPlotItem().getAxis("left"), labels, 0)
+        self.bars.set_bars(np.zeros(n), np.arange(n) - 0.375, probs, 0.75, brushes)
+        self.labels.set_texts([f"{short(p, 12)}  {q:.2f}" for p, q in zip(self.pieces, probs)])
         y_range = (-0.6, max(n, self.k_spin.value()) - 0.4)
         if y_range != self._y_range:  # a new range redraws the axis: only when k changes
             self._y_range = y_range

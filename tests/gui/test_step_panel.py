@@ -1,6 +1,8 @@
 """The Step-through panel, driven with hand-built traces and (when available) tiny real models."""
 
+import html
 import math
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from explorer.gui.state import AppState, LoadedModel  # noqa: E402
+from explorer.gui.step_common import short  # noqa: E402
 from explorer.gui.step_panel import StepPanel  # noqa: E402
 from explorer.seq2seq.trace import DecodeStep, Trace  # noqa: E402
 
@@ -53,6 +56,16 @@ def make_trace(arch="luong-dot", L=1, H=1, D=6, V=12, seed=0) -> Trace:
 class FakeTokenizer:
     def tgt_piece(self, i):
         return {4: "▁le", 5: "▁chat", 6: "▁noir", 3: "</s>"}.get(i, f"<{i}>")
+
+
+def _probs(step: DecodeStep, k: int = 8) -> list[float]:
+    return [p for _, p in step.topk(k)]
+
+
+def _pieces(step: DecodeStep, k: int = 8) -> list[str]:
+    return [
+        step.piece if i == step.token else FakeTokenizer().tgt_piece(i) for i, _ in step.topk(k)
+    ]
 
 
 @pytest.fixture
@@ -201,16 +214,32 @@ def test_context_strip_scrolls_to_the_current_step(panel):
         np.testing.assert_allclose(strip.image.image[:, t], tr.steps[t].context[-1], rtol=1e-6)
 
 
-def test_topk_axis_names_this_steps_candidates(panel):
+def test_topk_labels_name_this_steps_candidates(panel):
     tr = make_trace()
     panel.show_trace(entry(), tr)
-    axis = panel.topk.plot.getPlotItem().getAxis("left")
     for t in (1, 2, 1, 0):
         panel.set_step(t)
-        shown = [label for _, label in axis._tickLevels[0]]
+        shown = panel.topk.labels.texts
         probs = [p for _, p in tr.steps[t].topk(8)]
         assert [label.split()[-1] for label in shown] == [f"{p:.2f}" for p in probs]
         assert shown[0].startswith(tr.steps[t].piece[:11])  # greedy: the chosen token on top
+        np.testing.assert_allclose(panel.topk.bars.widths(), probs)  # bar length = p
+        np.testing.assert_allclose(panel.topk.bars.heights(), 0.75)
+
+
+def test_topk_labels_are_drawn_as_text_in_the_svg(panel, tmp_path):
+    """The labels are painted by their own item, in the axis's area: an SVG export has them."""
+    tr = make_trace()
+    panel.show_trace(entry(), tr)
+    panel.set_step(2)
+    from explorer.gui.export import save_svg
+
+    svg = save_svg(panel.topk.plot, tmp_path / "topk.svg").read_text("utf-8")
+    texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+    step = tr.steps[2]
+    expected = [f"{short(piece, 12)}  {p:.2f}" for piece, p in zip(_pieces(step), _probs(step))]
+    assert panel.topk.labels.texts == expected
+    assert [t for t in texts if t in expected] == expected  # each label drawn once, in order
 
 
 def test_a_step_re_lays_out_nothing(panel, qtbot):

@@ -1,0 +1,126 @@
+"""Graphics items that change on every step, made cheap to change.
+
+pyqtgraph's ``BarGraphItem`` works out its padded bounding rectangle in Python several times per
+repaint, and an axis whose tick labels change lays every label out again in Python. A step of the
+Step-through panel changes both (the top-k bars and their names), so the views draw them with
+these two items instead: :class:`BarsItem` keeps its bounding rectangle between repaints and
+draws its bars in one call; :class:`RowLabels` draws one label per row in an axis's area, which
+stays an empty, cached axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+import pyqtgraph as pg  # isort: skip
+
+
+class BarsItem(QtWidgets.QGraphicsObject):
+    """Rectangles (x0, y0, width, height) in data coordinates, each with its brush, one pen."""
+
+    def __init__(self, brush, pen=None):
+        super().__init__()
+        self.brush = pg.mkBrush(brush)
+        # as BarGraphItem: a one-pixel outline in the foreground colour
+        self.pen = pg.mkPen(pg.getConfigOption("foreground") if pen is None else pen)
+        self.rects: list[QtCore.QRectF] = []
+        self.brushes: list[QtGui.QBrush] = []
+        self._bounds = QtCore.QRectF()
+
+    def set_bars(
+        self,
+        x0: np.ndarray,  # (n,)
+        y0: np.ndarray,  # (n,)
+        width: np.ndarray,  # (n,)
+        height: np.ndarray,  # (n,)
+        brushes: Sequence[QtGui.QBrush] | None = None,
+    ) -> None:
+        n = np.shape(x0)
+        x0, y0, width, height = (
+            np.broadcast_to(np.asarray(a, float), n) for a in (x0, y0, width, height)
+        )
+        left, right = np.minimum(x0, x0 + width), np.maximum(x0, x0 + width)
+        top, bottom = np.minimum(y0, y0 + height), np.maximum(y0, y0 + height)
+        self.rects = [
+            QtCore.QRectF(a, b, c - a, d - b)
+            for a, b, c, d in zip(left.tolist(), top.tolist(), right.tolist(), bottom.tolist())
+        ]
+        self.brushes = list(brushes) if brushes is not None else [self.brush] * len(self.rects)
+        bounds = QtCore.QRectF()
+        if self.rects:
+            bounds = QtCore.QRectF(
+                float(left.min()),
+                float(top.min()),
+                float(right.max() - left.min()),
+                float(bottom.max() - top.min()),
+            )
+        if bounds != self._bounds:  # the view's repaint margin covers the outline's pixel
+            self.prepareGeometryChange()
+            self._bounds = bounds
+        self.update()
+
+    def heights(self) -> np.ndarray:
+        return np.array([r.height() for r in self.rects])
+
+    def widths(self) -> np.ndarray:
+        return np.array([r.width() for r in self.rects])
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
+        return self._bounds
+
+    def paint(self, p: QtGui.QPainter, *args) -> None:
+        p.setPen(self.pen)
+        for rect, brush in zip(self.rects, self.brushes):
+            p.setBrush(brush)
+            p.drawRect(rect)
+
+
+class RowLabels(QtWidgets.QGraphicsObject):
+    """One text per row y = 0, 1, … of a view, right-aligned in the area of a vertical axis.
+
+    A child of the axis: the axis itself keeps no ticks (and its cached pixmap), while a new step
+    repaints only this item. Font and colour are the axis's, so theme and projector mode apply.
+    """
+
+    def __init__(self, axis: pg.AxisItem, view: pg.ViewBox):
+        super().__init__(axis)
+        self.axis, self.view = axis, view
+        self.texts: list[str] = []
+        self._rect = QtCore.QRectF(axis.rect())
+        axis.setTicks([[], []])
+        axis.geometryChanged.connect(self._follow_axis)
+        view.sigTransformChanged.connect(lambda _view: self.update())
+
+    def set_texts(self, texts: Sequence[str]) -> None:
+        texts = [str(t) for t in texts]
+        if texts != self.texts:
+            self.texts = texts
+            self.update()
+
+    def _follow_axis(self) -> None:
+        self.prepareGeometryChange()
+        self._rect = QtCore.QRectF(self.axis.rect())
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
+        return self._rect
+
+    def paint(self, p: QtGui.QPainter, *args) -> None:
+        if not self.texts:
+            return
+        # data row y → this item's y: the view's child group to the scene, the scene to the axis
+        to_axis = self.view.childGroup.sceneTransform() * self.sceneTransform().inverted()[0]
+        y0 = to_axis.map(QtCore.QPointF(0.0, 0.0)).y()
+        step = to_axis.map(QtCore.QPointF(0.0, 1.0)).y() - y0
+        p.setFont(self.axis.style.get("tickFont") or self.axis.font())
+        p.setPen(self.axis.textPen())
+        right = self._rect.right() - self.axis.style["tickTextOffset"][0]
+        h = max(abs(step), p.fontMetrics().height())
+        flag = QtCore.Qt.AlignmentFlag
+        align = flag.AlignRight | flag.AlignVCenter | QtCore.Qt.TextFlag.TextDontClip
+        left = self._rect.left()
+        for i, text in enumerate(self.texts):
+            y = y0 + i * step
+            p.drawText(QtCore.QRectF(left, y - h / 2, right - left, h), align, text)
