@@ -24,6 +24,7 @@ from explorer.gui.step_attention import AttentionBarsView
 from explorer.gui.step_common import FONT_PT, LabelBox
 from explorer.gui.step_compare import CompareColumn
 from explorer.gui.step_hidden import HiddenStatesView
+from explorer.gui.step_text import TextLines
 from explorer.gui.step_topk import TopKView
 from explorer.gui.step_transformer import TransformerView
 from explorer.seq2seq.trace import Trace
@@ -227,7 +228,8 @@ class StepPanel(QtWidgets.QWidget):
         """Follow the theme and projector mode: plot fonts, the arithmetic text, PCA labels."""
         scale = theme.signals().scale if scale is None else scale
         theme.style_plots(self, scale)
-        for edit in self.findChildren(QtWidgets.QPlainTextEdit):
+        texts = self.findChildren(QtWidgets.QPlainTextEdit) + self.findChildren(TextLines)
+        for edit in texts:
             font = edit.font()
             font.setPointSizeF(FONT_PT * scale)
             edit.setFont(font)
