@@ -164,6 +164,7 @@ class Heatmap(QtWidgets.QWidget):
         self.cursor.setZValue(6)
         p.addItem(self.cursor)
         self.shape = (0, 0)
+        self._row_view = False  # show_row's one-row view is set
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot)
@@ -188,6 +189,8 @@ class Heatmap(QtWidgets.QWidget):
         if levels is not None:
             self.set_levels(*levels)
         self.image.setImage(m.T, levels=self.levels, autoLevels=False)
+        self.image.setPos(0, 0)
+        self._row_view = False
         self.shape = m.shape
         R, C = m.shape
         p = self.plot.getPlotItem()
@@ -196,11 +199,15 @@ class Heatmap(QtWidgets.QWidget):
         p.setRange(xRange=(0, C), yRange=(0, R), padding=0.02)
 
     def show_row(self, t: int) -> None:
-        """Scroll so that only row t shows: a strip that follows the step with the pixels it
-        already has (the image keeps every row; a new step draws no new image)."""
-        vb = self.plot.getPlotItem().getViewBox()
-        vb.setYRange(t, t + 1, padding=0)
-        vb.updateMatrix()  # now, not while painting: that would ask for a second paint
+        """Show only row t: a view one row high, and the image moved up by t rows, so that a
+        strip follows the step with the pixels it already has (the image keeps every row; a
+        new step draws no new image, and moving an item costs less than a new view range)."""
+        if not self._row_view:
+            vb = self.plot.getPlotItem().getViewBox()
+            vb.setYRange(0, 1, padding=0)
+            vb.updateMatrix()  # now, not while painting: that would ask for a second paint
+            self._row_view = True
+        self.image.setPos(0, -t)
 
     def update_values(self, matrix: np.ndarray) -> None:
         """New numbers, same shape and labels: only the image changes."""

@@ -28,20 +28,22 @@ class BarsItem(QtWidgets.QGraphicsObject):
         self.pen = pg.mkPen(pg.getConfigOption("foreground") if pen is None else pen)
         self.rects: list[QtCore.QRectF] = []
         self.brushes: list[QtGui.QBrush] = []
+        self.x0 = self.y0 = self.width = self.height = np.zeros(0)  # as given, signs kept
         self._bounds = QtCore.QRectF()
 
     def set_bars(
         self,
         x0: np.ndarray,  # (n,)
         y0: np.ndarray,  # (n,)
-        width: np.ndarray,  # (n,)
-        height: np.ndarray,  # (n,)
+        width: np.ndarray,  # (n,) or one for all
+        height: np.ndarray,  # (n,) or one for all
         brushes: Sequence[QtGui.QBrush] | None = None,
     ) -> None:
         n = np.shape(x0)
         x0, y0, width, height = (
             np.broadcast_to(np.asarray(a, float), n) for a in (x0, y0, width, height)
         )
+        self.x0, self.y0, self.width, self.height = x0, y0, width, height
         left, right = np.minimum(x0, x0 + width), np.maximum(x0, x0 + width)
         top, bottom = np.minimum(y0, y0 + height), np.maximum(y0, y0 + height)
         self.rects = [
@@ -61,12 +63,6 @@ class BarsItem(QtWidgets.QGraphicsObject):
             self.prepareGeometryChange()
             self._bounds = bounds
         self.update()
-
-    def heights(self) -> np.ndarray:
-        return np.array([r.height() for r in self.rects])
-
-    def widths(self) -> np.ndarray:
-        return np.array([r.width() for r in self.rects])
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
         return self._bounds
