@@ -490,6 +490,9 @@ class StepPanel(QtWidgets.QWidget):
         if self.compare.isVisible():
             self.compare.set_step(t)
         self.output_label.setText(self._output_html())
+        # Lay the rich text out now: a label left to do it while painting asks for a second
+        # paint once it has (twice the cost of drawing the line on every step).
+        self.output_label.heightForWidth(self.output_label.width())
 
     def _word_parts(self, trace: Trace) -> list[tuple[str, str]]:
         """(the space before it, the escaped piece) for each target piece: pieces of one word are

@@ -26,6 +26,9 @@ class TopKView(QtWidgets.QWidget):
         self.k_spin.setToolTip("How many of the most probable next tokens to show.")
         self.k_spin.valueChanged.connect(lambda _: self._draw())
         self.entropy_label = QtWidgets.QLabel()
+        # plain text: a piece such as "</s>" made Qt guess rich text, which a label lays out
+        # only when it paints and then paints a second time
+        self.entropy_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.entropy_label.setToolTip(
             "Entropy H = −Σ p log p of the next-token distribution, in nats: 0 when the model is "
             "sure, log V when it has no idea."
