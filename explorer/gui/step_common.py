@@ -154,11 +154,11 @@ class Heatmap(QtWidgets.QWidget):
             cache_text(self.colorbar.axis)
         else:
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
-        self.mask = QtWidgets.QGraphicsRectItem()
-        self.mask.setBrush(pg.mkBrush(245, 245, 245))
-        self.mask.setPen(pg.mkPen(None))
-        self.mask.setZValue(5)
-        p.addItem(self.mask)
+        # One mask per step not reached yet: a new step shows or hides one of them, and only
+        # that row (or column) is painted again, where one mask over them all changed size and
+        # repainted every row below the current one.
+        self.masks: list[QtWidgets.QGraphicsRectItem] = []
+        self.mask_brush = pg.mkBrush(245, 245, 245)
         self.cursor = QtWidgets.QGraphicsRectItem()
         self.cursor.setPen(pg.mkPen(ACCENT, width=3))
         self.cursor.setZValue(6)
@@ -197,6 +197,31 @@ class Heatmap(QtWidgets.QWidget):
         set_ticks(p.getAxis("left"), row_labels if row_labels is not None else [""] * R)
         set_ticks(p.getAxis("bottom"), col_labels if col_labels is not None else [""] * C)
         p.setRange(xRange=(0, C), yRange=(0, R), padding=0.02)
+        self._fit_masks()
+
+    def _fit_masks(self) -> None:
+        """A mask per step (row or column), each reaching half a step into the next one, so
+        that neighbours leave no anti-aliased seam between them (only the steps after a masked
+        one are masked too)."""
+        R, C = self.shape
+        n = R if self.step_axis == "row" else C
+        vb = self.plot.getPlotItem().getViewBox()
+        while len(self.masks) > n:
+            vb.removeItem(self.masks.pop())
+        while len(self.masks) < n:
+            mask = QtWidgets.QGraphicsRectItem()
+            mask.setBrush(self.mask_brush)
+            mask.setPen(pg.mkPen(None))
+            mask.setZValue(5)
+            mask.setVisible(False)
+            vb.addItem(mask, ignoreBounds=True)
+            self.masks.append(mask)
+        for i, mask in enumerate(self.masks):
+            reach = min(1.5, n - i)
+            if self.step_axis == "row":
+                mask.setRect(0, i, C, reach)
+            else:
+                mask.setRect(i, 0, reach, R)
 
     def show_row(self, t: int) -> None:
         """Show only row t: a view one row high, and the image moved up by t rows, so that a
@@ -220,18 +245,21 @@ class Heatmap(QtWidgets.QWidget):
     def set_step(self, t: int | None) -> None:
         """Show steps 0..t, outline step t; None shows everything without a cursor."""
         R, C = self.shape
+        for i, mask in enumerate(self.masks):
+            hide = t is not None and i > t
+            if mask.isVisible() != hide:
+                mask.setVisible(hide)
+        self.cursor.setVisible(t is not None)
         if t is None:
-            self.mask.setVisible(False)
-            self.cursor.setVisible(False)
             return
-        self.mask.setVisible(True)
-        self.cursor.setVisible(True)
         if self.step_axis == "row":
-            self.mask.setRect(0, t + 1, C, max(0, R - t - 1))
             self.cursor.setRect(0, t, C, 1)
         else:
-            self.mask.setRect(t + 1, 0, max(0, C - t - 1), R)
             self.cursor.setRect(t, 0, 1, R)
+
+    def masked_steps(self) -> list[int]:
+        """The steps (rows or columns) under the mask, for tests."""
+        return [i for i, mask in enumerate(self.masks) if mask.isVisible()]
 
     def pixel(self, row: int, col: int) -> float:
         """The value shown at (row, col), for tests."""

@@ -97,7 +97,7 @@ def test_views_follow_the_step_forward_and_back(panel, qtbot):
         step = tr.steps[t]
         np.testing.assert_allclose(panel.alignment.row(t), step.cross_attention[-1, 0], atol=1e-6)
         # rows after t are hidden under the mask, row t is outlined
-        assert panel.alignment.mask.rect().top() == t + 1
+        assert panel.alignment.masked_steps() == list(range(t + 1, len(tr)))
         assert panel.alignment.cursor.rect().top() == t
         np.testing.assert_allclose(panel.bars.values(), step.cross_attention[-1, 0])
         assert [i for i, _ in panel.topk.entries[:3]] == [i for i, _ in step.topk(3)]
@@ -294,3 +294,49 @@ def test_svg_export_keeps_plot_text_as_text(panel, tmp_path):
     plain = panel.export_figure(tmp_path / "b.svg").read_text("utf-8")
     assert svg.count("<image") == plain.count("<image")  # no cached pixmap became a bitmap
     assert svg.count("<text") == plain.count("<text")
+
+
+def test_a_step_paints_each_changed_view_once(panel, qtbot):
+    """Every view that shows the step is painted, and once: a label laid out only while it
+    paints (rich text) asked for a second paint, which doubled what a step cost."""
+    from collections import Counter
+
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.show_trace(entry(), make_trace())
+    for t in (1, 2, 3, 0):
+        panel.set_step(t)
+        qtbot.wait(20)
+    views = {
+        "alignment": panel.alignment.plot.viewport(),
+        "bars": panel.bars.plot.viewport(),
+        "context": panel.bars.context.plot.viewport(),
+        "topk": panel.topk.plot.viewport(),
+        "arithmetic": panel.arithmetic.text.viewport(),
+        "output": panel.output_label,
+        "entropy": panel.topk.entropy_label,
+    }
+    names = {id(w): name for name, w in views.items()}
+    paints = Counter()
+
+    class Spy(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802
+            if event.type() == QEvent.Type.Paint and id(obj) in names:
+                paints[names[id(obj)]] += 1
+            return False
+
+    spy = Spy()
+    app = QApplication.instance()
+    app.installEventFilter(spy)
+    try:
+        for t in (1, 2, 3):
+            paints.clear()
+            panel.set_step(t)
+            for _ in range(5):  # until nothing more is painted
+                app.processEvents()
+            assert paints == Counter(dict.fromkeys(views, 1)), t
+    finally:
+        app.removeEventFilter(spy)
