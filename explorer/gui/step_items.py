@@ -19,17 +19,26 @@ import pyqtgraph as pg  # isort: skip
 
 
 class BarsItem(QtWidgets.QGraphicsObject):
-    """Rectangles (x0, y0, width, height) in data coordinates, each with its brush, one pen."""
+    """Rectangles (x0, y0, width, height) in data coordinates, each with its brush, one pen.
+
+    Each bar is a child rectangle item of its own (drawn by Qt, no Python per paint): new bars
+    repaint only the bars that changed, where one item for all of them repainted their whole
+    bounding rectangle, most of the plot, on every step.
+    """
 
     def __init__(self, brush, pen=None):
         super().__init__()
+        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
         self.brush = pg.mkBrush(brush)
-        # as BarGraphItem: a one-pixel outline in the foreground colour
+        # As BarGraphItem: a one-pixel outline in the foreground colour. Width 0 is Qt's
+        # one-pixel pen: a rectangle item adds half its pen's width to its bounding rectangle
+        # in data units, and half a data unit is half the plot.
         self.pen = pg.mkPen(pg.getConfigOption("foreground") if pen is None else pen)
-        self.rects: list[QtCore.QRectF] = []
+        self.pen.setWidthF(0)
+        self.items: list[QtWidgets.QGraphicsRectItem] = []
+        self.rects: list[QtCore.QRectF] = []  # the bars shown (normalised: width, height ≥ 0)
         self.brushes: list[QtGui.QBrush] = []
         self.x0 = self.y0 = self.width = self.height = np.zeros(0)  # as given, signs kept
-        self._bounds = QtCore.QRectF()
 
     def set_bars(
         self,
@@ -46,32 +55,36 @@ class BarsItem(QtWidgets.QGraphicsObject):
         self.x0, self.y0, self.width, self.height = x0, y0, width, height
         left, right = np.minimum(x0, x0 + width), np.maximum(x0, x0 + width)
         top, bottom = np.minimum(y0, y0 + height), np.maximum(y0, y0 + height)
-        self.rects = [
+        rects = [
             QtCore.QRectF(a, b, c - a, d - b)
             for a, b, c, d in zip(left.tolist(), top.tolist(), right.tolist(), bottom.tolist())
         ]
-        self.brushes = list(brushes) if brushes is not None else [self.brush] * len(self.rects)
-        bounds = QtCore.QRectF()
-        if self.rects:
-            bounds = QtCore.QRectF(
-                float(left.min()),
-                float(top.min()),
-                float(right.max() - left.min()),
-                float(bottom.max() - top.min()),
-            )
-        if bounds != self._bounds:  # the view's repaint margin covers the outline's pixel
-            self.prepareGeometryChange()
-            self._bounds = bounds
-        self.update()
+        brushes = list(brushes) if brushes is not None else [self.brush] * len(rects)
+        while len(self.items) < len(rects):
+            item = QtWidgets.QGraphicsRectItem(self)
+            item.setPen(self.pen)
+            item.setBrush(self.brush)
+            self.items.append(item)
+        for i, item in enumerate(self.items):  # Qt repaints what a change covers, old and new
+            shown = i < len(rects)
+            if item.isVisible() != shown:
+                item.setVisible(shown)
+            if not shown:
+                continue
+            if item.rect() != rects[i]:
+                item.setRect(rects[i])
+            if item.brush() != brushes[i]:
+                item.setBrush(brushes[i])
+        self.rects, self.brushes = rects, brushes
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
-        return self._bounds
+        return QtCore.QRectF()  # no contents of its own: the bars are children
+
+    def childrenBounds(self) -> QtCore.QRectF:  # noqa: N802 (pyqtgraph's auto-range asks)
+        return self.childrenBoundingRect()
 
     def paint(self, p: QtGui.QPainter, *args) -> None:
-        p.setPen(self.pen)
-        for rect, brush in zip(self.rects, self.brushes):
-            p.setBrush(brush)
-            p.drawRect(rect)
+        pass
 
 
 class RowLabels(QtWidgets.QGraphicsObject):
