@@ -41,6 +41,10 @@ def cache_text(*items: QtWidgets.QGraphicsItem) -> None:
 def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
     """A white plot with readable axes and no mouse zoom (the views are fixed, not explored)."""
     w = pg.PlotWidget(background=BACKGROUND)
+    # No cached background: the background is one colour, and the cache's pixmap was copied
+    # into every repainted area by Qt's thread pool, which the UI thread then waited for (a
+    # third of a step's time on a busy machine); a plain fill costs less.
+    w.setCacheMode(QtWidgets.QGraphicsView.CacheModeFlag.CacheNone)
     p = w.getPlotItem()
     p.setTitle(title, size=f"{FONT_PT + 2}pt", color="k")
     p.setMenuEnabled(False)
