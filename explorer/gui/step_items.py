@@ -98,6 +98,8 @@ class RowLabels(QtWidgets.QGraphicsObject):
         super().__init__(axis)
         self.axis, self.view = axis, view
         self.texts: list[str] = []
+        self._laid_out: dict[str, QtGui.QStaticText] = {}
+        self._font_key = ""
         self._rect = QtCore.QRectF(axis.rect())
         axis.setTicks([[], []])
         axis.geometryChanged.connect(self._follow_axis)
@@ -116,6 +118,18 @@ class RowLabels(QtWidgets.QGraphicsObject):
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
         return self._rect
 
+    def _static(self, text: str, font: QtGui.QFont) -> QtGui.QStaticText:
+        """The label laid out once per font (a candidate's name and probability recur)."""
+        key = font.key()
+        if key != self._font_key or len(self._laid_out) > 2048:
+            self._laid_out, self._font_key = {}, key
+        st = self._laid_out.get(text)
+        if st is None:
+            st = self._laid_out[text] = QtGui.QStaticText(text)
+            st.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+            st.prepare(QtGui.QTransform(), font)
+        return st
+
     def paint(self, p: QtGui.QPainter, *args) -> None:
         if not self.texts:
             return
@@ -123,13 +137,12 @@ class RowLabels(QtWidgets.QGraphicsObject):
         to_axis = self.view.childGroup.sceneTransform() * self.sceneTransform().inverted()[0]
         y0 = to_axis.map(QtCore.QPointF(0.0, 0.0)).y()
         step = to_axis.map(QtCore.QPointF(0.0, 1.0)).y() - y0
-        p.setFont(self.axis.style.get("tickFont") or self.axis.font())
+        font = self.axis.style.get("tickFont") or self.axis.font()
+        p.setFont(font)
         p.setPen(self.axis.textPen())
         right = self._rect.right() - self.axis.style["tickTextOffset"][0]
-        h = max(abs(step), p.fontMetrics().height())
-        flag = QtCore.Qt.AlignmentFlag
-        align = flag.AlignRight | flag.AlignVCenter | QtCore.Qt.TextFlag.TextDontClip
-        left = self._rect.left()
         for i, text in enumerate(self.texts):
-            y = y0 + i * step
-            p.drawText(QtCore.QRectF(left, y - h / 2, right - left, h), align, text)
+            st = self._static(text, font)
+            size = st.size()
+            y = y0 + i * step  # the row's centre
+            p.drawStaticText(QtCore.QPointF(right - size.width(), y - size.height() / 2), st)

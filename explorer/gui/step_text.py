@@ -28,6 +28,7 @@ class TextLines(QtWidgets.QAbstractScrollArea):
         self.anchor: tuple[int, int] | None = None  # (line, column) where the selection began
         self.cursor: tuple[int, int] | None = None  # (line, column) where it ends
         self._widths: dict[str, float] = {}  # the longest line → its width in pixels
+        self._laid_out: dict[str, QtGui.QStaticText] = {}  # a line → its glyphs, placed
         self._extent = 0.0  # the widest text since clear_extent: the scroll range only grows
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.WheelFocus)
         self.viewport().setCursor(QtCore.Qt.CursorShape.IBeamCursor)
@@ -104,6 +105,7 @@ class TextLines(QtWidgets.QAbstractScrollArea):
         super().changeEvent(event)
         if event.type() == QtCore.QEvent.Type.FontChange:
             self._widths.clear()
+            self._laid_out.clear()
             self._extent = 0.0
             self._update_scrollbars()
             self.viewport().update()
@@ -128,6 +130,17 @@ class TextLines(QtWidgets.QAbstractScrollArea):
             return None
         return min(self.anchor, self.cursor), max(self.anchor, self.cursor)
 
+    def _static(self, line: str) -> QtGui.QStaticText:
+        """The line laid out once: steps revisited while scrubbing, and the lines that every
+        step shares, are drawn without shaping their text again."""
+        text = self._laid_out.get(line)
+        if text is None:
+            if len(self._laid_out) > 4096:
+                self._laid_out.clear()
+            text = self._laid_out[line] = QtGui.QStaticText(line)
+            text.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        return text
+
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
         p = QtGui.QPainter(self.viewport())
         fm = QtGui.QFontMetricsF(self.font())
@@ -145,7 +158,7 @@ class TextLines(QtWidgets.QAbstractScrollArea):
             line = self.lines[i]
             y = origin.y() + i * h
             if selection is None or not selection[0][0] <= i <= selection[1][0]:
-                p.drawText(QtCore.QPointF(origin.x(), y + ascent), line)
+                p.drawStaticText(QtCore.QPointF(origin.x(), y), self._static(line))
                 continue
             (l0, c0), (l1, c1) = selection
             a = c0 if i == l0 else 0
