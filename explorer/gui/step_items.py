@@ -18,6 +18,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 import pyqtgraph as pg  # isort: skip
 
 
+def _column(a, n: int) -> list[float]:
+    """n floats: a sequence as it is, or one number repeated."""
+    a = np.asarray(a, dtype=float)
+    return a.tolist() if a.ndim else [float(a)] * n
+
+
 class BarsItem(QtWidgets.QGraphicsObject):
     """Rectangles (x0, y0, width, height) in data coordinates, each with its brush, one pen.
 
@@ -48,16 +54,12 @@ class BarsItem(QtWidgets.QGraphicsObject):
         height: np.ndarray,  # (n,) or one for all
         brushes: Sequence[QtGui.QBrush] | None = None,
     ) -> None:
-        n = np.shape(x0)
-        x0, y0, width, height = (
-            np.broadcast_to(np.asarray(a, float), n) for a in (x0, y0, width, height)
-        )
-        self.x0, self.y0, self.width, self.height = x0, y0, width, height
-        left, right = np.minimum(x0, x0 + width), np.maximum(x0, x0 + width)
-        top, bottom = np.minimum(y0, y0 + height), np.maximum(y0, y0 + height)
+        n = len(x0)
+        x0, y0, width, height = (_column(a, n) for a in (x0, y0, width, height))
+        self.x0, self.y0, self.width, self.height = (np.array(a) for a in (x0, y0, width, height))
         rects = [
-            QtCore.QRectF(a, b, c - a, d - b)
-            for a, b, c, d in zip(left.tolist(), top.tolist(), right.tolist(), bottom.tolist())
+            QtCore.QRectF(min(x, x + w), min(y, y + h), abs(w), abs(h))
+            for x, y, w, h in zip(x0, y0, width, height)
         ]
         brushes = list(brushes) if brushes is not None else [self.brush] * len(rects)
         while len(self.items) < len(rects):

@@ -62,10 +62,12 @@ class TopKView(QtWidgets.QWidget):
         self.reference_token: int | None = None
         self.bar_brush, self.chosen_brush = pg.mkBrush(BAR), pg.mkBrush(ACCENT)
         self._y_range: tuple[float, float] | None = None
+        self._shown: dict[tuple[int, int], tuple] = {}  # (t, k) → what _work_out gives
 
     def set_trace(self, trace: Trace | None, piece_of=None) -> None:
         """``piece_of(token id) -> str`` names candidates that were not emitted."""
         self.trace = trace
+        self._shown.clear()
         if piece_of is not None:
             self.piece_of = piece_of
         self._draw()
@@ -83,27 +85,36 @@ class TopKView(QtWidgets.QWidget):
             self.entropy_label.setText("")
             return
         t = min(self.t, len(tr) - 1)
-        step = tr.steps[t]
-        self.entries = step.topk(self.k_spin.value())
-        ids = [i for i, _ in self.entries]
-        if step.token not in ids:  # the chosen token (sampled, forced) is always shown
-            self.entries.append((step.token, float(np.exp(step.logprobs[step.token]))))
-        probs = np.array([p for _, p in self.entries])
-        self.pieces = [step.piece if i == step.token else self.piece_of(i) for i, _ in self.entries]
-        brushes = [
-            self.chosen_brush if i == step.token else self.bar_brush for i, _ in self.entries
-        ]
+        k = self.k_spin.value()
+        shown = self._shown.get((t, k))
+        if shown is None:
+            shown = self._shown[(t, k)] = self._work_out(t, k)
+        self.entries, self.pieces, probs, brushes, labels, line = shown
         n = len(self.entries)
-        self.bars.set_bars(np.zeros(n), np.arange(n) - 0.375, probs, 0.75, brushes)
-        self.labels.set_texts([f"{short(p, 12)}  {q:.2f}" for p, q in zip(self.pieces, probs)])
-        y_range = (-0.6, max(n, self.k_spin.value()) - 0.4)
+        self.bars.set_bars([0.0] * n, [i - 0.375 for i in range(n)], probs, 0.75, brushes)
+        self.labels.set_texts(labels)
+        y_range = (-0.6, max(n, k) - 0.4)
         if y_range != self._y_range:  # a new range redraws the axis: only when k changes
             self._y_range = y_range
             self.plot.getPlotItem().setYRange(*y_range, padding=0)
-        self.entropy_label.setText(
+        self.entropy_label.setText(line)
+
+    def _work_out(self, t: int, k: int) -> tuple:
+        """What step t shows with k candidates: (token, p) best first, their pieces, p, bar
+        brushes, labels and the entropy line. Kept per (t, k): a trace never changes."""
+        step = self.trace.steps[t]
+        entries = step.topk(k)
+        if step.token not in [i for i, _ in entries]:  # the chosen token is always shown
+            entries.append((step.token, float(np.exp(step.logprobs[step.token]))))
+        pieces = [step.piece if i == step.token else self.piece_of(i) for i, _ in entries]
+        probs = [p for _, p in entries]
+        brushes = [self.chosen_brush if i == step.token else self.bar_brush for i, _ in entries]
+        labels = [f"{short(piece, 12)}  {q:.2f}" for piece, q in zip(pieces, probs)]
+        line = (
             f"step {t + 1}: chose “{step.piece}” p = {np.exp(step.logprob):.3f}   "
             f"entropy H = {step.entropy:.3f} nats"
         )
+        return entries, pieces, probs, brushes, labels, line
 
     def _clicked(self, event) -> None:
         if not self.entries:
