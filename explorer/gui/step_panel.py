@@ -24,7 +24,7 @@ from explorer.gui.step_attention import AttentionBarsView
 from explorer.gui.step_common import FONT_PT, LabelBox
 from explorer.gui.step_compare import CompareColumn
 from explorer.gui.step_hidden import HiddenStatesView
-from explorer.gui.step_text import TextLines
+from explorer.gui.step_text import RichLine, TextLines
 from explorer.gui.step_topk import TopKView
 from explorer.gui.step_transformer import TransformerView
 from explorer.seq2seq.trace import Trace
@@ -114,10 +114,7 @@ class StepPanel(QtWidgets.QWidget):
         self.pieces_label = QtWidgets.QLabel()
         self.pieces_label.setToolTip("The source as the sentencepiece pieces the encoder sees.")
         self.pieces_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.output_label = QtWidgets.QLabel(HINT)
-        self.output_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.output_label.setWordWrap(True)
-        self.output_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        self.output_label = RichLine(HINT)  # each step's text laid out once (see step_text)
         # A box of fixed height: a new step's text must not re-lay the plots out below it.
         self.output_box = LabelBox(self.output_label)
 
@@ -490,9 +487,6 @@ class StepPanel(QtWidgets.QWidget):
         if self.compare.isVisible():
             self.compare.set_step(t)
         self.output_label.setText(self._output_html())
-        # Lay the rich text out now: a label left to do it while painting asks for a second
-        # paint once it has (twice the cost of drawing the line on every step).
-        self.output_label.heightForWidth(self.output_label.width())
 
     def _word_parts(self, trace: Trace) -> list[tuple[str, str]]:
         """(the space before it, the escaped piece) for each target piece: pieces of one word are

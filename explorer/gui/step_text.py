@@ -272,3 +272,62 @@ class TextLines(QtWidgets.QAbstractScrollArea):
         select_all = menu.addAction("Select All", self.selectAll)
         select_all.setShortcut(QtGui.QKeySequence.StandardKey.SelectAll)
         menu.exec(event.globalPos())
+
+
+class RichLine(QtWidgets.QWidget):
+    """Rich text that wraps (the output so far, the current piece highlighted), as a label shows
+    it, laid out once per text and width.
+
+    A ``QLabel`` lays its rich text out again on every ``setText``; scrubbing comes back to the
+    same few texts (one per step), so each keeps its laid-out document here.
+    """
+
+    def __init__(self, text: str = "", parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._html = text
+        self._docs: dict[str, QtGui.QTextDocument] = {}  # text → its document at _width
+        self._width = -1
+
+    def text(self) -> str:
+        return self._html
+
+    def setText(self, text: str) -> None:  # noqa: N802 (as QLabel)
+        if text != self._html:
+            self._html = text
+            self.update()
+
+    def document(self) -> QtGui.QTextDocument:
+        """The shown text laid out at the widget's width."""
+        width = self.contentsRect().width()
+        if width != self._width:
+            self._docs.clear()
+            self._width = width
+        doc = self._docs.get(self._html)
+        if doc is None:
+            if len(self._docs) > 256:
+                self._docs.clear()
+            doc = self._docs[self._html] = QtGui.QTextDocument()
+            doc.setDocumentMargin(0)
+            doc.setDefaultFont(self.font())
+            doc.setHtml(self._html)
+            doc.setTextWidth(width)
+        return doc
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() == QtCore.QEvent.Type.FontChange:
+            self._docs.clear()
+            self.update()
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
+        rect = self.contentsRect()
+        p = QtGui.QPainter(self)
+        p.translate(rect.topLeft())
+        ctx = QtGui.QAbstractTextDocumentLayout.PaintContext()
+        palette = self.palette()  # a label's colours: window text, not an editor's text
+        palette.setColor(QtGui.QPalette.ColorRole.Text, palette.color(self.foregroundRole()))
+        ctx.palette = palette
+        ctx.clip = QtCore.QRectF(0, 0, rect.width(), rect.height())
+        p.setClipRect(ctx.clip)
+        self.document().documentLayout().draw(p, ctx)
+        p.end()

@@ -142,3 +142,31 @@ def test_svg_export_writes_the_lines_in_view_as_text(panel, tmp_path):
     svg = save_svg(panel.arithmetic, tmp_path / "a.svg").read_text("utf-8")
     texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
     assert f"Step 3: writing “{tr.steps[2].piece}”   (luong-dot)" in texts
+
+
+def test_the_output_line_highlights_this_steps_piece(panel):
+    from PySide6.QtGui import QFont
+
+    tr = make_trace("luong-dot")
+    panel.show_trace(entry(), tr)
+    line = panel.output_label
+    for t in (2, 0, 2):  # a text shown before comes back from its cache, laid out the same
+        panel.set_step(t)
+        doc = line.document()
+        words = " ".join(tr.pieces)  # FakeTokenizer: every piece starts a word
+        assert doc.toPlainText() == f"Step {t + 1}/{len(tr)} ({tr.method}): {words}"
+        marked = []
+        block = doc.begin()
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            fmt = fragment.charFormat()
+            if fmt.background().color() == QColor("#f6c0c0"):
+                assert fmt.fontWeight() == QFont.Weight.Bold
+                marked.append(fragment.text())
+            it += 1
+        assert marked == [tr.pieces[t]]
+    image = line.grab().toImage()
+    highlight = QColor("#f6c0c0").rgb()
+    drawn = {image.pixel(x, y) for x in range(image.width()) for y in range(image.height())}
+    assert highlight in drawn  # the current piece's background is painted
