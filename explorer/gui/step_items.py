@@ -42,7 +42,7 @@ class BarsItem(QtWidgets.QGraphicsObject):
         self.pen = pg.mkPen(pg.getConfigOption("foreground") if pen is None else pen)
         self.pen.setWidthF(0)
         self.items: list[QtWidgets.QGraphicsRectItem] = []
-        self.rects: list[QtCore.QRectF] = []  # the bars shown (normalised: width, height ≥ 0)
+        self.rects: list[tuple[float, float, float, float]] = []  # shown: x, y, w ≥ 0, h ≥ 0
         self.brushes: list[QtGui.QBrush] = []
         self.x0 = self.y0 = self.width = self.height = np.zeros(0)  # as given, signs kept
 
@@ -58,32 +58,35 @@ class BarsItem(QtWidgets.QGraphicsObject):
         x0, y0, width, height = (_column(a, n) for a in (x0, y0, width, height))
         self.x0, self.y0, self.width, self.height = (np.array(a) for a in (x0, y0, width, height))
         rects = [
-            QtCore.QRectF(min(x, x + w), min(y, y + h), abs(w), abs(h))
+            (min(x, x + w), min(y, y + h), abs(w), abs(h))
             for x, y, w, h in zip(x0, y0, width, height)
         ]
-        brushes = list(brushes) if brushes is not None else [self.brush] * len(rects)
-        while len(self.items) < len(rects):
+        brushes = list(brushes) if brushes is not None else [self.brush] * n
+        while len(self.items) < n:
             item = QtWidgets.QGraphicsRectItem(self)
             item.setPen(self.pen)
             item.setBrush(self.brush)
+            item.setVisible(False)
             self.items.append(item)
-        for i, item in enumerate(self.items):  # Qt repaints what a change covers, old and new
-            shown = i < len(rects)
-            if item.isVisible() != shown:
-                item.setVisible(shown)
-            if not shown:
-                continue
-            if item.rect() != rects[i]:
-                item.setRect(rects[i])
-            if item.brush() != brushes[i]:
+        # Qt repaints what a change covers, old and new: set only what changed
+        old, old_brushes = self.rects, self.brushes
+        for i in range(n):
+            item = self.items[i]
+            if i >= len(old):
+                item.setRect(*rects[i])
                 item.setBrush(brushes[i])
+                item.setVisible(True)
+                continue
+            if rects[i] != old[i]:
+                item.setRect(*rects[i])
+            if brushes[i] is not old_brushes[i]:
+                item.setBrush(brushes[i])
+        for item in self.items[n : len(old)]:
+            item.setVisible(False)
         self.rects, self.brushes = rects, brushes
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
         return QtCore.QRectF()  # no contents of its own: the bars are children
-
-    def childrenBounds(self) -> QtCore.QRectF:  # noqa: N802 (pyqtgraph's auto-range asks)
-        return self.childrenBoundingRect()
 
     def paint(self, p: QtGui.QPainter, *args) -> None:
         pass

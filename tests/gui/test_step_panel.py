@@ -226,6 +226,13 @@ def test_topk_labels_name_this_steps_candidates(panel):
         assert shown[0].startswith(tr.steps[t].piece[:11])  # greedy: the chosen token on top
         np.testing.assert_allclose(panel.topk.bars.width, probs)  # bar length = p
         np.testing.assert_allclose(panel.topk.bars.height, 0.75)
+        drawn = [item.rect() for item in panel.topk.bars.items if item.isVisible()]
+        np.testing.assert_allclose([r.width() for r in drawn], probs)  # the rectangles Qt draws
+        assert [r.center().y() for r in drawn] == pytest.approx(range(8))  # one per row
+    panel.topk.k_spin.setValue(3)  # fewer candidates: the other bars are hidden
+    drawn = [item.rect() for item in panel.topk.bars.items if item.isVisible()]
+    np.testing.assert_allclose([r.width() for r in drawn], _probs(tr.steps[0], 3))
+    assert len(panel.topk.labels.texts) == 3
 
 
 def test_topk_labels_are_drawn_as_text_in_the_svg(panel, tmp_path):
