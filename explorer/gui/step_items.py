@@ -105,8 +105,8 @@ class RowLabels(QtWidgets.QGraphicsObject):
         self.texts: list[str] = []
         self._laid_out: dict[str, QtGui.QStaticText] = {}
         self._font_key = ""
-        self._rect = QtCore.QRectF(axis.rect())
         axis.setTicks([[], []])
+        self._rect = self._area()
         axis.geometryChanged.connect(self._follow_axis)
         view.sigTransformChanged.connect(lambda _view: self.update())
 
@@ -116,9 +116,15 @@ class RowLabels(QtWidgets.QGraphicsObject):
             self.texts = texts
             self.update()
 
+    def _area(self) -> QtCore.QRectF:
+        """The axis's area, and the tick marks' reach into the plot (a negative tick length)."""
+        return QtCore.QRectF(self.axis.rect()).adjusted(
+            0, 0, -min(0, self.axis.style["tickLength"]), 0
+        )
+
     def _follow_axis(self) -> None:
         self.prepareGeometryChange()
-        self._rect = QtCore.QRectF(self.axis.rect())
+        self._rect = self._area()
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
         return self._rect
@@ -145,9 +151,15 @@ class RowLabels(QtWidgets.QGraphicsObject):
         font = self.axis.style.get("tickFont") or self.axis.font()
         p.setFont(font)
         p.setPen(self.axis.textPen())
-        right = self._rect.right() - self.axis.style["tickTextOffset"][0]
+        edge = self.axis.rect().right()  # the axis line
+        tick = -self.axis.style["tickLength"]  # as the axis draws ticks: into the plot if > 0
+        right = edge - max(0, -tick) - self.axis.style["tickTextOffset"][0]
         for i, text in enumerate(self.texts):
             st = self._static(text, font)
             size = st.size()
             y = y0 + i * step  # the row's centre
             p.drawStaticText(QtCore.QPointF(right - size.width(), y - size.height() / 2), st)
+        p.setPen(self.axis.pen())
+        for i in range(len(self.texts)):
+            y = y0 + i * step
+            p.drawLine(QtCore.QPointF(edge, y), QtCore.QPointF(edge + tick, y))
