@@ -31,6 +31,8 @@ from explorer.seq2seq.trace import Trace
 
 MODES = ("greedy", "sample", "teacher-forced")
 HINT = "Load or train a model (Train & Load tab) to step through its decoding."
+# The current step's piece: dark text on its light background in either theme.
+MARK = "<span style='background:#f6c0c0; color:#1c1c1c'><b>{}</b></span>"
 
 
 def _examples() -> list[tuple[str, str]]:
@@ -505,8 +507,7 @@ class StepPanel(QtWidgets.QWidget):
         def words(trace: Trace, mark: int | None) -> str:
             # the current step's piece is highlighted
             return "".join(
-                space
-                + (f"<span style='background:#f6c0c0'><b>{text}</b></span>" if i == mark else text)
+                space + (MARK.format(text) if i == mark else text)
                 for i, (space, text) in enumerate(self._word_parts(trace))
             )
 
