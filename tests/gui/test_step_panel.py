@@ -347,3 +347,19 @@ def test_a_step_paints_each_changed_view_once(panel, qtbot):
             assert paints == Counter(dict.fromkeys(views, 1)), t
     finally:
         app.removeEventFilter(spy)
+
+
+def test_hidden_states_follow_the_step(panel):
+    from explorer.gui.step_hidden import pca_2d
+
+    tr = make_trace("luong-dot")
+    panel.show_trace(entry(), tr)
+    panel.tabs.setCurrentWidget(panel.hidden)  # a hidden tab catches up when shown
+    points = pca_2d(tr.hidden_matrix())  # (T, 2) the decoder states on their two main axes
+    for t in (2, 0, 3):
+        panel.set_step(t)
+        view = panel.hidden
+        assert view.current.isVisible()
+        assert (view.current.pos().x(), view.current.pos().y()) == pytest.approx(tuple(points[t]))
+        assert view.decoder.masked_steps() == list(range(t + 1, len(tr)))  # columns not reached
+        assert view.decoder.cursor.rect().left() == t
