@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6 import QtGui, QtWidgets
 
 from explorer.gui.step_common import FONT_PT
+from explorer.gui.step_text import TextLines
 from explorer.seq2seq.arithmetic import (
     ArithmeticInputError,
     WorkedAttention,
@@ -34,14 +35,18 @@ EXERCISE = {
 }
 
 
+def mono_font() -> QtGui.QFont:
+    f = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
+    f.setPointSizeF(FONT_PT)
+    return f
+
+
 def mono(parent=None) -> QtWidgets.QPlainTextEdit:
     w = QtWidgets.QPlainTextEdit(parent)
     w.setReadOnly(True)
-    f = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
-    f.setPointSizeF(FONT_PT)
-    w.setFont(f)
+    w.setFont(mono_font())
     w.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.NoWrap)
-    w.document().setUndoRedoEnabled(False)  # rewritten on every step; nothing to undo
+    w.document().setUndoRedoEnabled(False)  # read-only: nothing to undo
     return w
 
 
@@ -139,7 +144,9 @@ class ArithmeticView(QtWidgets.QWidget):
             "Which source position's product e_ti = score(s, h_i) to write out term by term."
         )
         self.focus_box.currentIndexChanged.connect(lambda _: self._draw())
-        self.text = mono()
+        # drawn line by line: a step replaces the whole text (see step_text)
+        self.text = TextLines()
+        self.text.setFont(mono_font())
         self.text.setToolTip(
             "Step 1 score e_ti, step 2 softmax α_ti = exp(e_ti)/Σ_j exp(e_tj), "
             "step 3 weighted sum c_t = Σ_i α_ti h_i, with this step's numbers."
@@ -158,9 +165,14 @@ class ArithmeticView(QtWidgets.QWidget):
         self.t = 0
         self.layer, self.head = -1, None
         self.worked: WorkedAttention | None = None
+        # (t, layer, head, focus) → (lines, worked): the trace never changes, and scrubbing
+        # back and forth comes back to the same steps
+        self._written: dict[tuple, tuple[list[str], WorkedAttention | None]] = {}
 
     def set_trace(self, trace: Trace | None, d_embed: int | None = None) -> None:
         self.trace, self.d_embed = trace, d_embed
+        self._written.clear()
+        self.text.clear_extent()
         self.focus_box.blockSignals(True)
         self.focus_box.clear()
         self.focus_box.addItem("highest α")
@@ -179,11 +191,21 @@ class ArithmeticView(QtWidgets.QWidget):
 
     def _draw(self) -> None:
         tr = self.trace
-        self.worked = None
         if tr is None or not tr.steps:
-            self.text.setPlainText("Decode a sentence to see the arithmetic of each step.")
+            self.worked = None
+            self.text.set_lines(["Decode a sentence to see the arithmetic of each step."])
             return
         t = min(self.t, len(tr) - 1)
+        key = (t, self.layer, self.head, self.focus_box.currentIndex() - 1)
+        written = self._written.get(key)
+        if written is None:
+            written = self._written[key] = self._write(t, key[-1])
+        lines, self.worked = written
+        self.text.set_lines(lines)
+
+    def _write(self, t: int, focus: int) -> tuple[list[str], WorkedAttention | None]:
+        """The lines of step t, and its worked arithmetic (None without attention)."""
+        tr = self.trace
         step = tr.steps[t]
         head = f"Step {t + 1}: writing “{step.piece}”"
         if not tr.has_attention:
@@ -192,15 +214,13 @@ class ArithmeticView(QtWidgets.QWidget):
             lines.append("the same at every step (c = the encoder's last state).")
             if self.d_embed:
                 lines += ["", "The bottleneck:"] + bottleneck(n, self.d_embed, d_hidden).lines()
-            self.text.setPlainText("\n".join(lines))
-            return
-        self.worked = worked_for_step(tr, t, self.layer, self.head)
-        focus = self.focus_box.currentIndex() - 1
+            return lines, None
+        worked = worked_for_step(tr, t, self.layer, self.head)
         lines = [head + f"   ({tr.arch})"]
         if tr.arch == "transformer":
             lines.append(
                 f"layer {self.layer + 1 if self.layer >= 0 else 'last'}, "
                 f"head {(self.head or 0) + 1}: q and k are not recorded, only e and α"
             )
-        lines += self.worked.lines(focus if focus >= 0 else None, list(tr.src_pieces))
-        self.text.setPlainText("\n".join(lines))
+        lines += worked.lines(focus if focus >= 0 else None, list(tr.src_pieces))
+        return lines, worked

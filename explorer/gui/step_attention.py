@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtWidgets
 
-from explorer.gui.plotting import pg
 from explorer.gui.step_common import BAR, Heatmap, make_plot, set_ticks, short, symmetric_levels
+from explorer.gui.step_items import BarsItem
 from explorer.seq2seq.trace import Trace
 
 
@@ -26,7 +26,7 @@ class AttentionBarsView(QtWidgets.QWidget):
         )
         self.weights_button.toggled.connect(lambda _: self._draw())
         self.plot = make_plot("Attention at step t")
-        self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, brush=BAR)
+        self.bars = BarsItem(BAR)  # one bar per source piece, 0.8 wide, centred on it
         self.plot.addItem(self.bars)
         self.context = Heatmap(
             "Context c_t = Σ_i α_ti h_i", cmap="CET-D1", step_axis="col", colorbar=False
@@ -51,6 +51,7 @@ class AttentionBarsView(QtWidgets.QWidget):
         self.t = 0
         self.layer, self.head = -1, None
         self._alpha = self._scores = self._ctx = None
+        self._y_range: tuple[float, float, float] | None = None
 
     @property
     def show_scores(self) -> bool:
@@ -60,7 +61,7 @@ class AttentionBarsView(QtWidgets.QWidget):
         self.trace, self.layer, self.head = trace, layer, head
         self._alpha = self._scores = self._ctx = None
         if trace is None or not trace.steps:
-            self.bars.setOpts(x=[0], height=[0])
+            self.bars.set_bars([], [], [], [])
             return
         S = len(trace.src_pieces)
         set_ticks(
@@ -88,12 +89,18 @@ class AttentionBarsView(QtWidgets.QWidget):
 
     def values(self) -> np.ndarray:
         """The bar heights shown (for tests)."""
-        return np.asarray(self.bars.opts["height"], dtype=np.float64)
+        return np.asarray(self.bars.height, dtype=np.float64)
 
     @staticmethod
     def _title(plot, text: str) -> None:
         if plot.titleLabel.text != text:  # a new title re-lays the plot out: only on change
             plot.setTitle(text)
+
+    def _set_y_range(self, lo: float, hi: float, padding: float) -> None:
+        """The same range for every step of a trace: set (and the axis redrawn) on a change."""
+        if (lo, hi, padding) != self._y_range:
+            self._y_range = (lo, hi, padding)
+            self.plot.getPlotItem().setYRange(lo, hi, padding=padding)
 
     def _draw(self) -> None:
         if self.trace is None or self._ctx is None:
@@ -101,17 +108,17 @@ class AttentionBarsView(QtWidgets.QWidget):
         t = min(self.t, self._ctx.shape[0] - 1)
         p = self.plot.getPlotItem()
         if self._alpha is None:
-            self.bars.setOpts(x=[0], height=[0])
+            self.bars.set_bars([], [], [], [])
             self._title(p, "No attention: every step sees the same fixed c")
         elif self.show_scores:
             h = np.nan_to_num(self._scores[t], nan=0.0)
-            self.bars.setOpts(x=np.arange(h.shape[0]), height=h)
+            self.bars.set_bars(np.arange(h.shape[0]) - 0.4, 0.0, 0.8, h)
             lo, hi = np.nanmin(self._scores), np.nanmax(self._scores)
-            p.setYRange(min(0.0, lo), max(0.0, hi), padding=0.05)
+            self._set_y_range(min(0.0, lo), max(0.0, hi), 0.05)
             self._title(p, "Raw scores e_ti at step t")
         else:
-            self.bars.setOpts(x=np.arange(self._alpha.shape[1]), height=self._alpha[t])
-            p.setYRange(0, 1, padding=0.02)
+            self.bars.set_bars(np.arange(self._alpha.shape[1]) - 0.4, 0.0, 0.8, self._alpha[t])
+            self._set_y_range(0.0, 1.0, 0.02)
             self._title(p, "Weights α_ti at step t")
         title = "Context c_t = Σ_i α_ti h_i" if self._alpha is not None else "Fixed context c"
         self._title(self.context.plot.getPlotItem(), f"{title}  ({self._ctx.shape[1]} numbers)")

@@ -41,6 +41,10 @@ def cache_text(*items: QtWidgets.QGraphicsItem) -> None:
 def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
     """A white plot with readable axes and no mouse zoom (the views are fixed, not explored)."""
     w = pg.PlotWidget(background=BACKGROUND)
+    # No cached background: the background is one colour, and the cache's pixmap was copied
+    # into every repainted area by Qt's thread pool, which the UI thread then waited for (a
+    # third of a step's time on a busy machine); a plain fill costs less.
+    w.setCacheMode(QtWidgets.QGraphicsView.CacheModeFlag.CacheNone)
     p = w.getPlotItem()
     p.setTitle(title, size=f"{FONT_PT + 2}pt", color="k")
     p.setMenuEnabled(False)
@@ -154,16 +158,17 @@ class Heatmap(QtWidgets.QWidget):
             cache_text(self.colorbar.axis)
         else:
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
-        self.mask = QtWidgets.QGraphicsRectItem()
-        self.mask.setBrush(pg.mkBrush(245, 245, 245))
-        self.mask.setPen(pg.mkPen(None))
-        self.mask.setZValue(5)
-        p.addItem(self.mask)
+        # One mask per step not reached yet: a new step shows or hides one of them, and only
+        # that row (or column) is painted again, where one mask over them all changed size and
+        # repainted every row below the current one.
+        self.masks: list[QtWidgets.QGraphicsRectItem] = []
+        self.mask_brush = pg.mkBrush(245, 245, 245)
         self.cursor = QtWidgets.QGraphicsRectItem()
         self.cursor.setPen(pg.mkPen(ACCENT, width=3))
         self.cursor.setZValue(6)
         p.addItem(self.cursor)
         self.shape = (0, 0)
+        self._row_view = False  # show_row's one-row view is set
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot)
@@ -188,19 +193,50 @@ class Heatmap(QtWidgets.QWidget):
         if levels is not None:
             self.set_levels(*levels)
         self.image.setImage(m.T, levels=self.levels, autoLevels=False)
+        self.image.setPos(0, 0)
+        self._row_view = False
         self.shape = m.shape
         R, C = m.shape
         p = self.plot.getPlotItem()
         set_ticks(p.getAxis("left"), row_labels if row_labels is not None else [""] * R)
         set_ticks(p.getAxis("bottom"), col_labels if col_labels is not None else [""] * C)
         p.setRange(xRange=(0, C), yRange=(0, R), padding=0.02)
+        self._fit_masks()
+
+    def _fit_masks(self) -> None:
+        """A mask per step (row or column), each reaching half a step into the next one, so
+        that neighbours leave no anti-aliased seam between them (only the steps after a masked
+        one are masked too)."""
+        R, C = self.shape
+        n = R if self.step_axis == "row" else C
+        vb = self.plot.getPlotItem().getViewBox()
+        while len(self.masks) > n:
+            vb.removeItem(self.masks.pop())
+        while len(self.masks) < n:
+            mask = QtWidgets.QGraphicsRectItem()
+            mask.setBrush(self.mask_brush)
+            mask.setPen(pg.mkPen(None))
+            mask.setZValue(5)
+            mask.setVisible(False)
+            vb.addItem(mask, ignoreBounds=True)
+            self.masks.append(mask)
+        for i, mask in enumerate(self.masks):
+            reach = min(1.5, n - i)
+            if self.step_axis == "row":
+                mask.setRect(0, i, C, reach)
+            else:
+                mask.setRect(i, 0, reach, R)
 
     def show_row(self, t: int) -> None:
-        """Scroll so that only row t shows: a strip that follows the step with the pixels it
-        already has (the image keeps every row; a new step draws no new image)."""
-        vb = self.plot.getPlotItem().getViewBox()
-        vb.setYRange(t, t + 1, padding=0)
-        vb.updateMatrix()  # now, not while painting: that would ask for a second paint
+        """Show only row t: a view one row high, and the image moved up by t rows, so that a
+        strip follows the step with the pixels it already has (the image keeps every row; a
+        new step draws no new image, and moving an item costs less than a new view range)."""
+        if not self._row_view:
+            vb = self.plot.getPlotItem().getViewBox()
+            vb.setYRange(0, 1, padding=0)
+            vb.updateMatrix()  # now, not while painting: that would ask for a second paint
+            self._row_view = True
+        self.image.setPos(0, -t)
 
     def update_values(self, matrix: np.ndarray) -> None:
         """New numbers, same shape and labels: only the image changes."""
@@ -213,18 +249,21 @@ class Heatmap(QtWidgets.QWidget):
     def set_step(self, t: int | None) -> None:
         """Show steps 0..t, outline step t; None shows everything without a cursor."""
         R, C = self.shape
+        for i, mask in enumerate(self.masks):
+            hide = t is not None and i > t
+            if mask.isVisible() != hide:
+                mask.setVisible(hide)
+        self.cursor.setVisible(t is not None)
         if t is None:
-            self.mask.setVisible(False)
-            self.cursor.setVisible(False)
             return
-        self.mask.setVisible(True)
-        self.cursor.setVisible(True)
         if self.step_axis == "row":
-            self.mask.setRect(0, t + 1, C, max(0, R - t - 1))
             self.cursor.setRect(0, t, C, 1)
         else:
-            self.mask.setRect(t + 1, 0, max(0, C - t - 1), R)
             self.cursor.setRect(t, 0, 1, R)
+
+    def masked_steps(self) -> list[int]:
+        """The steps (rows or columns) under the mask, for tests."""
+        return [i for i, mask in enumerate(self.masks) if mask.isVisible()]
 
     def pixel(self, row: int, col: int) -> float:
         """The value shown at (row, col), for tests."""

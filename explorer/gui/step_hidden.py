@@ -47,9 +47,17 @@ class HiddenStatesView(QtWidgets.QWidget):
             symbolSize=7,
             symbolBrush=(60, 110, 200),
         )
-        self.current = pg.ScatterPlotItem(size=16, brush=pg.mkBrush(ACCENT), pen=pg.mkPen("k"))
+        # The current step's point: a 16-pixel disc that Qt moves. A scatter item told the view
+        # its bounds had changed on every step, and the view worked out its auto range again
+        # over every label of the trajectory, then repainted all of them.
+        self.current = QtWidgets.QGraphicsEllipseItem(-8, -8, 16, 16)
+        self.current.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.current.setBrush(pg.mkBrush(ACCENT))
+        self.current.setPen(pg.mkPen("k"))
+        self.current.setZValue(10)
+        self.current.setVisible(False)
         self.pca.addItem(self.path)
-        self.pca.addItem(self.current, ignoreBounds=True)  # moving it must not re-range the axes
+        self.pca.getPlotItem().getViewBox().addItem(self.current, ignoreBounds=True)
         self.labels: list[pg.TextItem] = []
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -72,7 +80,7 @@ class HiddenStatesView(QtWidgets.QWidget):
         if trace is None or not trace.steps:
             self.points = np.zeros((0, 2))
             self.path.setData([], [])
-            self.current.setData([], [])
+            self.current.setVisible(False)
             return
         enc = trace.encoder_states.T  # (D_enc, S)
         dec = trace.hidden_matrix().T  # (D, T)
@@ -95,4 +103,5 @@ class HiddenStatesView(QtWidgets.QWidget):
         self.decoder.set_step(t)
         if self.points.shape[0]:
             t = min(t, self.points.shape[0] - 1)
-            self.current.setData([self.points[t, 0]], [self.points[t, 1]])
+            self.current.setPos(float(self.points[t, 0]), float(self.points[t, 1]))
+            self.current.setVisible(True)

@@ -24,12 +24,15 @@ from explorer.gui.step_attention import AttentionBarsView
 from explorer.gui.step_common import FONT_PT, LabelBox
 from explorer.gui.step_compare import CompareColumn
 from explorer.gui.step_hidden import HiddenStatesView
+from explorer.gui.step_text import RichLine, TextLines
 from explorer.gui.step_topk import TopKView
 from explorer.gui.step_transformer import TransformerView
 from explorer.seq2seq.trace import Trace
 
 MODES = ("greedy", "sample", "teacher-forced")
 HINT = "Load or train a model (Train & Load tab) to step through its decoding."
+# The current step's piece: dark text on its light background in either theme.
+MARK = "<span style='background:#f6c0c0; color:#1c1c1c'><b>{}</b></span>"
 
 
 def _examples() -> list[tuple[str, str]]:
@@ -113,10 +116,7 @@ class StepPanel(QtWidgets.QWidget):
         self.pieces_label = QtWidgets.QLabel()
         self.pieces_label.setToolTip("The source as the sentencepiece pieces the encoder sees.")
         self.pieces_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.output_label = QtWidgets.QLabel(HINT)
-        self.output_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.output_label.setWordWrap(True)
-        self.output_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        self.output_label = RichLine(HINT)  # each step's text laid out once (see step_text)
         # A box of fixed height: a new step's text must not re-lay the plots out below it.
         self.output_box = LabelBox(self.output_label)
 
@@ -227,12 +227,14 @@ class StepPanel(QtWidgets.QWidget):
         """Follow the theme and projector mode: plot fonts, the arithmetic text, PCA labels."""
         scale = theme.signals().scale if scale is None else scale
         theme.style_plots(self, scale)
-        for edit in self.findChildren(QtWidgets.QPlainTextEdit):
+        texts = self.findChildren(QtWidgets.QPlainTextEdit) + self.findChildren(TextLines)
+        for edit in texts:
             font = edit.font()
             font.setPointSizeF(FONT_PT * scale)
             edit.setFont(font)
         for view in (self.topk, self.compare.topk):
             view.plot.getPlotItem().getAxis("left").setWidth(int(120 * scale))
+            view.labels.update()  # drawn in the axis's font and colour, which just changed
         self.hidden.set_font_scale(scale)
         lines = 3  # the output, the forced-token note, room for wrapping
         spacing = QtGui.QFontMetricsF(QtWidgets.QApplication.font()).lineSpacing()
@@ -505,8 +507,7 @@ class StepPanel(QtWidgets.QWidget):
         def words(trace: Trace, mark: int | None) -> str:
             # the current step's piece is highlighted
             return "".join(
-                space
-                + (f"<span style='background:#f6c0c0'><b>{text}</b></span>" if i == mark else text)
+                space + (MARK.format(text) if i == mark else text)
                 for i, (space, text) in enumerate(self._word_parts(trace))
             )
 

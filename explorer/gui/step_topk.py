@@ -6,7 +6,8 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from explorer.gui.plotting import pg
-from explorer.gui.step_common import ACCENT, BAR, LabelBox, make_plot, set_ticks, short
+from explorer.gui.step_common import ACCENT, BAR, LabelBox, make_plot, short
+from explorer.gui.step_items import BarsItem, RowLabels
 from explorer.seq2seq.trace import Trace
 
 
@@ -24,6 +25,9 @@ class TopKView(QtWidgets.QWidget):
         self.k_spin.setToolTip("How many of the most probable next tokens to show.")
         self.k_spin.valueChanged.connect(lambda _: self._draw())
         self.entropy_label = QtWidgets.QLabel()
+        # plain text: a piece such as "</s>" made Qt guess rich text, which a label lays out
+        # only when it paints and then paints a second time
+        self.entropy_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.entropy_label.setToolTip(
             "Entropy H = −Σ p log p of the next-token distribution, in nats: 0 when the model is "
             "sure, log V when it has no idea."
@@ -33,10 +37,13 @@ class TopKView(QtWidgets.QWidget):
             "The decoder's softmax over the vocabulary; greedy decoding takes the top bar. "
             "Click a bar to force that token here and decode on from it."
         )
-        self.bars = pg.BarGraphItem(x0=[0], y=[0], width=[0], height=0.75, brush=BAR)
-        self.plot.addItem(self.bars)
-        self.plot.getPlotItem().setXRange(0, 1, padding=0.02)
-        self.plot.getPlotItem().getAxis("left").setWidth(120)
+        self.bars = BarsItem(BAR)  # one bar per candidate, 0.75 high, centred on its row
+        item = self.plot.getPlotItem()
+        item.addItem(self.bars)
+        item.setXRange(0, 1, padding=0.02)
+        item.getAxis("left").setWidth(120)
+        # "piece  p" beside each bar: labels of their own, not axis ticks that re-lay out
+        self.labels = RowLabels(item.getAxis("left"), item.getViewBox())
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         top = QtWidgets.QHBoxLayout()
         if not compact:
@@ -54,10 +61,12 @@ class TopKView(QtWidgets.QWidget):
         self.reference_token: int | None = None
         self.bar_brush, self.chosen_brush = pg.mkBrush(BAR), pg.mkBrush(ACCENT)
         self._y_range: tuple[float, float] | None = None
+        self._shown: dict[tuple[int, int], tuple] = {}  # (t, k) → what _work_out gives
 
     def set_trace(self, trace: Trace | None, piece_of=None) -> None:
         """``piece_of(token id) -> str`` names candidates that were not emitted."""
         self.trace = trace
+        self._shown.clear()
         if piece_of is not None:
             self.piece_of = piece_of
         self._draw()
@@ -70,32 +79,41 @@ class TopKView(QtWidgets.QWidget):
         tr = self.trace
         if tr is None or not tr.steps:
             self.entries = []
-            self.bars.setOpts(x0=[0], y=[0], width=[0])
+            self.bars.set_bars([], [], [], [])
+            self.labels.set_texts([])
             self.entropy_label.setText("")
             return
         t = min(self.t, len(tr) - 1)
-        step = tr.steps[t]
-        self.entries = step.topk(self.k_spin.value())
-        ids = [i for i, _ in self.entries]
-        if step.token not in ids:  # the chosen token (sampled, forced) is always shown
-            self.entries.append((step.token, float(np.exp(step.logprobs[step.token]))))
-        probs = np.array([p for _, p in self.entries])
-        self.pieces = [step.piece if i == step.token else self.piece_of(i) for i, _ in self.entries]
-        brushes = [
-            self.chosen_brush if i == step.token else self.bar_brush for i, _ in self.entries
-        ]
+        k = self.k_spin.value()
+        shown = self._shown.get((t, k))
+        if shown is None:
+            shown = self._shown[(t, k)] = self._work_out(t, k)
+        self.entries, self.pieces, probs, brushes, labels, line = shown
         n = len(self.entries)
-        self.bars.setOpts(x0=np.zeros(n), y=np.arange(n), width=probs, brushes=brushes)
-        labels = [f"{short(p, 12)}  {q:.2f}" for p, q in zip(self.pieces, probs)]
-        set_ticks(self.plot.getPlotItem().getAxis("left"), labels, 0)
-        y_range = (-0.6, max(n, self.k_spin.value()) - 0.4)
+        self.bars.set_bars([0.0] * n, [i - 0.375 for i in range(n)], probs, 0.75, brushes)
+        self.labels.set_texts(labels)
+        y_range = (-0.6, max(n, k) - 0.4)
         if y_range != self._y_range:  # a new range redraws the axis: only when k changes
             self._y_range = y_range
             self.plot.getPlotItem().setYRange(*y_range, padding=0)
-        self.entropy_label.setText(
+        self.entropy_label.setText(line)
+
+    def _work_out(self, t: int, k: int) -> tuple:
+        """What step t shows with k candidates: (token, p) best first, their pieces, p, bar
+        brushes, labels and the entropy line. Kept per (t, k): a trace never changes."""
+        step = self.trace.steps[t]
+        entries = step.topk(k)
+        if step.token not in [i for i, _ in entries]:  # the chosen token is always shown
+            entries.append((step.token, float(np.exp(step.logprobs[step.token]))))
+        pieces = [step.piece if i == step.token else self.piece_of(i) for i, _ in entries]
+        probs = [p for _, p in entries]
+        brushes = [self.chosen_brush if i == step.token else self.bar_brush for i, _ in entries]
+        labels = [f"{short(piece, 12)}  {q:.2f}" for piece, q in zip(pieces, probs)]
+        line = (
             f"step {t + 1}: chose “{step.piece}” p = {np.exp(step.logprob):.3f}   "
             f"entropy H = {step.entropy:.3f} nats"
         )
+        return entries, pieces, probs, brushes, labels, line
 
     def _clicked(self, event) -> None:
         if not self.entries:

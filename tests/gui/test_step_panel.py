@@ -1,15 +1,18 @@
 """The Step-through panel, driven with hand-built traces and (when available) tiny real models."""
 
+import html
 import math
+import re
 
 import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
 from explorer.gui.state import AppState, LoadedModel  # noqa: E402
+from explorer.gui.step_common import short  # noqa: E402
 from explorer.gui.step_panel import StepPanel  # noqa: E402
 from explorer.seq2seq.trace import DecodeStep, Trace  # noqa: E402
 
@@ -55,6 +58,16 @@ class FakeTokenizer:
         return {4: "▁le", 5: "▁chat", 6: "▁noir", 3: "</s>"}.get(i, f"<{i}>")
 
 
+def _probs(step: DecodeStep, k: int = 8) -> list[float]:
+    return [p for _, p in step.topk(k)]
+
+
+def _pieces(step: DecodeStep, k: int = 8) -> list[str]:
+    return [
+        step.piece if i == step.token else FakeTokenizer().tgt_piece(i) for i, _ in step.topk(k)
+    ]
+
+
 @pytest.fixture
 def panel(qtbot):
     state = AppState()
@@ -84,7 +97,7 @@ def test_views_follow_the_step_forward_and_back(panel, qtbot):
         step = tr.steps[t]
         np.testing.assert_allclose(panel.alignment.row(t), step.cross_attention[-1, 0], atol=1e-6)
         # rows after t are hidden under the mask, row t is outlined
-        assert panel.alignment.mask.rect().top() == t + 1
+        assert panel.alignment.masked_steps() == list(range(t + 1, len(tr)))
         assert panel.alignment.cursor.rect().top() == t
         np.testing.assert_allclose(panel.bars.values(), step.cross_attention[-1, 0])
         assert [i for i, _ in panel.topk.entries[:3]] == [i for i, _ in step.topk(3)]
@@ -197,20 +210,44 @@ def test_context_strip_scrolls_to_the_current_step(panel):
     for t in (2, 0, 3, 1):
         panel.set_step(t)
         y0, y1 = strip.plot.getPlotItem().getViewBox().viewRange()[1]
-        assert (y0, y1) == pytest.approx((t, t + 1))  # only row t shows
+        shown = [strip.image.mapFromView(QPointF(0, y)).y() for y in (y0, y1)]
+        assert shown == pytest.approx([t, t + 1])  # only row t shows
         np.testing.assert_allclose(strip.image.image[:, t], tr.steps[t].context[-1], rtol=1e-6)
 
 
-def test_topk_axis_names_this_steps_candidates(panel):
+def test_topk_labels_name_this_steps_candidates(panel):
     tr = make_trace()
     panel.show_trace(entry(), tr)
-    axis = panel.topk.plot.getPlotItem().getAxis("left")
     for t in (1, 2, 1, 0):
         panel.set_step(t)
-        shown = [label for _, label in axis._tickLevels[0]]
+        shown = panel.topk.labels.texts
         probs = [p for _, p in tr.steps[t].topk(8)]
         assert [label.split()[-1] for label in shown] == [f"{p:.2f}" for p in probs]
         assert shown[0].startswith(tr.steps[t].piece[:11])  # greedy: the chosen token on top
+        np.testing.assert_allclose(panel.topk.bars.width, probs)  # bar length = p
+        np.testing.assert_allclose(panel.topk.bars.height, 0.75)
+        drawn = [item.rect() for item in panel.topk.bars.items if item.isVisible()]
+        np.testing.assert_allclose([r.width() for r in drawn], probs)  # the rectangles Qt draws
+        assert [r.center().y() for r in drawn] == pytest.approx(range(8))  # one per row
+    panel.topk.k_spin.setValue(3)  # fewer candidates: the other bars are hidden
+    drawn = [item.rect() for item in panel.topk.bars.items if item.isVisible()]
+    np.testing.assert_allclose([r.width() for r in drawn], _probs(tr.steps[0], 3))
+    assert len(panel.topk.labels.texts) == 3
+
+
+def test_topk_labels_are_drawn_as_text_in_the_svg(panel, tmp_path):
+    """The labels are painted by their own item, in the axis's area: an SVG export has them."""
+    tr = make_trace()
+    panel.show_trace(entry(), tr)
+    panel.set_step(2)
+    from explorer.gui.export import save_svg
+
+    svg = save_svg(panel.topk.plot, tmp_path / "topk.svg").read_text("utf-8")
+    texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+    step = tr.steps[2]
+    expected = [f"{short(piece, 12)}  {p:.2f}" for piece, p in zip(_pieces(step), _probs(step))]
+    assert panel.topk.labels.texts == expected
+    assert [t for t in texts if t in expected] == expected  # each label drawn once, in order
 
 
 def test_a_step_re_lays_out_nothing(panel, qtbot):
@@ -264,3 +301,65 @@ def test_svg_export_keeps_plot_text_as_text(panel, tmp_path):
     plain = panel.export_figure(tmp_path / "b.svg").read_text("utf-8")
     assert svg.count("<image") == plain.count("<image")  # no cached pixmap became a bitmap
     assert svg.count("<text") == plain.count("<text")
+
+
+def test_a_step_paints_each_changed_view_once(panel, qtbot):
+    """Every view that shows the step is painted, and once: a label laid out only while it
+    paints (rich text) asked for a second paint, which doubled what a step cost."""
+    from collections import Counter
+
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.show_trace(entry(), make_trace())
+    for t in (1, 2, 3, 0):
+        panel.set_step(t)
+        qtbot.wait(20)
+    views = {
+        "alignment": panel.alignment.plot.viewport(),
+        "bars": panel.bars.plot.viewport(),
+        "context": panel.bars.context.plot.viewport(),
+        "topk": panel.topk.plot.viewport(),
+        "arithmetic": panel.arithmetic.text.viewport(),
+        "output": panel.output_label,
+        "entropy": panel.topk.entropy_label,
+    }
+    names = {id(w): name for name, w in views.items()}
+    paints = Counter()
+
+    class Spy(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802
+            if event.type() == QEvent.Type.Paint and id(obj) in names:
+                paints[names[id(obj)]] += 1
+            return False
+
+    spy = Spy()
+    app = QApplication.instance()
+    app.installEventFilter(spy)
+    try:
+        for t in (1, 2, 3):
+            paints.clear()
+            panel.set_step(t)
+            for _ in range(5):  # until nothing more is painted
+                app.processEvents()
+            assert paints == Counter(dict.fromkeys(views, 1)), t
+    finally:
+        app.removeEventFilter(spy)
+
+
+def test_hidden_states_follow_the_step(panel):
+    from explorer.gui.step_hidden import pca_2d
+
+    tr = make_trace("luong-dot")
+    panel.show_trace(entry(), tr)
+    panel.tabs.setCurrentWidget(panel.hidden)  # a hidden tab catches up when shown
+    points = pca_2d(tr.hidden_matrix())  # (T, 2) the decoder states on their two main axes
+    for t in (2, 0, 3):
+        panel.set_step(t)
+        view = panel.hidden
+        assert view.current.isVisible()
+        assert (view.current.pos().x(), view.current.pos().y()) == pytest.approx(tuple(points[t]))
+        assert view.decoder.masked_steps() == list(range(t + 1, len(tr)))  # columns not reached
+        assert view.decoder.cursor.rect().left() == t
