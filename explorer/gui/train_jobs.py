@@ -12,7 +12,6 @@ from typing import Any
 
 PREVIEW_LIMIT = 200_000  # pairs read for a preview of a generated corpus
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
-DEFAULT_MODEL = "classroom-bahdanau"
 BUNDLED = ("classroom-bahdanau", "classroom-none", "classroom-luong", "classroom-transformer")
 
 

@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
 from explorer.gui import theme
 from explorer.gui.heap import start_worker, worker
 from explorer.gui.state import AppState, LoadedModel
-from explorer.gui.train_jobs import BUNDLED, DEFAULT_MODEL, MODELS_DIR, FirstLoad, bundled_paths
+from explorer.gui.train_jobs import BUNDLED, MODELS_DIR, FirstLoad, bundled_paths
 from explorer.gui.train_panel import TrainPanel
 
-__all__ = ["BUNDLED", "DEFAULT_MODEL", "MODELS_DIR", "MainWindow", "bundled_paths"]
+__all__ = ["BUNDLED", "MODELS_DIR", "MainWindow", "bundled_paths"]
 
 PANELS = {
     "train": ("Train && Load", None),
@@ -404,7 +404,7 @@ class MainWindow(QMainWindow):
         else:
             self._load_error(path, future.exception())
         self._load_done(path)
-        QTimer.singleShot(0, self._start_device_probe)
+        QTimer.singleShot(FOLLOW_UP_MS, self._start_device_probe)  # superqt: after the repaint
 
     def _loaded(self, path: Path, entry: LoadedModel, make_current: bool, remember: bool) -> None:
         self.state.add(entry, make_current=make_current or self.state.current is None)
