@@ -17,6 +17,7 @@ from superqt.utils import signals_blocked
 
 from explorer.gui import theme
 from explorer.gui.export import save_figure, save_json, save_matrix_csv, trace_to_dict
+from explorer.gui.examples import ExamplePicker
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.step_alignment import AlignmentView
 from explorer.gui.step_arithmetic import ArithmeticView
@@ -33,14 +34,6 @@ MODES = ("greedy", "sample", "teacher-forced")
 HINT = "Load or train a model (Train & Load tab) to step through its decoding."
 # The current step's piece: dark text on its light background in either theme.
 MARK = "<span style='background:#f6c0c0; color:#1c1c1c'><b>{}</b></span>"
-
-
-def _examples() -> list[tuple[str, str]]:
-    try:
-        from explorer.seq2seq.classroom import EXAMPLES
-    except ImportError:
-        return [("the black cat sat", "le chat noir était assis")]
-    return [(e[0], e[1]) if isinstance(e, (tuple, list)) else (str(e), "") for e in EXAMPLES]
 
 
 class StepPanel(QtWidgets.QWidget):
@@ -78,13 +71,8 @@ class StepPanel(QtWidgets.QWidget):
         self.sentence.setPlaceholderText("Type a source sentence and press Enter")
         self.sentence.setToolTip("The source sentence x; the encoder turns it into states h_i.")
         self.sentence.returnPressed.connect(self.decode)
-        self.examples = QtWidgets.QComboBox()
-        self.examples.addItem("Lecture examples…")
-        self.example_pairs = _examples()
-        for src, ref in self.example_pairs:
-            self.examples.addItem(src if not ref else f"{src}  →  {ref}")
-        self.examples.setToolTip("Example sentences from the lectures (with their translations).")
-        self.examples.activated.connect(self._pick_example)
+        self.examples = ExamplePicker()
+        self.examples.picked.connect(self._pick_example)
         self.model_box = QtWidgets.QComboBox()
         self.model_box.setToolTip("Which loaded model decodes the sentence.")
         self.model_box.activated.connect(self._pick_model)
@@ -278,8 +266,8 @@ class StepPanel(QtWidgets.QWidget):
             return
         if self.model_box.findText(entry.name) >= 0:
             self.model_box.setCurrentIndex(self.model_box.findText(entry.name))
-        if not self.sentence.text().strip() and entry.classroom and self.example_pairs:
-            src, ref = self.example_pairs[0]  # a classroom model opens on the lectures' example
+        if not self.sentence.text().strip() and entry.classroom:
+            src, ref = self.examples.first()  # a classroom model opens on the lectures' example
             self.reference.setText(ref)
             self.sentence.setText(src)
         if self.sentence.text().strip():
@@ -290,10 +278,7 @@ class StepPanel(QtWidgets.QWidget):
         if entry is not None:
             self.state.set_current(entry)
 
-    def _pick_example(self, index: int) -> None:
-        if index <= 0:
-            return
-        src, ref = self.example_pairs[index - 1]
+    def _pick_example(self, src: str, ref: str) -> None:
         self.reference.setText(ref)
         self.set_sentence(src)
 
