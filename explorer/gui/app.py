@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from explorer.gui.pyside_hook import quicken_feature_scan
+
+    quicken_feature_scan()  # torch is being imported beside us: every module passes PySide's check
     app = QApplication.instance() or QApplication(["attention-explorer"])
     app.setApplicationName("Attention Explorer")
     app.setOrganizationName("attention-explorer")

@@ -29,9 +29,12 @@ from PySide6.QtWidgets import (
 
 from explorer.gui import theme
 from explorer.gui.heap import start_worker, worker
+from explorer.gui.pyside_hook import quicken_feature_scan
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train_jobs import BUNDLED, MODELS_DIR, FirstLoad, bundled_paths
 from explorer.gui.train_panel import TrainPanel
+
+quicken_feature_scan()  # a window made without app.main (tests, benchmarks) imports as much
 
 __all__ = ["BUNDLED", "MODELS_DIR", "MainWindow", "bundled_paths"]
 
