@@ -301,7 +301,7 @@ def main(argv: list[str]) -> int:
     )
     rows.append(
         {
-            "name": "bare `python -c \"import torch\"`, each run just before a launch: median / "
+            "name": 'bare `python -c "import torch"`, each run just before a launch: median / '
             "max (s); the launch's ready time beyond it: median / max (s)",
             "value": f"{r['torch']['median']:.2f} / {r['torch']['max']:.2f}; "
             f"{r['beyond_torch']['median']:.2f} / {r['beyond_torch']['max']:.2f}",

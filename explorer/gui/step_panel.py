@@ -16,8 +16,8 @@ from superqt import QLabeledSlider
 from superqt.utils import signals_blocked
 
 from explorer.gui import theme
-from explorer.gui.export import save_figure, save_json, save_matrix_csv, trace_to_dict
 from explorer.gui.examples import ExamplePicker
+from explorer.gui.export import save_figure, save_json, save_matrix_csv, trace_to_dict
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.step_alignment import AlignmentView
 from explorer.gui.step_arithmetic import ArithmeticView
