@@ -174,9 +174,12 @@ def launch_time(repeat: int) -> dict:
 
 
 def training_stalls(steps: int, corpus_size: int = 30000) -> dict:
-    """Gaps of a 5 ms event-loop timer while the Train & Load panel trains on the CPU."""
+    """Gaps of a 5 ms event-loop timer while the Train & Load panel trains on the CPU. torch
+    and the decoding stack are imported first, as the window has them from its first load."""
     from PySide6 import QtCore
 
+    import explorer.seq2seq.checkpoint  # noqa: F401
+    import explorer.seq2seq.decode  # noqa: F401
     from explorer.gui.state import AppState
     from explorer.gui.train_panel import TrainPanel
     from explorer.seq2seq.presets import PRESETS

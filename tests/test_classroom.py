@@ -280,3 +280,32 @@ def test_de_before_plural_indefinite_article_drops_des():
     de = words.index("de")
     # the merged "de" keeps the links of both "near" (via près de) and "some"
     assert (4, de) in alignment and (5, de) in alignment
+
+
+def test_threads_asking_for_one_corpus_at_once_generate_it_once(monkeypatch):
+    # The Train panel's preview and a training run started meanwhile both ask for the corpus.
+    import functools
+    import threading
+    import time
+
+    calls = []
+    real = classroom._generate.__wrapped__
+
+    @functools.lru_cache(maxsize=4)
+    def counting(size, seed):
+        calls.append((size, seed))
+        time.sleep(0.2)  # the others ask while this one works
+        return real(size, seed)
+
+    monkeypatch.setattr(classroom, "_generate", counting)
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(classroom.generate(300, seed=7)))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [(300, 7)]
+    assert len(results) == 3 and results[0] == results[1] == results[2]

@@ -167,22 +167,15 @@ class CorpusBox(QGroupBox):
             self._pending = False
             self.refresh()
 
-    def _show(self, corpus) -> None:
+    def _show(self, loaded: tuple) -> None:
+        corpus, counts = loaded
         self.corpus = corpus
         pairs = corpus.pairs[:PREVIEW_ROWS]
         self.table.setRowCount(len(pairs))
         for r, (s, t) in enumerate(pairs):
             self.table.setItem(r, 0, QTableWidgetItem(s))
             self.table.setItem(r, 1, QTableWidgetItem(t))
-        n = len(corpus.pairs)
-        src_words = sum(len(s.split()) for s, _ in corpus.pairs)
-        tgt_words = sum(len(t.split()) for _, t in corpus.pairs)
-        text = f"{n:,} pairs · {src_words:,} source words · {tgt_words:,} target words"
-        if corpus.alignments:
-            text += " · gold alignments"
-        if corpus.skipped:
-            text += f" · {len(corpus.skipped)} lines skipped"
-        self.count.setText(text)
+        self.count.setText(counts)
         self.loaded.emit(corpus)
 
     def show_error(self, message: str) -> None:

@@ -9,6 +9,7 @@ other bundled models load after it. A panel is built the first time its tab is s
 from __future__ import annotations
 
 import importlib
+import threading
 import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
     load_failed = Signal(str)
     device_known = Signal(str)
     _first_loaded = Signal(object)  # the FirstLoad's future, from its thread
+    _modules_imported = Signal()  # from the thread that imports superqt and pyqtgraph
 
     def __init__(
         self,
@@ -151,6 +153,9 @@ class MainWindow(QMainWindow):
         self.state.current_changed.connect(self._show_model)
         self.state.models_changed.connect(self._rebuild_models_menu)
         self.state.open_in_step.connect(self.open_in_step)
+        self._awaiting_modules = False
+        self._modules_thread: threading.Thread | None = None
+        self._modules_imported.connect(self._after_modules)
         paths = bundled_paths(models_dir) if models_dir is not None else []
         self._bundled_queue = paths[1:]  # loaded one after another once the default is in
         if paths and first_load is not None and first_load.path == paths[0]:
@@ -406,8 +411,8 @@ class MainWindow(QMainWindow):
             self._loaded(path, future.result(), True, False)
         else:
             self._load_error(path, future.exception())
+        self._awaiting_modules = True  # what follows needs superqt and pyqtgraph (see below)
         self._load_done(path)
-        QTimer.singleShot(FOLLOW_UP_MS, self._start_device_probe)  # superqt: after the repaint
 
     def _loaded(self, path: Path, entry: LoadedModel, make_current: bool, remember: bool) -> None:
         self.state.add(entry, make_current=make_current or self.state.current is None)
@@ -433,10 +438,39 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(FOLLOW_UP_MS, self._next_after_load)
 
     def _next_after_load(self) -> None:
+        if self._awaiting_modules:
+            self._import_modules()
+            return
         if "train" in self.panels.built():
             self.train_panel.release()
         if self._bundled_queue:
             self.open_checkpoint(self._bundled_queue.pop(0), make_current=False, remember=False)
+
+    def _import_modules(self) -> None:
+        """After the first model: import superqt (every worker) and the plot modules (pyqtgraph)
+        on a plain thread, then ask for the device and go on loading. Imported here on the
+        window's thread, they would hold it for half a second just after the model appeared."""
+        if self._modules_thread is not None:
+            return
+
+        def run() -> None:
+            try:
+                import superqt.utils  # noqa: F401
+
+                import explorer.gui.train_plots  # noqa: F401
+            finally:  # a failed import fails again, and is reported, where the window needs it
+                try:
+                    self._modules_imported.emit()
+                except RuntimeError:  # the window was deleted meanwhile: no one to tell
+                    pass
+
+        self._modules_thread = threading.Thread(target=run, name="ui-imports", daemon=True)
+        self._modules_thread.start()
+
+    def _after_modules(self) -> None:
+        self._awaiting_modules = False
+        self._start_device_probe()
+        self._next_after_load()
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 from pathlib import Path
 
 from explorer.seq2seq.classroom_grammar import (
@@ -222,8 +223,12 @@ def generate(size: int = DEFAULT_SIZE, seed: int = 0) -> tuple[list[Pair], list[
     for the same ``size`` and ``seed`` (training, then evaluation) costs only fresh lists."""
     if size < 1:
         raise ClassroomError(f"size must be positive, not {size}")
-    pairs, alignments = _generate(size, seed)
+    with _GENERATING:  # a second thread asking for the same corpus waits for the first's
+        pairs, alignments = _generate(size, seed)
     return list(pairs), [list(a) for a in alignments]
+
+
+_GENERATING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)

@@ -332,6 +332,8 @@ def test_the_first_load_read_before_the_window_becomes_current(
     assert w.state.current is first.future.result()  # the thread's model, not a second read
     assert [e.path.name for e in w.state.models] == [f"{n}.safetensors" for n in BUNDLED[:2]]
     assert w.model_label.text() == f"model: {w.state.current.name}"
+    # superqt and the plot modules were imported on a thread of their own, before any worker
+    assert w._modules_thread is not None and not w._modules_thread.is_alive()
 
 
 def test_a_bad_first_load_is_reported_and_the_window_works(make_window, qtbot, tmp_path):
