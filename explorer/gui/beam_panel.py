@@ -33,6 +33,7 @@ from explorer.gui import theme
 from explorer.gui.beam_readouts import NBestTable, PathDetails
 from explorer.gui.beam_sweep import SweepWidget
 from explorer.gui.beam_tree_view import BeamTreeView, result_parts
+from explorer.gui.examples import ExamplePicker
 from explorer.gui.export import save_figure, save_json
 from explorer.gui.heap import start_worker, worker
 from explorer.gui.state import AppState, LoadedModel
@@ -127,6 +128,8 @@ class BeamPanel(QWidget):
         self.sentence = QLineEdit()
         self.sentence.setPlaceholderText("Source sentence…")
         self.sentence.setToolTip("The sentence to translate; the search re-runs as you type.")
+        self.examples = ExamplePicker()
+        self.examples.picked.connect(self._pick_example)
         self.beam = self._spin(1, 64, 5, "beam")
         self.nbest = self._spin(1, 16, 3, "nbest")
         self.penalty = QComboBox()
@@ -198,7 +201,8 @@ class BeamPanel(QWidget):
         pl = QVBoxLayout(page)
         row = QHBoxLayout()
         row.addWidget(QLabel("Source:"))
-        row.addWidget(self.sentence, 1)
+        row.addWidget(self.sentence, 3)
+        row.addWidget(self.examples, 2)
         pl.addLayout(row)
         pl.addWidget(vertical, 1)
 
@@ -208,6 +212,7 @@ class BeamPanel(QWidget):
             w.valueChanged.connect(self._schedule)
         self.penalty.currentTextChanged.connect(self._on_penalty)
         self.sentence.textChanged.connect(self._schedule)
+        self.examples.watch(self.sentence, self.nbest_table.reference)
         self.show_pruned.toggled.connect(self.tree_view.set_show_pruned)
         self.tree_view.node_clicked.connect(self.select_node)
         self.tree_view.greedy_clicked.connect(self._select_greedy)
@@ -327,11 +332,26 @@ class BeamPanel(QWidget):
         self.pages.setCurrentIndex(0 if entry is None else 1)
         for kind in self._generation:  # drop results for the previous model
             self._generation[kind] += 1
+        decode = getattr(getattr(entry, "tokenizer", None), "decode_tgt", None)
+        self.details.decode = self.nbest_table.decode = decode
         if entry is None:
-            self.tree_view.clear_tree()
-            self.details.clear()
+            self._clear()
             return
+        if not self.sentence.text().strip() and entry.classroom:
+            self.examples.pick(0)  # a classroom model opens on the lectures' example
         self._schedule()
+
+    def _pick_example(self, src: str, ref: str) -> None:
+        self.nbest_table.reference.setText(ref)
+        self.set_sentence(src)
+
+    def _clear(self) -> None:
+        """No search to show (no model, or the sentence was emptied): drop any tree on screen."""
+        self.result = None
+        self.tree_view.clear_tree()
+        self.details.clear()
+        self.nbest_table.show_result([], None)
+        self.summary.setText("")
 
     def _on_penalty(self, name: str) -> None:
         self.alpha.setValue(DEFAULT_ALPHA[name])
@@ -340,6 +360,10 @@ class BeamPanel(QWidget):
     def _schedule(self, *_: Any) -> None:
         if self.entry is not None and self.sentence.text().strip():
             self._debounce.start()
+        elif self.entry is not None:  # the sentence was emptied: no tree applies
+            self._debounce.stop()
+            self._generation["beam search"] += 1  # a search still running is dropped
+            self._clear()
 
     def _run(self, kind: str, fn, args, on_result) -> None:
         self._generation[kind] += 1

@@ -34,6 +34,14 @@ def detokenize(pieces: list[str], eos: str = "</s>") -> str:
     return " ".join(pieces)
 
 
+def output_text(tokens, pieces, decode=None, eos: str = "</s>") -> str:
+    """A hypothesis as text: the model's tokenizer (``decode``: ids to text) writes it as the
+    n-best list and BLEU see it ("s'est"); without one, the pieces joined (``detokenize``)."""
+    if decode is not None:
+        return decode([int(t) for t in tokens])
+    return detokenize(list(pieces), eos=eos)
+
+
 @dataclass(frozen=True)
 class BleuDetails:
     """``explorer.seq2seq.metrics.sentence_bleu_details`` with its sum written out."""
@@ -143,6 +151,7 @@ class PathDetails(QWidget):
         self.node_id: int | None = None
         self.recomputed: float | None = None
         self.stored: float | None = None
+        self.decode = None  # the model's ids-to-text (see output_text); set with the model
 
     def clear(self) -> None:
         self.title.setText("Click a node to select its path.")
@@ -162,7 +171,9 @@ class PathDetails(QWidget):
             return
         path = tree.path(node_id)
         self.trace = tree.trace(node_id) if all(p.record is not None for p in path) else None
-        words = detokenize([p.piece for p in path], eos=_eos_piece(tree))
+        words = output_text(
+            [p.token for p in path], [p.piece for p in path], self.decode, _eos_piece(tree)
+        )
         self.title.setText(f"<b>{n.fate.value}</b> hypothesis (step {n.step + 1}): “{words}”")
         numbers = (
             f"log p = {n.logprob:.3f}   score S = {n.score:.3f}   "
@@ -185,7 +196,8 @@ class PathDetails(QWidget):
     def show_greedy(self, greedy: Trace) -> None:
         self.node_id = None
         self.trace = greedy
-        self.title.setText(f"<b>greedy</b> decode: “{detokenize(greedy.pieces)}”")
+        words = output_text(greedy.tokens, greedy.pieces, self.decode)
+        self.title.setText(f"<b>greedy</b> decode: “{words}”")
         self.numbers.setText(f"S = {greedy.score:.3f}   length = {len(greedy)}".replace("-", "−"))
         b = score_breakdown(greedy.token_logprobs)
         self.recomputed, self.stored = b.score, greedy.score
@@ -236,6 +248,7 @@ class NBestTable(QWidget):
         lay.addWidget(self.bleu_text)
         self.rows: list[tuple[str, str, float, float, int]] = []
         self.bleu: list[BleuDetails | None] = []
+        self.decode = None  # the model's ids-to-text (see output_text); set with the model
         self.reference.textChanged.connect(lambda _t: self._score())
 
     def show_result(self, nbest: list[Any], greedy: Trace | None) -> None:
@@ -244,9 +257,8 @@ class NBestTable(QWidget):
             text = getattr(h, "text", None) or detokenize(list(h.pieces))
             rows.append((f"beam #{i + 1}", text, h.score, h.normalized_score, len(h.tokens)))
         if greedy is not None:
-            rows.append(
-                ("greedy", detokenize(greedy.pieces), greedy.score, greedy.score, len(greedy))
-            )
+            text = output_text(greedy.tokens, greedy.pieces, self.decode)
+            rows.append(("greedy", text, greedy.score, greedy.score, len(greedy)))
         self.rows = rows
         self.table.setRowCount(len(rows))
         for r, (kind, text, s, ns, n) in enumerate(rows):

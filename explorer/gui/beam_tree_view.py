@@ -30,6 +30,7 @@ FATE_COLOURS = ("#3b75af", "#c4c4c4", "#ef8636", "#2ca02c", "#555555")
 FATE_SIZES = np.array([13.0, 8.0, 15.0, 20.0, 13.0])
 GREEDY_COLOUR = "#c2187a"
 SELECT_COLOUR = "#f2b600"
+EMPTY = "Type a source sentence above (or pick a lecture example):\nthe search runs as you type."
 FADED = QColor(FATE_COLOURS[1])
 FATE_NAMES = {v: k.value for k, v in FATE_CODES.items()} | {ROOT_CODE: "start"}
 
@@ -200,6 +201,8 @@ class BeamTreeView(pg.PlotWidget):
             self.divergence_text,
         ):
             self.addItem(item)
+        self.empty_text = pg.TextItem(EMPTY, color="#777777", anchor=(0.5, 0.5))
+        self.addItem(self.empty_text)
         self.divergence_line.setZValue(-5)
         self.divergence_text.setZValue(20)
         self.labels.setZValue(10)
@@ -217,6 +220,7 @@ class BeamTreeView(pg.PlotWidget):
         f = QFont()
         f.setPointSizeF(11 * scale)
         self.divergence_text.setFont(f)
+        self.empty_text.setFont(f)
         axis = self.getPlotItem().getAxis("bottom")
         axis.setStyle(tickFont=f)
         axis.label.setFont(f)
@@ -233,6 +237,12 @@ class BeamTreeView(pg.PlotWidget):
         self.labels.set_labels([], [], [], [], [], [], [], [])
         self.divergence_line.hide()
         self.divergence_text.hide()
+        # Nothing to lay out: a sentence of what to do, no axis with nothing on it.
+        pi = self.getPlotItem()
+        pi.hideAxis("bottom")
+        self.empty_text.setPos(0, 0)
+        self.empty_text.show()
+        pi.getViewBox().setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
 
     def draw_tree(self, result: Any) -> None:
         """Lay out and draw a BeamResult (or a BeamTree with its greedy trace)."""
@@ -240,6 +250,8 @@ class BeamTreeView(pg.PlotWidget):
         self.tree, self.greedy, self.divergence = tree, greedy, divergence
         if self.selected is not None and self.selected >= len(tree.nodes):
             self.selected = None
+        self.empty_text.hide()
+        self.getPlotItem().showAxis("bottom")
         self._redraw()
         self._fit()
 
@@ -369,11 +381,11 @@ class BeamTreeView(pg.PlotWidget):
         self.divergence_text.setText(
             f"step {d + 1}: greedy leaves the beam\ngreedy S = {g}\nbeam S = {b}".replace("-", "−")
         )
-        right_half = d + 1 > 0.5 * float(self.layout.x.max())
-        self.divergence_text.setAnchor((1, 0) if right_half else (0, 0))
-        # in the free band below every node (the view keeps room for it), not on the tree
+        # In the free band below every node (the view keeps room for it), from the view's left
+        # edge: placed beside the line, it ran off the view when the tree was narrow.
+        self.divergence_text.setAnchor((0, 0))
         lowest = max(float(self.layout.y.max()), float(ov.y.max()))
-        self.divergence_text.setPos(d + (0.95 if right_half else 1.05), lowest + 0.6)
+        self.divergence_text.setPos(-0.5, lowest + 0.6)
         self.divergence_line.show()
         self.divergence_text.show()
 

@@ -98,6 +98,7 @@ class StepPanel(QtWidgets.QWidget):
             "−log p of the reference token."
         )
         self.reference.returnPressed.connect(self.decode)
+        self.examples.watch(self.sentence, self.reference)
         self.decode_button = QtWidgets.QPushButton("Decode")
         self.decode_button.setToolTip("Run the model once; then step through the recorded trace.")
         self.decode_button.clicked.connect(self.decode)
@@ -267,9 +268,8 @@ class StepPanel(QtWidgets.QWidget):
         if self.model_box.findText(entry.name) >= 0:
             self.model_box.setCurrentIndex(self.model_box.findText(entry.name))
         if not self.sentence.text().strip() and entry.classroom:
-            src, ref = self.examples.first()  # a classroom model opens on the lectures' example
-            self.reference.setText(ref)
-            self.sentence.setText(src)
+            self.examples.pick(0)  # a classroom model opens on the lectures' example
+            return  # picking it decoded it
         if self.sentence.text().strip():
             self.decode()
 

@@ -407,8 +407,8 @@ class MainWindow(QMainWindow):
             return
 
     def _first_arrived(self, path: Path, future) -> None:
-        if future.exception() is None:
-            self._loaded(path, future.result(), True, False)
+        if future.exception() is None:  # current unless a model opened meanwhile is
+            self._loaded(path, future.result(), False, False)
         else:
             self._load_error(path, future.exception())
         self._awaiting_modules = True  # what follows needs superqt and pyqtgraph (see below)

@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 import PySide6  # noqa: E402, F401  (before pyqtgraph)
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from explorer.gui.beam_formula import score_breakdown  # noqa: E402
 from explorer.gui.beam_panel import BeamPanel  # noqa: E402
@@ -215,6 +216,20 @@ def test_divergence_marker_with_both_scores(panel):
     assert "beam S = −1.30" in text  # the + black
 
 
+def test_the_divergence_text_stays_inside_a_narrow_view(qtbot):
+    from explorer.gui.beam_tree_view import BeamTreeView
+
+    v = BeamTreeView()
+    qtbot.addWidget(v)
+    v.resize(330, 600)  # a narrow tree column: beside the line, the text ran off the left edge
+    v.show()
+    v.draw_tree(result(divergence=3))
+    QApplication.processEvents()
+    box = v.divergence_text.mapRectToScene(v.divergence_text.boundingRect())
+    view = v.getPlotItem().getViewBox().sceneBoundingRect()
+    assert view.left() <= box.left() and box.bottom() <= view.bottom()
+
+
 def test_no_divergence_marker_when_greedy_agrees(panel):
     agree = [("the", -0.3), ("black", -1.0), ("cat", -0.2), ("sleeps", -0.3), ("</s>", -0.1)]
     panel.show_result(result(greedy=greedy_trace(agree), divergence=None))
@@ -415,3 +430,91 @@ def test_sweep_reports_bleu_and_length_per_beam(qtbot, tmp_path):
     assert w.points[0][2] == 5.5 and w.points[-1][2] == 4.5
     x, y = w.bleu_curve.getData()
     assert len(x) == 5
+
+
+def test_an_emptied_sentence_clears_the_tree_and_a_late_result_is_dropped(panel, qtbot):
+    panel.search_fn = lambda entry, sentence, params: result()
+    panel.state.add(LoadedModel("toy", model=None, tokenizer=None))
+    assert panel.tree_view.empty_text.isVisible()  # nothing typed yet: what to do, no axis
+    assert not panel.tree_view.getPlotItem().getAxis("bottom").isVisible()
+    with qtbot.waitSignal(panel.result_shown, timeout=5000):
+        panel.set_sentence("le chat noir dort")
+    panel.wait_idle(qtbot)
+    assert panel.tree_view.tree is not None and not panel.tree_view.empty_text.isVisible()
+    assert panel.nbest_table.rows
+
+    def slow(entry, sentence, params):
+        import time
+
+        time.sleep(0.3)
+        return result()
+
+    panel.search_fn = slow
+    panel.set_sentence("le chat")
+    qtbot.waitUntil(lambda: bool(panel._workers), timeout=5000)  # that search is running
+    panel.set_sentence("")
+    panel.wait_idle(qtbot)
+    qtbot.wait(50)
+    assert panel.tree_view.tree is None and panel.result is None
+    assert panel.tree_view.empty_text.isVisible()
+    assert panel.nbest_table.rows == [] and panel.summary.text() == ""
+
+
+def test_a_classroom_model_opens_on_the_lectures_example(panel, qtbot):
+    from explorer.seq2seq.classroom import EXAMPLES
+
+    seen = []
+    panel.search_fn = lambda entry, sentence, params: seen.append(sentence) or result()
+    entry = LoadedModel("toy", model=None, tokenizer=None, corpus={"name": "classroom"})
+    with qtbot.waitSignal(panel.result_shown, timeout=5000):
+        panel.state.add(entry)
+    panel.wait_idle(qtbot)
+    assert panel.sentence.text() == EXAMPLES[0][0] and seen == [EXAMPLES[0][0]]
+    assert panel.nbest_table.reference.text() == EXAMPLES[0][1]  # BLEU against the lecture's
+    src, ref = EXAMPLES[3]
+    with qtbot.waitSignal(panel.result_shown, timeout=5000):
+        panel.examples.activated.emit(4)  # the picker's first entry is its prompt
+    panel.wait_idle(qtbot)
+    assert seen[-1] == src and panel.nbest_table.reference.text() == ref
+
+
+def test_greedy_and_paths_are_written_by_the_models_tokenizer(panel, qtbot):
+    """Display pieces carry no word boundary ("s", "'", "est"): joining them with spaces wrote
+    "s ' est" where the n-best rows said "s'est", and scored greedy lower against a reference."""
+    written = []
+
+    def decode_tgt(ids):
+        written.append(list(ids))
+        return "TEXT:" + ",".join(map(str, ids))
+
+    tokenizer = SimpleNamespace(decode_tgt=decode_tgt)
+    panel.search_fn = lambda entry, sentence, params: result()
+    panel.state.add(LoadedModel("toy", model=None, tokenizer=tokenizer))
+    with qtbot.waitSignal(panel.result_shown, timeout=5000):
+        panel.set_sentence("le chat noir dort")
+    panel.wait_idle(qtbot)
+    greedy = panel.tree_view.greedy
+    expected = "TEXT:" + ",".join(map(str, greedy.tokens))
+    assert ("greedy", expected) in [(kind, text) for kind, text, *_ in panel.nbest_table.rows]
+    panel._select_greedy()
+    assert expected in panel.details.title.text()
+    tree = panel.tree_view.tree
+    chosen = tree.chosen.id
+    panel.select_node(chosen)
+    path_ids = [p.token for p in tree.path(chosen)]
+    assert "TEXT:" + ",".join(map(str, path_ids)) in panel.details.title.text()
+
+
+def test_a_reference_from_an_example_goes_when_the_sentence_changes(panel, qtbot):
+    from explorer.seq2seq.classroom import EXAMPLES
+
+    panel.search_fn = lambda entry, sentence, params: result()
+    panel.state.add(LoadedModel("toy", model=None, tokenizer=None, corpus={"name": "classroom"}))
+    assert panel.nbest_table.reference.text() == EXAMPLES[0][1]
+    panel.set_sentence("her rabbit sometimes follows her")  # not the example: its French goes
+    assert panel.nbest_table.reference.text() == ""
+    panel.examples.pick(1)
+    panel.nbest_table.reference.setText("mon chat")  # typed by the user: it stays
+    panel.set_sentence("the dog sleeps")
+    assert panel.nbest_table.reference.text() == "mon chat"
+    panel.wait_idle(qtbot)

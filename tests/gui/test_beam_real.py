@@ -213,3 +213,23 @@ def test_projector_mode_scales_tree_labels_and_axes(panel, qtbot):
         assert axis.style["tickFont"].pointSizeF() == pytest.approx(tick_pt * theme.PROJECTOR_SCALE)
     finally:
         theme.apply(app, "light", False)
+
+
+def test_greedy_reads_as_the_beam_does_when_they_agree(panel, qtbot, sentences, tiny_models):
+    """The greedy row is written by the model's tokenizer like the n-best rows, so when the two
+    searches emit the same tokens their texts and BLEU against a reference are equal."""
+    _, agree = sentences
+    ref = dict(tiny_models.pairs)[agree]
+    panel.nbest_table.reference.setText(ref)
+    r = search(panel, qtbot, agree)
+    assert r.divergence is None and list(r.nbest[0].tokens) == list(r.greedy.tokens)
+    rows = {kind: text for kind, text, *_ in panel.nbest_table.rows}
+    assert (
+        rows["greedy"]
+        == rows["beam #1"]
+        == tiny_models.bahdanau.tokenizer.decode_tgt(r.greedy.tokens)
+    )
+    bleu = dict(zip([k for k, *_ in panel.nbest_table.rows], panel.nbest_table.bleu))
+    assert bleu["greedy"].bleu == bleu["beam #1"].bleu
+    panel._select_greedy()
+    assert rows["greedy"] in panel.details.title.text()

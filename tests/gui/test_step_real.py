@@ -202,3 +202,7 @@ def test_a_classroom_model_opens_on_the_lectures_first_example(make_panel, qtbot
     qtbot.waitUntil(lambda: panel.trace is not None, timeout=30_000)
     assert panel.sentence.text() == EXAMPLES[0][0]
     assert panel.reference.text() == EXAMPLES[0][1]
+    # another sentence: the example's French no longer applies to it (teacher forcing would
+    # force a translation of something else)
+    panel.set_sentence("the cat sleeps on the mat")
+    assert panel.reference.text() == ""

@@ -336,6 +336,34 @@ def test_the_first_load_read_before_the_window_becomes_current(
     assert w._modules_thread is not None and not w._modules_thread.is_alive()
 
 
+def test_a_checkpoint_opened_before_the_first_model_arrives_stays_current(
+    make_window, qtbot, tiny_checkpoint, tmp_path
+):
+    """`attention-explorer --checkpoint FILE`, or a file dropped on the window at once: the
+    bundled model arriving later joins the list without taking the user's model's place."""
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from explorer.gui.train_jobs import load_checkpoint_job
+    from explorer.gui.window import BUNDLED
+
+    models = tmp_path / "models"
+    models.mkdir()
+    bundled = models / f"{BUNDLED[0]}.safetensors"
+    bundled.write_bytes(tiny_checkpoint.read_bytes())
+    mine = tmp_path / "mine.safetensors"
+    mine.write_bytes(tiny_checkpoint.read_bytes())
+    first = SimpleNamespace(path=bundled, future=Future())  # still reading
+    w = make_window(models_dir=models, first_load=first)
+    with qtbot.waitSignal(w.model_loaded, timeout=120_000):
+        w.open_checkpoint(mine, make_current=True)
+    assert w.state.current.path == mine
+    first.future.set_result(load_checkpoint_job(bundled))
+    qtbot.waitUntil(lambda: not w.loading, timeout=120_000)
+    assert [e.path for e in w.state.models] == [mine, bundled]
+    assert w.state.current.path == mine
+
+
 def test_a_bad_first_load_is_reported_and_the_window_works(make_window, qtbot, tmp_path):
     from explorer.gui.train_jobs import FirstLoad
     from explorer.gui.window import BUNDLED
