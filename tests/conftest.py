@@ -1,6 +1,8 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Generated corpora are kept for the session (and its subprocesses), not in the user's cache.
+os.environ.setdefault("ATTENTION_EXPLORER_CACHE", __import__("tempfile").mkdtemp("-corpora"))
 
 from pathlib import Path  # noqa: E402
 

@@ -15,6 +15,7 @@ import random
 import threading
 from pathlib import Path
 
+from explorer.seq2seq import classroom_cache
 from explorer.seq2seq.classroom_grammar import (
     ANIMATE,
     NP,
@@ -235,7 +236,11 @@ _GENERATING = threading.Lock()
 def _generate(
     size: int, seed: int
 ) -> tuple[tuple[Pair, ...], tuple[tuple[tuple[int, int], ...], ...]]:
-    """The corpus for ``generate`` as immutable tuples, so the cached copy cannot be changed."""
+    """The corpus for ``generate`` as immutable tuples, so the cached copy cannot be changed;
+    read from the disk cache (``classroom_cache``) when it was generated before."""
+    kept = classroom_cache.read(size, seed, _SOURCES)
+    if kept is not None:
+        return kept
     g = load_grammar()
     rng = random.Random(seed)
     lengths = g.rules["lengths"]
@@ -256,7 +261,18 @@ def _generate(
             seen.add(src)
             pairs.append((src, " ".join(fr)))
             alignments.append(tuple(alignment))
-    return tuple(pairs), tuple(alignments)
+    corpus = tuple(pairs), tuple(alignments)
+    classroom_cache.write(size, seed, *corpus, _SOURCES)
+    return corpus
+
+
+# What the generator's output depends on: the cache's fingerprint reads these.
+_SOURCES = [
+    RESOURCES / "lexicon.json",
+    RESOURCES / "grammar.json",
+    Path(__file__),
+    Path(__file__).with_name("classroom_grammar.py"),
+]
 
 
 # ----------------------------------------------------------------------------- toy tasks
