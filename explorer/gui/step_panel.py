@@ -192,7 +192,13 @@ class StepPanel(QtWidgets.QWidget):
         # pixel on every repaint (the largest single cost of redrawing a step).
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.arithmetic, "Arithmetic")
-        self.tabs.addTab(self.arithmetic.exercise, "Hand exercise")
+        # Scrolled: its form would otherwise set the least height of every tab, which squeezed
+        # the plots above to a strip in projector mode.
+        exercise = QtWidgets.QScrollArea()
+        exercise.setWidget(self.arithmetic.exercise)
+        exercise.setWidgetResizable(True)
+        exercise.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.tabs.addTab(exercise, "Hand exercise")
         self.tabs.addTab(self.hidden, "Hidden states")
         self.tabs.addTab(self.transformer, "Transformer")
         self.tabs.currentChanged.connect(lambda _: self.redraw_all())

@@ -171,6 +171,18 @@ def projector():
     switch(False)
 
 
+def test_projector_mode_leaves_the_plots_their_room(make_panel, projector, qtbot):
+    """The hand exercise's form set the least height of every bottom tab: in projector mode at
+    1400 × 900 it took two thirds of the column and squeezed the plots to a strip."""
+    panel = make_panel("bahdanau")
+    panel.show()
+    projector(True)
+    panel.resize(1400, 760)  # the panel's share of a 1400 × 900 window
+    qtbot.wait(50)
+    plots, tabs = panel.tabs.parentWidget().sizes()
+    assert plots >= tabs
+
+
 def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
     from explorer.gui import theme
 
