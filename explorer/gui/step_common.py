@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (PySide6 before pyqtgraph)
 
+from explorer.gui import theme
 from explorer.gui.plotting import pg
 
 FONT_PT = 11
@@ -162,7 +163,8 @@ class Heatmap(QtWidgets.QWidget):
         # that row (or column) is painted again, where one mask over them all changed size and
         # repainted every row below the current one.
         self.masks: list[QtWidgets.QGraphicsRectItem] = []
-        self.mask_brush = pg.mkBrush(245, 245, 245)
+        self.mask_brush = pg.mkBrush(theme.color("mask"))
+        theme.signals().changed.connect(self._follow_theme)
         self.cursor = QtWidgets.QGraphicsRectItem()
         self.cursor.setPen(pg.mkPen(ACCENT, width=3))
         self.cursor.setZValue(6)
@@ -172,6 +174,12 @@ class Heatmap(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot)
+
+    def _follow_theme(self, _theme: str, _scale: float) -> None:
+        """The masks take the theme's colour (near white on a dark plot was a glaring block)."""
+        self.mask_brush = pg.mkBrush(theme.color("mask"))
+        for mask in self.masks:
+            mask.setBrush(self.mask_brush)
 
     def set_levels(self, lo: float, hi: float) -> None:
         self.levels = (float(lo), float(hi))

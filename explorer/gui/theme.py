@@ -33,6 +33,7 @@ COLORS = {
         "highlight": "#2f6fde",
         "plot_bg": "#ffffff",
         "plot_fg": "#222222",
+        "mask": "#f5f5f5",  # a heatmap's steps not reached yet
         "warn_bg": "#fff1c9",
         "error_bg": "#ffd9d4",
     },
@@ -44,6 +45,7 @@ COLORS = {
         "highlight": "#5d8fef",
         "plot_bg": "#18191b",
         "plot_fg": "#dddddd",
+        "mask": "#2c2d30",
         "warn_bg": "#5a4a12",
         "error_bg": "#6b2320",
     },

@@ -112,6 +112,26 @@ def test_views_follow_the_step_forward_and_back(panel, qtbot):
         assert panel.slider.value() == t + 1
 
 
+def test_the_mask_over_steps_not_reached_follows_the_theme(panel):
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.gui import theme
+
+    tr = make_trace("luong-dot")
+    panel.show_trace(entry(), tr)
+    panel.set_step(1)
+    masks = [m for m in panel.alignment.masks if m.isVisible()]
+    assert masks
+    try:
+        for name in ("dark", "light"):
+            theme.apply(QApplication.instance(), name)
+            want = QColor(theme.COLORS[name]["mask"])
+            assert all(m.brush().color() == want for m in panel.alignment.masks)
+    finally:
+        theme.apply(QApplication.instance(), "light")
+
+
 def test_keys_and_slider_move_the_step(panel, qtbot):
     panel.show_trace(entry(), make_trace())
     panel.show()
