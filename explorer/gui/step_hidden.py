@@ -98,6 +98,15 @@ class HiddenStatesView(QtWidgets.QWidget):
             label.setPos(x, y)
             self.pca.addItem(label)
             self.labels.append(label)
+        # The labels sit up and to the right of their points, outside the path's bounds that
+        # auto-range fits: room for them, or the last words were cut at the plot's edge.
+        lo, hi = self.points.min(axis=0), self.points.max(axis=0)
+        span = np.maximum(hi - lo, 1e-6)
+        self.pca.getPlotItem().getViewBox().setRange(
+            xRange=(lo[0] - 0.06 * span[0], hi[0] + 0.22 * span[0]),
+            yRange=(lo[1] - 0.08 * span[1], hi[1] + 0.16 * span[1]),
+            padding=0,
+        )
 
     def set_step(self, t: int) -> None:
         self.decoder.set_step(t)

@@ -383,3 +383,15 @@ def test_hidden_states_follow_the_step(panel):
         assert (view.current.pos().x(), view.current.pos().y()) == pytest.approx(tuple(points[t]))
         assert view.decoder.masked_steps() == list(range(t + 1, len(tr)))  # columns not reached
         assert view.decoder.cursor.rect().left() == t
+
+
+def test_the_trajectory_leaves_room_for_its_labels(panel):
+    """Labels sit up and to the right of their points: the view reaches past the path there."""
+    tr = make_trace("luong-dot")
+    panel.show_trace(entry(), tr)
+    panel.tabs.setCurrentWidget(panel.hidden)
+    pts = panel.hidden.points
+    (x0, x1), (y0, y1) = panel.hidden.pca.getPlotItem().getViewBox().viewRange()
+    span = pts.max(axis=0) - pts.min(axis=0)
+    assert x0 < pts[:, 0].min() and x1 >= pts[:, 0].max() + 0.2 * span[0]
+    assert y0 < pts[:, 1].min() and y1 >= pts[:, 1].max() + 0.15 * span[1]
