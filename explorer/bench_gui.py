@@ -192,6 +192,12 @@ def training_stalls(steps: int, corpus_size: int = 30000) -> dict:
     preset = PRESETS["classroom-bahdanau"]
     panel.form.set_values({**preset, "steps": steps, "eval_every": max(10, steps // 3)})
     panel.corpus.size.setValue(corpus_size)
+    # As a user meets it: the panel painted and its corpus preview read before Start is pressed.
+    started = time.perf_counter()
+    while panel.corpus.busy() and time.perf_counter() - started < 120:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+    panel.repaint()
+    app.processEvents()
     gaps: list[float] = []
     last = [time.perf_counter()]
 
