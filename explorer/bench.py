@@ -478,7 +478,14 @@ def merge_sections(old_block: str, new_block: str) -> str:
     order = list(old) + [k for k in new if k not in old]
     body = "\n".join(merged[k].rstrip("\n") + "\n" for k in order)
     kept = [k for k in old if k not in new]
-    note = f"Re-run here: {', '.join(new)}; kept from an earlier run: {', '.join(kept)}.\n\n"
+
+    def title(key: str) -> str:  # "### Decoding (CPU; ...)" -> "Decoding"
+        return merged[key].split("\n", 1)[0].removeprefix("### ").split(" (")[0].strip()
+
+    note = (
+        f"Re-run here: {', '.join(map(title, new))}; "
+        f"kept from an earlier run: {', '.join(map(title, kept))}.\n\n"
+    )
     return BEGIN + "\n" + preamble.rstrip("\n") + "\n\n" + (note if kept else "") + body + END
 
 

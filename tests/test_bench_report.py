@@ -11,7 +11,12 @@ def block(date: str, sections: dict[str, str]) -> str:
 def test_a_partial_run_replaces_its_own_tables_and_keeps_the_others(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     full = block(
-        "day 1", {"Training throughput (CPU)": "| t | 1 |", "The GUI (offscreen)": "| g | 1 |"}
+        "day 1",
+        {
+            "Training throughput (CPU)": "| t | 1 |",
+            "Decoding (CPU; 1000 sentences)": "| d | 1 |",
+            "The GUI (offscreen)": "| g | 1 |",
+        },
     )
     path.write_text(f"# Benchmarks\n\nhand-written\n\n{full}\n\nafter\n", encoding="utf-8")
 
@@ -22,7 +27,7 @@ def test_a_partial_run_replaces_its_own_tables_and_keeps_the_others(tmp_path):
     assert "Date day 2." in text and "Date day 1." not in text
     assert "| t | 1 |" in text and "| g | 2 |" in text and "| g | 1 |" not in text
     assert text.index("### Training") < text.index("### The GUI")  # the old order is kept
-    assert "kept from an earlier run: Training throughput" in text
+    assert "Re-run here: The GUI; kept from an earlier run: Training throughput, Decoding." in text
 
 
 def test_a_full_run_replaces_the_whole_block(tmp_path):
