@@ -35,6 +35,9 @@ class AttentionBarsView(QtWidgets.QWidget):
             "Step 3, weighted sum: c_t = Σ_i α_ti h_i, each decoder step's own view of the source."
         )
         self.context.setMaximumHeight(110)
+        # No bottom axis: a tick for each of hundreds of units drew a black band under the strip
+        # and took half the widget's height from it.
+        self.context.plot.getPlotItem().hideAxis("bottom")
         left = self.context.plot.getPlotItem().getAxis("left")
         left.setWidth(10)
         left.unlinkFromView()  # one row shows at a time: its tick stays put as the rows scroll

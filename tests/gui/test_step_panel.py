@@ -395,3 +395,13 @@ def test_the_trajectory_leaves_room_for_its_labels(panel):
     span = pts.max(axis=0) - pts.min(axis=0)
     assert x0 < pts[:, 0].min() and x1 >= pts[:, 0].max() + 0.2 * span[0]
     assert y0 < pts[:, 1].min() and y1 >= pts[:, 1].max() + 0.15 * span[1]
+
+
+def test_the_context_strip_is_most_of_its_widget(panel, qtbot):
+    """Hundreds of unit ticks drew a black band under the strip and left it 8 pixels high."""
+    panel.show_trace(entry(), make_trace("luong-dot"))
+    panel.show()
+    qtbot.wait(20)
+    context = panel.bars.context
+    strip = context.plot.getPlotItem().getViewBox().sceneBoundingRect().height()
+    assert strip >= 0.6 * context.height(), (strip, context.height())
