@@ -223,6 +223,36 @@ def test_real_greedy_records_and_restores_training_mode(real):
         assert tr.encoder_self_attention.shape == (2, 2, S, S)
 
 
+def test_real_recorded_queries_reproduce_the_scores(real):
+    """Each step records the query its attention scored: worked out by hand with the keys (and
+    the model's score weights), it gives the model's own scores and weights, in greedy,
+    teacher-forced and beam traces, for every head of every layer."""
+    from explorer.seq2seq.arithmetic import FAMILY_OF_ARCH, from_step
+    from explorer.seq2seq.beam import beam_search
+
+    g = greedy(real, WIDE_TOK, "s t u v", max_len=6)
+    tf = teacher_forced(real, WIDE_TOK, "s t u", [4, 9, 6])
+    tree = beam_search(real, WIDE_TOK, ["s t u v"], beam=3, max_len=6, record_tree=True)[0].tree
+    weights = real.score_weights()
+    for tr in (g, tf, tree.trace(tree.chosen.id)):
+        for t, st in enumerate(tr.steps):
+            if real.arch == "none":
+                assert st.query is None and from_step(tr, t, weights=weights) is None
+                continue
+            L, H, _ = st.scores.shape
+            for layer in range(L):
+                for head in range(H):
+                    w = from_step(tr, t, layer, head, weights)
+                    assert w.family == FAMILY_OF_ARCH[real.arch]
+                    assert w.score_error < 1e-4, (tr.method, t, layer, head)
+                    np.testing.assert_allclose(w.alpha, st.cross_attention[layer, head], atol=1e-5)
+                    if real.arch != "transformer":  # c_t = Σ α_i h_i, as the model has it
+                        assert w.context_error < 1e-4
+    if real.arch == "transformer":  # k_i and v_i of every layer and head, per source position
+        S = len(g.src_pieces)
+        assert g.cross_keys.shape == g.cross_values.shape == (2, 2, S, real.config.d_k)
+
+
 def test_real_greedy_batch_equals_greedy(real):
     got = greedy_batch(real, WIDE_TOK, REAL_SENTENCES, batch_size=3, max_len=10)
     assert got == [greedy(real, WIDE_TOK, s, max_len=10).tokens for s in REAL_SENTENCES]

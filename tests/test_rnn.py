@@ -64,9 +64,11 @@ def test_stacked_steps_equal_forward(arch, cell, layers, bidirectional, tie):
     step_context = torch.stack([o.context for o in outs], 1)
     assert (step_context - fwd.context)[real].abs().max() <= 1e-5
     if arch == "none":
-        assert fwd.attention is None and fwd.scores is None
-        assert all(o.attention is None and o.scores is None for o in outs)
+        assert fwd.attention is None and fwd.scores is None and fwd.query is None
+        assert all(o.attention is None and o.scores is None and o.query is None for o in outs)
     else:
+        step_query = torch.stack([o.query for o in outs], 1)  # (B, T, 1, 1, D_q)
+        assert (step_query - fwd.query)[real].abs().max() <= 1e-5
         step_attn = torch.stack([o.attention for o in outs], 1)  # (B, T, 1, 1, S)
         assert (step_attn - fwd.attention)[real].abs().max() <= 1e-5
         step_scores = torch.stack([o.scores for o in outs], 1)

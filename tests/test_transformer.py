@@ -67,6 +67,7 @@ def test_step_outputs_equal_forward(positions, norm, tie):
     assert max_diff(torch.stack([o.attention for o in outs], 1), full.attention) <= TOL
     assert max_diff(torch.stack([o.hidden for o in outs], 1), full.hidden) <= TOL
     assert max_diff(torch.stack([o.context for o in outs], 1), full.context) <= TOL
+    assert max_diff(torch.stack([o.query for o in outs], 1), full.query) <= TOL
     step_scores = torch.stack([o.scores for o in outs], 1)
     assert torch.equal(torch.isinf(step_scores), torch.isinf(full.scores))
     finite = torch.isfinite(full.scores)

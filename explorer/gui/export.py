@@ -116,6 +116,8 @@ def trace_to_dict(trace: Any) -> dict[str, Any]:
         "arch": trace.arch,
         "method": trace.method,
         "encoder_states": trace.encoder_states,
+        "cross_keys": trace.cross_keys,  # Transformer: (layers, heads, source, d_k)
+        "cross_values": trace.cross_values,
         "steps": [
             {
                 "position": s.position,
@@ -128,6 +130,7 @@ def trace_to_dict(trace: Any) -> dict[str, Any]:
                 "self_attention": s.self_attention,
                 "hidden": s.hidden,
                 "context": s.context,
+                "query": s.query,
             }
             for s in trace.steps
         ],

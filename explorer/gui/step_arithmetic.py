@@ -11,18 +11,11 @@ from explorer.seq2seq.arithmetic import (
     WorkedAttention,
     attention,
     bottleneck,
-    from_record,
+    from_step,
     parse_matrix,
     parse_vector,
 )
 from explorer.seq2seq.trace import Trace
-
-FAMILY_OF_ARCH = {
-    "luong-dot": "dot",
-    "luong-general": "general",
-    "bahdanau": "additive",
-    "transformer": "scaled-dot",
-}
 
 # The lectures' exercise "Calculate Attention Weights" (generating "noir").
 EXERCISE = {
@@ -50,17 +43,11 @@ def mono(parent=None) -> QtWidgets.QPlainTextEdit:
     return w
 
 
-def worked_for_step(trace: Trace, t: int, layer: int = -1, head: int | None = None):
-    """The worked arithmetic of step t from the record alone (None without attention)."""
-    if not trace.has_attention:
-        return None
-    step = trace.steps[t]
-    family = FAMILY_OF_ARCH.get(trace.arch, "recorded")
-    if family == "scaled-dot":  # queries, keys and values are not recorded: scores and softmax
-        return from_record(step.scores[layer, head or 0], family="scaled-dot")
-    keys = trace.encoder_states  # (S, D_enc) h_i, keys and values of the RNN families
-    query = step.hidden[-1] if family == "dot" else None  # Luong: s_t, the top layer's state
-    return from_record(step.scores[-1, 0], keys, step.context[-1], query=query, family=family)
+def worked_for_step(
+    trace: Trace, t: int, layer: int = -1, head: int | None = None, weights: dict | None = None
+):
+    """The worked arithmetic of step t (None without attention): ``arithmetic.from_step``."""
+    return from_step(trace, t, layer, head, weights)
 
 
 class HandExercise(QtWidgets.QGroupBox):
@@ -162,6 +149,7 @@ class ArithmeticView(QtWidgets.QWidget):
         lay.addWidget(self.text, 1)  # the step panel shows ``exercise`` in a tab of its own
         self.trace: Trace | None = None
         self.d_embed: int | None = None
+        self.weights: dict | None = None
         self.t = 0
         self.layer, self.head = -1, None
         self.worked: WorkedAttention | None = None
@@ -169,8 +157,12 @@ class ArithmeticView(QtWidgets.QWidget):
         # back and forth comes back to the same steps
         self._written: dict[tuple, tuple[list[str], WorkedAttention | None]] = {}
 
-    def set_trace(self, trace: Trace | None, d_embed: int | None = None) -> None:
-        self.trace, self.d_embed = trace, d_embed
+    def set_trace(
+        self, trace: Trace | None, d_embed: int | None = None, weights: dict | None = None
+    ) -> None:
+        """``weights``: the model's score weights (``Seq2Seq.score_weights()``), so that Luong
+        general and Bahdanau scores are worked out from s and h_i, not taken as recorded."""
+        self.trace, self.d_embed, self.weights = trace, d_embed, weights
         self._written.clear()
         self.text.clear_extent()
         self.focus_box.blockSignals(True)
@@ -215,12 +207,13 @@ class ArithmeticView(QtWidgets.QWidget):
             if self.d_embed:
                 lines += ["", "The bottleneck:"] + bottleneck(n, self.d_embed, d_hidden).lines()
             return lines, None
-        worked = worked_for_step(tr, t, self.layer, self.head)
+        worked = worked_for_step(tr, t, self.layer, self.head, self.weights)
         lines = [head + f"   ({tr.arch})"]
         if tr.arch == "transformer":
-            lines.append(
-                f"layer {self.layer + 1 if self.layer >= 0 else 'last'}, "
-                f"head {(self.head or 0) + 1}: q and k are not recorded, only e and α"
-            )
+            layer = self.layer + 1 if self.layer >= 0 else len(tr.steps[t].scores)
+            where = f"layer {layer}, head {(self.head or 0) + 1}"
+            if self.head is None:
+                where += " (the average over heads has no single q: head 1 shown)"
+            lines.append(f"{where}: q = W^Q x_t, k_i = W^K h_i, v_i = W^V h_i")
         lines += worked.lines(focus if focus >= 0 else None, list(tr.src_pieces))
         return lines, worked

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.gui.plotting import pg
@@ -123,6 +124,8 @@ class RowLabels(QtWidgets.QGraphicsObject):
         )
 
     def _follow_axis(self) -> None:
+        if not shiboken6.isValid(self.axis):  # the axis being torn down with its plot
+            return
         self.prepareGeometryChange()
         self._rect = self._area()
 

@@ -431,7 +431,9 @@ class StepPanel(QtWidgets.QWidget):
         self.bars.set_trace(trace, layer, head)
         self.topk.set_trace(trace, self.piece_of)
         self.arithmetic.layer, self.arithmetic.head = layer, head
-        self.arithmetic.set_trace(trace, d_embed)
+        score_weights = getattr(getattr(self.entry, "model", None), "score_weights", None)
+        weights = score_weights() if score_weights is not None else None
+        self.arithmetic.set_trace(trace, d_embed, weights)
         self.hidden.set_trace(trace)
         n = len(trace) if trace is not None else 0
         self.pieces_label.setText(

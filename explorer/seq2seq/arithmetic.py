@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class WorkedAttention:
 
     family: str  # dot | general | additive | scaled-dot | recorded
     query: np.ndarray | None  # (D_q,) s, or None when the query was not recorded
-    keys: np.ndarray | None  # (S, D_k) h_i (also the values), None when not known
+    keys: np.ndarray | None  # (S, D_v) the values summed in step 3 (h_i, or a head's v_i)
     projected: np.ndarray | None  # (S, D_q) W h_i (general) or tanh(W_s s + W_h h_i) (additive)
     terms: np.ndarray | None  # (S, D) the products summed into each score e_i
     scale: float  # e_i = (Σ terms) / scale; sqrt(d_k) for scaled dot-product, else 1
@@ -43,6 +43,18 @@ class WorkedAttention:
     alpha: np.ndarray  # (S,) softmax weights
     context: np.ndarray | None  # (D_k,) Σ_i α_i h_i, None when keys are unknown
     recorded_context: np.ndarray | None = None  # the model's own c, to compare with
+    recorded_scores: np.ndarray | None = None  # the model's own e_i, when these were recomputed
+    keys_scored: np.ndarray | None = None  # (S, D_q) k_i, when they are not the values
+
+    @property
+    def score_error(self) -> float | None:
+        """max |e_i worked out here − e_i the model recorded| over the finite scores."""
+        if self.recorded_scores is None or self.recorded_scores.shape != self.scores.shape:
+            return None
+        ok = np.isfinite(self.recorded_scores)
+        if not ok.any():
+            return None
+        return float(np.max(np.abs(self.scores[ok] - self.recorded_scores[ok])))
 
     @property
     def context_error(self) -> float | None:
@@ -74,11 +86,14 @@ class WorkedAttention:
             shown = ", ".join(f(x) for x in v[:n])
             return f"[{shown}{', …' if v.shape[0] > n else ''}]"
 
+        qk = self.family == "scaled-dot"
+        q_name, k_name, v_name = ("q", "k", "v") if qk else ("s", "h", "h")
         out = [f"Step 1 — score ({self.family}):"]
         if self.query is not None:
-            out.append(f"  s = {vec(self.query)}   ({self.query.shape[0]} numbers)")
-        if self.keys is not None:
-            out.append(f"  h_{focus + 1} ({names[focus]}) = {vec(self.keys[focus])}")
+            out.append(f"  {q_name} = {vec(self.query)}   ({self.query.shape[0]} numbers)")
+        keys = self.keys if self.keys_scored is None else self.keys_scored
+        if keys is not None:
+            out.append(f"  {k_name}_{focus + 1} ({names[focus]}) = {vec(keys[focus])}")
         formula = {
             "dot": "e_i = s · h_i",
             "general": "e_i = s · (W h_i)",
@@ -98,6 +113,12 @@ class WorkedAttention:
                     line += f"  ÷ {f(self.scale)}"
                 line += " = "
             out.append(line + f(float(self.scores[i])))
+        err = self.score_error
+        if err is not None:
+            verdict = (
+                "as the model computed them" if err < 1e-3 else "NOT as the model computed them"
+            )
+            out.append(f"  {verdict} (max difference {err:.1e})")
         shift = f" − {f(self.shift)}" if self.shift else ""
         out.append(f"Step 2 — softmax: α_i = exp(e_i{shift}) / Σ_j exp(e_j{shift})")
         out.append(
@@ -112,12 +133,14 @@ class WorkedAttention:
         if self.context is None:
             out.append("Step 3 — weighted sum: the values were not recorded for this family")
             return out
-        out.append("Step 3 — weighted sum: c = Σ_i α_i h_i")
+        out.append(f"Step 3 — weighted sum: c = Σ_i α_i {v_name}_i")
         top = np.argsort(-self.alpha, kind="stable")[: min(3, S)]
-        parts = " + ".join(f"{f(float(self.alpha[i]))}·h_{i + 1}" for i in top)
+        parts = " + ".join(f"{f(float(self.alpha[i]))}·{v_name}_{i + 1}" for i in top)
         more = " + …" if S > len(top) else ""
         out.append(f"  c = {parts}{more}")
         out.append(f"    = {vec(self.context)}   ({self.context.shape[0]} numbers)")
+        if qk:
+            out.append("  (this head's share; W^O joins the heads into the layer's c_t)")
         err = self.context_error
         if err is not None:
             verdict = "matches" if err < 1e-4 else "differs from"
@@ -228,7 +251,8 @@ def scaled_dot_attention(q, k, values=None) -> WorkedAttention:
     values = _matrix(values, "values")
     if values.shape[0] != k.shape[0]:
         raise ArithmeticInputError(f"values: need {k.shape[0]} rows, got {values.shape[0]}")
-    return _worked("scaled-dot", q, values, None, terms, scale, worked.scores)
+    with_values = _worked("scaled-dot", q, values, None, terms, scale, worked.scores)
+    return replace(with_values, keys_scored=k)
 
 
 def attention(family: str, s, h, **weights) -> WorkedAttention:
@@ -273,6 +297,55 @@ def from_record(
     elif family != "dot":
         family = "recorded" if family not in FAMILIES else family
     return _worked(family, s, h, None, terms, 1.0, e, rc)
+
+
+FAMILY_OF_ARCH = {
+    "luong-dot": "dot",
+    "luong-general": "general",
+    "bahdanau": "additive",
+    "transformer": "scaled-dot",
+}
+
+
+def from_step(trace, t: int, layer: int = -1, head: int | None = None, weights=None):
+    """The worked arithmetic of step ``t`` of a Trace (None for a model without attention).
+
+    With the query the step recorded, the score function is worked out in full: Luong dot from
+    s_t and h_i; Luong general and Bahdanau also need the model's score weights
+    (``Seq2Seq.score_weights()``); the Transformer's head ``head`` of layer ``layer`` from its q,
+    k_i and v_i (``head`` None: the first head). Each such result carries the recorded scores, so
+    ``lines`` says whether it reproduces the model's own. Otherwise (an older trace, weights not
+    given) the arithmetic starts from the recorded scores.
+    """
+    if not trace.has_attention:
+        return None
+    step = trace.steps[t]
+    family = FAMILY_OF_ARCH.get(trace.arch, "recorded")
+    h = 0 if head is None else int(head)
+    recorded = np.asarray(step.scores[layer, h], dtype=np.float64)
+    q = None if step.query is None else step.query[layer, h]
+    weights = weights or {}
+    states = trace.encoder_states  # (S, D_enc) keys and values of the RNN families
+    context = None if family == "scaled-dot" else step.context[-1]
+    worked = None
+    try:
+        if q is not None and family == "scaled-dot" and trace.cross_keys is not None:
+            values = None if trace.cross_values is None else trace.cross_values[layer, h]
+            worked = scaled_dot_attention(q, trace.cross_keys[layer, h], values)
+        elif q is not None and family == "dot":
+            worked = dot_attention(q, states)
+        elif q is not None and family == "general" and "W" in weights:
+            worked = general_attention(q, states, weights["W"])
+        elif q is not None and family == "additive" and {"W_s", "W_h", "v"} <= weights.keys():
+            worked = additive_attention(
+                q, states, weights["W_s"], weights["W_h"], weights["v"], weights.get("b")
+            )
+    except ArithmeticInputError:
+        worked = None  # a record that does not fit the weights: from the scores, below
+    if worked is not None:
+        return replace(worked, recorded_scores=recorded, recorded_context=context)
+    keys = None if family == "scaled-dot" else states
+    return from_record(recorded, keys, context, family=family)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class StepOutput:
     hidden: torch.Tensor  # (B, L, D)
     context: torch.Tensor  # (B, L, D_ctx)
     self_attention: torch.Tensor | None = None  # (B, L, H, t+1)
+    query: torch.Tensor | None = None  # (B, L, H, D_q) what attention scored the keys against
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class ForwardOutput:
     hidden: torch.Tensor  # (B, T, L, D)
     context: torch.Tensor  # (B, T, L, D_ctx)
     self_attention: torch.Tensor | None = None  # (B, T, L, H, T) row t zero beyond t
+    query: torch.Tensor | None = None  # (B, T, L, H, D_q)
     memory: Memory | None = None
 
 
@@ -111,6 +113,12 @@ class Seq2Seq(nn.Module):
         self, memory: Memory, state: Any, y_prev: torch.Tensor
     ) -> tuple[StepOutput, Any]:  # pragma: no cover
         raise NotImplementedError
+
+    def score_weights(self) -> dict[str, Any]:
+        """The attention score function's weights as numpy arrays, for working its arithmetic
+        out by hand (``arithmetic.from_step``); empty when the score needs none or the trace
+        records what it needs (the Transformer's q and k)."""
+        return {}
 
     def reorder(self, state: Any, index: torch.Tensor) -> Any:
         """Rows of the decoder state picked by ``index`` (B',). Works for nested tensors."""

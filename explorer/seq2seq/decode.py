@@ -161,6 +161,7 @@ def step_records(
     self_attn = _numpy(out.self_attention, idx)  # (n, L, H, t+1) or None
     hidden = _numpy(out.hidden, idx)  # (n, L, D)
     context = _numpy(out.context, idx)  # (n, L, D_ctx)
+    query = _numpy(out.query, idx)  # (n, L, H, D_q) or None
     records = []
     for i, (tok, S) in enumerate(zip(tokens, src_lengths, strict=True)):
         records.append(
@@ -174,6 +175,7 @@ def step_records(
                 self_attention=None if self_attn is None else self_attn[i],
                 hidden=hidden[i],
                 context=context[i],
+                query=None if query is None else query[i],
             )
         )
     return records
@@ -188,12 +190,16 @@ def encoder_fields(memory: Memory, row: int, src_len: int) -> dict[str, np.ndarr
     states = pick(memory.states)  # (S, D)
     self_attn = pick(memory.self_attention)  # (L, H, S, S)
     layers = pick(memory.layers)  # (L, S, D)
+    cross_k = pick(memory.extra.get("cross_k"))  # (L, H, S, d_k) Transformer
+    cross_v = pick(memory.extra.get("cross_v"))
     return {
         "encoder_states": states[:src_len],
         "encoder_self_attention": None
         if self_attn is None
         else self_attn[:, :, :src_len, :src_len],
         "encoder_layers": None if layers is None else layers[:, :src_len],
+        "cross_keys": None if cross_k is None else cross_k[:, :, :src_len],
+        "cross_values": None if cross_v is None else cross_v[:, :, :src_len],
     }
 
 
@@ -397,6 +403,7 @@ def teacher_forced(
                 self_attention=None
                 if fwd.self_attention is None
                 else fwd.self_attention[:, t, :, :, : t + 1],
+                query=None if fwd.query is None else fwd.query[:, t],
             )
             steps += step_records(
                 out, rows=[0], tokens=[token], position=t, src_lengths=[S], tokenizer=tokenizer

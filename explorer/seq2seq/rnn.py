@@ -160,6 +160,7 @@ class _Step(NamedTuple):
     context: torch.Tensor  # (B, D_ctx)
     alpha: torch.Tensor | None  # (B, S)
     e: torch.Tensor | None  # (B, S), -inf at padding
+    query: torch.Tensor | None  # (B, H) what attention scored: s_t (Luong) or s_{t-1} (Bahdanau)
 
 
 class RNNSeq2Seq(Seq2Seq):
@@ -279,6 +280,24 @@ class RNNSeq2Seq(Seq2Seq):
             return h, state["cell"].transpose(0, 1).contiguous()
         return h
 
+    def score_weights(self) -> dict[str, Any]:
+        """Luong general: W (D_q, D_k); Bahdanau: W_s (A, D_q), W_h (A, D_k), b (A,), v (A,)."""
+        a = self.attention
+
+        def np_(x: torch.Tensor):
+            return x.detach().float().cpu().numpy()
+
+        if a is None or a.name == "dot":
+            return {}
+        if a.name == "general":
+            return {"W": np_(a.W.weight)}
+        return {
+            "W_s": np_(a.W_s.weight),
+            "W_h": np_(a.W_h.weight),
+            "b": np_(a.W_h.bias),
+            "v": np_(a.v.weight[0]),
+        }
+
     @staticmethod
     def _h_of(h: Any) -> torch.Tensor:
         """The RNN's native state → its h states (L, B, H), leaving an LSTM's cells aside."""
@@ -294,14 +313,15 @@ class RNNSeq2Seq(Seq2Seq):
             s = out[:, 0]  # (B, H) s_t
             c, alpha, e = self.attention(s, memory.states, memory.extra["keys"], memory.mask)
             h_tilde = torch.tanh(self.W_c(torch.cat([c, s], dim=-1)))  # (B, H) h~_t
-            return _Step(s, h, h_tilde, c, alpha, e)
+            return _Step(s, h, h_tilde, c, alpha, e, s)
+        s_prev = None
         if self.attention is None:
             c = memory.extra["c"]  # (B, D_enc) the same c at every step
         else:  # Bahdanau: the query is s_{t-1}
             s_prev = self._h_of(h)[-1]  # (B, H)
             c, alpha, e = self.attention(s_prev, memory.states, memory.extra["keys"], memory.mask)
         out, h = self.decoder(torch.cat([emb, c], dim=-1).unsqueeze(1), h)
-        return _Step(out[:, 0], h, None, c, alpha, e)
+        return _Step(out[:, 0], h, None, c, alpha, e, s_prev)
 
     def _output(
         self, s: torch.Tensor, c: torch.Tensor, emb: torch.Tensor, h_tilde: torch.Tensor | None
@@ -336,6 +356,7 @@ class RNNSeq2Seq(Seq2Seq):
             attention=None if r.alpha is None else r.alpha.view(B, 1, 1, -1),
             hidden=new_state["h"],  # (B, L, H)
             context=r.context.unsqueeze(1),  # (B, 1, D_ctx)
+            query=None if r.query is None else r.query.view(B, 1, 1, -1),  # (B, 1, 1, D_q)
         )
         return out, new_state
 
@@ -363,15 +384,17 @@ class RNNSeq2Seq(Seq2Seq):
         context = stacked("context")  # (B, T, D_ctx)
         h_tilde = stacked("feed") if self.arch.startswith("luong") else None
         o = self._output(stacked("s"), context, embs, h_tilde)  # (B, T, H), all steps at once
-        attention = scores = None
+        attention = scores = query = None
         if self.attention is not None:
             attention = stacked("alpha").view(B, T, 1, 1, -1)  # (B, T, 1, 1, S)
             scores = stacked("e").view(B, T, 1, 1, -1)
+            query = stacked("query").view(B, T, 1, 1, -1)  # (B, T, 1, 1, D_q)
         return ForwardOutput(
             logits=self._logits(o),  # (B, T, V)
             scores=scores,
             attention=attention,
             hidden=hidden,
             context=context.unsqueeze(2),  # (B, T, 1, D_ctx)
+            query=query,
             memory=memory,
         )

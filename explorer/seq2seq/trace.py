@@ -56,6 +56,7 @@ class DecodeStep:
     self_attention: np.ndarray | None  # (L, H, position + 1)
     hidden: np.ndarray  # (L, D)
     context: np.ndarray  # (L, D_ctx)
+    query: np.ndarray | None = None  # (L, H, D_q) what attention scored the keys against
 
     def __post_init__(self) -> None:
         for name in (
@@ -65,6 +66,7 @@ class DecodeStep:
             "self_attention",
             "hidden",
             "context",
+            "query",
         ):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
@@ -100,6 +102,16 @@ class DecodeStep:
         return a.mean(axis=0) if head is None else a[head]
 
 
+# The encoder side a Trace (and a BeamTree) carries, as ``decode.encoder_fields`` gives it.
+_ENCODER_FIELDS = (
+    "encoder_states",
+    "encoder_self_attention",
+    "encoder_layers",
+    "cross_keys",
+    "cross_values",
+)
+
+
 @dataclass(frozen=True, eq=False)
 class Trace:
     """A source sentence and the steps of one decode of it."""
@@ -111,6 +123,8 @@ class Trace:
     encoder_states: np.ndarray  # (S, D_enc) top-layer encoder outputs h_i
     encoder_self_attention: np.ndarray | None = None  # (L, H, S, S) Transformer only
     encoder_layers: np.ndarray | None = None  # (L, S, D) every encoder layer's outputs, if known
+    cross_keys: np.ndarray | None = None  # (L, H, S, d_k) Transformer: k_i = W^K h_i per layer
+    cross_values: np.ndarray | None = None  # (L, H, S, d_k) Transformer: v_i = W^V h_i
     arch: str = ""
     method: str = "greedy"  # greedy | sample | forced | beam | teacher-forced
     eos_id: int = 3
@@ -120,7 +134,7 @@ class Trace:
         object.__setattr__(self, "steps", tuple(self.steps))
         object.__setattr__(self, "src_tokens", tuple(int(t) for t in self.src_tokens))
         object.__setattr__(self, "src_pieces", tuple(self.src_pieces))
-        for name in ("encoder_states", "encoder_self_attention", "encoder_layers"):
+        for name in _ENCODER_FIELDS:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def __len__(self) -> int:
@@ -211,6 +225,8 @@ class BeamTree:
     encoder_states: np.ndarray
     encoder_self_attention: np.ndarray | None = None
     encoder_layers: np.ndarray | None = None
+    cross_keys: np.ndarray | None = None  # as in Trace
+    cross_values: np.ndarray | None = None
     arch: str = ""
     eos_id: int = 3
     settings: dict = field(default_factory=dict)  # beam size, penalty name, alpha, beta, ...
@@ -221,7 +237,7 @@ class BeamTree:
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "finished", tuple(self.finished))
-        for name in ("encoder_states", "encoder_self_attention", "encoder_layers"):
+        for name in _ENCODER_FIELDS:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def __len__(self) -> int:
@@ -262,6 +278,8 @@ class BeamTree:
             encoder_states=self.encoder_states,
             encoder_self_attention=self.encoder_self_attention,
             encoder_layers=self.encoder_layers,
+            cross_keys=self.cross_keys,
+            cross_values=self.cross_values,
             arch=self.arch,
             method="beam",
             eos_id=self.eos_id,

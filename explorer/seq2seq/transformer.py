@@ -167,13 +167,14 @@ class MultiHeadAttention(nn.Module):
         k: torch.Tensor,  # (B, H, T_k, d_k)
         v: torch.Tensor,  # (B, H, T_k, d_k)
         mask: torch.Tensor | None,  # broadcastable to (B, H, T_q, T_k), True where allowed
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns output (B, T_q, d_model), weights and scores (B, H, T_q, T_k)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns output (B, T_q, d_model), weights and scores (B, H, T_q, T_k), and the
+        queries (B, H, T_q, d_k)."""
         B, T_q, D = x.shape
         q = self.split_heads(self.W_q(x))  # (B, H, T_q, d_k)
         heads, alpha, e = scaled_dot_product(q, k, v, mask)  # (B, H, T_q, d_k)
         out = self.W_o(heads.transpose(1, 2).reshape(B, T_q, D))  # (B, T_q, d_model)
-        return out, alpha, e
+        return out, alpha, e, q
 
 
 class FeedForward(nn.Module):
@@ -205,7 +206,7 @@ class EncoderLayer(nn.Module):
         """x (B, S, d_model), mask (B, 1, 1, S) → x (B, S, d_model), weights (B, H, S, S)."""
         a = self.ln_1(x) if self.pre else x
         k, v = self.self_attn.project_kv(a)
-        out, alpha, _ = self.self_attn(a, k, v, mask)
+        out, alpha, _, _ = self.self_attn(a, k, v, mask)
         x = x + self.drop(out)
         if not self.pre:
             x = self.ln_1(x)
@@ -225,6 +226,7 @@ class DecoderLayerOutput:
     cross_attention: torch.Tensor  # (B, H, T, S)
     cross_scores: torch.Tensor  # (B, H, T, S)
     context: torch.Tensor  # (B, T, d_model) cross-attention sublayer output (after W^O)
+    cross_query: torch.Tensor  # (B, H, T, d_k) the cross-attention's queries q = W^Q x
 
 
 class DecoderLayer(nn.Module):
@@ -254,12 +256,13 @@ class DecoderLayer(nn.Module):
         a = self.ln_1(x) if self.pre else x
         k, v = self.self_attn.project_kv(a)  # (B, H, T, d_k)
         K, V = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # (B, H, t0+T, d_k)
-        out, self_alpha, _ = self.self_attn(a, K, V, self_mask)
+        out, self_alpha, _, _ = self.self_attn(a, K, V, self_mask)
         x = x + self.drop(out)
         if not self.pre:
             x = self.ln_1(x)
 
-        c, alpha, e = self.cross_attn(self.ln_2(x) if self.pre else x, cross_k, cross_v, cross_mask)
+        query = self.ln_2(x) if self.pre else x
+        c, alpha, e, q = self.cross_attn(query, cross_k, cross_v, cross_mask)
         x = x + self.drop(c)
         if not self.pre:
             x = self.ln_2(x)
@@ -268,7 +271,7 @@ class DecoderLayer(nn.Module):
         x = x + self.drop(f)
         if not self.pre:
             x = self.ln_3(x)
-        return DecoderLayerOutput(x, k, v, self_alpha, alpha, e, c)
+        return DecoderLayerOutput(x, k, v, self_alpha, alpha, e, c, q)
 
 
 class TransformerSeq2Seq(Seq2Seq):
@@ -400,6 +403,7 @@ class TransformerSeq2Seq(Seq2Seq):
             hidden=stack("x"),  # (B, L, d_model)
             context=stack("context"),  # (B, L, d_model)
             self_attention=stack("self_attention"),  # (B, L, H, t+1)
+            query=stack("cross_query"),  # (B, L, H, d_k)
         )
         return out, state
 
@@ -424,5 +428,6 @@ class TransformerSeq2Seq(Seq2Seq):
             hidden=states("x"),  # (B, T, L, d_model)
             context=states("context"),  # (B, T, L, d_model)
             self_attention=heads("self_attention"),  # (B, T, L, H, T)
+            query=heads("cross_query"),  # (B, T, L, H, d_k)
             memory=memory,
         )

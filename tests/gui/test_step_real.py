@@ -127,8 +127,14 @@ def test_transformer_pickers_open_on_the_last_layer_and_switch_attention(make_pa
     dec = trace.steps[t].self_attention[0, 1]
     np.testing.assert_allclose(view.self_attn.pixel(t, 0), dec[0], atol=1e-6)
     panel.tabs.setCurrentWidget(panel.arithmetic)  # a hidden tab catches up when shown
-    np.testing.assert_allclose(panel.arithmetic.worked.scores, trace.steps[t].scores[0, 1])
-    np.testing.assert_allclose(panel.arithmetic.worked.alpha, a, atol=1e-5)
+    worked = panel.arithmetic.worked  # worked out from this head's q and k_i, as recorded
+    np.testing.assert_allclose(worked.query, trace.steps[t].query[0, 1])
+    np.testing.assert_allclose(worked.keys_scored, trace.cross_keys[0, 1])
+    np.testing.assert_allclose(worked.scores, trace.steps[t].scores[0, 1], atol=1e-4)
+    assert worked.score_error < 1e-4
+    np.testing.assert_allclose(worked.alpha, a, atol=1e-5)
+    text = panel.arithmetic.text.toPlainText()
+    assert "q = [" in text and "e_i = q · k_i / √d_k" in text and "as the model computed" in text
     # A new decode keeps the chosen layer and head.
     panel.set_sentence("your ducks slept")
     assert (view.layer, view.head) == (0, 1)
@@ -218,3 +224,16 @@ def test_a_classroom_model_opens_on_the_lectures_first_example(make_panel, qtbot
     # force a translation of something else)
     panel.set_sentence("the cat sleeps on the mat")
     assert panel.reference.text() == ""
+
+
+def test_the_exported_trace_holds_each_heads_query_keys_and_values(make_panel, tmp_path):
+    import json
+
+    panel = make_panel("transformer")
+    trace = panel.set_sentence(SENTENCE)
+    panel.export_data(tmp_path / "trace.json")
+    data = json.loads((tmp_path / "trace.json").read_text())
+    L, H, S, d_k = trace.cross_keys.shape
+    assert np.array(data["cross_keys"]).shape == np.array(data["cross_values"]).shape
+    assert np.array(data["cross_keys"]).shape == (L, H, S, d_k)
+    np.testing.assert_allclose(np.array(data["steps"][0]["query"]), trace.steps[0].query)
