@@ -63,6 +63,7 @@ class _Labels(pg.GraphicsObject):
         self.font = QFont()
         self.font.setPointSizeF(11)
         self.painted = 0  # node labels painted by the last paint (for tests)
+        self.badges_painted = 0  # "+N pruned" notes painted by the last paint
 
     def set_labels(self, x, y, texts, colours, ex, ey, etexts, badges=None) -> None:
         self.prepareGeometryChange()
@@ -82,7 +83,7 @@ class _Labels(pg.GraphicsObject):
 
     def paint(self, p, *args) -> None:
         x, y, texts, colours = self._nodes
-        self.painted = 0
+        self.painted = self.badges_painted = 0
         if not len(x):
             return
         tr = p.transform()
@@ -122,6 +123,9 @@ class _Labels(pg.GraphicsObject):
                 pt = tr.map(QPointF(ex[i], ey[i]))
                 p.drawText(QRectF(pt.x() - 40, pt.y() - 16, 80, 14), Qt.AlignCenter, etexts[i])
             p.setFont(self.font)
+        # "+N pruned" under a node only where a row leaves room for it (else it ran into the node
+        # below); the count is in the node's tooltip at any zoom.
+        badges = px_y > fm.height() * 2.1
         for i in rows:
             pt = tr.map(QPointF(x[i], y[i]))
             text = fm.elidedText(texts[i], Qt.ElideRight, max(max_w, fm.horizontalAdvance("m…")))
@@ -133,12 +137,13 @@ class _Labels(pg.GraphicsObject):
             p.drawRoundedRect(box, 4, 4)
             p.setPen(QColor("#999999") if colours[i] == FADED else QColor("#111111"))
             p.drawText(box, Qt.AlignCenter, text)
-            if self._badges[i]:
+            if badges and self._badges[i]:
                 p.setFont(small)
                 p.setPen(QColor("#888888"))
                 below = QPointF(box.left() + 2, box.bottom() + fm.height() * 0.8)
                 p.drawText(below, self._badges[i])
                 p.setFont(self.font)
+                self.badges_painted += 1
             self.painted += 1
         p.restore()
 
@@ -413,12 +418,17 @@ class BeamTreeView(pg.PlotWidget):
         if self.tree is None or data is None:
             return ""
         n = self.tree.nodes[int(data)]
+        hidden = 0
+        if self.layout is not None and not self.show_pruned:
+            row = int(self.layout.row_of[n.id])
+            hidden = int(self.layout.hidden_pruned[row]) if row >= 0 else 0
+        more = f"\n{hidden} pruned candidates after it (show pruned to see them)" if hidden else ""
         if n.parent < 0:
-            return "start symbol <s>"
+            return "start symbol <s>" + more
         return (
             f"{n.piece!r}  (step {n.step + 1}, {n.fate.value})\n"
             f"log p = {n.logprob:.3f}\nscore S = {n.score:.3f}\n"
-            f"normalised = {n.normalized_score:.3f}\nrank at step = {n.rank}"
+            f"normalised = {n.normalized_score:.3f}\nrank at step = {n.rank}{more}"
         )
 
     def _on_click(self, _item, points, _ev=None) -> None:

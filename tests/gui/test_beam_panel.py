@@ -518,3 +518,24 @@ def test_a_reference_from_an_example_goes_when_the_sentence_changes(panel, qtbot
     panel.set_sentence("the dog sleeps")
     assert panel.nbest_table.reference.text() == "mon chat"
     panel.wait_idle(qtbot)
+
+
+def test_pruned_counts_only_where_rows_leave_room_and_always_in_the_tooltip(qtbot):
+    from explorer.gui.beam_tree_view import BeamTreeView
+
+    v = BeamTreeView()
+    qtbot.addWidget(v)
+    v.draw_tree(result())
+    counts = {int(i): int(k) for i, k in zip(v.layout.ids, v.layout.hidden_pruned) if k}
+    assert counts  # the fixture's tree hides pruned candidates under some nodes
+    node, k = next(iter(counts.items()))
+    assert f"{k} pruned candidates after it" in v._tip(0, 0, node)
+    vb = v.getPlotItem().getViewBox()
+    v.resize(500, 160)  # rows a few pixels apart: the notes would run into the next node
+    v.show()
+    v.grab()
+    assert v.labels.badges_painted == 0
+    v.resize(900, 900)
+    vb.setRange(yRange=(-0.5, 3.5), padding=0)  # zoomed in: room under each node
+    v.grab()
+    assert v.labels.painted > 0 and v.labels.badges_painted > 0
