@@ -18,3 +18,27 @@ def _seed():
 
     torch.manual_seed(0)
     yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A worker still running when the interpreter shuts down would block for ever on the GIL
+    (and so would the run). Let the workers the tests started end; if one is still running after
+    two minutes, say so and exit rather than hang."""
+    import sys
+    import time
+
+    QtCore = sys.modules.get("PySide6.QtCore")
+    if QtCore is None or QtCore.QCoreApplication.instance() is None:
+        return
+    pool = QtCore.QThreadPool.globalInstance()
+    deadline = time.monotonic() + 120
+    while pool.activeThreadCount() and time.monotonic() < deadline:
+        QtCore.QCoreApplication.processEvents()
+        time.sleep(0.05)
+    if pool.activeThreadCount():
+        sys.stderr.write(
+            f"\n{pool.activeThreadCount()} worker thread(s) still running two minutes after the "
+            "last test: exiting instead of hanging at interpreter shutdown\n"
+        )
+        sys.stderr.flush()
+        os._exit(exitstatus or 3)
