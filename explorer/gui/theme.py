@@ -71,6 +71,11 @@ def signals() -> ThemeSignals:
     global _signals
     if _signals is None:
         _signals = ThemeSignals()
+        app = QApplication.instance()
+        if app is not None and _signals.thread() is not app.thread():
+            # First asked for on a worker importing the plot modules: the notifier belongs to
+            # the application's thread, not to one that is about to end.
+            _signals.moveToThread(app.thread())
     return _signals
 
 

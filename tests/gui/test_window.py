@@ -230,10 +230,11 @@ def test_launch_from_the_command_line_shows_the_default_model(tmp_path):
         pytest.skip("no bundled models in this checkout")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
     r = subprocess.run(
-        [sys.executable, "-m", "explorer", "--quit-when-ready"],
+        [sys.executable, "-X", "faulthandler", "-m", "explorer", "--quit-when-ready"],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr[-2000:]
+    noise = "This plugin does not support propagateSizeHints()"  # Qt's offscreen platform
+    assert r.returncode == 0, "\n".join(x for x in r.stderr.splitlines() if x != noise)[-3000:]
     shown, ready, done = (line.split() for line in r.stdout.splitlines())
     assert shown[0] == "SHOWN" and ready[0] == "READY"
     assert 0 < float(shown[1]) <= float(ready[1])  # the CPU seconds it took
