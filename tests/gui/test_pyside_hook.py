@@ -51,3 +51,18 @@ def test_installing_twice_keeps_one_wrapper():
     first = feature._mod_uses_pyside
     assert quicken_feature_scan() is False
     assert feature._mod_uses_pyside is first
+
+
+def test_the_theme_notifier_belongs_to_the_applications_thread(qapp, monkeypatch):
+    """Asked for first on a worker (importing the plot modules), it still lives on the
+    application's thread: a QObject of a thread that ends cannot deliver its signals."""
+    import threading
+
+    from explorer.gui import theme
+
+    monkeypatch.setattr(theme, "_signals", None)
+    made = []
+    t = threading.Thread(target=lambda: made.append(theme.signals()))
+    t.start()
+    t.join()
+    assert made[0].thread() is qapp.thread()
