@@ -43,13 +43,6 @@ def mono(parent=None) -> QtWidgets.QPlainTextEdit:
     return w
 
 
-def worked_for_step(
-    trace: Trace, t: int, layer: int = -1, head: int | None = None, weights: dict | None = None
-):
-    """The worked arithmetic of step t (None without attention): ``arithmetic.from_step``."""
-    return from_step(trace, t, layer, head, weights)
-
-
 class HandExercise(QtWidgets.QGroupBox):
     """Type s and h_i (and the weights) and see the three steps; opens on the lectures' exercise."""
 
@@ -207,7 +200,7 @@ class ArithmeticView(QtWidgets.QWidget):
             if self.d_embed:
                 lines += ["", "The bottleneck:"] + bottleneck(n, self.d_embed, d_hidden).lines()
             return lines, None
-        worked = worked_for_step(tr, t, self.layer, self.head, self.weights)
+        worked = from_step(tr, t, self.layer, self.head, self.weights)
         lines = [head + f"   ({tr.arch})"]
         if tr.arch == "transformer":
             layer = self.layer + 1 if self.layer >= 0 else len(tr.steps[t].scores)
