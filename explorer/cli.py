@@ -183,7 +183,7 @@ def _prepare_source(ck, sentence: str) -> str:
     """The sentence as the model's corpus writes it (classroom: lowercase, no punctuation).
     Text that normalises to nothing is passed on as typed, so the refusal can say what it was."""
     if (ck.corpus or {}).get("name") == "classroom":
-        from explorer.seq2seq.classroom import normalize
+        from explorer.seq2seq.data.classroom import normalize
 
         return normalize(sentence) or sentence
     return sentence
@@ -191,7 +191,7 @@ def _prepare_source(ck, sentence: str) -> str:
 
 def _source_ids(ck, text: str) -> list[int]:
     """Encoder ids for a sentence; an over-long one is cut, with a notice on standard error."""
-    from explorer.seq2seq.inputs import prepare_source, source_limit
+    from explorer.seq2seq.data.inputs import prepare_source, source_limit
 
     ids, notice = prepare_source(ck.tokenizer, text, source_limit(ck.model))
     if notice:
@@ -233,7 +233,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     prefix = _prepare_source(ck, args.prefix) if args.prefix else None
     results = []
     if args.temperature is not None:
-        from explorer.seq2seq.decode import sample
+        from explorer.seq2seq.decoding.decode import sample
 
         for i, s in enumerate(sentences):
             src = _prepare_source(ck, s)
@@ -257,7 +257,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 }
             )
     else:
-        from explorer.seq2seq.beam import beam_search
+        from explorer.seq2seq.decoding.beam import beam_search
 
         srcs = [_prepare_source(ck, s) for s in sentences]
         out = beam_search(
@@ -306,9 +306,9 @@ def _matrix(a) -> list | None:
 # -- evaluate ---------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import load_checkpoint
-    from explorer.seq2seq.corpus import load_corpus
+    from explorer.seq2seq.data.corpus import load_corpus
     from explorer.seq2seq.evaluate import evaluate_pairs
-    from explorer.seq2seq.train import TrainOptions, load_splits
+    from explorer.seq2seq.training.train import TrainOptions, load_splits
 
     ck = load_checkpoint(args.checkpoint)
     stored = (ck.train_state or {}).get("options")
@@ -403,11 +403,11 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.name == "classroom":
-        from explorer.seq2seq.classroom import write_corpus
+        from explorer.seq2seq.data.classroom import write_corpus
 
         paths = write_corpus(out, size=args.size, seed=args.seed)
     else:
-        from explorer.seq2seq.classroom import toy_pairs
+        from explorer.seq2seq.data.classroom import toy_pairs
 
         pairs = toy_pairs(args.name, size=args.size, seed=args.seed)
         path = out / f"{args.name}.tsv"
@@ -420,7 +420,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 # -- report ---------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
-    from explorer.report import ROOT, run_report
+    from explorer.tools.report import ROOT, run_report
 
     models = Path(args.models) if args.models else ROOT / "models"
     out = Path(args.out) if args.out else models / "README.md"
@@ -429,7 +429,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # -- bench ------------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
-    from explorer.bench import run_benchmarks
+    from explorer.tools.bench import run_benchmarks
 
     return run_benchmarks(
         quick=args.quick, out=args.out, only=args.only.split(",") if args.only else None

@@ -10,8 +10,8 @@ from explorer.cli_common import MODEL_FIELDS, CliError
 
 # -- train ------------------------------------------------------------------------------------
 def train_options_from_args(args: argparse.Namespace):
-    from explorer.seq2seq.presets import DEFAULT_PRESET
-    from explorer.seq2seq.train import TrainOptions
+    from explorer.seq2seq.training.presets import DEFAULT_PRESET
+    from explorer.seq2seq.training.train import TrainOptions
 
     preset = args.preset or DEFAULT_PRESET[args.arch or "bahdanau"]
     o = TrainOptions.from_preset(preset)
@@ -63,8 +63,8 @@ def train_options_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from explorer.seq2seq.presets import PRESETS
-    from explorer.seq2seq.train import Trainer, TrainOptions
+    from explorer.seq2seq.training.presets import PRESETS
+    from explorer.seq2seq.training.train import Trainer, TrainOptions
 
     if args.list_presets:
         for name, p in PRESETS.items():

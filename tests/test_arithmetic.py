@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from explorer.seq2seq.arithmetic import (
+from explorer.seq2seq.decoding.arithmetic import (
     ArithmeticInputError,
     additive_attention,
     bottleneck,

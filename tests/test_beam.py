@@ -23,17 +23,17 @@ from toymodels import (
     tiny_real_model,
 )
 
-from explorer.seq2seq.base import EOS
-from explorer.seq2seq.beam import Scorer, beam_search
-from explorer.seq2seq.decode import DecodeError, greedy
-from explorer.seq2seq.search import (
+from explorer.seq2seq.decoding.beam import Scorer, beam_search
+from explorer.seq2seq.decoding.decode import DecodeError, greedy
+from explorer.seq2seq.decoding.search import (
     SearchLimitError,
     beam_search_reference,
     empty_translation_score,
     exact_search,
     search_error,
 )
-from explorer.seq2seq.trace import Fate
+from explorer.seq2seq.decoding.trace import Fate
+from explorer.seq2seq.models.base import EOS
 
 TOK = ToyTokenizer()
 SENTENCES = ["x y", "z x y z", "y", "x x z y"]

@@ -1,6 +1,6 @@
 """`attention-explorer bench --only X` replaces X's tables in BENCHMARKS.md and keeps the rest."""
 
-from explorer.bench import BEGIN, END, write_report
+from explorer.tools.bench import BEGIN, END, write_report
 
 
 def block(date: str, sections: dict[str, str]) -> str:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from explorer.seq2seq.checkpoint import load_checkpoint, read_card
-from explorer.seq2seq.classroom import EXAMPLES, normalize
-from explorer.seq2seq.decode import greedy
+from explorer.seq2seq.data.classroom import EXAMPLES, normalize
+from explorer.seq2seq.decoding.decode import greedy
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 BUNDLED = {
@@ -64,7 +64,7 @@ def test_loading_and_translating_never_imports_the_compiler():
     code = (
         "import sys\n"
         "from explorer.seq2seq.checkpoint import load_checkpoint\n"
-        "from explorer.seq2seq.decode import greedy\n"
+        "from explorer.seq2seq.decoding.decode import greedy\n"
         f"for p in sorted(__import__('pathlib').Path({str(MODELS)!r}).glob('*.safetensors')):\n"
         "    c = load_checkpoint(p)\n"
         "    greedy(c.model, c.tokenizer, 'the cat sleeps')\n"

@@ -13,8 +13,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from explorer.seq2seq import checkpoint as ckpt_module
-from explorer.seq2seq import families
-from explorer.seq2seq.base import BOS, ForwardOutput, Seq2Seq
 from explorer.seq2seq.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -22,7 +20,9 @@ from explorer.seq2seq.checkpoint import (
     read_card,
     save_checkpoint,
 )
-from explorer.seq2seq.tokenizer import train_tokenizer
+from explorer.seq2seq.data.tokenizer import train_tokenizer
+from explorer.seq2seq.models import families
+from explorer.seq2seq.models.base import BOS, ForwardOutput, Seq2Seq
 
 EN = ["the cat sleeps", "the dog eats", "a cat eats", "a dog sleeps"] * 3
 FR = ["le chat dort", "le chien mange", "un chat mange", "un chien dort"] * 3

@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from explorer.seq2seq import classroom
-from explorer.seq2seq.classroom import (
+from explorer.seq2seq.data import classroom
+from explorer.seq2seq.data.classroom import (
     EXAMPLES,
     ClassroomError,
     generate,
@@ -13,7 +13,7 @@ from explorer.seq2seq.classroom import (
     translate,
     write_corpus,
 )
-from explorer.seq2seq.corpus import load_corpus
+from explorer.seq2seq.data.corpus import load_corpus
 
 # sha256 of classroom.tsv + classroom.align for generate(30000, seed=0): the corpus must not drift
 CORPUS_SHA256 = "62014d2bf25821362505686da532611ab3555a0ae310862780d41b5f252e72fd"

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from explorer.seq2seq import classroom, classroom_cache
+from explorer.seq2seq.data import classroom, classroom_cache
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_a_kept_corpus_reads_back_exactly(cache, monkeypatch):
     _no_generator(monkeypatch)
     assert classroom.generate(400, seed=3) == fresh
     # what the corpus module serves: the same pairs and gold alignments
-    from explorer.seq2seq.corpus import load_corpus
+    from explorer.seq2seq.data.corpus import load_corpus
 
     c = load_corpus("classroom", size=400, seed=3)
     assert c.pairs[:5] == fresh[0][:5] and c.alignments[:5] == fresh[1][:5]

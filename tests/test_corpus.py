@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.seq2seq.corpus import (
+from explorer.seq2seq.data.corpus import (
     Corpus,
     CorpusError,
     dedupe,

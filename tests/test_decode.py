@@ -20,8 +20,7 @@ from toymodels import (
     tiny_real_model,
 )
 
-from explorer.seq2seq.base import EOS
-from explorer.seq2seq.decode import (
+from explorer.seq2seq.decoding.decode import (
     DecodeError,
     greedy,
     greedy_batch,
@@ -30,6 +29,7 @@ from explorer.seq2seq.decode import (
     top_k_filter,
     top_p_filter,
 )
+from explorer.seq2seq.models.base import EOS
 
 TOK = ToyTokenizer()
 SENTENCES = ["x y", "z x y z", "y", "x x z y", "z z"]
@@ -227,8 +227,8 @@ def test_real_recorded_queries_reproduce_the_scores(real):
     """Each step records the query its attention scored: worked out by hand with the keys (and
     the model's score weights), it gives the model's own scores and weights, in greedy,
     teacher-forced and beam traces, for every head of every layer."""
-    from explorer.seq2seq.arithmetic import FAMILY_OF_ARCH, from_step
-    from explorer.seq2seq.beam import beam_search
+    from explorer.seq2seq.decoding.arithmetic import FAMILY_OF_ARCH, from_step
+    from explorer.seq2seq.decoding.beam import beam_search
 
     g = greedy(real, WIDE_TOK, "s t u v", max_len=6)
     tf = teacher_forced(real, WIDE_TOK, "s t u", [4, 9, 6])
@@ -275,11 +275,10 @@ def test_real_sampling_with_top_k_one_is_greedy(real):
 
 
 def test_real_tokenizer_text_prefix_and_reference():
-    from explorer.seq2seq.beam import beam_search
-    from explorer.seq2seq.families import build_model
-    from explorer.seq2seq.tokenizer import train_tokenizer
+    from explorer.seq2seq.data.tokenizer import train_tokenizer
+    from explorer.seq2seq.decoding.beam import beam_search
+    from explorer.seq2seq.models.families import build_model
 
-    pytest.importorskip("explorer.seq2seq.transformer", reason="transformer.py is not merged yet")
     en = ["the cat sleeps", "the dog eats", "a cat eats the bread", "the bird sings"]
     fr = ["le chat dort", "le chien mange", "un chat mange le pain", "l oiseau chante"]
     tok = train_tokenizer(en, fr, vocab_size=40)

@@ -7,10 +7,10 @@ import itertools
 import pytest
 import torch
 
-from explorer.seq2seq.attention import DotScore
-from explorer.seq2seq.base import BOS, EOS, PAD
-from explorer.seq2seq.families import build_model
-from explorer.seq2seq.rnn import ARCHS, RNNConfig, RNNConfigError, RNNInputError
+from explorer.seq2seq.models.attention import DotScore
+from explorer.seq2seq.models.base import BOS, EOS, PAD
+from explorer.seq2seq.models.families import build_model
+from explorer.seq2seq.models.rnn import ARCHS, RNNConfig, RNNConfigError, RNNInputError
 
 SRC_V, TGT_V, EMB, HID = 12, 13, 8, 10
 

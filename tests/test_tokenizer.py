@@ -1,7 +1,7 @@
 import pytest
 
-from explorer.seq2seq.base import BOS, EOS, PAD, UNK
-from explorer.seq2seq.tokenizer import Tokenizer, TokenizerError, train_tokenizer
+from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerError, train_tokenizer
+from explorer.seq2seq.models.base import BOS, EOS, PAD, UNK
 
 EN = [
     "the cat sat on the mat",

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from explorer.seq2seq.checkpoint import load_checkpoint, read_card
-from explorer.seq2seq.train import (
+from explorer.seq2seq.training.train import (
     Trainer,
     TrainOptions,
     learning_rate,
@@ -60,7 +60,7 @@ def test_pick_device_auto_is_cpu_here_and_absent_devices_are_refused():
 
 
 def test_cpu_is_described_with_its_thread_count_in_words():
-    from explorer.seq2seq.options import describe_device
+    from explorer.seq2seq.training.options import describe_device
 
     before = torch.get_num_threads()
     try:

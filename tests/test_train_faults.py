@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from explorer.seq2seq import checkpoint as checkpoint_module
-from explorer.seq2seq import train as train_module
 from explorer.seq2seq.checkpoint import load_checkpoint
-from explorer.seq2seq.train import Trainer, TrainOptions
+from explorer.seq2seq.training import train as train_module
+from explorer.seq2seq.training.train import Trainer, TrainOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from explorer.seq2seq.base import BOS, EOS, PAD, Memory, StepOutput
-from explorer.seq2seq.families import build_model, config_to_dict, make_config
-from explorer.seq2seq.transformer import (
+from explorer.seq2seq.models.base import BOS, EOS, PAD, Memory, StepOutput
+from explorer.seq2seq.models.families import build_model, config_to_dict, make_config
+from explorer.seq2seq.models.transformer import (
     SequenceTooLongError,
     TransformerConfig,
     TransformerConfigError,

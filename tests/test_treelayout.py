@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.seq2seq.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace
-from explorer.seq2seq.treelayout import (
+from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace
+from explorer.seq2seq.decoding.treelayout import (
     FATE_CODES,
     TreeLayoutError,
     greedy_overlay,

@@ -180,8 +180,8 @@ def test_absurd_transformer_max_len_allocates_no_position_table(tmp_path):
     """Sinusoidal positions are computed for the positions each call needs, never as a
     max_len x d_model table: a config claiming 10**7 positions costs nothing to load."""
     from explorer.seq2seq.checkpoint import save_checkpoint
-    from explorer.seq2seq.decode import greedy
-    from explorer.seq2seq.families import build_model
+    from explorer.seq2seq.decoding.decode import greedy
+    from explorer.seq2seq.models.families import build_model
 
     tok = load_checkpoint(BAD / "valid.safetensors").tokenizer
     config = dict(
@@ -297,7 +297,7 @@ def test_random_bytes_after_a_plausible_header_length_are_refused(body, in_tmp_c
 
 
 def test_run_reliability_counts_every_case_and_finds_no_crash(capsys):
-    from explorer.seq2seq.reliability import FIELDS, run_reliability
+    from explorer.tools.reliability import FIELDS, run_reliability
 
     results = run_reliability(report=True, cases=5)
     assert set(results) == {"checkpoints", "corpora", "sentences"}

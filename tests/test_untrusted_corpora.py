@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.seq2seq.corpus import CorpusError, load_corpus
+from explorer.seq2seq.data.corpus import CorpusError, load_corpus
 
 BAD = Path(__file__).parent / "data" / "bad_corpora"
 PAIRS = [

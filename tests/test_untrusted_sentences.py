@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.seq2seq import decode
-from explorer.seq2seq.base import EOS
 from explorer.seq2seq.checkpoint import load_checkpoint
-from explorer.seq2seq.decode import greedy
-from explorer.seq2seq.inputs import SourceTextError, clean_text, prepare_source, source_limit
+from explorer.seq2seq.data.inputs import SourceTextError, clean_text, prepare_source, source_limit
+from explorer.seq2seq.decoding import decode
+from explorer.seq2seq.decoding.decode import greedy
+from explorer.seq2seq.models.base import EOS
 
 VALID = Path(__file__).parent / "data" / "bad_checkpoints" / "valid.safetensors"
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.seq2seq.base import (
+from explorer.seq2seq.models.base import (
     BOS,
     EOS,
     PAD,
@@ -271,13 +271,9 @@ WIDE_TOK = ToyTokenizer(src_symbols=tuple("pqrstuvw"), tgt_symbols=tuple("abcdef
 
 
 def tiny_real_model(arch: str, cell: str = "gru", seed: int = 0) -> Seq2Seq:
-    """A small untrained model of a real family (skips the test while that family is absent)."""
-    import pytest
+    """A small untrained model of a real family."""
+    from explorer.seq2seq.models.families import build_model
 
-    from explorer.seq2seq.families import build_model
-
-    module = "transformer" if arch == "transformer" else "rnn"
-    pytest.importorskip(f"explorer.seq2seq.{module}", reason=f"{module}.py is not merged yet")
     sizes = {"src_vocab": WIDE_TOK.src_vocab_size, "tgt_vocab": WIDE_TOK.tgt_vocab_size}
     if arch == "transformer":
         config = dict(d_model=16, heads=2, enc_layers=2, dec_layers=2, d_ff=32, max_len=64)

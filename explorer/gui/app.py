@@ -71,7 +71,7 @@ def _idle(app, settle_s: float = 0.4) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from explorer.gui.train_jobs import FirstLoad, bundled_paths
+    from explorer.gui.train.jobs import FirstLoad, bundled_paths
 
     paths = bundled_paths()
     first_load = FirstLoad(paths[0] if paths else None)  # reads while Qt starts
@@ -163,7 +163,7 @@ def _train_for_screenshot(app, window, args) -> int:
             print(f"error: unknown preset {args.preset!r}", file=sys.stderr)
             return 2
         panel.form.preset.setCurrentIndex(i)
-        from explorer.seq2seq.presets import PRESETS
+        from explorer.seq2seq.training.presets import PRESETS
 
         preset = PRESETS[args.preset]
         panel.corpus.set_spec(preset["corpus"])

@@ -18,8 +18,8 @@ class LoadedModel:
     """A checkpoint ready to decode with."""
 
     name: str  # shown in pickers, e.g. "bahdanau (classroom)"
-    model: Any  # explorer.seq2seq.base.Seq2Seq, eval mode, on the CPU
-    tokenizer: Any  # explorer.seq2seq.tokenizer.Tokenizer
+    model: Any  # explorer.seq2seq.models.base.Seq2Seq, eval mode, on the CPU
+    tokenizer: Any  # explorer.seq2seq.data.tokenizer.Tokenizer
     path: Path | None = None  # None for a model trained in this session and not saved yet
     config: dict = field(default_factory=dict)
     card: dict = field(default_factory=dict)
@@ -37,7 +37,7 @@ class LoadedModel:
     def prepare(self, sentence: str) -> str:
         """The sentence as the model's corpus writes it (classroom: lowercase, no punctuation)."""
         if self.classroom:
-            from explorer.seq2seq.classroom import normalize
+            from explorer.seq2seq.data.classroom import normalize
 
             return normalize(sentence)
         return " ".join(sentence.split())

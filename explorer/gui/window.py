@@ -28,12 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui import theme
 from explorer.gui.heap import start_worker, worker
 from explorer.gui.pyside_hook import quicken_feature_scan
 from explorer.gui.state import AppState, LoadedModel
-from explorer.gui.train_jobs import BUNDLED, MODELS_DIR, FirstLoad, bundled_paths
-from explorer.gui.train_panel import TrainPanel
+from explorer.gui.train.jobs import BUNDLED, MODELS_DIR, FirstLoad, bundled_paths
+from explorer.gui.train.panel import TrainPanel
+from explorer.gui.widgets import theme
 
 quicken_feature_scan()  # a window made without app.main (tests, benchmarks) imports as much
 
@@ -41,8 +41,8 @@ __all__ = ["BUNDLED", "MODELS_DIR", "MainWindow", "bundled_paths"]
 
 PANELS = {
     "train": ("Train && Load", None),
-    "step": ("Step-through", "explorer.gui.step_panel:StepPanel"),
-    "beam": ("Beam vs greedy", "explorer.gui.beam_panel:BeamPanel"),
+    "step": ("Step-through", "explorer.gui.step.panel:StepPanel"),
+    "beam": ("Beam vs greedy", "explorer.gui.beam.panel:BeamPanel"),
 }
 MAX_RECENT = 8
 FOLLOW_UP_MS = 100  # after a load: the window paints the model before what waited starts
@@ -50,7 +50,7 @@ CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt);;All files (*)"
 
 
 def device_job() -> str:
-    from explorer.seq2seq.train import describe_device, pick_device
+    from explorer.seq2seq.training.train import describe_device, pick_device
 
     return describe_device(pick_device("auto"))
 
@@ -376,7 +376,7 @@ class MainWindow(QMainWindow):
         self, path: str | Path, *, make_current: bool = True, remember: bool = True
     ) -> None:
         """Load ``path`` in a worker; on success it joins the state (and becomes current)."""
-        from explorer.gui.train_jobs import load_checkpoint_job
+        from explorer.gui.train.jobs import load_checkpoint_job
 
         path = Path(path)
         self._loading(path)
@@ -457,7 +457,7 @@ class MainWindow(QMainWindow):
             try:
                 import superqt.utils  # noqa: F401
 
-                import explorer.gui.train_plots  # noqa: F401
+                import explorer.gui.train.plots  # noqa: F401
             finally:  # a failed import fails again, and is reported, where the window needs it
                 try:
                     self._modules_imported.emit()

@@ -34,9 +34,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
 from torch.overrides import TorchFunctionMode
 
-from explorer.seq2seq import families
-from explorer.seq2seq.base import Seq2Seq
-from explorer.seq2seq.tokenizer import Tokenizer, TokenizerError
+from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerError
+from explorer.seq2seq.models import families
+from explorer.seq2seq.models.base import Seq2Seq
 
 FORMAT = "attention-explorer-checkpoint"
 FORMAT_VERSION = "1"

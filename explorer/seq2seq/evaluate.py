@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.seq2seq.base import Seq2Seq
+from explorer.seq2seq.models.base import Seq2Seq
 
 LENGTH_BUCKETS = ((2, 10), (11, 20), (21, 30), (31, 40))
 CLASSROOM_PRESET = "classroom-bahdanau"  # every bundled classroom model shares its corpus split
@@ -17,7 +17,7 @@ CLASSROOM_PRESET = "classroom-bahdanau"  # every bundled classroom model shares 
 
 @lru_cache(maxsize=1)
 def _classroom_test_split() -> tuple[tuple[str, str], ...]:
-    from explorer.seq2seq.train import TrainOptions, load_splits
+    from explorer.seq2seq.training.train import TrainOptions, load_splits
 
     _, (_, _, test) = load_splits(TrainOptions.from_preset(CLASSROOM_PRESET))
     return tuple(test.pairs)
@@ -47,7 +47,7 @@ def evaluate_pairs(
     gold alignments are given, ``aer`` and ``attention_entropy`` (teacher-forced along the
     references, over at most ``max_aer_sentences`` pairs).
     """
-    from explorer.seq2seq.decode import greedy_batch, teacher_forced
+    from explorer.seq2seq.decoding.decode import greedy_batch, teacher_forced
     from explorer.seq2seq.metrics import (
         alignment_error_rate,
         attention_entropy,
@@ -62,7 +62,7 @@ def evaluate_pairs(
     refs = [t for _, t in pairs]
     t0 = time.perf_counter()
     if beam and beam > 1:
-        from explorer.seq2seq.beam import beam_search
+        from explorer.seq2seq.decoding.beam import beam_search
 
         hyps = []
         for i in range(0, len(srcs), batch_size):

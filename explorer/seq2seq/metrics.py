@@ -209,8 +209,8 @@ def alignment_error_rate(
 
 def parse_pharaoh(line: str) -> Alignment:
     """``"0-0 1-2 2-1"`` -> ``{(0, 0), (1, 2), (2, 1)}`` (source word, target word)."""
-    from explorer.seq2seq.corpus import CorpusError
-    from explorer.seq2seq.corpus import parse_pharaoh as parse_links
+    from explorer.seq2seq.data.corpus import CorpusError
+    from explorer.seq2seq.data.corpus import parse_pharaoh as parse_links
 
     try:
         return set(parse_links(line, where=""))

@@ -27,10 +27,10 @@ sys.path.insert(0, str(HERE.parent.parent))
 import sentencepiece as spm  # noqa: E402
 import torch  # noqa: E402
 
-from explorer.seq2seq.base import BOS, EOS, PAD, UNK  # noqa: E402
 from explorer.seq2seq.checkpoint import save_checkpoint  # noqa: E402
-from explorer.seq2seq.families import build_model  # noqa: E402
-from explorer.seq2seq.tokenizer import Tokenizer  # noqa: E402
+from explorer.seq2seq.data.tokenizer import Tokenizer  # noqa: E402
+from explorer.seq2seq.models.base import BOS, EOS, PAD, UNK  # noqa: E402
+from explorer.seq2seq.models.families import build_model  # noqa: E402
 
 CHECKPOINTS = HERE / "bad_checkpoints"
 CORPORA = HERE / "bad_corpora"

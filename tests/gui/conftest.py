@@ -25,8 +25,8 @@ def _train(model, tok, pairs, steps: int, seed: int) -> None:
     import torch
     from torch import nn
 
-    from explorer.seq2seq.base import BOS, PAD
-    from explorer.seq2seq.train import pad_batch
+    from explorer.seq2seq.models.base import BOS, PAD
+    from explorer.seq2seq.training.train import pad_batch
 
     g = torch.Generator().manual_seed(seed)
     src_ids = [tok.encode_src(s) for s, _ in pairs]
@@ -52,9 +52,9 @@ def tiny_models() -> TinyModels:
     import torch
 
     from explorer.gui.state import LoadedModel
-    from explorer.seq2seq.corpus import load_corpus
-    from explorer.seq2seq.families import build_model, config_to_dict, make_config
-    from explorer.seq2seq.tokenizer import train_tokenizer
+    from explorer.seq2seq.data.corpus import load_corpus
+    from explorer.seq2seq.data.tokenizer import train_tokenizer
+    from explorer.seq2seq.models.families import build_model, config_to_dict, make_config
 
     torch.manual_seed(0)
     corpus = load_corpus("classroom", size=CORPUS_PAIRS, seed=0).pairs

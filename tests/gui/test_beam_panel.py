@@ -13,15 +13,15 @@ pytest.importorskip("pytestqt")
 import PySide6  # noqa: E402, F401  (before pyqtgraph)
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from explorer.gui.beam_formula import score_breakdown  # noqa: E402
-from explorer.gui.beam_panel import BeamPanel  # noqa: E402
-from explorer.gui.beam_readouts import bleu_details  # noqa: E402
-from explorer.gui.beam_sweep import SweepWidget, read_pairs_tsv, run_sweep  # noqa: E402
+from explorer.gui.beam.formula import score_breakdown  # noqa: E402
+from explorer.gui.beam.panel import BeamPanel  # noqa: E402
+from explorer.gui.beam.readouts import bleu_details  # noqa: E402
+from explorer.gui.beam.sweep import SweepWidget, read_pairs_tsv, run_sweep  # noqa: E402
 from explorer.gui.state import AppState, LoadedModel  # noqa: E402
-from explorer.seq2seq.beam import BeamResult, Hypothesis  # noqa: E402
-from explorer.seq2seq.search import ExactResult  # noqa: E402
-from explorer.seq2seq.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace  # noqa: E402
-from explorer.seq2seq.treelayout import FATE_CODES  # noqa: E402
+from explorer.seq2seq.decoding.beam import BeamResult, Hypothesis  # noqa: E402
+from explorer.seq2seq.decoding.search import ExactResult  # noqa: E402
+from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace  # noqa: E402
+from explorer.seq2seq.decoding.treelayout import FATE_CODES  # noqa: E402
 
 VOCAB = ["<pad>", "<unk>", "<s>", "</s>", "the", "a", "black", "cat", "sleeps", "dog"]
 ID = {w: i for i, w in enumerate(VOCAB)}
@@ -217,7 +217,7 @@ def test_divergence_marker_with_both_scores(panel):
 
 
 def test_the_divergence_text_stays_inside_a_narrow_view(qtbot):
-    from explorer.gui.beam_tree_view import BeamTreeView
+    from explorer.gui.beam.tree_view import BeamTreeView
 
     v = BeamTreeView()
     qtbot.addWidget(v)
@@ -461,7 +461,7 @@ def test_an_emptied_sentence_clears_the_tree_and_a_late_result_is_dropped(panel,
 
 
 def test_a_classroom_model_opens_on_the_lectures_example(panel, qtbot):
-    from explorer.seq2seq.classroom import EXAMPLES
+    from explorer.seq2seq.data.classroom import EXAMPLES
 
     seen = []
     panel.search_fn = lambda entry, sentence, params: seen.append(sentence) or result()
@@ -506,7 +506,7 @@ def test_greedy_and_paths_are_written_by_the_models_tokenizer(panel, qtbot):
 
 
 def test_a_reference_from_an_example_goes_when_the_sentence_changes(panel, qtbot):
-    from explorer.seq2seq.classroom import EXAMPLES
+    from explorer.seq2seq.data.classroom import EXAMPLES
 
     panel.search_fn = lambda entry, sentence, params: result()
     panel.state.add(LoadedModel("toy", model=None, tokenizer=None, corpus={"name": "classroom"}))
@@ -521,7 +521,7 @@ def test_a_reference_from_an_example_goes_when_the_sentence_changes(panel, qtbot
 
 
 def test_pruned_counts_only_where_rows_leave_room_and_always_in_the_tooltip(qtbot):
-    from explorer.gui.beam_tree_view import BeamTreeView
+    from explorer.gui.beam.tree_view import BeamTreeView
 
     v = BeamTreeView()
     qtbot.addWidget(v)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.gui.beam_panel import BeamPanel
+from explorer.gui.beam.panel import BeamPanel
 from explorer.gui.state import AppState
-from explorer.seq2seq.beam import beam_search
+from explorer.seq2seq.decoding.beam import beam_search
+from explorer.seq2seq.decoding.search import exact_search
+from explorer.seq2seq.decoding.trace import Fate
+from explorer.seq2seq.decoding.treelayout import FATE_CODES
 from explorer.seq2seq.evaluate import classroom_test_pairs
 from explorer.seq2seq.metrics import corpus_bleu
-from explorer.seq2seq.search import exact_search
-from explorer.seq2seq.trace import Fate
-from explorer.seq2seq.treelayout import FATE_CODES
 
 TIMEOUT = 60_000  # ms; the machine is shared
 BEAM, MAX_LEN = 4, 20
@@ -197,7 +197,7 @@ def test_sweep_on_classroom_test_pairs(panel, qtbot, tiny_models):
 def test_projector_mode_scales_tree_labels_and_axes(panel, qtbot):
     from PySide6.QtWidgets import QApplication
 
-    from explorer.gui import theme
+    from explorer.gui.widgets import theme
 
     search(panel, qtbot, "your ducks slept")
     app = QApplication.instance()

@@ -7,7 +7,6 @@ import gc
 import weakref
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QSettings, QThreadPool
 from superqt.utils import create_worker
 
@@ -62,7 +61,7 @@ def test_the_default_keeps_a_few_models_for_comparison():
 
 
 def test_a_finished_beam_search_lets_go_of_its_model(qtbot):
-    from explorer.gui.beam_panel import BeamPanel
+    from explorer.gui.beam.panel import BeamPanel
     from tests.gui.test_beam_panel import result
 
     panel = BeamPanel(AppState())
@@ -107,9 +106,7 @@ def test_a_finished_window_worker_is_released(qtbot, tmp_path):
 
 
 def test_training_runs_keep_a_bounded_number_of_models_and_release_their_trainers(qtbot):
-    for name in ("corpus", "tokenizer", "decode", "rnn"):
-        pytest.importorskip(f"explorer.seq2seq.{name}")
-    from explorer.gui.train_panel import TrainPanel
+    from explorer.gui.train.panel import TrainPanel
 
     state = AppState(max_unsaved=2)
     panel = TrainPanel(state)
@@ -148,8 +145,9 @@ def test_freed_heap_memory_of_a_worker_thread_goes_back_to_the_system():
     import sys
     import threading
 
+    from monkey import rss_mb
+
     from explorer.gui.heap import release_free_memory
-    from explorer.gui.monkey import rss_mb
 
     if not sys.platform.startswith("linux"):
         assert release_free_memory() is False

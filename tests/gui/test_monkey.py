@@ -1,7 +1,7 @@
 """A long session: 1,000 random user actions on the real main window, with a fixed seed.
 
 Nothing may raise, every worker must end, and memory must stay bounded (the app is left open all
-day on a projector). The driver is explorer/gui/monkey.py, shared with the benchmarks.
+day on a projector). The driver is tests/gui/monkey.py.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from monkey import SENTENCES, prepare_training, rss_mb, run_monkey
 from PySide6.QtCore import QSettings, QThreadPool
 from PySide6.QtWidgets import QApplication
 
-from explorer.gui import theme
-from explorer.gui.monkey import SENTENCES, prepare_training, rss_mb, run_monkey
+from explorer.gui.widgets import theme
 from explorer.gui.window import MainWindow
 
 pytest.importorskip("explorer.seq2seq.checkpoint")
@@ -39,7 +39,7 @@ TINY_MODELS = {
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
     """Three tiny checkpoints named like the bundled ones, so the window loads them at start."""
-    from explorer.seq2seq.train import Trainer, TrainOptions
+    from explorer.seq2seq.training.train import Trainer, TrainOptions
 
     folder = tmp_path_factory.mktemp("models")
     for name, overrides in TINY_MODELS.items():
@@ -102,7 +102,7 @@ def test_a_thousand_random_actions_raise_nothing_and_leave_nothing_running(
 
 
 def test_the_same_seed_gives_the_same_actions(qtbot, tmp_path, models_dir):
-    from explorer.gui.monkey import Monkey
+    from monkey import Monkey
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)

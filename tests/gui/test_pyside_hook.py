@@ -58,7 +58,7 @@ def test_the_theme_notifier_belongs_to_the_applications_thread(qapp, monkeypatch
     application's thread: a QObject of a thread that ends cannot deliver its signals."""
     import threading
 
-    from explorer.gui import theme
+    from explorer.gui.widgets import theme
 
     monkeypatch.setattr(theme, "_signals", None)
     made = []

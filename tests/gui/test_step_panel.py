@@ -12,9 +12,9 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
 from explorer.gui.state import AppState, LoadedModel  # noqa: E402
-from explorer.gui.step_common import short  # noqa: E402
-from explorer.gui.step_panel import StepPanel  # noqa: E402
-from explorer.seq2seq.trace import DecodeStep, Trace  # noqa: E402
+from explorer.gui.step.common import short  # noqa: E402
+from explorer.gui.step.panel import StepPanel  # noqa: E402
+from explorer.seq2seq.decoding.trace import DecodeStep, Trace  # noqa: E402
 
 SRC = ("▁the", "▁black", "▁cat", "▁sat", "</s>")
 TGT = ("▁le", "▁chat", "▁noir", "</s>")
@@ -116,7 +116,7 @@ def test_the_mask_over_steps_not_reached_follows_the_theme(panel):
     from PySide6.QtGui import QColor
     from PySide6.QtWidgets import QApplication
 
-    from explorer.gui import theme
+    from explorer.gui.widgets import theme
 
     tr = make_trace("luong-dot")
     panel.show_trace(entry(), tr)
@@ -260,7 +260,7 @@ def test_topk_labels_are_drawn_as_text_in_the_svg(panel, tmp_path):
     tr = make_trace()
     panel.show_trace(entry(), tr)
     panel.set_step(2)
-    from explorer.gui.export import save_svg
+    from explorer.gui.widgets.export import save_svg
 
     svg = save_svg(panel.topk.plot, tmp_path / "topk.svg").read_text("utf-8")
     texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
@@ -370,7 +370,7 @@ def test_a_step_paints_each_changed_view_once(panel, qtbot):
 
 
 def test_hidden_states_follow_the_step(panel):
-    from explorer.gui.step_hidden import pca_2d
+    from explorer.gui.step.hidden import pca_2d
 
     tr = make_trace("luong-dot")
     panel.show_trace(entry(), tr)

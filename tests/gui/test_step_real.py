@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from explorer.gui.state import AppState
-from explorer.gui.step_panel import StepPanel
-from explorer.seq2seq import decode
+from explorer.gui.step.panel import StepPanel
+from explorer.seq2seq.decoding import decode
 
 SENTENCE = "the good cow did not laugh"
 REFERENCE = "la bonne vache n'a pas ri"
@@ -168,7 +168,7 @@ def test_show_trace_of_a_model_not_loaded_names_it_in_the_picker(make_panel, tin
 def projector():
     from PySide6.QtWidgets import QApplication
 
-    from explorer.gui import theme
+    from explorer.gui.widgets import theme
 
     def switch(on: bool) -> None:
         theme.apply(QApplication.instance(), "light", on)
@@ -190,7 +190,7 @@ def test_projector_mode_leaves_the_plots_their_room(make_panel, projector, qtbot
 
 
 def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
-    from explorer.gui import theme
+    from explorer.gui.widgets import theme
 
     panel = make_panel("bahdanau")
     panel.set_sentence(SENTENCE)
@@ -214,7 +214,7 @@ def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
 
 
 def test_a_classroom_model_opens_on_the_lectures_first_example(make_panel, qtbot):
-    from explorer.seq2seq.classroom import EXAMPLES
+    from explorer.seq2seq.data.classroom import EXAMPLES
 
     panel = make_panel("bahdanau")  # the state's current model is there before the panel
     qtbot.waitUntil(lambda: panel.trace is not None, timeout=30_000)

@@ -13,11 +13,11 @@ from PySide6.QtGui import QColor, QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from test_step_panel import SRC, entry, make_trace  # noqa: E402
 
-from explorer.gui import theme  # noqa: E402
-from explorer.gui.export import save_svg  # noqa: E402
 from explorer.gui.state import AppState  # noqa: E402
-from explorer.gui.step_panel import StepPanel  # noqa: E402
-from explorer.gui.step_text import MARGIN, TextLines  # noqa: E402
+from explorer.gui.step.panel import StepPanel  # noqa: E402
+from explorer.gui.step.text import MARGIN, TextLines  # noqa: E402
+from explorer.gui.widgets import theme  # noqa: E402
+from explorer.gui.widgets.export import save_svg  # noqa: E402
 
 
 def number(x: float) -> str:

@@ -10,12 +10,12 @@ import torch
 from PySide6.QtCore import Qt, QThreadPool
 
 from explorer.gui.state import AppState
-from explorer.gui.train_panel import TrainPanel
+from explorer.gui.train.panel import TrainPanel
 
 pytest.importorskip("explorer.seq2seq.checkpoint")
 from explorer.seq2seq import checkpoint as checkpoint_module  # noqa: E402
-from explorer.seq2seq import train as train_module  # noqa: E402
 from explorer.seq2seq.checkpoint import load_checkpoint  # noqa: E402
+from explorer.seq2seq.training import train as train_module  # noqa: E402
 
 
 @pytest.fixture

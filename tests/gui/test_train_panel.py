@@ -9,17 +9,11 @@ import pytest
 from PySide6.QtCore import QThreadPool
 
 from explorer.gui.state import AppState
-from explorer.gui.train_options import FORM_DEFAULTS, RNN_DEFAULTS, TRANSFORMER_DEFAULTS
-from explorer.gui.train_panel import TrainPanel, format_eta
+from explorer.gui.train.options import FORM_DEFAULTS, RNN_DEFAULTS, TRANSFORMER_DEFAULTS
+from explorer.gui.train.panel import TrainPanel, format_eta
 
 STEPS = 30
 EVAL_EVERY = 10
-
-
-def needs_headless_core():
-    """Training needs the corpus, tokenizer, decoding and checkpoint modules of the core."""
-    for name in ("corpus", "classroom", "tokenizer", "decode", "metrics", "checkpoint", "rnn"):
-        pytest.importorskip(f"explorer.seq2seq.{name}")
 
 
 @pytest.fixture
@@ -46,21 +40,21 @@ def choose_tiny(panel: TrainPanel, qtbot, steps: int = STEPS) -> None:
 def test_form_defaults_are_train_options_defaults():
     import dataclasses
 
-    from explorer.seq2seq.train import TrainOptions
+    from explorer.seq2seq.training.train import TrainOptions
 
     def defaults(cls):
         return {f.name: f.default for f in dataclasses.fields(cls)}
 
     o = TrainOptions().to_dict()
     assert {k: o[k] for k in FORM_DEFAULTS} == FORM_DEFAULTS
-    rnn = defaults(pytest.importorskip("explorer.seq2seq.rnn").RNNConfig)
+    rnn = defaults(pytest.importorskip("explorer.seq2seq.models.rnn").RNNConfig)
     assert {k: rnn[k] for k in RNN_DEFAULTS} == RNN_DEFAULTS
-    tf = defaults(pytest.importorskip("explorer.seq2seq.transformer").TransformerConfig)
+    tf = defaults(pytest.importorskip("explorer.seq2seq.models.transformer").TransformerConfig)
     assert {k: tf[k] for k in TRANSFORMER_DEFAULTS} == TRANSFORMER_DEFAULTS
 
 
 def test_architecture_fills_its_preset_and_builds_options(panel):
-    from explorer.seq2seq.presets import PRESETS
+    from explorer.seq2seq.training.presets import PRESETS
 
     form = panel.form
     form.arch.setCurrentIndex(form.arch.findData("transformer"))
@@ -97,7 +91,6 @@ def test_format_eta():
 
 
 def test_train_tiny_model_shows_progress_and_becomes_available(panel, qtbot):
-    needs_headless_core()
     choose_tiny(panel, qtbot)
     events = []
     panel.progress.connect(events.append)
@@ -136,14 +129,13 @@ def test_train_tiny_model_shows_progress_and_becomes_available(panel, qtbot):
     # A core is left to the window: torch's default thread count less one (at least one).
     import torch
 
-    from explorer.gui.train_jobs import training_threads
+    from explorer.gui.train.jobs import training_threads
 
     cpu = torch.get_num_threads()  # the run put it back
     assert panel.trainer.options.threads == training_threads() == max(1, cpu - 1)
 
 
 def test_pause_resume_and_stop(panel, qtbot):
-    needs_headless_core()
     choose_tiny(panel, qtbot, steps=2000)
     panel.start()
     qtbot.waitUntil(lambda: panel.last_event is not None and panel.last_event.kind == "step",
@@ -168,8 +160,7 @@ def test_pause_resume_and_stop(panel, qtbot):
 
 
 def test_save_and_reload_checkpoint(panel, qtbot, tmp_path):
-    needs_headless_core()
-    from explorer.gui.train_jobs import load_checkpoint_job
+    from explorer.gui.train.jobs import load_checkpoint_job
 
     choose_tiny(panel, qtbot, steps=12)
     with qtbot.waitSignal(panel.trained, timeout=120_000):
@@ -191,7 +182,7 @@ def test_save_and_reload_checkpoint(panel, qtbot, tmp_path):
 
 
 def test_bad_corpus_file_gives_readable_message(panel, qtbot, tmp_path):
-    pytest.importorskip("explorer.seq2seq.corpus")
+    pytest.importorskip("explorer.seq2seq.data.corpus")
     bad = tmp_path / "broken.tsv"
     bad.write_bytes(b"hello\tbonjour\n\x00\x01\x02 binary")
     with qtbot.waitSignal(panel.corpus.failed, timeout=30_000) as blocker:
@@ -211,7 +202,7 @@ def test_bad_corpus_file_gives_readable_message(panel, qtbot, tmp_path):
 
 
 def test_failure_and_diagnostics_are_shown_prominently(panel):
-    from explorer.seq2seq.train import Progress
+    from explorer.seq2seq.training.train import Progress
 
     msg = "The loss became nan at step 7: training stopped. Lower the learning rate."
     panel._on_progress(Progress("diagnostic", 5, 10, message="Attention is still uniform."))
@@ -222,7 +213,6 @@ def test_failure_and_diagnostics_are_shown_prominently(panel):
 
 
 def test_export_data_and_figure(panel, qtbot, tmp_path):
-    needs_headless_core()
     import json
 
     choose_tiny(panel, qtbot, steps=10)
@@ -281,7 +271,7 @@ def test_starting_a_run_while_held_builds_the_plots_it_draws_on(qtbot):
 
 
 def test_the_form_opens_on_the_preset_whose_values_it_holds(panel):
-    from explorer.seq2seq.presets import PRESETS
+    from explorer.seq2seq.training.presets import PRESETS
 
     assert panel.form.preset.currentData() == "classroom-bahdanau"
     preset = PRESETS["classroom-bahdanau"]

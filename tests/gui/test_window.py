@@ -9,20 +9,14 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from explorer.gui import theme
+from explorer.gui.widgets import theme
 from explorer.gui.window import MainWindow
-
-
-def needs_headless_core():
-    for name in ("corpus", "classroom", "tokenizer", "decode", "metrics", "checkpoint", "rnn"):
-        pytest.importorskip(f"explorer.seq2seq.{name}")
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     """A checkpoint of a tiny model trained for a few steps by the real Trainer."""
-    needs_headless_core()
-    from explorer.seq2seq.train import Trainer, TrainOptions
+    from explorer.seq2seq.training.train import Trainer, TrainOptions
 
     out = tmp_path_factory.mktemp("ck") / "tiny.safetensors"
     trainer = Trainer(TrainOptions.from_preset("tiny", steps=6, eval_every=0, out=str(out)))
@@ -66,7 +60,7 @@ def test_three_panels_and_no_model_message(make_window, qtbot):
     assert w.model_label.text().startswith("No model loaded")
     with qtbot.waitSignal(w.device_known, timeout=60_000) as blocker:
         pass
-    from explorer.seq2seq.train import describe_device, pick_device
+    from explorer.seq2seq.training.train import describe_device, pick_device
 
     # The device's name; its thread count is torch's at the moment of asking, which a training
     # run elsewhere in the session may have lowered by one meanwhile.
@@ -104,7 +98,7 @@ def test_default_bundled_model_loads_first_and_the_others_after_it(
 
 
 def test_a_panel_is_built_when_its_tab_is_first_shown(make_window, qtbot, tiny_checkpoint):
-    pytest.importorskip("explorer.gui.step_panel")
+    pytest.importorskip("explorer.gui.step.panel")
     w = make_window()
     assert set(w.panels.built()) == {"train"}  # the first tab only
     with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
@@ -242,7 +236,6 @@ def test_launch_from_the_command_line_shows_the_default_model(tmp_path):
 
 
 def test_close_while_training_stops_the_worker(make_window, qtbot):
-    needs_headless_core()
     w = make_window()
     panel = w.train_panel
     panel.form.preset.setCurrentIndex(panel.form.preset.findData("tiny"))
@@ -260,8 +253,8 @@ def test_close_while_training_stops_the_worker(make_window, qtbot):
 
 
 def test_open_in_step_switches_tab_and_shows_trace(make_window, qtbot, tiny_checkpoint):
-    pytest.importorskip("explorer.gui.step_panel")
-    from explorer.seq2seq.decode import greedy
+    pytest.importorskip("explorer.gui.step.panel")
+    from explorer.seq2seq.decoding.decode import greedy
 
     w = make_window()
     with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
@@ -306,7 +299,7 @@ def test_the_window_opens_without_pyqtgraph_torch_or_superqt():
     import sys
 
     code = (
-        "import sys; import explorer.gui.window, explorer.gui.train_panel; "
+        "import sys; import explorer.gui.window, explorer.gui.train.panel; "
         "print(sorted(m for m in ('pyqtgraph', 'superqt', 'torch') if m in sys.modules))"
     )
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
@@ -320,7 +313,7 @@ def test_the_first_load_read_before_the_window_becomes_current(
 ):
     """At launch the default model is read on a thread started before Qt (FirstLoad): the window
     takes it over like a worker's load, then asks for the device and loads the others."""
-    from explorer.gui.train_jobs import FirstLoad
+    from explorer.gui.train.jobs import FirstLoad
     from explorer.gui.window import BUNDLED
 
     models = tmp_path / "models"
@@ -347,7 +340,7 @@ def test_a_checkpoint_opened_before_the_first_model_arrives_stays_current(
     from concurrent.futures import Future
     from types import SimpleNamespace
 
-    from explorer.gui.train_jobs import load_checkpoint_job
+    from explorer.gui.train.jobs import load_checkpoint_job
     from explorer.gui.window import BUNDLED
 
     models = tmp_path / "models"
@@ -368,7 +361,7 @@ def test_a_checkpoint_opened_before_the_first_model_arrives_stays_current(
 
 
 def test_a_bad_first_load_is_reported_and_the_window_works(make_window, qtbot, tmp_path):
-    from explorer.gui.train_jobs import FirstLoad
+    from explorer.gui.train.jobs import FirstLoad
     from explorer.gui.window import BUNDLED
 
     models = tmp_path / "models"

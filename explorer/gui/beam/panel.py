@@ -1,0 +1,471 @@
+"""Panel 3, beam search against greedy: the whole search tree with the greedy path over it.
+
+Changing a control re-runs the search in a superqt worker (debounced); results that arrive after a
+newer request was made are dropped, so the tree always matches the controls.
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui.beam.readouts import NBestTable, PathDetails
+from explorer.gui.beam.sweep import SweepWidget
+from explorer.gui.beam.tree_view import BeamTreeView, result_parts
+from explorer.gui.heap import start_worker, worker
+from explorer.gui.state import AppState, LoadedModel
+from explorer.gui.widgets import theme
+from explorer.gui.widgets.examples import ExamplePicker
+from explorer.gui.widgets.export import save_figure, save_json
+from explorer.seq2seq.decoding.search import search_error
+from explorer.seq2seq.evaluate import classroom_test_pairs
+
+TIPS = {
+    "beam": "Beam search keeps the k best partial translations at every step instead of only the "
+    "single best (greedy = beam 1).",
+    "nbest": "How many finished hypotheses to return, best first.",
+    "penalty": "Length normalisation: log-probabilities only add negative terms, so without it "
+    "beam search prefers short outputs.",
+    "alpha": "The exponent α of the length penalty lp: 0 turns it off, larger values favour "
+    "longer translations.",
+    "beta": "Coverage penalty β: punishes hypotheses that leave source words with less than one "
+    "unit of total attention (under-translation).",
+    "max_len": "The longest translation the search may produce, in tokens.",
+    "pruned": "Show the candidates the search considered but dropped because they ranked "
+    "outside the beam.",
+}
+DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
+
+
+def _default_search(entry: LoadedModel, sentence: str, params: dict) -> Any:
+    from explorer.seq2seq.decoding.beam import beam_search
+
+    return beam_search(
+        entry.model,
+        entry.tokenizer,
+        [entry.prepare(sentence)],
+        record_tree=True,
+        with_greedy=True,
+        **params,
+    )[0]
+
+
+def _default_sweep(entry: LoadedModel, sources: list[str], params: dict) -> list[str]:
+    """The best hypothesis's text for each source, batched and without recording the tree."""
+    from explorer.seq2seq.decoding.beam import beam_search
+
+    results = beam_search(
+        entry.model,
+        entry.tokenizer,
+        [entry.prepare(s) for s in sources],
+        record_tree=False,
+        with_greedy=False,
+        **params,
+    )
+    return [r.nbest[0].text for r in results]
+
+
+def _default_exact(entry: LoadedModel, sentence: str, params: dict) -> Any:
+    from explorer.seq2seq.decoding.search import exact_search
+
+    return exact_search(entry.model, entry.tokenizer, entry.prepare(sentence), **params)
+
+
+class BeamPanel(QWidget):
+    """Beam search tree vs greedy for one sentence; n-best, BLEU, exact search and a beam sweep."""
+
+    result_shown = Signal(object)  # the BeamResult now drawn
+    busy_changed = Signal(bool)
+
+    def __init__(self, state: AppState, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.entry: LoadedModel | None = state.current
+        self.result: Any = None
+        self.search_fn = _default_search
+        self.exact_fn = _default_exact
+        self.sweep_fn = _default_sweep
+        self._generation = {"beam search": 0, "exact search": 0}
+        self._workers: set = set()
+        self._debounce = QTimer(self, singleShot=True, interval=300)
+        self._debounce.timeout.connect(self._start_search)
+
+        self.hint = QLabel("Load a model (File ▸ Open) or train one to see beam search at work.")
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("font-size: 20pt; color: #666;")
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.hint)
+        self.pages.addWidget(self._build_main())
+        QVBoxLayout(self).addWidget(self.pages)
+        state.current_changed.connect(self._on_model)
+        theme.signals().changed.connect(self.restyle)
+        self.restyle()
+        self._on_model(state.current)
+
+    # ---------------------------------------------------------------- layout
+    def _build_main(self) -> QWidget:
+        self.sentence = QLineEdit()
+        self.sentence.setPlaceholderText("Source sentence…")
+        self.sentence.setToolTip("The sentence to translate; the search re-runs as you type.")
+        self.examples = ExamplePicker()
+        self.examples.picked.connect(self._pick_example)
+        self.beam = self._spin(1, 64, 5, "beam")
+        self.nbest = self._spin(1, 16, 3, "nbest")
+        self.penalty = QComboBox()
+        self.penalty.addItems(["none", "avg", "gnmt"])
+        self.penalty.setToolTip(TIPS["penalty"])
+        self.alpha = self._dspin(0.0, 3.0, 0.0, "alpha")
+        self.beta = self._dspin(0.0, 2.0, 0.0, "beta")
+        self.max_len = self._spin(1, 200, 40, "max_len")
+        self.show_pruned = QCheckBox("show pruned")
+        self.show_pruned.setToolTip(TIPS["pruned"])
+        self.legend = QLabel(
+            "<span style='color:#3b75af'>●</span> kept &nbsp; "
+            "<span style='color:#aaaaaa'>●</span> pruned &nbsp; "
+            "<span style='color:#ef8636'>●</span> finished &nbsp; "
+            "<span style='color:#2ca02c'>●</span> chosen &nbsp; "
+            "<span style='color:#c2187a'>◆ – –</span> greedy"
+        )
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        # room for the wrapped lines: a splitter column does not pass height-for-width down
+        self.summary.setMinimumHeight(4 * self.summary.fontMetrics().lineSpacing())
+
+        form = QFormLayout()
+        form.addRow("beam size k", self.beam)
+        form.addRow("n-best", self.nbest)
+        form.addRow("length norm.", self.penalty)
+        form.addRow("α", self.alpha)
+        form.addRow("coverage β", self.beta)
+        form.addRow("max length", self.max_len)
+        controls = QWidget()
+        cl = QVBoxLayout(controls)
+        cl.addLayout(form)
+        cl.addWidget(self.show_pruned)
+        cl.addWidget(self.legend)
+        cl.addWidget(self.summary)
+        cl.addStretch(1)
+
+        self.tree_view = BeamTreeView()
+        self.details = PathDetails()
+        self.nbest_table = NBestTable()
+        self.exact_button = QPushButton("Run exact search")
+        self.exact_button.setToolTip(
+            "Find the translation the model scores highest over all outputs (short outputs "
+            "only): did beam search miss it, or does the model prefer a wrong translation?"
+        )
+        self.exact_text = QLabel("")
+        self.exact_text.setWordWrap(True)
+        self.exact_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        exact = QWidget()
+        el = QVBoxLayout(exact)
+        el.addWidget(self.exact_button)
+        el.addWidget(self.exact_text, 1)
+        self.sweep = SweepWidget()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.nbest_table, "n-best vs greedy")
+        self.tabs.addTab(exact, "exact search")
+        self.tabs.addTab(self.sweep, "beam sweep")
+
+        top = QSplitter(Qt.Horizontal)
+        top.addWidget(controls)
+        top.addWidget(self.tree_view)
+        top.addWidget(self.details)
+        top.setSizes([220, 760, 420])
+        vertical = QSplitter(Qt.Vertical)
+        vertical.addWidget(top)
+        vertical.addWidget(self.tabs)
+        vertical.setSizes([620, 260])
+        page = QWidget()
+        pl = QVBoxLayout(page)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Source:"))
+        row.addWidget(self.sentence, 3)
+        row.addWidget(self.examples, 2)
+        pl.addLayout(row)
+        pl.addWidget(vertical, 1)
+
+        for w in (self.beam, self.nbest, self.max_len):
+            w.valueChanged.connect(self._schedule)
+        for w in (self.alpha, self.beta):
+            w.valueChanged.connect(self._schedule)
+        self.penalty.currentTextChanged.connect(self._on_penalty)
+        self.sentence.textChanged.connect(self._schedule)
+        self.examples.watch(self.sentence, self.nbest_table.reference)
+        self.show_pruned.toggled.connect(self.tree_view.set_show_pruned)
+        self.tree_view.node_clicked.connect(self.select_node)
+        self.tree_view.greedy_clicked.connect(self._select_greedy)
+        self.details.open_in_step.connect(self._open_in_step)
+        self.exact_button.clicked.connect(self._start_exact)
+        self.sweep.error.connect(self.state.error)
+        self.sweep.decode = self._sweep_decode
+        self.sweep.default_pairs = classroom_test_pairs
+        return page
+
+    def _spin(self, lo: int, hi: int, value: int, tip: str) -> QSpinBox:
+        w = QSpinBox()
+        w.setRange(lo, hi)
+        w.setValue(value)
+        w.setToolTip(TIPS[tip])
+        return w
+
+    def _dspin(self, lo: float, hi: float, value: float, tip: str) -> QDoubleSpinBox:
+        w = QDoubleSpinBox()
+        w.setRange(lo, hi)
+        w.setSingleStep(0.1)
+        w.setDecimals(2)
+        w.setValue(value)
+        w.setToolTip(TIPS[tip])
+        return w
+
+    # ---------------------------------------------------------------- public
+    def set_sentence(self, text: str) -> None:
+        self.sentence.setText(text)
+        self._schedule()
+
+    def params(self) -> dict:
+        """The search settings the controls describe."""
+        return {
+            "beam": self.beam.value(),
+            "nbest": min(self.nbest.value(), self.beam.value()),
+            "max_len": self.max_len.value(),
+            "length_penalty": self.penalty.currentText(),
+            "alpha": self.alpha.value(),
+            "beta": self.beta.value(),
+        }
+
+    def draw_tree(self, result: Any) -> None:
+        """Lay out and draw the tree of a BeamResult (or BeamTree); the benchmark times this."""
+        self.tree_view.draw_tree(result)
+
+    def show_result(self, result: Any) -> None:
+        """Draw a BeamResult: tree, greedy overlay, n-best table; select the chosen hypothesis."""
+        self.result = result
+        tree, greedy, divergence = result_parts(result)
+        self.draw_tree(result)
+        nbest = getattr(result, "nbest", None)
+        if nbest is None:
+            nbest = [_hyp_from_node(tree, i) for i in tree.finished[:10]]
+        self.nbest_table.show_result(list(nbest), greedy)
+        where = (
+            "greedy and beam agree"
+            if divergence is None
+            else f"greedy leaves the beam's choice at step {divergence + 1}"
+        )
+        stop = getattr(result, "stop_reason", "") or tree.stop_reason
+        fates = tree.fates()
+        self.summary.setText(
+            f"{len(tree) - 1} candidates: {fates['kept']} kept, {fates['pruned']} pruned, "
+            f"{fates['finished'] + fates['chosen']} finished. {where}. stop: {stop or '—'}"
+        )
+        if tree.chosen is not None:
+            self.select_node(tree.chosen.id)
+        else:
+            self.details.clear()
+        self.result_shown.emit(result)
+
+    def select_node(self, node_id: int) -> None:
+        tree = self.tree_view.tree
+        if tree is None:
+            return
+        self.tree_view.select(node_id)
+        self.details.show_node(tree, node_id)
+
+    def export_figure(self, path: str | Path) -> Path:
+        return save_figure(self.tree_view, path)
+
+    def export_data(self, path: str | Path) -> Path:
+        """JSON: the tree (BeamTree.to_dict), the greedy decode beside it and the n-best list."""
+        tree = self.tree_view.tree
+        if tree is None:
+            raise ValueError("Beam panel: nothing to export yet (no search has run)")
+        data = tree.to_dict()
+        data["divergence"] = self.tree_view.divergence
+        greedy = self.tree_view.greedy
+        data["greedy"] = (
+            None
+            if greedy is None
+            else {
+                "tokens": greedy.tokens,
+                "pieces": greedy.pieces,
+                "logprobs": greedy.token_logprobs.tolist(),
+                "score": greedy.score,
+            }
+        )
+        data["nbest"] = [
+            {"text": text, "score": S, "normalized_score": ns, "length": n}
+            for kind, text, S, ns, n in self.nbest_table.rows
+            if kind != "greedy"
+        ]
+        return save_json(data, path)
+
+    def wait_idle(self, qtbot, timeout: int = 10000) -> None:
+        """For tests: wait until no worker of this panel is running."""
+        qtbot.waitUntil(
+            lambda: not self._workers and not self._debounce.isActive(), timeout=timeout
+        )
+
+    # ---------------------------------------------------------------- search
+    def _on_model(self, entry: LoadedModel | None) -> None:
+        self.entry = entry
+        self.pages.setCurrentIndex(0 if entry is None else 1)
+        for kind in self._generation:  # drop results for the previous model
+            self._generation[kind] += 1
+        decode = getattr(getattr(entry, "tokenizer", None), "decode_tgt", None)
+        self.details.decode = self.nbest_table.decode = decode
+        if entry is None:
+            self._clear()
+            return
+        if not self.sentence.text().strip() and entry.classroom:
+            self.examples.pick(0)  # a classroom model opens on the lectures' example
+        self._schedule()
+
+    def _pick_example(self, src: str, ref: str) -> None:
+        self.nbest_table.reference.setText(ref)
+        self.set_sentence(src)
+
+    def _clear(self) -> None:
+        """No search to show (no model, or the sentence was emptied): drop any tree on screen."""
+        self.result = None
+        self.tree_view.clear_tree()
+        self.details.clear()
+        self.nbest_table.show_result([], None)
+        self.summary.setText("")
+
+    def _on_penalty(self, name: str) -> None:
+        self.alpha.setValue(DEFAULT_ALPHA[name])
+        self._schedule()
+
+    def _schedule(self, *_: Any) -> None:
+        if self.entry is not None and self.sentence.text().strip():
+            self._debounce.start()
+        elif self.entry is not None:  # the sentence was emptied: no tree applies
+            self._debounce.stop()
+            self._generation["beam search"] += 1  # a search still running is dropped
+            self._clear()
+
+    def _run(self, kind: str, fn, args, on_result) -> None:
+        self._generation[kind] += 1
+        gen = self._generation[kind]
+        w = worker(fn, *args)
+        w.errored.connect(lambda e: self._failed(kind, e))
+        self._workers.add(w)
+        w.returned.connect(lambda r: gen == self._generation[kind] and on_result(r))
+        # Qt holds the slots connected to the worker's signals, out of sight of Python's garbage
+        # collector: a slot that captured the worker itself would keep it (and its arguments, a
+        # whole model) alive for ever. A weak reference breaks that cycle.
+        ref = weakref.ref(w)
+        w.finished.connect(lambda: self._workers.discard(ref()))
+        w.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
+        self.busy_changed.emit(True)
+        start_worker(w)
+
+    def _failed(self, kind: str, error: BaseException) -> None:
+        self.state.error.emit(f"{kind}: {error}")
+        if kind == "exact search":
+            self.exact_text.setText(f"Exact search stopped: {error}")
+
+    def _start_search(self) -> None:
+        text = self.sentence.text().strip()
+        if self.entry is None or not text:
+            return
+        self._run(
+            "beam search", self.search_fn, (self.entry, text, self.params()), self.show_result
+        )
+
+    def _start_exact(self) -> None:
+        text = self.sentence.text().strip()
+        if self.entry is None or not text:
+            self.state.error.emit("Exact search: load a model and type a sentence first")
+            return
+        p = self.params()
+        params = {k: p[k] for k in ("max_len", "length_penalty", "alpha", "beta")}
+        self.exact_text.setText(f"searching every output of at most {p['max_len']} tokens…")
+        self._run("exact search", self.exact_fn, (self.entry, text, params), self.show_exact)
+
+    def show_exact(self, exact: Any) -> None:
+        """Compare exact search's best (an ExactResult) with beam search's, by the same score."""
+        best = exact.best
+
+        def num(x: float) -> str:
+            return f"{x:.3f}".replace("-", "−")
+
+        lines = [
+            f"exact best: “{best.text}”  S = {num(best.score)}, s = {exact.formula} = "
+            f"{num(best.normalized_score)}  ({exact.expansions} prefixes expanded)",
+            f"empty translation (only </s>): S = {num(exact.empty_score)}",
+        ]
+        beam = getattr(self.result, "nbest", None)
+        if beam:
+            b = beam[0]
+            lines.append(
+                f"beam search: “{b.text}”  S = {num(b.score)}, s = {num(b.normalized_score)}"
+            )
+            if b.formula != exact.formula:
+                lines.append("(the settings changed since the search: run both again)")
+            elif search_error(self.result, exact):
+                lines.append(
+                    "→ a search error: beam search missed a translation the model scores higher."
+                )
+            else:
+                lines.append(
+                    "→ no search error: the beam found the model's best; if it is "
+                    "wrong, the model prefers a wrong translation."
+                )
+        self.exact_text.setText("\n".join(lines))
+
+    def _sweep_decode(self, sources: list[str], beam: int) -> list[str]:
+        entry = self.entry
+        if entry is None:
+            raise ValueError("no model loaded")
+        params = {**self.params(), "beam": beam, "nbest": 1}
+        return self.sweep_fn(entry, sources, params)
+
+    # ---------------------------------------------------------------- misc
+    def _select_greedy(self) -> None:
+        if self.tree_view.greedy is not None:
+            self.tree_view.select(None)
+            self.details.show_greedy(self.tree_view.greedy)
+
+    def _open_in_step(self, trace: Any) -> None:
+        if self.entry is not None:
+            self.state.open_in_step.emit(self.entry, trace)
+
+    def restyle(self, _theme: str | None = None, scale: float | None = None) -> None:
+        """Follow the theme and projector mode (View ▸ Projector mode): plot fonts, tree labels."""
+        scale = theme.signals().scale if scale is None else scale
+        theme.style_plots(self, scale)
+        self.tree_view.set_font_scale(scale)
+
+
+def _hyp_from_node(tree: Any, node_id: int) -> Any:
+    path = tree.path(node_id)
+    n = tree.nodes[node_id]
+    return SimpleNamespace(
+        tokens=[p.token for p in path],
+        pieces=[p.piece for p in path],
+        text="",
+        score=n.score,
+        normalized_score=n.normalized_score,
+    )

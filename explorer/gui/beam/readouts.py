@@ -1,0 +1,278 @@
+"""Readouts beside the beam tree: the selected path (numbers, formula, attention) and the n-best
+list against greedy, with sentence BLEU against a reference the user types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui.beam.formula import agrees, score_breakdown, settings_of
+from explorer.gui.widgets.plotting import pg
+from explorer.seq2seq.decoding.trace import BeamTree, Trace
+from explorer.seq2seq.metrics import sentence_bleu_details
+
+
+def detokenize(pieces: list[str], eos: str = "</s>") -> str:
+    """Pieces to text: sentencepiece's ▁ marks a word start; other pieces are whole words."""
+    pieces = [p for p in pieces if p != eos]
+    if any("▁" in p for p in pieces):
+        return "".join(pieces).replace("▁", " ").strip()
+    return " ".join(pieces)
+
+
+def output_text(tokens, pieces, decode=None, eos: str = "</s>") -> str:
+    """A hypothesis as text: the model's tokenizer (``decode``: ids to text) writes it as the
+    n-best list and BLEU see it ("s'est"); without one, the pieces joined (``detokenize``)."""
+    if decode is not None:
+        return decode([int(t) for t in tokens])
+    return detokenize(list(pieces), eos=eos)
+
+
+@dataclass(frozen=True)
+class BleuDetails:
+    """``explorer.seq2seq.metrics.sentence_bleu_details`` with its sum written out."""
+
+    bleu: float  # 0–100
+    precisions: tuple[float, ...]  # 1..4-gram precisions, percent (unsmoothed)
+    counts: tuple[int, ...]  # matched (clipped) n-grams
+    totals: tuple[int, ...]  # hypothesis n-grams
+    bp: float
+    hyp_len: int
+    ref_len: int
+
+    def text(self) -> str:
+        p = "  ".join(
+            f"p{n + 1} = {c}/{t}" for n, (c, t) in enumerate(zip(self.counts, self.totals)) if t > 0
+        )
+        return (
+            f"BLEU = {self.bleu:.1f}:  {p};  BP = exp(1 − r/c) = exp(1 − "
+            f"{self.ref_len}/{self.hyp_len}) = {self.bp:.3f}"
+            if self.hyp_len < self.ref_len
+            else f"BLEU = {self.bleu:.1f}:  {p};  BP = 1 (c = {self.hyp_len} ≥ r = {self.ref_len})"
+        )
+
+
+def bleu_details(hyp: str, ref: str) -> BleuDetails:
+    """Sentence BLEU (sacrebleu, effective order) with its n-gram precisions and brevity penalty."""
+    d = sentence_bleu_details(hyp, ref)
+    return BleuDetails(
+        bleu=d["bleu"],
+        precisions=tuple(d["precisions"]),
+        counts=tuple(d["matches"]),
+        totals=tuple(d["totals"]),
+        bp=d["bp"],
+        hyp_len=d["hyp_len"],
+        ref_len=d["ref_len"],
+    )
+
+
+class AttentionView(pg.PlotWidget):
+    """(T, S) attention of one path, target rows × source columns, fixed 0–1 colour scale."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+        self.addItem(self.image)
+        pi = self.getPlotItem()
+        pi.getViewBox().invertY(True)
+        pi.getViewBox().setAspectLocked(False)
+        pi.setMenuEnabled(False)
+        pi.hideButtons()
+        pi.setMouseEnabled(False, False)
+        pi.getAxis("left").setWidth(80)
+        self.matrix: np.ndarray | None = None
+
+    def show_matrix(self, A: np.ndarray | None, src: list[str], tgt: list[str]) -> None:
+        self.matrix = A
+        pi = self.getPlotItem()
+        if A is None or A.size == 0:  # a model without attention, or nothing selected
+            self.image.clear()
+            self.setVisible(False)
+            return
+        self.setVisible(True)
+        self.image.setImage(A, levels=(0.0, 1.0))  # (T, S)
+        pi.setTitle("attention α of the selected path")
+        pi.getAxis("bottom").setTicks([[(i + 0.5, p) for i, p in enumerate(src)]])
+        pi.getAxis("left").setTicks([[(j + 0.5, p) for j, p in enumerate(tgt)]])
+        pi.getViewBox().setRange(xRange=(0, A.shape[1]), yRange=(0, A.shape[0]), padding=0)
+
+
+class PathDetails(QWidget):
+    """The selected node's numbers, its score formula, and its path's attention."""
+
+    open_in_step = Signal(object)  # Trace
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("Click a node to select its path.")
+        self.title.setWordWrap(True)
+        self.numbers = QLabel("")
+        self.numbers.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.formula = QLabel("")
+        self.formula.setWordWrap(True)
+        self.formula.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.formula.setToolTip(
+            "Length normalisation divides the log-probability S by lp so that longer translations "
+            "are not punished just for having more (negative) terms."
+        )
+        self.attention = AttentionView()
+        self.step_button = QPushButton("Open in Step-through")
+        self.step_button.setToolTip(
+            "Replay this hypothesis token by token in the Step-through tab."
+        )
+        self.step_button.setEnabled(False)
+        self.step_button.clicked.connect(self._emit_open)
+        # The title and numbers keep their natural height; the formula takes any spare room
+        # (when a model without attention hides the plot), its text at the top.
+        for w in (self.title, self.numbers):
+            w.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
+        self.formula.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        lay = QVBoxLayout(self)
+        for w in (self.title, self.numbers, self.formula):
+            lay.addWidget(w)
+        lay.addWidget(self.attention, 1)
+        lay.addWidget(self.step_button)
+        self.trace: Trace | None = None
+        self.node_id: int | None = None
+        self.recomputed: float | None = None
+        self.stored: float | None = None
+        self.decode = None  # the model's ids-to-text (see output_text); set with the model
+
+    def clear(self) -> None:
+        self.title.setText("Click a node to select its path.")
+        self.numbers.setText("")
+        self.formula.setText("")
+        self.attention.show_matrix(None, [], [])
+        self.trace = self.node_id = self.recomputed = self.stored = None
+        self.step_button.setEnabled(False)
+
+    def show_node(self, tree: BeamTree, node_id: int) -> None:
+        n = tree.nodes[node_id]
+        self.node_id = node_id
+        if n.parent < 0:
+            self.clear()
+            self.node_id = node_id
+            self.title.setText("The start symbol <s>: every hypothesis grows from here.")
+            return
+        path = tree.path(node_id)
+        self.trace = tree.trace(node_id) if all(p.record is not None for p in path) else None
+        words = output_text(
+            [p.token for p in path], [p.piece for p in path], self.decode, _eos_piece(tree)
+        )
+        self.title.setText(f"<b>{n.fate.value}</b> hypothesis (step {n.step + 1}): “{words}”")
+        numbers = (
+            f"log p = {n.logprob:.3f}   score S = {n.score:.3f}   "
+            f"normalised = {n.normalized_score:.3f}   rank = {n.rank}".replace("-", "−")
+        )
+        self.numbers.setText(f"token {n.piece!r}: {numbers}")
+        A = self.trace.attention_matrix() if self.trace is not None else None
+        penalty, alpha, beta = settings_of(tree.settings)
+        b = score_breakdown([p.logprob for p in path], penalty, alpha, beta, A)
+        self.recomputed, self.stored = b.score, n.normalized_score
+        check = (
+            "= the search's normalised score ✓"
+            if agrees(b.score, n.normalized_score)
+            else f"≠ the search's normalised score {n.normalized_score:.3f}"
+        )
+        self.formula.setText(f"{b.text}\n{check}")
+        self.attention.show_matrix(A, list(tree.src_pieces), [p.piece for p in path])
+        self.step_button.setEnabled(self.trace is not None)
+
+    def show_greedy(self, greedy: Trace) -> None:
+        self.node_id = None
+        self.trace = greedy
+        words = output_text(greedy.tokens, greedy.pieces, self.decode)
+        self.title.setText(f"<b>greedy</b> decode: “{words}”")
+        self.numbers.setText(f"S = {greedy.score:.3f}   length = {len(greedy)}".replace("-", "−"))
+        b = score_breakdown(greedy.token_logprobs)
+        self.recomputed, self.stored = b.score, greedy.score
+        self.formula.setText(b.text)
+        self.attention.show_matrix(
+            greedy.attention_matrix(), list(greedy.src_pieces), greedy.pieces
+        )
+        self.step_button.setEnabled(True)
+
+    def _emit_open(self) -> None:
+        if self.trace is not None:
+            self.open_in_step.emit(self.trace)
+
+
+def _eos_piece(tree: BeamTree) -> str:
+    eos = [n.piece for n in tree.nodes[1:] if n.token == tree.eos_id]
+    return eos[0] if eos else "</s>"
+
+
+class NBestTable(QWidget):
+    """The n-best hypotheses and greedy side by side; BLEU against a typed reference."""
+
+    COLUMNS = ("", "translation", "S", "normalised", "length", "BLEU")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.reference = QLineEdit()
+        self.reference.setPlaceholderText("Type a reference translation to score each output…")
+        self.reference.setToolTip(
+            "BLEU compares n-grams (1 to 4 words) of a translation with a reference, times a "
+            "brevity penalty for outputs shorter than the reference."
+        )
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.setColumnWidth(1, 360)
+        self.bleu_text = QLabel("")
+        self.bleu_text.setWordWrap(True)
+        self.bleu_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Reference:"))
+        row.addWidget(self.reference, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.bleu_text)
+        self.rows: list[tuple[str, str, float, float, int]] = []
+        self.bleu: list[BleuDetails | None] = []
+        self.decode = None  # the model's ids-to-text (see output_text); set with the model
+        self.reference.textChanged.connect(lambda _t: self._score())
+
+    def show_result(self, nbest: list[Any], greedy: Trace | None) -> None:
+        rows = []
+        for i, h in enumerate(nbest):
+            text = getattr(h, "text", None) or detokenize(list(h.pieces))
+            rows.append((f"beam #{i + 1}", text, h.score, h.normalized_score, len(h.tokens)))
+        if greedy is not None:
+            text = output_text(greedy.tokens, greedy.pieces, self.decode)
+            rows.append(("greedy", text, greedy.score, greedy.score, len(greedy)))
+        self.rows = rows
+        self.table.setRowCount(len(rows))
+        for r, (kind, text, s, ns, n) in enumerate(rows):
+            numbers = [f"{v:.3f}".replace("-", "−") for v in (s, ns)]
+            for c, v in enumerate((kind, text, *numbers, str(n))):
+                self.table.setItem(r, c, QTableWidgetItem(v))
+        self._score()
+
+    def _score(self) -> None:
+        ref = self.reference.text().strip()
+        self.bleu = [bleu_details(text, ref) if ref else None for _, text, *_ in self.rows]
+        lines = []
+        for r, ((kind, *_), d) in enumerate(zip(self.rows, self.bleu)):
+            self.table.setItem(r, 5, QTableWidgetItem("" if d is None else f"{d.bleu:.1f}"))
+            if d is not None:
+                lines.append(f"{kind}: {d.text()}")
+        self.bleu_text.setText("\n".join(lines))

@@ -1,0 +1,188 @@
+"""BLEU and output length over a test set for beam sizes 1 to 16: "larger beam, shorter output".
+
+The sweep runs in a superqt worker and yields one point per beam size, so the plot fills in as it
+goes and the class can watch it.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui.heap import start_worker, worker
+from explorer.gui.widgets.plotting import pg
+from explorer.seq2seq.metrics import corpus_bleu
+
+BEAMS = (1, 2, 4, 8, 16)
+
+# decode(sources, beam) -> one output string per source
+Decoder = Callable[[list[str], int], list[str]]
+
+
+class SweepInputError(ValueError):
+    """A test-set TSV line without a tab-separated source and reference."""
+
+
+def read_pairs_tsv(path: str | Path) -> list[tuple[str, str]]:
+    pairs = []
+    with Path(path).open(encoding="utf-8", newline="") as f:
+        for lineno, row in enumerate(csv.reader(f, delimiter="\t"), start=1):
+            if not row or not any(c.strip() for c in row):
+                continue
+            if len(row) < 2 or not row[0].strip():
+                raise SweepInputError(f"{path}:{lineno}: expected 'source<TAB>reference'")
+            pairs.append((row[0].strip(), row[1].strip()))
+    return pairs
+
+
+def run_sweep(
+    decode: Decoder, pairs: list[tuple[str, str]], beams: tuple[int, ...] = BEAMS
+) -> Iterator[tuple[int, float, float]]:
+    """(beam, corpus BLEU, average output length in words) for each beam size."""
+    sources = [s for s, _ in pairs]
+    refs = [r for _, r in pairs]
+    for k in beams:
+        outputs = decode(sources, k)
+        yield k, corpus_bleu(outputs, refs), float(np.mean([len(o.split()) for o in outputs]))
+
+
+def sweep_job(
+    decode: Decoder, load_pairs: Callable[[], list[tuple[str, str]]], beams: tuple[int, ...]
+) -> Iterator[tuple[int, float, float]]:
+    """The worker's generator: read the test set (in the worker: the classroom split takes
+    seconds to build), then sweep."""
+    pairs = load_pairs()
+    if not pairs:
+        raise SweepInputError("the test set has no pairs")
+    yield from run_sweep(decode, pairs, beams)
+
+
+class SweepWidget(QWidget):
+    """Run the sweep and plot BLEU and average length against beam size."""
+
+    error = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.decode: Decoder | None = None
+        self.default_pairs: Callable[[int], list[tuple[str, str]]] | None = None
+        self.tsv: Path | None = None
+        self.count = QSpinBox()
+        self.count.setRange(1, 10000)
+        self.count.setValue(50)
+        self.count.setToolTip("How many test pairs (from the start of the set) to translate.")
+        self.tsv_button = QPushButton("Test set: classroom")
+        self.tsv_button.setToolTip("Pick a TSV file of 'source<TAB>reference' lines.")
+        self.tsv_button.clicked.connect(self._pick_tsv)
+        self.run_button = QPushButton("Run sweep")
+        self.run_button.setToolTip(
+            "Translate the test set with beam sizes 1, 2, 4, 8 and 16: a larger beam finds "
+            "higher-probability outputs, which are often shorter."
+        )
+        self.run_button.clicked.connect(self.start)
+        self.status = QLabel("")
+        self.plot = pg.PlotWidget(background="w")
+        pi = self.plot.getPlotItem()
+        pi.setLabel("bottom", "beam size (log scale)")
+        pi.setLabel("left", "BLEU", color="#3b75af")
+        pi.setLogMode(x=True, y=False)
+        pi.showGrid(x=True, y=True, alpha=0.2)
+        self.bleu_curve = pi.plot(
+            pen=pg.mkPen("#3b75af", width=3), symbol="o", symbolSize=10, symbolBrush="#3b75af"
+        )
+        self.len_view = pg.ViewBox()
+        pi.showAxis("right")
+        pi.scene().addItem(self.len_view)
+        pi.getAxis("right").linkToView(self.len_view)
+        pi.getAxis("right").setLabel("average length (words)", color="#ef8636")
+        self.len_view.setXLink(pi)
+        self.len_curve = pg.PlotDataItem(
+            pen=pg.mkPen("#ef8636", width=3, style=Qt.DashLine),
+            symbol="s",
+            symbolSize=10,
+            symbolBrush="#ef8636",
+        )
+        self.len_view.addItem(self.len_curve)
+        pi.getViewBox().sigResized.connect(self._sync_views)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("pairs:"))
+        row.addWidget(self.count)
+        row.addWidget(self.tsv_button)
+        row.addWidget(self.run_button)
+        row.addWidget(self.status, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.plot, 1)
+        self.points: list[tuple[int, float, float]] = []
+        self.worker = None
+
+    def _sync_views(self) -> None:
+        self.len_view.setGeometry(self.plot.getPlotItem().getViewBox().sceneBoundingRect())
+
+    def _pick_tsv(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Test set", "", "TSV (*.tsv *.txt)")
+        if path:
+            self.tsv = Path(path)
+            self.tsv_button.setText(f"Test set: {self.tsv.name}")
+
+    def pairs_loader(self) -> Callable[[], list[tuple[str, str]]]:
+        """Reads the test pairs the controls name; safe to call from the worker thread."""
+        n, tsv, default = self.count.value(), self.tsv, self.default_pairs
+
+        def load() -> list[tuple[str, str]]:
+            if tsv is not None:
+                return read_pairs_tsv(tsv)[:n]
+            if default is None:
+                raise SweepInputError("no test set: load a model or pick a TSV file")
+            return default(n)
+
+        return load
+
+    def start(self) -> None:
+        if self.worker is not None or self.decode is None:
+            if self.decode is None:
+                self.error.emit("Beam sweep: load or train a model first")
+            return
+        self.points = []
+        self._plot()
+        self.run_button.setEnabled(False)
+        source = self.tsv.name if self.tsv is not None else "the classroom test set"
+        self.status.setText(f"translating {self.count.value()} pairs of {source}…")
+        self.worker = worker(sweep_job, self.decode, self.pairs_loader(), BEAMS)
+        self.worker.errored.connect(lambda e: self.error.emit(f"Beam sweep: {e}"))
+        self.worker.yielded.connect(self._on_point)
+        self.worker.finished.connect(self._on_finished)
+        start_worker(self.worker)
+
+    def _on_point(self, point: tuple[int, float, float]) -> None:
+        self.points.append(point)
+        self.status.setText(f"beam {point[0]}: BLEU {point[1]:.1f}, length {point[2]:.1f}")
+        self._plot()
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.setEnabled(True)
+
+    def _plot(self) -> None:
+        if not self.points:
+            self.bleu_curve.setData([], [])
+            self.len_curve.setData([], [])
+            return
+        k, bleu, length = (np.array(v, dtype=float) for v in zip(*self.points))
+        self.bleu_curve.setData(k, bleu)
+        self.len_curve.setData(np.log10(k), length)
+        self.len_view.enableAutoRange()
+        self._sync_views()

@@ -1,0 +1,40 @@
+"""The alignment matrix: target steps × source pieces, filled up to the current step."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtWidgets
+
+from explorer.gui.step.common import Heatmap, short
+from explorer.seq2seq.decoding.trace import Trace
+
+
+class AlignmentView(Heatmap):
+    """Cross-attention α_ti of every step so far; the current row outlined; fixed 0–1 scale."""
+
+    def __init__(self, title: str = "Alignment α_ti", parent: QtWidgets.QWidget | None = None):
+        super().__init__(title, x_label="source", y_label="target", parent=parent)
+        self.setToolTip(
+            "Row t is where the decoder looked when it wrote target word t: "
+            "α_ti = exp(e_ti) / Σ_j exp(e_tj), on a fixed 0–1 colour scale."
+        )
+        self.matrix: np.ndarray | None = None
+
+    def set_trace(self, trace: Trace | None, layer: int = -1, head: int | None = None) -> None:
+        if trace is None or not trace.steps or not trace.has_attention:
+            self.matrix = None
+            src = list(trace.src_pieces) if trace is not None else []
+            self.set_matrix(np.zeros((1, max(1, len(src)))), ["—"], [short(p) for p in src])
+            self.plot.getPlotItem().setTitle("Alignment: this model has no attention")
+            return
+        self.plot.getPlotItem().setTitle("Alignment α_ti")
+        self.matrix = trace.attention_matrix(layer, head)  # (T, S)
+        self.set_matrix(
+            self.matrix,
+            [short(p) for p in trace.pieces],
+            [short(p) for p in trace.src_pieces],
+        )
+
+    def row(self, t: int) -> np.ndarray:
+        """The α row shown for step t (for tests)."""
+        return np.array([self.pixel(t, i) for i in range(self.shape[1])])

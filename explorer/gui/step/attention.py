@@ -1,0 +1,128 @@
+"""Attention at step t as bars over the source pieces, and the context vector c_t as a strip."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtWidgets
+
+from explorer.gui.step.common import BAR, Heatmap, make_plot, set_ticks, short, symmetric_levels
+from explorer.gui.step.items import BarsItem
+from explorer.seq2seq.decoding.trace import Trace
+
+
+class AttentionBarsView(QtWidgets.QWidget):
+    """Bars of e_ti (raw scores) or α_ti (weights) at the current step, and c_t below them."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.weights_button = QtWidgets.QRadioButton("weights α_ti")
+        self.scores_button = QtWidgets.QRadioButton("raw scores e_ti")
+        self.weights_button.setChecked(True)
+        self.weights_button.setToolTip(
+            "Step 2, normalise: α_ti = exp(e_ti) / Σ_j exp(e_tj), probabilities that sum to 1."
+        )
+        self.scores_button.setToolTip(
+            "Step 1, score: e_ti = score(s_t−1, h_i), how relevant each encoder state is."
+        )
+        self.weights_button.toggled.connect(lambda _: self._draw())
+        self.plot = make_plot("Attention at step t")
+        self.bars = BarsItem(BAR)  # one bar per source piece, 0.8 wide, centred on it
+        self.plot.addItem(self.bars)
+        self.context = Heatmap(
+            "Context c_t = Σ_i α_ti h_i", cmap="CET-D1", step_axis="col", colorbar=False
+        )
+        self.context.setToolTip(
+            "Step 3, weighted sum: c_t = Σ_i α_ti h_i, each decoder step's own view of the source."
+        )
+        self.context.setMaximumHeight(110)
+        # No bottom axis: a tick for each of hundreds of units drew a black band under the strip
+        # and took half the widget's height from it.
+        self.context.plot.getPlotItem().hideAxis("bottom")
+        left = self.context.plot.getPlotItem().getAxis("left")
+        left.setWidth(10)
+        left.unlinkFromView()  # one row shows at a time: its tick stays put as the rows scroll
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.weights_button)
+        row.addWidget(self.scores_button)
+        row.addStretch(1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(row)
+        lay.addWidget(self.plot, 3)
+        lay.addWidget(self.context, 1)
+        self.trace: Trace | None = None
+        self.t = 0
+        self.layer, self.head = -1, None
+        self._alpha = self._scores = self._ctx = None
+        self._y_range: tuple[float, float, float] | None = None
+
+    @property
+    def show_scores(self) -> bool:
+        return self.scores_button.isChecked()
+
+    def set_trace(self, trace: Trace | None, layer: int = -1, head: int | None = None) -> None:
+        self.trace, self.layer, self.head = trace, layer, head
+        self._alpha = self._scores = self._ctx = None
+        if trace is None or not trace.steps:
+            self.bars.set_bars([], [], [], [])
+            return
+        S = len(trace.src_pieces)
+        set_ticks(
+            self.plot.getPlotItem().getAxis("bottom"), [short(p) for p in trace.src_pieces], 0
+        )
+        self.plot.getPlotItem().setXRange(-0.6, S - 0.4, padding=0)
+        self._ctx = np.stack([s.context[layer] for s in trace.steps])  # (T, D_ctx)
+        self.context.set_levels(*symmetric_levels(self._ctx))
+        self.context.set_matrix(self._ctx)  # every step's c_t; a step scrolls to its own row
+        self.context.set_step(None)
+        if trace.has_attention:
+            self._alpha = trace.attention_matrix(layer, head)  # (T, S)
+            sc = trace.score_matrix(layer, head)
+            self._scores = np.where(np.isfinite(sc), sc, np.nan)  # (T, S)
+            self.weights_button.setEnabled(True)
+            self.scores_button.setEnabled(True)
+        else:
+            self.weights_button.setEnabled(False)
+            self.scores_button.setEnabled(False)
+        self._draw()
+
+    def set_step(self, t: int) -> None:
+        self.t = t
+        self._draw()
+
+    def values(self) -> np.ndarray:
+        """The bar heights shown (for tests)."""
+        return np.asarray(self.bars.height, dtype=np.float64)
+
+    @staticmethod
+    def _title(plot, text: str) -> None:
+        if plot.titleLabel.text != text:  # a new title re-lays the plot out: only on change
+            plot.setTitle(text)
+
+    def _set_y_range(self, lo: float, hi: float, padding: float) -> None:
+        """The same range for every step of a trace: set (and the axis redrawn) on a change."""
+        if (lo, hi, padding) != self._y_range:
+            self._y_range = (lo, hi, padding)
+            self.plot.getPlotItem().setYRange(lo, hi, padding=padding)
+
+    def _draw(self) -> None:
+        if self.trace is None or self._ctx is None:
+            return
+        t = min(self.t, self._ctx.shape[0] - 1)
+        p = self.plot.getPlotItem()
+        if self._alpha is None:
+            self.bars.set_bars([], [], [], [])
+            self._title(p, "No attention: every step sees the same fixed c")
+        elif self.show_scores:
+            h = np.nan_to_num(self._scores[t], nan=0.0)
+            self.bars.set_bars(np.arange(h.shape[0]) - 0.4, 0.0, 0.8, h)
+            lo, hi = np.nanmin(self._scores), np.nanmax(self._scores)
+            self._set_y_range(min(0.0, lo), max(0.0, hi), 0.05)
+            self._title(p, "Raw scores e_ti at step t")
+        else:
+            self.bars.set_bars(np.arange(self._alpha.shape[1]) - 0.4, 0.0, 0.8, self._alpha[t])
+            self._set_y_range(0.0, 1.0, 0.02)
+            self._title(p, "Weights α_ti at step t")
+        title = "Context c_t = Σ_i α_ti h_i" if self._alpha is not None else "Fixed context c"
+        self._title(self.context.plot.getPlotItem(), f"{title}  ({self._ctx.shape[1]} numbers)")
+        self.context.show_row(t)

@@ -1,0 +1,45 @@
+"""A second model beside the first, on the same sentence, stepped in sync."""
+
+from __future__ import annotations
+
+from PySide6 import QtWidgets
+
+from explorer.gui.step.alignment import AlignmentView
+from explorer.gui.step.topk import TopKView
+from explorer.seq2seq.decoding.trace import Trace
+
+
+class CompareColumn(QtWidgets.QGroupBox):
+    """Its own model picker, alignment matrix and top-k at the same step index."""
+
+    def __init__(self, parent=None):
+        super().__init__("Compare with", parent)
+        self.model_box = QtWidgets.QComboBox()
+        self.model_box.setToolTip(
+            "A second model on the same sentence, e.g. no attention against Bahdanau against the "
+            "Transformer: the fixed-size bottleneck against a dynamic context c_t."
+        )
+        self.output = QtWidgets.QLabel()
+        self.output.setWordWrap(True)
+        self.alignment = AlignmentView()
+        self.topk = TopKView(k=5, compact=True)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.model_box)
+        lay.addWidget(self.output)
+        lay.addWidget(self.alignment, 3)
+        lay.addWidget(self.topk, 2)
+        self.trace: Trace | None = None
+
+    def set_trace(self, trace: Trace | None, piece_of=None) -> None:
+        self.trace = trace
+        self.alignment.set_trace(trace)
+        self.topk.set_trace(trace, piece_of)
+        self.output.setText("" if trace is None else "→ " + " ".join(trace.pieces))
+
+    def set_step(self, t: int) -> None:
+        if self.trace is None or not self.trace.steps:
+            return
+        t = min(t, len(self.trace) - 1)
+        if self.trace.has_attention:
+            self.alignment.set_step(t)
+        self.topk.set_step(t)

@@ -1,0 +1,1 @@
+"""Train & Load: training options, the corpus preview, live curves, evaluation and loading."""

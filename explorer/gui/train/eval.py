@@ -1,0 +1,116 @@
+"""The Evaluate view: BLEU by source-length bucket for every loaded model on the classroom test set
+(the bottleneck lecture's plot: without attention, BLEU falls as sentences grow)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui.heap import start_worker, worker
+from explorer.gui.widgets import theme
+from explorer.gui.widgets.plotting import pg
+
+BUCKETS = ("2–10", "11–20", "21–30", "31–40")
+
+
+class EvaluateView(QWidget):
+    """Run ``evaluate_pairs`` for the loaded models in a worker; one line per model."""
+
+    error = Signal(str)
+    finished = Signal()
+
+    def __init__(self, state, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.results: dict[str, dict] = {}
+        self.worker = None
+        self.run_button = QPushButton("Evaluate loaded models")
+        self.run_button.setToolTip(
+            "Translate the classroom test set with every loaded model (greedy) and plot BLEU by "
+            "source length: a fixed-size context vector forgets long sentences, attention does not."
+        )
+        self.limit = QSpinBox()
+        self.limit.setRange(20, 100_000)
+        self.limit.setValue(1000)
+        self.limit.setSingleStep(100)
+        self.limit.setToolTip("How many test sentences to translate (fewer is faster).")
+        self.status = QLabel("")
+        self.view = pg.GraphicsLayoutWidget()
+        self.plot = self.view.addPlot(title="BLEU by source length (classroom test set)")
+        self.plot.setLabel("left", "BLEU")
+        self.plot.setLabel("bottom", "source length (words)")
+        self.plot.getAxis("bottom").setTicks([list(enumerate(BUCKETS))])
+        self.plot.setXRange(-0.3, len(BUCKETS) - 0.7)
+        self.plot.setYRange(0, 100)
+        self.plot.showGrid(x=False, y=True, alpha=0.25)
+        self.plot.addLegend(offset=(-10, 10))
+        row = QHBoxLayout()
+        row.addWidget(self.run_button)
+        row.addWidget(QLabel("sentences"))
+        row.addWidget(self.limit)
+        row.addWidget(self.status, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.view, 1)
+        self.run_button.clicked.connect(self.run)
+        self.restyle()
+
+    def run(self) -> None:
+        if self.worker is not None:
+            return
+        models = list(self.state.models)
+        if not models:
+            self.status.setText("No model loaded: train one or open a checkpoint first.")
+            return
+        from explorer.gui.train.jobs import evaluate_job
+
+        self.results = {}
+        self.redraw()
+        self.run_button.setEnabled(False)
+        self.status.setText(f"evaluating {len(models)} model(s)…")
+        self.worker = worker(evaluate_job, models, self.limit.value())
+        self.worker.yielded.connect(self._add)
+        self.worker.errored.connect(lambda e: self.error.emit(f"evaluation failed: {e}"))
+        self.worker.finished.connect(self._done)
+        start_worker(self.worker)
+
+    def _add(self, item) -> None:
+        name, result = item
+        self.results[name] = result
+        self.status.setText(f"{name}: BLEU {result['bleu']:.1f} on {result['sentences']} pairs")
+        self.redraw()
+
+    def _done(self) -> None:
+        self.worker = None
+        self.run_button.setEnabled(True)
+        if self.results:
+            self.status.setText(f"{len(self.results)} model(s) evaluated")
+        self.finished.emit()
+
+    def series(self, name: str) -> list[float | None]:
+        """BLEU per bucket for one model, None for a bucket with no sentence."""
+        return [b["bleu"] for b in self.results[name]["by_length"]]
+
+    def redraw(self) -> None:
+        self.plot.clear()
+        if self.plot.legend is not None:
+            self.plot.legend.clear()
+        for k, name in enumerate(self.results):
+            pts = [(i, v) for i, v in enumerate(self.series(name)) if v is not None]
+            c = theme.SERIES[k % len(theme.SERIES)]
+            self.plot.plot(
+                [x for x, _ in pts], [y for _, y in pts], pen=pg.mkPen(c, width=3),
+                symbol="o", symbolSize=10, symbolBrush=c, name=name,
+            )  # fmt: skip
+        theme.style_plot(self.plot)
+
+    def restyle(self) -> None:
+        self.view.setBackground(theme.color("plot_bg"))
+        theme.style_plot(self.plot)

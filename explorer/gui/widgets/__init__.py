@@ -1,0 +1,1 @@
+"""What the panels share: the theme, pyqtgraph set-up, figure export and the example picker."""

@@ -1,0 +1,63 @@
+"""Turn a sentence typed by anyone into source ids a model can take, or a clear refusal.
+
+    ids, notice = prepare_source(tokenizer, text, max_tokens=source_limit(model))
+    if notice: show(notice)                     # "source truncated: kept 62 of 1,204 tokens"
+    trace = greedy(model, tokenizer, ids)
+
+Control characters (NUL included) become spaces: sentencepiece and the display never see them.
+Text with nothing left to translate is refused with ``SourceTextError``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from explorer.seq2seq.models.base import EOS
+
+DEFAULT_MAX_TOKENS = 256
+
+
+class SourceTextError(ValueError):
+    """A source sentence that cannot be translated (empty, only spaces or control characters)."""
+
+
+def clean_text(text: str) -> str:
+    """Control and format characters other than the right-to-left marks become spaces."""
+    if not isinstance(text, str):
+        raise SourceTextError(f"source must be text, got {type(text).__name__}")
+    keep = {"\u200e", "\u200f", "\u200d"}  # LRM, RLM, ZWJ (emoji sequences)
+    chars = [
+        " "
+        if unicodedata.category(c) in ("Cc", "Cs")
+        or (c not in keep and unicodedata.category(c) == "Cf")
+        else c
+        for c in text
+    ]
+    return " ".join("".join(chars).split())
+
+
+def source_limit(model: Any, default: int = DEFAULT_MAX_TOKENS) -> int:
+    """The most source tokens (EOS included) the model takes: its config's max_len, if any."""
+    limit = getattr(getattr(model, "config", None), "max_len", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else default
+
+
+def prepare_source(
+    tokenizer: Any, text: str, max_tokens: int = DEFAULT_MAX_TOKENS
+) -> tuple[list[int], str | None]:
+    """Source ids ending in EOS, at most ``max_tokens`` of them, and a notice when cut."""
+    if max_tokens < 2:
+        raise ValueError(f"max_tokens must be at least 2, got {max_tokens}")
+    cleaned = clean_text(text)
+    if not cleaned:
+        what = "empty" if not text else "only spaces or control characters"
+        raise SourceTextError(f"source sentence is {what}: type something to translate")
+    ids = [int(i) for i in tokenizer.encode_src(cleaned)]
+    if len(ids) <= max_tokens:
+        return ids, None
+    notice = (
+        f"source truncated: kept the first {max_tokens - 1:,} of {len(ids) - 1:,} tokens "
+        "(the model takes no more)"
+    )
+    return ids[: max_tokens - 1] + [EOS], notice

@@ -1,0 +1,433 @@
+"""A small Transformer encoder-decoder (Vaswani et al. 2017, "Attention Is All You Need").
+
+Notation follows the paper: d_model, h heads of size d_k = d_model / h, projections W^Q W^K W^V W^O,
+a position-wise feed-forward network of inner size d_ff, and
+
+    Attention(Q, K, V) = softmax(Q Kᵀ / sqrt(d_k)) V
+
+Every attention module returns its output, weights and raw scores per head; nothing is stored
+on a module, so beam search may reorder hypotheses freely.
+
+Decoding is incremental with a key/value cache: ``step`` computes only the newest position. Each
+decoder layer's cross-attention keys and values are projected from the encoder output once, in
+``encode``, and reused at every step.
+
+Blocks are post-LN as in the paper (x = LN(x + Sublayer(x))) or pre-LN (x = x + Sublayer(LN(x)),
+with a final LayerNorm after the last encoder and decoder layer).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explorer.seq2seq.models.attention import scaled_dot_product
+from explorer.seq2seq.models.base import ForwardOutput, Memory, Seq2Seq, StepOutput
+
+POSITIONS = ("sinusoidal", "learned")
+NORMS = ("pre", "post")
+ACTIVATIONS = ("relu", "gelu")
+
+
+class TransformerConfigError(ValueError):
+    """A TransformerConfig field holds an invalid value; the message names the field."""
+
+
+class SequenceTooLongError(ValueError):
+    """A source or target is longer than the model's ``max_len`` positions."""
+
+
+@dataclass
+class TransformerConfig:
+    arch: str = "transformer"
+    src_vocab: int = 0  # source vocabulary size, specials included
+    tgt_vocab: int = 0  # target vocabulary size, specials included
+    d_model: int = 256
+    heads: int = 4  # h
+    enc_layers: int = 3
+    dec_layers: int = 3
+    d_ff: int = 1024
+    dropout: float = 0.1  # P_drop on embeddings and on every sublayer output
+    positions: str = "sinusoidal"  # "sinusoidal" | "learned"
+    norm: str = "pre"  # "pre" | "post"
+    max_len: int = 512  # most positions a source or a target may have
+    tie_embeddings: bool = True  # decoder input embedding = output projection
+    activation: str = "relu"  # "relu" (as in the paper) | "gelu"
+
+    def __post_init__(self) -> None:
+        def bad(field: str, why: str) -> TransformerConfigError:
+            value = getattr(self, field)
+            return TransformerConfigError(f"TransformerConfig.{field}={value!r}: {why}")
+
+        if self.arch != "transformer":
+            raise bad("arch", "must be 'transformer'")
+        for field in ("src_vocab", "tgt_vocab"):
+            if not isinstance(getattr(self, field), int) or getattr(self, field) < 4:
+                raise bad(field, "must be an integer >= 4 (PAD, UNK, BOS, EOS and the pieces)")
+        for field in ("d_model", "heads", "enc_layers", "dec_layers", "d_ff", "max_len"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(field, "must be a positive integer")
+        if self.d_model % self.heads:
+            raise bad("d_model", f"must be divisible by heads={self.heads}")
+        if self.positions == "sinusoidal" and self.d_model % 2:
+            raise bad("d_model", "must be even for sinusoidal positions")
+        if not 0.0 <= self.dropout < 1.0:
+            raise bad("dropout", "must be in [0, 1)")
+        if self.positions not in POSITIONS:
+            raise bad("positions", f"must be one of {', '.join(POSITIONS)}")
+        if self.norm not in NORMS:
+            raise bad("norm", f"must be one of {', '.join(NORMS)}")
+        if self.activation not in ACTIVATIONS:
+            raise bad("activation", f"must be one of {', '.join(ACTIVATIONS)}")
+        if not isinstance(self.tie_embeddings, bool):
+            raise bad("tie_embeddings", "must be True or False")
+
+    @property
+    def d_k(self) -> int:
+        return self.d_model // self.heads
+
+
+def sinusoidal_positions(
+    n: int, d_model: int, start: int = 0, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """PE(pos, 2i) = sin(pos / 10000^(2i/d_model)), PE(pos, 2i+1) = cos(...) for the positions
+    start .. start+n-1. (n, d_model)"""
+    pos = torch.arange(start, start + n, dtype=torch.float32, device=device).unsqueeze(1)  # (n, 1)
+    i2 = torch.arange(0, d_model, 2, device=device).float()  # (d_model/2,) the even indices 2i
+    inv_freq = torch.exp(i2 * (-math.log(10000.0) / d_model))
+    pe = torch.zeros(n, d_model, device=device)
+    pe[:, 0::2] = torch.sin(pos * inv_freq)
+    pe[:, 1::2] = torch.cos(pos * inv_freq)
+    return pe
+
+
+class Embedding(nn.Module):
+    """Token embedding scaled by sqrt(d_model) plus a position encoding, then dropout."""
+
+    def __init__(self, vocab: int, config: TransformerConfig):
+        super().__init__()
+        self.d_model = config.d_model
+        self.max_len = config.max_len
+        self.tok = nn.Embedding(vocab, config.d_model)
+        nn.init.normal_(self.tok.weight, std=config.d_model**-0.5)
+        if config.positions == "learned":
+            self.pos = nn.Embedding(config.max_len, config.d_model)
+            nn.init.normal_(self.pos.weight, std=0.02)
+        else:
+            self.pos = None  # sinusoidal: computed for the positions each call needs
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """tokens (B, T) at positions start .. start+T-1 → (B, T, d_model)."""
+        T = tokens.shape[1]
+        if start + T > self.max_len:
+            raise SequenceTooLongError(
+                f"position {start + T - 1} is beyond max_len={self.max_len} of this Transformer"
+            )
+        x = self.tok(tokens) * math.sqrt(self.d_model)  # (B, T, d_model)
+        if self.pos is not None:
+            x = x + self.pos.weight[start : start + T]
+        else:
+            x = x + sinusoidal_positions(T, self.d_model, start, tokens.device)
+        return self.drop(x)
+
+
+class MultiHeadAttention(nn.Module):
+    """MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O,
+    head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V).
+
+    Keys and values are projected separately (``project_kv``) so that the decoder can project the
+    encoder output once per sentence and cache its own past keys and values.
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.h, self.d_k = config.heads, config.d_k
+        self.W_q = nn.Linear(config.d_model, config.d_model)
+        self.W_k = nn.Linear(config.d_model, config.d_model)
+        self.W_v = nn.Linear(config.d_model, config.d_model)
+        self.W_o = nn.Linear(config.d_model, config.d_model)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        return x.view(B, T, self.h, self.d_k).transpose(1, 2)  # (B, H, T, d_k)
+
+    def project_kv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, d_model) → keys, values (B, H, T, d_k)."""
+        return self.split_heads(self.W_k(x)), self.split_heads(self.W_v(x))
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T_q, d_model) the queries' source
+        k: torch.Tensor,  # (B, H, T_k, d_k)
+        v: torch.Tensor,  # (B, H, T_k, d_k)
+        mask: torch.Tensor | None,  # broadcastable to (B, H, T_q, T_k), True where allowed
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns output (B, T_q, d_model), weights and scores (B, H, T_q, T_k), and the
+        queries (B, H, T_q, d_k)."""
+        B, T_q, D = x.shape
+        q = self.split_heads(self.W_q(x))  # (B, H, T_q, d_k)
+        heads, alpha, e = scaled_dot_product(q, k, v, mask)  # (B, H, T_q, d_k)
+        out = self.W_o(heads.transpose(1, 2).reshape(B, T_q, D))  # (B, T_q, d_model)
+        return out, alpha, e, q
+
+
+class FeedForward(nn.Module):
+    """FFN(x) = W_2 act(W_1 x + b_1) + b_2, applied at each position."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.W_1 = nn.Linear(config.d_model, config.d_ff)
+        self.W_2 = nn.Linear(config.d_ff, config.d_model)
+        self.act = nn.GELU() if config.activation == "gelu" else nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.W_2(self.act(self.W_1(x)))
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each wrapped in a residual connection and LayerNorm."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.pre = config.norm == "pre"
+        self.self_attn = MultiHeadAttention(config)
+        self.ffn = FeedForward(config)
+        self.ln_1 = nn.LayerNorm(config.d_model)
+        self.ln_2 = nn.LayerNorm(config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, S, d_model), mask (B, 1, 1, S) → x (B, S, d_model), weights (B, H, S, S)."""
+        a = self.ln_1(x) if self.pre else x
+        k, v = self.self_attn.project_kv(a)
+        out, alpha, _, _ = self.self_attn(a, k, v, mask)
+        x = x + self.drop(out)
+        if not self.pre:
+            x = self.ln_1(x)
+        f = self.ffn(self.ln_2(x) if self.pre else x)
+        x = x + self.drop(f)
+        if not self.pre:
+            x = self.ln_2(x)
+        return x, alpha
+
+
+@dataclass(frozen=True)
+class DecoderLayerOutput:
+    x: torch.Tensor  # (B, T, d_model) the layer's output
+    k: torch.Tensor  # (B, H, T, d_k) self-attention keys of the new positions
+    v: torch.Tensor  # (B, H, T, d_k) self-attention values of the new positions
+    self_attention: torch.Tensor  # (B, H, T, t0+T)
+    cross_attention: torch.Tensor  # (B, H, T, S)
+    cross_scores: torch.Tensor  # (B, H, T, S)
+    context: torch.Tensor  # (B, T, d_model) cross-attention sublayer output (after W^O)
+    cross_query: torch.Tensor  # (B, H, T, d_k) the cross-attention's queries q = W^Q x
+
+
+class DecoderLayer(nn.Module):
+    """Masked self-attention, cross-attention over the encoder output, feed-forward."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.pre = config.norm == "pre"
+        self.self_attn = MultiHeadAttention(config)
+        self.cross_attn = MultiHeadAttention(config)
+        self.ffn = FeedForward(config)
+        self.ln_1 = nn.LayerNorm(config.d_model)
+        self.ln_2 = nn.LayerNorm(config.d_model)
+        self.ln_3 = nn.LayerNorm(config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T, d_model) the new positions t0 .. t0+T-1
+        past_k: torch.Tensor,  # (B, H, t0, d_k) cached self-attention keys
+        past_v: torch.Tensor,  # (B, H, t0, d_k)
+        self_mask: torch.Tensor | None,  # (T, t0+T) True where allowed, None for all
+        cross_k: torch.Tensor,  # (B, H, S, d_k) projected once from the encoder output
+        cross_v: torch.Tensor,  # (B, H, S, d_k)
+        cross_mask: torch.Tensor,  # (B, 1, 1, S)
+    ) -> DecoderLayerOutput:
+        a = self.ln_1(x) if self.pre else x
+        k, v = self.self_attn.project_kv(a)  # (B, H, T, d_k)
+        K, V = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # (B, H, t0+T, d_k)
+        out, self_alpha, _, _ = self.self_attn(a, K, V, self_mask)
+        x = x + self.drop(out)
+        if not self.pre:
+            x = self.ln_1(x)
+
+        query = self.ln_2(x) if self.pre else x
+        c, alpha, e, q = self.cross_attn(query, cross_k, cross_v, cross_mask)
+        x = x + self.drop(c)
+        if not self.pre:
+            x = self.ln_2(x)
+
+        f = self.ffn(self.ln_3(x) if self.pre else x)
+        x = x + self.drop(f)
+        if not self.pre:
+            x = self.ln_3(x)
+        return DecoderLayerOutput(x, k, v, self_alpha, alpha, e, c, q)
+
+
+class TransformerSeq2Seq(Seq2Seq):
+    """Transformer encoder-decoder following the ``Seq2Seq`` contract of ``base.py``."""
+
+    arch = "transformer"
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = config
+        self.src_embed = Embedding(config.src_vocab, config)
+        self.tgt_embed = Embedding(config.tgt_vocab, config)
+        self.encoder = nn.ModuleList(EncoderLayer(config) for _ in range(config.enc_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(config) for _ in range(config.dec_layers))
+        pre = config.norm == "pre"
+        self.enc_ln_f = nn.LayerNorm(config.d_model) if pre else nn.Identity()
+        self.dec_ln_f = nn.LayerNorm(config.d_model) if pre else nn.Identity()
+        # With tied embeddings the output projection is the decoder embedding matrix itself, so
+        # the state dict holds no shared tensors.
+        self.W_out = None
+        if not config.tie_embeddings:
+            self.W_out = nn.Linear(config.d_model, config.tgt_vocab, bias=False)
+            nn.init.normal_(self.W_out.weight, std=config.d_model**-0.5)
+        for name, p in self.named_parameters():
+            if p.dim() == 2 and ".W_" in f".{name}" and "W_out" not in name:
+                nn.init.xavier_uniform_(p)
+
+    # ---- pieces shared by forward and step -------------------------------------------------
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        """Decoder output (..., d_model) → logits (..., V)."""
+        h = self.dec_ln_f(h)
+        if self.W_out is None:
+            return F.linear(h, self.tgt_embed.tok.weight)
+        return self.W_out(h)
+
+    def _decode(
+        self, memory: Memory, y: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[list[DecoderLayerOutput], torch.Tensor]:
+        """Run the decoder on new tokens y (B, T) after a cache k, v (B, L, H, t0, d_k).
+
+        Returns every layer's output and the logits (B, T, V).
+        """
+        t0, T = k.shape[3], y.shape[1]
+        self_mask = None
+        if T > 1:
+            # position t0+i may attend to positions 0 .. t0+i
+            self_mask = torch.ones(T, t0 + T, dtype=torch.bool, device=y.device).tril(t0)
+        cross_mask = memory.mask[:, None, None, :]  # (B, 1, 1, S)
+        x = self.tgt_embed(y, start=t0)  # (B, T, d_model)
+        layers = []
+        for l, layer in enumerate(self.decoder):
+            out = layer(
+                x,
+                k[:, l],
+                v[:, l],
+                self_mask,
+                memory.extra["cross_k"][:, l],
+                memory.extra["cross_v"][:, l],
+                cross_mask,
+            )
+            layers.append(out)
+            x = out.x
+        return layers, self.project(x)
+
+    # ---- the contract ----------------------------------------------------------------------
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Memory:
+        """src (B, S) token ids, src_lengths (B,) → Memory with cross-attention keys precomputed."""
+        if src.dim() != 2 or src_lengths.shape != src.shape[:1]:
+            raise ValueError(
+                f"encode expects src (B, S) and src_lengths (B,), got {tuple(src.shape)} "
+                f"and {tuple(src_lengths.shape)}"
+            )
+        S = src.shape[1]
+        if src_lengths.numel() and not (1 <= int(src_lengths.min()) <= int(src_lengths.max()) <= S):
+            raise ValueError(
+                f"encode: every src_lengths value must be in 1..{S} (the padded source length), "
+                f"got {src_lengths.tolist()}"
+            )
+        positions = torch.arange(S, device=src.device)
+        mask = positions[None, :] < src_lengths.to(src.device)[:, None]  # (B, S)
+        attn_mask = mask[:, None, None, :]  # (B, 1, 1, S)
+        x = self.src_embed(src)  # (B, S, d_model)
+        layers, self_attention = [], []
+        for layer in self.encoder:
+            x, alpha = layer(x, attn_mask)
+            layers.append(x)
+            self_attention.append(alpha)
+        h = self.enc_ln_f(x)  # (B, S, d_model)
+        cross = [layer.cross_attn.project_kv(h) for layer in self.decoder]
+        return Memory(
+            states=h,
+            mask=mask,
+            extra={
+                "cross_k": torch.stack([k for k, _ in cross], dim=1),  # (B, L_dec, H, S, d_k)
+                "cross_v": torch.stack([v for _, v in cross], dim=1),  # (B, L_dec, H, S, d_k)
+            },
+            self_attention=torch.stack(self_attention, dim=1),  # (B, L_enc, H, S, S)
+            layers=torch.stack(layers, dim=1),  # (B, L_enc, S, d_model)
+        )
+
+    def start(self, memory: Memory) -> dict[str, torch.Tensor]:
+        """An empty self-attention cache: k, v (B, L_dec, H, 0, d_k)."""
+        c = self.config
+        B = memory.states.shape[0]
+        empty = memory.states.new_zeros(B, c.dec_layers, c.heads, 0, c.d_k)
+        return {"k": empty, "v": empty.clone()}
+
+    def step(
+        self, memory: Memory, state: dict[str, torch.Tensor], y_prev: torch.Tensor
+    ) -> tuple[StepOutput, dict[str, torch.Tensor]]:
+        """Feed y_prev (B,) at position t = cache length; return its outputs and the new cache."""
+        layers, logits = self._decode(memory, y_prev[:, None], state["k"], state["v"])
+        new_k = torch.stack([o.k for o in layers], dim=1)  # (B, L, H, 1, d_k)
+        new_v = torch.stack([o.v for o in layers], dim=1)
+        state = {
+            "k": torch.cat([state["k"], new_k], dim=3),  # (B, L, H, t+1, d_k)
+            "v": torch.cat([state["v"], new_v], dim=3),
+        }
+
+        def stack(name: str) -> torch.Tensor:  # (B, H, 1, ·) or (B, 1, ·) per layer → (B, L, ...)
+            return torch.stack([getattr(o, name) for o in layers], dim=1).squeeze(-2)
+
+        out = StepOutput(
+            logits=logits[:, 0],  # (B, V)
+            scores=stack("cross_scores"),  # (B, L, H, S)
+            attention=stack("cross_attention"),  # (B, L, H, S)
+            hidden=stack("x"),  # (B, L, d_model)
+            context=stack("context"),  # (B, L, d_model)
+            self_attention=stack("self_attention"),  # (B, L, H, t+1)
+            query=stack("cross_query"),  # (B, L, H, d_k)
+        )
+        return out, state
+
+    def forward(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> ForwardOutput:
+        """Teacher forcing: src (B, S), src_lengths (B,), tgt_in (B, T) → logits (B, T, V)."""
+        memory = self.encode(src, src_lengths)
+        empty = self.start(memory)
+        layers, logits = self._decode(memory, tgt_in, empty["k"], empty["v"])
+
+        def heads(name: str) -> torch.Tensor:  # (B, H, T, ·) per layer → (B, T, L, H, ·)
+            return torch.stack([getattr(o, name) for o in layers], dim=1).permute(0, 3, 1, 2, 4)
+
+        def states(name: str) -> torch.Tensor:  # (B, T, D) per layer → (B, T, L, D)
+            return torch.stack([getattr(o, name) for o in layers], dim=2)
+
+        return ForwardOutput(
+            logits=logits,  # (B, T, V)
+            scores=heads("cross_scores"),  # (B, T, L, H, S)
+            attention=heads("cross_attention"),  # (B, T, L, H, S)
+            hidden=states("x"),  # (B, T, L, d_model)
+            context=states("context"),  # (B, T, L, d_model)
+            self_attention=heads("self_attention"),  # (B, T, L, H, T)
+            query=heads("cross_query"),  # (B, T, L, H, d_k)
+            memory=memory,
+        )

@@ -1,0 +1,1 @@
+"""Training: options and progress events, named presets, and the training loop."""

@@ -1,0 +1,187 @@
+"""Training options, their schedules, the device, and the events a training run yields.
+
+:class:`TrainOptions` defines a run completely (it is stored in the checkpoint so a run can
+resume); :class:`Progress` is what :meth:`explorer.seq2seq.training.train.Trainer.run` yields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorer.seq2seq.training.presets import PRESETS
+
+
+class TrainingError(RuntimeError):
+    """Training could not continue; the message says why and what to do."""
+
+
+@dataclass
+class TrainOptions:
+    """Everything that defines a training run. Stored in the checkpoint, so a run can resume."""
+
+    corpus: str = "classroom"
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+    corpus_size: int | None = None  # generated corpora: number of pairs; files: keep the first N
+    max_words: int = 80  # drop pairs with a longer side (in words)
+    valid_fraction: float = 0.03  # of the pairs, chosen by a hash of the source sentence
+    test_fraction: float = 0.05
+    arch: str = "bahdanau"
+    model: dict[str, Any] = field(default_factory=dict)  # family config fields
+    vocab_size: int = 1000
+    spm_type: str = "bpe"
+    joint_vocab: bool = False
+    steps: int | None = 3000
+    epochs: float | None = None
+    max_minutes: float | None = None  # a time budget: the run ends at the first batch past it
+    batch_size: int = 64
+    lr: float = 3e-3
+    schedule: str = "step"  # constant | step | noam
+    decay_every: int = 1000  # step schedule: multiply lr by decay_factor every N steps
+    decay_factor: float = 0.5
+    warmup: int = 400  # noam schedule
+    clip: float = 1.0
+    label_smoothing: float = 0.0
+    teacher_forcing: str = "constant"  # constant | linear | step (100% → 50% → 0%)
+    tf_ratio: float = 1.0  # constant: the ratio; linear: the starting ratio, decaying to 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision (CUDA only)
+    eval_every: int = 250
+    bleu_sentences: int = 200
+    checkpoint_every: int = 0  # 0: only at the end (when out is set)
+    out: str | None = None
+    optimizer_state: bool = True  # store Adam's moments so the run can resume (triples the file)
+    seed: int = 0
+    threads: int = 0  # CPU threads for torch (0: torch's default)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainOptions:
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+        values = dict(PRESETS[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Probe:
+    """The probe sentence's attention at one evaluation: the alignment emerging over training."""
+
+    step: int
+    source_pieces: list[str]
+    target_pieces: list[str]
+    attention: np.ndarray | None  # (T, S) teacher-forced along the probe's reference
+    entropy: float | None  # mean row entropy of ``attention``, in nats
+    output: str  # the greedy translation of the probe
+
+
+@dataclass
+class Progress:
+    """One event of a training run."""
+
+    kind: str  # start | step | eval | checkpoint | diagnostic | done | stopped | failed
+    step: int
+    total_steps: int
+    epoch: float = 0.0
+    loss: float | None = None
+    perplexity: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    tokens_per_second: float | None = None
+    teacher_forcing: float | None = None
+    elapsed: float = 0.0
+    eta: float | None = None
+    val_loss: float | None = None
+    val_bleu: float | None = None
+    probe: Probe | None = None
+    message: str = ""
+    path: str | None = None  # checkpoint: where it was saved; failed: where it could not be
+    # failed: option changes that let the run continue, e.g. {"label": "Use CPU",
+    # "options": {"device": "cpu"}}; pass "options" to Trainer.continue_with
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU. A named device that is absent is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device {name!r} asked for, but no CUDA GPU is available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise TrainingError(f"device {name!r} asked for, but Apple MPS is not available")
+    return dev
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        i = device.index or 0
+        props = torch.cuda.get_device_properties(i)
+        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB)"
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'s' if n != 1 else ''})"
+
+
+def teacher_forcing_ratio(opts: TrainOptions, step: int, total: int) -> float:
+    """The probability of feeding the gold previous token at ``step`` (0-based)."""
+    frac = step / max(1, total)
+    if opts.teacher_forcing == "constant":
+        return opts.tf_ratio
+    if opts.teacher_forcing == "linear":
+        return opts.tf_ratio * (1.0 - frac)
+    if opts.teacher_forcing == "step":
+        return 1.0 if frac < 1 / 3 else 0.5 if frac < 2 / 3 else 0.0
+    raise ValueError(f"unknown teacher forcing schedule {opts.teacher_forcing!r}")
+
+
+def learning_rate(opts: TrainOptions, step: int) -> float:
+    """Learning rate at ``step`` (0-based). ``noam`` peaks at ``lr`` after ``warmup`` steps."""
+    if opts.schedule == "constant":
+        return opts.lr
+    if opts.schedule == "step":
+        return opts.lr * opts.decay_factor ** (step // max(1, opts.decay_every))
+    if opts.schedule == "noam":
+        s = step + 1
+        return opts.lr * min(s / opts.warmup, math.sqrt(opts.warmup / s))
+    raise ValueError(f"unknown learning-rate schedule {opts.schedule!r}")
+
+
+def load_splits(o: TrainOptions):
+    """The corpus a run trains on and its (train, valid, test) split, alignments kept in step.
+
+    Deterministic for the options, so evaluation finds the same test set the run never saw.
+    """
+    from explorer.seq2seq.data.corpus import filter_length, load_corpus, split
+
+    corpus = load_corpus(
+        o.corpus, src_lang=o.src_lang, tgt_lang=o.tgt_lang, size=o.corpus_size, seed=o.seed
+    )
+    corpus = filter_length(corpus, min_len=1, max_len=o.max_words)
+    return corpus, split(corpus, valid=o.valid_fraction, test=o.test_fraction, seed=o.seed)
+
+
+def mean_entropy(attn: np.ndarray) -> float:
+    p = np.clip(attn, 1e-12, 1.0)
+    return float(-(attn * np.log(p)).sum(axis=1).mean())

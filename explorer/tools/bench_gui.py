@@ -1,0 +1,333 @@
+"""GUI timings for ``attention-explorer bench`` (run as ``python -m explorer.tools.bench_gui``).
+
+Runs on Qt's offscreen platform and prints one JSON line of rows: name, value, target.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6 import QtCore, QtWidgets  # noqa: E402  (PySide6 before pyqtgraph)
+
+from explorer.tools.bench import (  # noqa: E402
+    LONG_SENTENCE,
+    bundled_or_fresh,
+    classroom_sample,
+    percentile,
+    summary,
+)
+
+
+def _app() -> QtWidgets.QApplication:
+    return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+
+
+def _dispose(panel: QtWidgets.QWidget) -> None:
+    """Delete a measured panel now, on the UI thread, while no worker runs: a panel left to
+    Python's garbage collector could be collected later, in the middle of a training run."""
+    panel.close()
+    panel.deleteLater()
+    app = _app()
+    app.sendPostedEvents(None, 0)  # 0: QEvent.DeferredDelete is among the posted events
+    app.processEvents()
+    gc.collect()
+
+
+class _PaintCounter(QtCore.QObject):
+    """Counts paint events delivered anywhere in the application."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QtCore.QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
+def step_redraw(model, tok, name: str, rounds: int) -> dict:
+    """Per step of a decode of the long sentence, two timings: ``scrub`` is ``set_step(t)`` and
+    the event loop run until a pass paints nothing (what the window does when a student scrubs:
+    every view that changed is painted); ``full`` is ``set_step(t)`` plus a forced repaint of the
+    whole panel, static controls included (an upper bound)."""
+    from explorer.gui.state import AppState, LoadedModel
+    from explorer.gui.step.panel import StepPanel
+    from explorer.seq2seq.decoding.decode import greedy
+
+    app = _app()
+    state = AppState()
+    entry = LoadedModel(name=name, model=model, tokenizer=tok, config={"arch": model.arch})
+    state.add(entry)
+    panel = StepPanel(state)
+    panel.resize(1400, 900)
+    panel.show()
+    trace = greedy(model, tok, LONG_SENTENCE, max_len=30)
+    panel.show_trace(entry, trace)
+    app.processEvents()
+    counter = _PaintCounter()
+    app.installEventFilter(counter)
+    scrub, full, paints = [], [], []
+    for _ in range(rounds):
+        for t in range(len(trace)):
+            before = counter.paints
+            t0 = time.perf_counter()
+            panel.set_step(t)
+            while True:
+                seen = counter.paints
+                app.processEvents()
+                if counter.paints == seen:
+                    break
+            scrub.append((time.perf_counter() - t0) * 1000)
+            paints.append(counter.paints - before)
+        for t in range(len(trace)):
+            t0 = time.perf_counter()
+            panel.set_step(t)
+            panel.repaint()
+            app.processEvents()
+            full.append((time.perf_counter() - t0) * 1000)
+    app.removeEventFilter(counter)
+    _dispose(panel)
+    return {
+        "steps": len(trace),
+        "scrub": summary(scrub),
+        "full": summary(full),
+        "paints": statistics.median(paints),
+    }
+
+
+def tree_draw(beam: int, steps: int, repeat: int) -> dict:
+    from explorer.gui.beam.panel import BeamPanel
+    from explorer.gui.state import AppState
+    from explorer.seq2seq.decoding.treelayout import synthetic_beam_tree
+
+    app = _app()
+    tree = synthetic_beam_tree(beam=beam, steps=steps)
+    panel = BeamPanel(AppState())
+    panel.resize(1400, 900)
+    panel.show()
+    app.processEvents()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        panel.draw_tree(tree)
+        panel.repaint()
+        app.processEvents()
+        times.append((time.perf_counter() - t0) * 1000)
+    _dispose(panel)
+    return {"nodes": len(tree), **summary(times)}
+
+
+def launch_time(repeat: int) -> dict:
+    """Seconds from starting ``python -m explorer`` (a fresh process, so interpreter start-up
+    counts) to its window's first paint (``shown``), to the window painting the default bundled
+    model as current (``ready``), and to every
+    bundled model loaded (``all``), with the event loop's longest stall in between (ms).
+
+    Each launch alternates with a bare ``python -c "import torch"`` (``torch``): the model cannot
+    be current before torch is imported, so that is the floor on this host at this moment, and
+    ``ready`` minus it is what the application itself adds."""
+    import subprocess
+    import tempfile
+
+    shown, ready, done, stalls, floor = [], [], [], [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch"], check=True)
+        floor.append(time.perf_counter() - t0)
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=d)
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "explorer", "--quit-when-ready"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            lines = []
+            for line in proc.stdout:
+                lines.append((time.perf_counter() - t0, line.split()))
+            err = proc.communicate(timeout=120)[1]
+        seen = {words[0]: (t, words) for t, words in lines if words}
+        if "READY" not in seen or "ALL" not in seen:
+            raise RuntimeError(f"the window never became ready: {err[-800:]}")
+        shown.append(seen["SHOWN"][0])
+        ready.append(seen["READY"][0])
+        done.append(seen["ALL"][0])
+        stalls.append(float(seen["ALL"][1][1]))
+    return {
+        "shown": summary(shown),
+        "ready": summary(ready),
+        "all": summary(done),
+        "stall_max": max(stalls),
+        "torch": summary(floor),
+        "beyond_torch": summary([r - f for r, f in zip(ready, floor)]),
+    }
+
+
+def training_stalls(steps: int, corpus_size: int = 30000) -> dict:
+    """Gaps of a 5 ms event-loop timer while the Train & Load panel trains on the CPU. torch
+    and the decoding stack are imported first, as the window has them from its first load."""
+    from PySide6 import QtCore
+
+    import explorer.seq2seq.checkpoint  # noqa: F401
+    import explorer.seq2seq.decoding.decode  # noqa: F401
+    from explorer.gui.state import AppState
+    from explorer.gui.train.panel import TrainPanel
+    from explorer.seq2seq.training.presets import PRESETS
+
+    app = _app()
+    panel = TrainPanel(AppState())
+    panel.resize(1400, 900)
+    panel.show()
+    panel.corpus.set_spec("classroom")
+    preset = PRESETS["classroom-bahdanau"]
+    panel.form.set_values({**preset, "steps": steps, "eval_every": max(10, steps // 3)})
+    panel.corpus.size.setValue(corpus_size)
+    # As a user meets it: the panel painted and its corpus preview read before Start is pressed.
+    started = time.perf_counter()
+    while panel.corpus.busy() and time.perf_counter() - started < 120:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+    panel.repaint()
+    app.processEvents()
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append((now - last[0]) * 1000)
+        last[0] = now
+
+    timer = QtCore.QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    panel.start()
+    started = time.perf_counter()
+    while panel.running and time.perf_counter() - started < 600:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+    timer.stop()
+    ok = panel.shutdown()
+    events = panel.last_event.step if panel.last_event is not None else 0
+    panel.close()
+    stalls = [g - 5.0 for g in gaps]
+    return {
+        "ticks": len(gaps),
+        "steps": events,
+        "finished": ok,
+        **summary(stalls),
+        "p99": percentile(stalls, 99),
+    }
+
+
+def _redraw_rows(model: str, r: dict) -> list[dict]:
+    return [
+        {
+            "name": f"step-through redraw, {model}, {r['steps']} steps, as scrubbing paints "
+            f"({r['paints']:.0f} widgets painted per step): median / p95 (ms)",
+            "value": f"{r['scrub']['median']:.1f} / {r['scrub']['p95']:.1f}",
+            "target": "p95 ≤ 16 ms",
+        },
+        {
+            "name": f"step-through redraw, {model}, with a forced repaint of the whole panel: "
+            "median / p95 (ms)",
+            "value": f"{r['full']['median']:.1f} / {r['full']['p95']:.1f}",
+            "target": "",
+        },
+    ]
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    rounds = 1 if quick else 3
+    rows = []
+    pairs = classroom_sample(60 if quick else 200)
+    model, tok, status = bundled_or_fresh("classroom-bahdanau", pairs)
+    r = step_redraw(model, tok, "bahdanau", rounds)
+    rows += _redraw_rows(f"Bahdanau ({status})", r)
+    from explorer.seq2seq.models.families import build_model, make_config
+
+    big = build_model(
+        make_config(
+            "transformer",
+            src_vocab=tok.src_vocab_size,
+            tgt_vocab=tok.tgt_vocab_size,
+            d_model=256,
+            heads=4,
+            enc_layers=4,
+            dec_layers=4,
+            d_ff=512,
+        )
+    ).eval()
+    r = step_redraw(big, tok, "transformer 4x4", rounds)
+    rows += _redraw_rows("Transformer 4 layers × 4 heads", r)
+    for beam, target in ((5, "≤ 100 ms"), (16, "≤ 500 ms")):
+        r = tree_draw(beam, 40, 2 if quick else 5)
+        rows.append(
+            {
+                "name": f"beam tree layout + draw, beam {beam} × 40 steps "
+                f"({r['nodes']} nodes): median (ms)",
+                "value": f"{r['median']:.0f}",
+                "target": target,
+            }
+        )
+    r = training_stalls(5 if quick else 60, corpus_size=500 if quick else 30000)
+    rows.append(
+        {
+            "name": f"UI-thread stall while training ({r['steps']} steps of the Bahdanau "
+            f"preset, {r['ticks']} timer ticks): p99 / max (ms)",
+            "value": f"{r['p99']:.1f} / {r['max']:.1f}",
+            "target": "p99 ≤ 50 ms",
+        }
+    )
+    if quick:  # a fresh process loading the four bundled models: the full run measures it
+        print(json.dumps({"rows": rows}))
+        return 0
+    r = launch_time(5)
+    rows.append(
+        {
+            "name": "launch (`attention-explorer`, 5 runs) to the window's first paint: "
+            "median / max (s)",
+            "value": f"{r['shown']['median']:.2f} / {r['shown']['max']:.2f}",
+            "target": "",
+        }
+    )
+    rows.append(
+        {
+            "name": "launch to the window painting the default bundled model as current: "
+            "median / max (s)",
+            "value": f"{r['ready']['median']:.2f} / {r['ready']['max']:.2f}",
+            "target": "≤ 3 s",
+        }
+    )
+    rows.append(
+        {
+            "name": 'bare `python -c "import torch"`, each run just before a launch: median / '
+            "max (s); the launch's ready time beyond it: median / max (s)",
+            "value": f"{r['torch']['median']:.2f} / {r['torch']['max']:.2f}; "
+            f"{r['beyond_torch']['median']:.2f} / {r['beyond_torch']['max']:.2f}",
+            "target": "",
+        }
+    )
+    rows.append(
+        {
+            "name": "launch to all four bundled models loaded: median (s); the event loop's "
+            "longest stall meanwhile (ms)",
+            "value": f"{r['all']['median']:.2f}; {r['stall_max']:.0f}",
+            "target": "",
+        }
+    )
+    print(json.dumps({"rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
