@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from explorer.assets import BUNDLED, checkpoint_path, models_dir, require_checkout
 from explorer.cli_common import CliError
 from explorer.cli_train import cmd_train  # noqa: F401  (subcommands are dispatched by name)
+
+CHECKPOINT_HELP = f"a checkpoint file, or a bundled model by name ({', '.join(BUNDLED)})"
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -100,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("translate", help="translate sentences with a checkpoint")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("sentences", nargs="*", help="sentences (read from standard input if none)")
     p.add_argument("--beam", type=int, default=1)
     p.add_argument("--nbest", type=int, default=1)
@@ -117,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tree", metavar="FILE.json", help="write the whole beam-search tree")
 
     p = sub.add_parser("evaluate", help="BLEU, chrF, BLEU by length and alignment error rate")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument(
         "--corpus", help="classroom (the run's test split) or a corpus spec as for train"
     )
@@ -135,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("info", help="print a checkpoint's model card")
-    p.add_argument("file")
+    p.add_argument("file", help=CHECKPOINT_HELP)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("corpus", help="write a built-in corpus to files")
@@ -151,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="run the benchmarks and write BENCHMARKS.md")
     p.add_argument("--quick", action="store_true", help="a reduced run that takes under a minute")
-    p.add_argument("--out", default="BENCHMARKS.md")
+    p.add_argument("--out", help="the page to write (default: the checkout's BENCHMARKS.md)")
     p.add_argument("--only", help="comma-separated benchmark names")
     return ap
 
@@ -225,7 +228,7 @@ def _trace_json(tr, tokenizer) -> dict[str, Any]:
 def cmd_translate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import load_checkpoint
 
-    ck = load_checkpoint(args.checkpoint)
+    ck = load_checkpoint(checkpoint_path(args.checkpoint))
     sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not sentences:
         raise CliError("no sentence given (pass sentences as arguments or on standard input)")
@@ -310,7 +313,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.evaluate import evaluate_pairs
     from explorer.seq2seq.training.train import TrainOptions, load_splits
 
-    ck = load_checkpoint(args.checkpoint)
+    ck = load_checkpoint(checkpoint_path(args.checkpoint))
     stored = (ck.train_state or {}).get("options")
     trained_on = stored.get("corpus") if stored else None
     spec = args.corpus or trained_on
@@ -354,7 +357,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import read_card
 
-    meta = read_card(args.file)
+    meta = read_card(checkpoint_path(args.file))
     if args.json:
         print(json.dumps(meta, default=str))
         return 0
@@ -420,9 +423,9 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 # -- report ---------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
-    from explorer.tools.report import ROOT, run_report
+    from explorer.tools.report import run_report
 
-    models = Path(args.models) if args.models else ROOT / "models"
+    models = Path(args.models) if args.models else models_dir()
     out = Path(args.out) if args.out else models / "README.md"
     return run_report(models_dir=models, out=out, limit=args.limit)
 
@@ -431,6 +434,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from explorer.tools.bench import run_benchmarks
 
+    out = args.out or require_checkout("bench", "BENCHMARKS.md") / "BENCHMARKS.md"
     return run_benchmarks(
-        quick=args.quick, out=args.out, only=args.only.split(",") if args.only else None
+        quick=args.quick, out=str(out), only=args.only.split(",") if args.only else None
     )

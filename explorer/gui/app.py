@@ -23,7 +23,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--screenshot", metavar="FILE", help="render the window to a PNG and exit")
     p.add_argument("--panel", choices=["train", "step", "beam"], default=None)
     p.add_argument(
-        "--checkpoint", metavar="FILE", help="open this checkpoint (and make it current)"
+        "--checkpoint",
+        metavar="FILE",
+        help="open this checkpoint, a file or a bundled model's name (and make it current)",
     )
     p.add_argument("--sentence", metavar="TEXT", help="the sentence the panels show")
     p.add_argument("--projector", action="store_true", help="large fonts for a classroom screen")
@@ -100,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(settings=settings, projector=args.projector or None,
                         error_dialogs=not args.screenshot, first_load=first_load)  # fmt: skip
     if args.checkpoint:
-        window.open_checkpoint(args.checkpoint, make_current=True)
+        from explorer.assets import checkpoint_path
+
+        window.open_checkpoint(checkpoint_path(args.checkpoint), make_current=True)
     if args.panel:
         window.set_panel(args.panel)
     if not args.screenshot:

@@ -9,7 +9,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 
 class ReadyProbe(QObject):
     """For the launch benchmark: prints ``SHOWN <CPU s>`` when the window first paints, ``READY
-    <CPU s>`` when the window paints the status bar's
+    <CPU s> <model>`` when the window paints the status bar's
     model label with a model current (the moment a user sees the model; with the process's CPU
     seconds so far), ``ALL <worst stall ms>`` once every model has loaded (the longest the event
     loop went without running a 5 ms timer since the window showed), then quits."""
@@ -34,7 +34,7 @@ class ReadyProbe(QObject):
             print(f"SHOWN {time.process_time():.3f}", flush=True)
         if self.window.state.current is not None:
             self.ready = True
-            print(f"READY {time.process_time():.3f}", flush=True)
+            print(f"READY {time.process_time():.3f} {self.window.state.current.name}", flush=True)
         return False
 
     def tick(self) -> None:

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
+from explorer.assets import models_dir
+
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
-ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / "models"
 LONG_SENTENCE = (
     "the black cat that i saw yesterday sat on the mat and the little dog that she loves "
     "did not sleep in the red house"
@@ -90,7 +90,7 @@ def bundled_or_fresh(preset: str, pairs: list[tuple[str, str]]):
     from explorer.seq2seq.models.families import build_model, make_config
     from explorer.seq2seq.training.presets import PRESETS
 
-    path = MODELS / f"{preset}.safetensors"
+    path = models_dir() / f"{preset}.safetensors"
     if path.is_file():
         ck = load_checkpoint(path)
         return ck.model, ck.tokenizer, "trained (bundled)"

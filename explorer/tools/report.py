@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from explorer.assets import require_checkout
+
 ORDER = ("classroom-none", "classroom-bahdanau", "classroom-luong", "classroom-transformer")
 BEAMS = (1, 2, 4, 8, 16)
 
@@ -84,7 +85,7 @@ def _plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
         path = out_dir / name
         widget.grab().save(str(path), "PNG")
         widget.close()
-        files[name] = str(path.relative_to(ROOT))
+        files[name] = str(path.relative_to(out_dir.parent))
 
     def legend_plot(title: str, left: str, bottom: str, legend=(10, -10)):
         w = pg.GraphicsLayoutWidget()
@@ -285,6 +286,7 @@ def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float)
 
 
 def run_report(*, models_dir: Path, out: Path, limit: int | None, beams=BEAMS) -> int:
+    docs = require_checkout("report", "models/README.md and docs/") / "docs"
     t0 = time.perf_counter()
     paths = [models_dir / f"{n}.safetensors" for n in ORDER]
     missing = [p for p in paths if not p.is_file()]
@@ -294,7 +296,6 @@ def run_report(*, models_dir: Path, out: Path, limit: int | None, beams=BEAMS) -
     for p in paths:
         print(f"report: evaluating {p.name} ...", flush=True)
         results.append(evaluate_bundled(p, beams=tuple(beams), limit=limit))
-    docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     (docs / "results.json").write_text(json.dumps(results, indent=1, default=str))
     plots = _plots(results, docs)

@@ -10,15 +10,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from explorer.assets import BUNDLED, bundled_paths, models_dir  # noqa: F401  (the window's)
+
 PREVIEW_LIMIT = 200_000  # pairs read for a preview of a generated corpus
-MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
-BUNDLED = ("classroom-bahdanau", "classroom-none", "classroom-luong", "classroom-transformer")
-
-
-def bundled_paths(models_dir: Path = MODELS_DIR) -> list[Path]:
-    """The bundled checkpoints that exist, the default first."""
-    paths = (models_dir / f"{name}.safetensors" for name in BUNDLED)
-    return [p for p in paths if p.is_file()]
+MODELS_DIR = models_dir()
 
 
 class FirstLoad:

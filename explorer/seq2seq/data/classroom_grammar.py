@@ -28,7 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
-RESOURCES = Path(__file__).resolve().parents[3] / "resources" / "classroom"
+from explorer.assets import resources_dir
+
+RESOURCES = resources_dir() / "classroom"
 
 Alignment = list[tuple[int, int]]
 ANIMATE = ("animal", "person")
