@@ -1,6 +1,7 @@
-"""Packaging beyond pyproject.toml: the wheel carries the repository's top-level ``models/`` and
-``resources/`` folders as the packages ``explorer._models`` and ``explorer._resources``, which
-``explorer/assets.py`` finds with importlib.resources (an editable install maps them the same way)."""
+"""Packaging beyond pyproject.toml: the repository's top-level ``models/`` and ``resources/``
+folders go into the wheel as ``explorer/_models`` and ``explorer/_resources``, where
+``explorer/assets.py`` finds them with importlib.resources. (An editable install reads them
+from the checkout.)"""
 
 from setuptools import find_packages, setup
 
