@@ -1,4 +1,4 @@
-"""Exact search, and a one-hypothesis-at-a-time beam search, as oracles for the batched one.
+"""Exact search: the provably best outputs, to tell search errors from model errors.
 
 ``exact_search`` is best-first (uniform-cost) search over prefixes. Every log-probability is ≤ 0,
 so a prefix's score S bounds every completion of it (decoding.md §4). Complete outputs (ending in
@@ -29,7 +29,6 @@ from explorer.seq2seq.decoding.beam import (
     BeamSettings,
     Hypothesis,
     Scorer,
-    _as_sources,
     make_hypothesis,
 )
 from explorer.seq2seq.decoding.decode import (
@@ -37,7 +36,6 @@ from explorer.seq2seq.decoding.decode import (
     as_source,
     inference,
     pad_sources,
-    target_ids,
 )
 from explorer.seq2seq.models.base import BOS, EOS, Seq2Seq
 
@@ -202,103 +200,3 @@ def search_error(beam_result: BeamResult, exact_result: ExactResult, tol: float 
             f"{exact_result.formula!r}; run both with the same length_penalty and alpha"
         )
     return exact_result.best.normalized_score > beam_result.best.normalized_score + tol
-
-
-# --------------------------------------------------------------- one hypothesis at a time
-
-
-@dataclass
-class _Hyp:
-    path: _Path | None
-    score: float
-    state: Any
-    last: int
-
-
-def beam_search_reference(
-    model: Seq2Seq,
-    tokenizer: Any,
-    sentences: str | Sequence[int] | Sequence[str | Sequence[int]],
-    *,
-    beam: int = 5,
-    nbest: int = 1,
-    max_len: int | None = None,
-    max_len_a: float = 2.0,
-    max_len_b: int = 10,
-    min_len: int = 0,
-    length_penalty: str = "none",
-    alpha: float = 0.0,
-    beta: float = 0.0,
-    stop: str = "bound",
-    prefix: str | Sequence[int] | None = None,
-) -> list[BeamResult]:
-    """The search :func:`beam.beam_search` does, written plainly: one sentence and one hypothesis
-    per model call. Same candidates, same fates, same stopping; no tree, no greedy run."""
-    scorer = Scorer(length_penalty, alpha, beta)
-    s = BeamSettings(beam, nbest, max_len, max_len_a, max_len_b, min_len, stop, scorer)
-    k = int(beam)
-    forced = [] if prefix is None else target_ids(tokenizer, prefix, "prefix")
-    results = []
-    with inference(model):
-        for source in _as_sources(tokenizer, sentences):
-            T = s.limit(len(source.ids), len(forced))
-            memory = _encode_one(model, source.ids)
-            live = [_Hyp(None, 0.0, model.start(memory), BOS)]
-            finished: list[tuple[float, int, _Path]] = []
-            reason, order = "", itertools.count()
-            for t in range(T):
-                cands = []  # (score, flat index, logprob, token, hypothesis, state, attention)
-                for h_i, h in enumerate(live):
-                    y = torch.full((1,), h.last, dtype=torch.long, device=model.device)
-                    out, state = model.step(memory, h.state, y)
-                    logp = F.log_softmax(out.logits.float(), dim=-1)[0]  # (V,)
-                    search = logp.double()
-                    if t < len(forced):
-                        search = torch.full_like(search, float("-inf"))
-                        search[forced[t]] = float(logp[forced[t]])
-                    if t < min_len:
-                        search[EOS] = float("-inf")
-                    attn = None
-                    if out.attention is not None:
-                        attn = out.attention[0, -1].float().mean(dim=0).cpu().numpy()
-                        attn = attn[: len(source.ids)]
-                    vals, toks = (h.score + search).topk(min(2 * k, search.shape[0]))
-                    for v, tok in zip(vals.tolist(), toks.tolist(), strict=True):
-                        if v > float("-inf"):
-                            flat = h_i * search.shape[0] + tok
-                            cands.append((v, flat, float(logp[tok]), tok, h, state, attn))
-                if t < len(forced) and not cands:
-                    raise DecodeError(
-                        f"prefix: token {forced[t]} has probability 0 under the model"
-                    )
-                if beta and cands and cands[0][6] is None:
-                    raise DecodeError("beta: the coverage penalty needs a model with attention")
-                cands.sort(key=lambda c: (-c[0], c[1]))
-                next_live = []
-                for rank, (v, _, lp, tok, h, state, attn) in enumerate(cands[: 2 * k]):
-                    node = _Path(tok, lp, attn, h.path)
-                    if (tok == EOS or t + 1 >= T) and rank < k:
-                        steps = node.unroll()
-                        cov = (
-                            np.sum([p.attn for p in steps], axis=0, dtype=np.float64)
-                            if beta
-                            else None
-                        )
-                        finished.append((scorer(v, t + 1, cov), next(order), node))
-                    elif tok != EOS and t + 1 < T and len(next_live) < k:
-                        next_live.append(_Hyp(node, v, state, tok))
-                live = next_live
-                if t + 1 >= T:
-                    reason = "max-length"
-                elif not live:
-                    reason = "exhausted"
-                elif stop == "bound" and len(finished) >= nbest:
-                    nth = sorted((f[0] for f in finished), reverse=True)[nbest - 1]
-                    if nth >= scorer.bound(max(h.score for h in live), t + 2, T):
-                        reason = "bound"
-                if reason:
-                    break
-            finished.sort(key=lambda f: (-f[0], f[1]))
-            hyps = [_hypothesis(tokenizer, f[2], scorer) for f in finished[:nbest]]
-            results.append(BeamResult(hyps, None, None, None, reason))
-    return results

@@ -1,0 +1,38 @@
+"""The reference oracles of a source checkout, for benchmark rows that compare against them.
+
+The oracles (``beam_search_reference``, ``synthetic_beam_tree``) are test code, kept in the
+checkout's ``tests/oracles.py`` and not installed with the package. ``bench`` is a developer tool
+run from a checkout: ``from explorer.tools.oracles import synthetic_beam_tree`` loads that file.
+Where it is absent (an installed wheel) the import raises :class:`NeedsCheckout`, whose message
+says so in one line, and the benchmark skips just the rows that need it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+ORACLES = Path(__file__).resolve().parents[2] / "tests" / "oracles.py"
+NAMES = ("beam_search_reference", "synthetic_beam_tree")
+
+
+class NeedsCheckout(ImportError):
+    """The oracles are not here: the package runs from an installed wheel, not a checkout."""
+
+
+def _load() -> ModuleType:
+    if not ORACLES.is_file():
+        raise NeedsCheckout(
+            f"these benchmark rows need a source checkout ({ORACLES} not found); skipped"
+        )
+    spec = importlib.util.spec_from_file_location("explorer_checkout_oracles", ORACLES)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def __getattr__(name: str):
+    if name not in NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_load(), name)
