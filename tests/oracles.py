@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.seq2seq.decoding.beam import BeamResult, BeamSettings, Scorer, _as_sources
+from explorer.seq2seq.decoding.beam import BeamResult, BeamSettings, _as_sources
 from explorer.seq2seq.decoding.decode import DecodeError, inference, target_ids
+from explorer.seq2seq.decoding.scoring import Scorer
 from explorer.seq2seq.decoding.search import _encode_one, _hypothesis, _Path
 from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate
 from explorer.seq2seq.models.base import BOS, EOS, Seq2Seq
@@ -120,7 +121,6 @@ def beam_search_reference(
             hyps = [_hypothesis(tokenizer, f[2], scorer) for f in finished[:nbest]]
             results.append(BeamResult(hyps, None, None, None, reason))
     return results
-
 
 
 def synthetic_beam_tree(

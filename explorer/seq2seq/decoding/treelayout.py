@@ -103,14 +103,11 @@ def greedy_node_ids(tree: BeamTree, tokens: list[int]) -> np.ndarray:
     return out
 
 
-def layout_tree(
-    tree: BeamTree, *, show_pruned: bool = False, always_show: tuple[int, ...] = ()
-) -> TreeLayout:
-    """Lay out ``tree``; pruned leaves hidden unless ``show_pruned`` or listed in always_show."""
-    _check_ids(tree)
-    kids = _children(tree)
+def _visible(
+    tree: BeamTree, fate_all: np.ndarray, show_pruned: bool, always_show: tuple[int, ...]
+) -> np.ndarray:
+    """(N,) which nodes are drawn: all but pruned leaves, plus those asked for."""
     n_all = len(tree.nodes)
-    fate_all = np.array([ROOT_CODE] + [FATE_CODES[n.fate] for n in tree.nodes[1:]])
     visible = np.ones(n_all, dtype=bool) if show_pruned else fate_all != FATE_CODES[Fate.PRUNED]
     for nid in always_show:
         # A forced node brings its ancestors with it.
@@ -121,7 +118,13 @@ def layout_tree(
     for nid in range(n_all - 1, 0, -1):
         if visible[nid]:
             visible[tree.nodes[nid].parent] = True
+    return visible
 
+
+def _rows(tree: BeamTree, kids: list[list[int]], visible: np.ndarray) -> np.ndarray:
+    """(N,) the row of every visible node: leaves in depth-first order, best-ranked child first;
+    an inner node midway between its first and last visible child."""
+    n_all = len(tree.nodes)
     vis_kids = [
         sorted((c for c in kids[i] if visible[c]), key=lambda c: (tree.nodes[c].rank, c))
         if visible[i]
@@ -129,7 +132,6 @@ def layout_tree(
         for i in range(n_all)
     ]
     y_all = np.zeros(n_all)
-    # Leaves in depth-first order, best-ranked child first.
     leaf_row = 0
     stack = [0]
     while stack:
@@ -139,11 +141,23 @@ def layout_tree(
         else:
             y_all[i] = leaf_row
             leaf_row += 1
-    # Inner nodes midway between first and last child; children have larger ids than parents.
+    # Children have larger ids than parents, so going backwards places children first.
     for i in range(n_all - 1, -1, -1):
         if vis_kids[i]:
             y_all[i] = 0.5 * (y_all[vis_kids[i][0]] + y_all[vis_kids[i][-1]])
+    return y_all
 
+
+def layout_tree(
+    tree: BeamTree, *, show_pruned: bool = False, always_show: tuple[int, ...] = ()
+) -> TreeLayout:
+    """Lay out ``tree``; pruned leaves hidden unless ``show_pruned`` or listed in always_show."""
+    _check_ids(tree)
+    kids = _children(tree)
+    n_all = len(tree.nodes)
+    fate_all = np.array([ROOT_CODE] + [FATE_CODES[n.fate] for n in tree.nodes[1:]])
+    visible = _visible(tree, fate_all, show_pruned, always_show)
+    y_all = _rows(tree, kids, visible)
     ids = np.flatnonzero(visible)
     row_of = np.full(n_all, -1, dtype=np.int64)
     row_of[ids] = np.arange(len(ids))
