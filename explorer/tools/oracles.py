@@ -10,6 +10,7 @@ says so in one line, and the benchmark skips just the rows that need it.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -26,9 +27,17 @@ def _load() -> ModuleType:
         raise NeedsCheckout(
             f"these benchmark rows need a source checkout ({ORACLES} not found); skipped"
         )
-    spec = importlib.util.spec_from_file_location("explorer_checkout_oracles", ORACLES)
+    name = "explorer_checkout_oracles"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ORACLES)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # its dataclasses look their module up while being built
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
     return module
 
 
