@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 
-ORACLES = Path(__file__).resolve().parents[2] / "tests" / "oracles.py"
+from explorer.tools.report import ROOT  # the checkout's root, when run from one
+
+ORACLES = ROOT / "tests" / "oracles.py"
 NAMES = ("beam_search_reference", "synthetic_beam_tree")
 
 
