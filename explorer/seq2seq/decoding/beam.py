@@ -458,7 +458,7 @@ class _Beam:
 def beam_search(
     model: Seq2Seq,
     tokenizer: TokenizerLike,
-    sentences: str | Sequence[int] | Sequence[str | Sequence[int]],
+    sentences: str | Sequence[int] | Source | Sequence[str | Sequence[int] | Source],
     *,
     beam: int = 5,
     nbest: int = 1,

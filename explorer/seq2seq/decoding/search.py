@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from explorer.seq2seq.decoding.beam import BeamResult, BeamSettings
 from explorer.seq2seq.decoding.decode import (
     DecodeError,
+    Source,
     as_source,
     inference,
     pad_sources,
@@ -144,7 +145,7 @@ def _nth_best(complete: list[tuple[float, int, _Path]], n: int) -> float:
 def exact_search(
     model: Seq2Seq,
     tokenizer: TokenizerLike,
-    src: str | Sequence[int],
+    src: str | Sequence[int] | Source,
     *,
     max_len: int,
     length_penalty: str = "none",
