@@ -7,13 +7,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer.assets import BUNDLED, checkpoint_path, models_dir, require_checkout
 from explorer.cli_common import CliError
 from explorer.cli_train import cmd_train  # noqa: F401  (subcommands are dispatched by name)
 
 CHECKPOINT_HELP = f"a checkpoint file, or a bundled model by name ({', '.join(BUNDLED)})"
+
+if TYPE_CHECKING:
+    from explorer.seq2seq.checkpoint import Checkpoint
+    from explorer.seq2seq.data.inputs import PreparedSource
+    from explorer.seq2seq.data.tokenizer import TokenizerLike
+    from explorer.seq2seq.decoding.trace import Trace
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -54,7 +60,12 @@ def _parser() -> argparse.ArgumentParser:
 
     ap.add_argument("--version", action="version", version=f"attention-explorer {__version__}")
     sub = ap.add_subparsers(dest="command")
+    for add in (_train_parser, _translate_parser, _evaluate_parser, _other_parsers):
+        add(sub)
+    return ap
 
+
+def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model and save it as a checkpoint")
     p.add_argument(
         "--corpus",
@@ -78,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a time budget: stop at the first batch past it (and save)",
     )
     _add_model_options(p)
+    _add_training_options(p)
+    p.add_argument("--resume", metavar="FILE", help="continue a stopped run from its checkpoint")
+    p.add_argument("--out", metavar="FILE", help="checkpoint to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--vocab-size", type=int)
     g.add_argument("--spm-type", choices=["bpe", "unigram"])
@@ -98,10 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--amp", action=argparse.BooleanOptionalAction, default=None, help="mixed precision on CUDA"
     )
-    p.add_argument("--resume", metavar="FILE", help="continue a stopped run from its checkpoint")
-    p.add_argument("--out", metavar="FILE", help="checkpoint to write")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+
+def _translate_parser(sub) -> None:
     p = sub.add_parser("translate", help="translate sentences with a checkpoint")
     p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("sentences", nargs="*", help="sentences (read from standard input if none)")
@@ -119,6 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--tree", metavar="FILE.json", help="write the whole beam-search tree")
 
+
+def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="BLEU, chrF, BLEU by length and alignment error rate")
     p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument(
@@ -137,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--by-length", action="store_true", help="print the BLEU by length table")
     p.add_argument("--json", action="store_true")
 
+
+def _other_parsers(sub) -> None:
     p = sub.add_parser("info", help="print a checkpoint's model card")
     p.add_argument("file", help=CHECKPOINT_HELP)
     p.add_argument("--json", action="store_true")
@@ -156,7 +177,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a reduced run that takes under a minute")
     p.add_argument("--out", help="the page to write (default: the checkout's BENCHMARKS.md)")
     p.add_argument("--only", help="comma-separated benchmark names")
-    return ap
 
 
 def run(argv: list[str]) -> int:
@@ -182,24 +202,17 @@ def run(argv: list[str]) -> int:
 
 
 # -- translate --------------------------------------------------------------------------------
-def _prepare_source(ck, sentence: str) -> str:
-    """The sentence as the model's corpus writes it (classroom: lowercase, no punctuation).
-    Text that normalises to nothing is passed on as typed, so the refusal can say what it was."""
-    if (ck.corpus or {}).get("name") == "classroom":
-        from explorer.seq2seq.data.classroom import normalize
-
-        return normalize(sentence) or sentence
-    return sentence
-
-
-def _source_ids(ck, text: str) -> list[int]:
-    """Encoder ids for a sentence; an over-long one is cut, with a notice on standard error."""
+def _sources(ck: Checkpoint, sentences: list[str]) -> list[PreparedSource]:
+    """Each sentence through the one input policy; a cut one is noted on standard error."""
     from explorer.seq2seq.data.inputs import prepare_source, source_limit
 
-    ids, notice = prepare_source(ck.tokenizer, text, source_limit(ck.model))
-    if notice:
-        print(f"notice: {notice}", file=sys.stderr)
-    return ids
+    limit, out = source_limit(ck.model), []
+    for text in sentences:
+        source = prepare_source(ck.tokenizer, text, limit, corpus=ck.corpus)
+        if source.notice:
+            print(f"notice: {source.notice}", file=sys.stderr)
+        out.append(source)
+    return out
 
 
 def _hyp_json(h) -> dict[str, Any]:
@@ -213,7 +226,7 @@ def _hyp_json(h) -> dict[str, Any]:
     }
 
 
-def _trace_json(tr, tokenizer) -> dict[str, Any]:
+def _trace_json(tr: Trace, tokenizer: TokenizerLike) -> dict[str, Any]:
     lp = tr.token_logprobs
     return {
         "text": tokenizer.decode_tgt(tr.tokens),
@@ -225,80 +238,83 @@ def _trace_json(tr, tokenizer) -> dict[str, Any]:
     }
 
 
+def _sampled(args: argparse.Namespace, ck: Checkpoint, sources, prefix) -> list[dict[str, Any]]:
+    from explorer.seq2seq.decoding.decode import sample
+
+    results = []
+    for i, src in enumerate(sources):
+        tr = sample(
+            ck.model,
+            ck.tokenizer,
+            src,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed + i,
+            max_len=args.max_len,
+            prefix=prefix,
+        )
+        results.append(
+            {
+                "source": src.text,
+                "nbest": [_trace_json(tr, ck.tokenizer)],
+                "greedy": None,
+                "attention": _matrix(tr.attention_matrix()),
+            }
+        )
+    return results
+
+
+def _searched(args: argparse.Namespace, ck: Checkpoint, sources, prefix) -> list[dict[str, Any]]:
+    from explorer.seq2seq.decoding.beam import beam_search
+
+    out = beam_search(
+        ck.model,
+        ck.tokenizer,
+        sources,
+        beam=args.beam,
+        nbest=args.nbest,
+        length_penalty=args.length_penalty,
+        alpha=args.alpha,
+        beta=args.beta,
+        max_len=args.max_len,
+        prefix=prefix,
+        record_tree=bool(args.tree),
+    )
+    if args.tree:
+        trees = [r.tree.to_dict() for r in out]
+        Path(args.tree).write_text(json.dumps(trees[0] if len(trees) == 1 else trees))
+    return [
+        {
+            "source": src.text,
+            "nbest": [_hyp_json(h) for h in r.nbest],
+            "greedy": _trace_json(r.greedy, ck.tokenizer) if r.greedy is not None else None,
+            "attention": _matrix(r.nbest[0].attention),
+            "stop_reason": r.stop_reason,
+        }
+        for src, r in zip(sources, out, strict=True)
+    ]
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import load_checkpoint
+    from explorer.seq2seq.data.inputs import corpus_text
 
     ck = load_checkpoint(checkpoint_path(args.checkpoint))
     sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not sentences:
         raise CliError("no sentence given (pass sentences as arguments or on standard input)")
-    model, tok = ck.model, ck.tokenizer
-    prefix = _prepare_source(ck, args.prefix) if args.prefix else None
-    results = []
-    if args.temperature is not None:
-        from explorer.seq2seq.decoding.decode import sample
-
-        for i, s in enumerate(sentences):
-            src = _prepare_source(ck, s)
-            tr = sample(
-                model,
-                tok,
-                _source_ids(ck, src),
-                temperature=args.temperature,
-                top_k=args.top_k,
-                top_p=args.top_p,
-                seed=args.seed + i,
-                max_len=args.max_len,
-                prefix=prefix,
-            )
-            results.append(
-                {
-                    "source": src,
-                    "nbest": [_trace_json(tr, tok)],
-                    "greedy": None,
-                    "attention": _matrix(tr.attention_matrix()),
-                }
-            )
-    else:
-        from explorer.seq2seq.decoding.beam import beam_search
-
-        srcs = [_prepare_source(ck, s) for s in sentences]
-        out = beam_search(
-            model,
-            tok,
-            [_source_ids(ck, src) for src in srcs],
-            beam=args.beam,
-            nbest=args.nbest,
-            length_penalty=args.length_penalty,
-            alpha=args.alpha,
-            beta=args.beta,
-            max_len=args.max_len,
-            prefix=prefix,
-            record_tree=bool(args.tree),
-        )
-        for src, r in zip(srcs, out):
-            results.append(
-                {
-                    "source": src,
-                    "nbest": [_hyp_json(h) for h in r.nbest],
-                    "greedy": _trace_json(r.greedy, tok) if r.greedy is not None else None,
-                    "attention": _matrix(r.nbest[0].attention),
-                    "stop_reason": r.stop_reason,
-                }
-            )
-        if args.tree:
-            trees = [r.tree.to_dict() for r in out]
-            Path(args.tree).write_text(json.dumps(trees[0] if len(trees) == 1 else trees))
+    sources = _sources(ck, sentences)
+    prefix = corpus_text(args.prefix, ck.corpus) if args.prefix else None
+    run = _sampled if args.temperature is not None else _searched
+    results = run(args, ck, sources, prefix)
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
-    else:
-        for r in results:
-            for h in r["nbest"]:
-                print(
-                    h["text"]
-                    if len(r["nbest"]) == 1
-                    else f"{h['normalized_score']:.3f}\t{h['text']}"
-                )
+        return 0
+    for r in results:
+        for h in r["nbest"]:
+            one = len(r["nbest"]) == 1
+            print(h["text"] if one else f"{h['normalized_score']:.3f}\t{h['text']}")
     return 0
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from oracles import beam_search_reference
 from toymodels import (
     B_,
     PARTING_DEFAULT,
@@ -27,7 +28,6 @@ from explorer.seq2seq.decoding.beam import Scorer, beam_search
 from explorer.seq2seq.decoding.decode import DecodeError, greedy
 from explorer.seq2seq.decoding.search import (
     SearchLimitError,
-    beam_search_reference,
     empty_translation_score,
     exact_search,
     search_error,

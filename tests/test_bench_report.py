@@ -1,5 +1,9 @@
 """`attention-explorer bench --only X` replaces X's tables in BENCHMARKS.md and keeps the rest."""
 
+from pathlib import Path
+
+import pytest
+
 from explorer.tools.bench import BEGIN, END, write_report
 
 
@@ -36,3 +40,45 @@ def test_a_full_run_replaces_the_whole_block(tmp_path):
     write_report(block("day 2", {"The GUI": "| g | 2 |"}), path)
     text = path.read_text(encoding="utf-8")
     assert "| t | 1 |" not in text and "| g | 2 |" in text and "kept from" not in text
+
+
+# -- the reference oracles live in the checkout's tests/, not in the package --------------------
+def test_bench_loads_the_oracles_from_the_checkout():
+    import oracles
+
+    from explorer.tools import oracles as loader
+
+    assert loader.oracles_path() == Path(oracles.__file__).resolve()
+    from explorer.tools.oracles import beam_search_reference, synthetic_beam_tree
+
+    assert beam_search_reference.__doc__ == oracles.beam_search_reference.__doc__
+    tree = synthetic_beam_tree(beam=2, steps=3, seed=0)
+    assert len(tree) == len(oracles.synthetic_beam_tree(beam=2, steps=3, seed=0))
+
+
+def test_without_a_checkout_only_the_reference_rows_are_skipped(tmp_path, monkeypatch, capsys):
+    from explorer.tools import bench
+    from explorer.tools import oracles as loader
+
+    monkeypatch.setattr(loader, "checkout", lambda: tmp_path)
+    with pytest.raises(loader.NeedsCheckout, match="need a source checkout") as info:
+        from explorer.tools.oracles import synthetic_beam_tree  # noqa: F401
+    assert "\n" not in str(info.value)
+    assert bench._reference_search() is None
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "need a source checkout" in err
+    row = {
+        "preset": "p",
+        "status": "bundled",
+        "tree_ms": 5.0,
+        "tree_nodes": 99,
+        "speedup": None,
+        "reference_s": None,
+        "batched_s": 0.2,
+        "greedy_sent_per_s": 50.0,
+        "beam5_sent_per_s": 20.0,
+        "long_tokens": 30,
+    }
+    decoding = {"rows": [row], "sentences": 30, "reference_sentences": 1}
+    text = "\n".join(bench._decoding_section(decoding))
+    assert f"| p (bundled) | 5.00 | 99 | {bench.NEEDS_CHECKOUT} | 50.0 | 20.0 |" in text

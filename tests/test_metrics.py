@@ -11,7 +11,6 @@ from explorer.seq2seq.metrics import (
     bleu_by_length,
     corpus_bleu,
     corpus_chrf,
-    parse_pharaoh,
     read_pharaoh,
     sentence_bleu_details,
     word_alignment,
@@ -169,10 +168,9 @@ def test_alignment_error_rate_by_hand():
         alignment_error_rate(predicted, sure[:1])
 
 
-def test_parse_pharaoh():
-    assert parse_pharaoh("0-0 1-2 2-1\n") == {(0, 0), (1, 2), (2, 1)}
-    assert parse_pharaoh("") == set()
-    with pytest.raises(MetricsError, match="bad alignment link '1:2'"):
-        parse_pharaoh("0-0 1:2")
+def test_read_pharaoh():
+    assert read_pharaoh(["0-0 1-2 2-1\n", ""]) == [{(0, 0), (1, 2), (2, 1)}, set()]
+    with pytest.raises(MetricsError, match="line 1: bad alignment link '1:2'"):
+        read_pharaoh(["0-0 1:2"])
     with pytest.raises(MetricsError, match="line 2: bad alignment link '3-x'"):
         read_pharaoh(["0-0", "3-x"])

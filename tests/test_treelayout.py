@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracles import synthetic_beam_tree
 
 from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace
 from explorer.seq2seq.decoding.treelayout import (
@@ -11,7 +12,6 @@ from explorer.seq2seq.decoding.treelayout import (
     TreeLayoutError,
     greedy_overlay,
     layout_tree,
-    synthetic_beam_tree,
 )
 
 

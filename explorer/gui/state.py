@@ -36,11 +36,9 @@ class LoadedModel:
 
     def prepare(self, sentence: str) -> str:
         """The sentence as the model's corpus writes it (classroom: lowercase, no punctuation)."""
-        if self.classroom:
-            from explorer.seq2seq.data.classroom import normalize
+        from explorer.seq2seq.data.inputs import corpus_text
 
-            return normalize(sentence)
-        return " ".join(sentence.split())
+        return corpus_text(sentence, self.corpus)
 
     @classmethod
     def from_checkpoint(cls, ck: Any) -> LoadedModel:

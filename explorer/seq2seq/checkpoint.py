@@ -35,6 +35,7 @@ from safetensors.torch import save as safetensors_save
 from torch.overrides import TorchFunctionMode
 
 from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerError
+from explorer.seq2seq.messages import first_line as _first_line
 from explorer.seq2seq.models import families
 from explorer.seq2seq.models.base import Seq2Seq
 
@@ -494,11 +495,6 @@ def _optimizer_state(
                 raise CheckpointError(f"{path}: malformed optimizer tensor name {name!r}")
             state.setdefault(int(index), {})[key] = t
     return {"state": state, "param_groups": meta["param_groups"]}
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def read_card(path: str | os.PathLike) -> dict[str, Any]:

@@ -30,6 +30,60 @@ def classroom_test_pairs(n: int | None = None) -> list[tuple[str, str]]:
     return list(pairs if n is None else pairs[: max(0, int(n))])
 
 
+def translate_all(
+    model: Seq2Seq, tokenizer, srcs: list[str], *, batch_size: int = 64, beam: int | None = None
+) -> list[str]:
+    """Greedy (or, with ``beam`` > 1, beam-search) translations of ``srcs``, in batches."""
+    from explorer.seq2seq.decoding.decode import greedy_batch
+
+    if not (beam and beam > 1):
+        return [
+            tokenizer.decode_tgt(ids)
+            for ids in greedy_batch(model, tokenizer, srcs, batch_size=batch_size)
+        ]
+    from explorer.seq2seq.decoding.beam import beam_search
+
+    hyps = []
+    for i in range(0, len(srcs), batch_size):
+        batch = srcs[i : i + batch_size]
+        for r in beam_search(
+            model, tokenizer, batch, beam=beam, record_tree=False, with_greedy=False
+        ):
+            hyps.append(r.nbest[0].text)
+    return hyps
+
+
+def alignment_scores(
+    model: Seq2Seq, tokenizer, pairs: list[tuple[str, str]], alignments: list
+) -> dict[str, float]:
+    """``aer`` and ``attention_entropy`` of the attention teacher-forced along the references;
+    empty when the model has no attention."""
+    from explorer.seq2seq.decoding.decode import teacher_forced
+    from explorer.seq2seq.metrics import alignment_error_rate, attention_entropy, word_alignment
+
+    predicted, gold, entropies = [], [], []
+    for (src, ref), sure in zip(pairs, alignments):
+        tr = teacher_forced(model, tokenizer, src, ref)
+        attn = tr.attention_matrix()
+        if attn is None:
+            break
+        predicted.append(
+            word_alignment(
+                attn,
+                tokenizer.word_index(list(tr.src_tokens), side="src"),
+                tokenizer.word_index(tr.tokens, side="tgt"),
+            )
+        )
+        gold.append(set(map(tuple, sure)))
+        entropies.append(attention_entropy(attn))
+    if not predicted:
+        return {}
+    return {
+        "aer": alignment_error_rate(predicted, gold),
+        "attention_entropy": float(np.mean(entropies)),
+    }
+
+
 def evaluate_pairs(
     model: Seq2Seq,
     tokenizer,
@@ -47,39 +101,13 @@ def evaluate_pairs(
     gold alignments are given, ``aer`` and ``attention_entropy`` (teacher-forced along the
     references, over at most ``max_aer_sentences`` pairs).
     """
-    from explorer.seq2seq.decoding.decode import greedy_batch, teacher_forced
-    from explorer.seq2seq.metrics import (
-        alignment_error_rate,
-        attention_entropy,
-        bleu_by_length,
-        corpus_bleu,
-        corpus_chrf,
-        word_alignment,
-    )
+    from explorer.seq2seq.metrics import bleu_by_length, corpus_bleu, corpus_chrf
 
     model.eval()
     srcs = [s for s, _ in pairs]
     refs = [t for _, t in pairs]
     t0 = time.perf_counter()
-    if beam and beam > 1:
-        from explorer.seq2seq.decoding.beam import beam_search
-
-        hyps = []
-        for i in range(0, len(srcs), batch_size):
-            for r in beam_search(
-                model,
-                tokenizer,
-                srcs[i : i + batch_size],
-                beam=beam,
-                record_tree=False,
-                with_greedy=False,
-            ):
-                hyps.append(r.nbest[0].text)
-    else:
-        hyps = [
-            tokenizer.decode_tgt(ids)
-            for ids in greedy_batch(model, tokenizer, srcs, batch_size=batch_size)
-        ]
+    hyps = translate_all(model, tokenizer, srcs, batch_size=batch_size, beam=beam)
     seconds = time.perf_counter() - t0
     out: dict[str, Any] = {
         "sentences": len(pairs),
@@ -91,22 +119,6 @@ def evaluate_pairs(
         "hypotheses": hyps,
     }
     if alignments and getattr(model, "arch", "") != "none":
-        predicted, gold, entropies = [], [], []
-        for (src, ref), sure in list(zip(pairs, alignments))[:max_aer_sentences]:
-            tr = teacher_forced(model, tokenizer, src, ref)
-            attn = tr.attention_matrix()
-            if attn is None:
-                break
-            predicted.append(
-                word_alignment(
-                    attn,
-                    tokenizer.word_index(list(tr.src_tokens), side="src"),
-                    tokenizer.word_index(tr.tokens, side="tgt"),
-                )
-            )
-            gold.append(set(map(tuple, sure)))
-            entropies.append(attention_entropy(attn))
-        if predicted:
-            out["aer"] = alignment_error_rate(predicted, gold)
-            out["attention_entropy"] = float(np.mean(entropies))
+        n = max_aer_sentences
+        out.update(alignment_scores(model, tokenizer, pairs[:n], alignments[:n]))
     return out

@@ -207,23 +207,12 @@ def alignment_error_rate(
     return 1.0 - (a_and_s + a_and_p) / (n_a + n_s)
 
 
-def parse_pharaoh(line: str) -> Alignment:
-    """``"0-0 1-2 2-1"`` -> ``{(0, 0), (1, 2), (2, 1)}`` (source word, target word)."""
-    from explorer.seq2seq.data.corpus import CorpusError
-    from explorer.seq2seq.data.corpus import parse_pharaoh as parse_links
+def read_pharaoh(lines: Iterable[str]) -> list[Alignment]:
+    """One alignment per line (``"0-0 1-2 2-1"``: source word, target word), e.g. from a gold
+    ``.align`` file, each as a set of links."""
+    from explorer.seq2seq.data.corpus import CorpusError, parse_pharaoh
 
     try:
-        return set(parse_links(line, where=""))
+        return [set(parse_pharaoh(line, f"line {n}")) for n, line in enumerate(lines, start=1)]
     except CorpusError as e:
         raise MetricsError(str(e)) from None
-
-
-def read_pharaoh(lines: Iterable[str]) -> list[Alignment]:
-    """One alignment per line, e.g. from a gold ``.align`` file."""
-    out = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            out.append(parse_pharaoh(line))
-        except MetricsError as e:
-            raise MetricsError(f"line {number}: {e}") from None
-    return out

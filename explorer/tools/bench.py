@@ -22,9 +22,11 @@ from typing import Any
 import torch
 
 from explorer.assets import models_dir
+from explorer.tools.oracles import NeedsCheckout
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+NEEDS_CHECKOUT = "needs a source checkout"
 LONG_SENTENCE = (
     "the black cat that i saw yesterday sat on the mat and the little dog that she loves "
     "did not sleep in the red house"
@@ -236,10 +238,26 @@ def bench_training(quick: bool) -> dict[str, Any]:
 
 
 # -- decoding -----------------------------------------------------------------------------------
-def _decoding_row(preset: str, pairs, srcs: list[str], ref_srcs: list[str], quick: bool) -> dict:
+def _reference_search() -> Callable | None:
+    """The one-hypothesis-at-a-time oracle from the checkout's tests/, or None (said once)."""
+    try:
+        from explorer.tools.oracles import beam_search_reference
+    except NeedsCheckout as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return None
+    return beam_search_reference
+
+
+def _decoding_row(
+    preset: str,
+    pairs,
+    srcs: list[str],
+    ref_srcs: list[str],
+    quick: bool,
+    reference: Callable | None,
+) -> dict:
     from explorer.seq2seq.decoding.beam import beam_search
     from explorer.seq2seq.decoding.decode import greedy_batch
-    from explorer.seq2seq.decoding.search import beam_search_reference
 
     model, tok, status = bundled_or_fresh(preset, pairs)
 
@@ -248,9 +266,6 @@ def _decoding_row(preset: str, pairs, srcs: list[str], ref_srcs: list[str], quic
 
     def batched():
         beam_search(model, tok, ref_srcs, beam=8, max_len=40, record_tree=False, with_greedy=False)
-
-    def reference():
-        beam_search_reference(model, tok, ref_srcs, beam=8, max_len=40)
 
     def beam5_all():
         for i in range(0, len(srcs), 64):
@@ -265,7 +280,12 @@ def _decoding_row(preset: str, pairs, srcs: list[str], ref_srcs: list[str], quic
             )
 
     t_tree = timed(long_tree, repeat=1 if quick else 3)
-    t_batched, t_ref = timed(batched), timed(reference)
+    t_batched = timed(batched)
+    t_ref = (
+        None
+        if reference is None
+        else timed(lambda: reference(model, tok, ref_srcs, beam=8, max_len=40))
+    )
     t_greedy = timed(lambda: greedy_batch(model, tok, srcs, max_len=60))
     t_beam5 = timed(beam5_all)
     return {
@@ -276,7 +296,7 @@ def _decoding_row(preset: str, pairs, srcs: list[str], ref_srcs: list[str], quic
         "tree_ms": t_tree * 1000,
         "batched_s": t_batched,
         "reference_s": t_ref,
-        "speedup": t_ref / t_batched,
+        "speedup": None if t_ref is None else t_ref / t_batched,
         "greedy_sent_per_s": len(srcs) / t_greedy,
         "beam5_sent_per_s": len(srcs) / t_beam5,
     }
@@ -287,8 +307,9 @@ def bench_decoding(quick: bool) -> dict[str, Any]:
     pairs = classroom_sample(max(n_sent, 60 if quick else 200))
     srcs = [s for s, _ in pairs[:n_sent]]
     ref_srcs = srcs[: 1 if quick else 8]
+    reference = _reference_search()
     rows = [
-        _decoding_row(preset, pairs, srcs, ref_srcs, quick)
+        _decoding_row(preset, pairs, srcs, ref_srcs, quick, reference)
         for preset in ("classroom-bahdanau", "classroom-transformer")
     ]
     return {"rows": rows, "sentences": n_sent, "reference_sentences": len(ref_srcs)}
@@ -336,6 +357,107 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _training_section(r: dict[str, Any]) -> list[str]:
+    header = [
+        "preset",
+        "parameters",
+        "target tokens/s",
+        "reference tokens/s",
+        "speed-up",
+        "peak memory (MB)",
+    ]
+    keys = ("preset", "parameters", "tokens_per_s", "reference_tokens_per_s", "speedup", "peak_mb")
+    out = [
+        f"### Training throughput (CPU, {r['batches']} batches of {r['batch_size']} "
+        "classroom pairs, forward + backward + Adam)",
+        "",
+        "Reference: the same model trained through the lectures' per-step decoder loop "
+        "(`encode`, then one `step` per target position). Peak memory: growth of the "
+        "process's peak resident set while training.",
+        "",
+        _table(header, [[x[k] for k in keys] for x in r["rows"]]),
+        "",
+    ]
+    ms = r.get("stop_ms")
+    if ms:
+        out += [
+            f"Stopping: {len(ms)} stops asked for at random moments of a Bahdanau run on "
+            f"classroom batches took {statistics.median(ms):.0f} ms (median) and "
+            f"{max(ms):.0f} ms (worst) to end the run (target ≤ 200 ms; a stop drops the batch "
+            "in progress after its forward or backward pass).",
+            "",
+        ]
+    return out
+
+
+def _speedup(x: dict[str, Any]) -> str:
+    if x["reference_s"] is None:
+        return NEEDS_CHECKOUT
+    return f"{x['speedup']:.1f}× ({x['reference_s']:.2f} s / {x['batched_s']:.2f} s)"
+
+
+def _decoding_section(r: dict[str, Any]) -> list[str]:
+    header = [
+        "model",
+        "beam 5 + full tree, long sentence (ms)",
+        "tree nodes",
+        "batched vs reference (beam 8)",
+        "greedy sentences/s",
+        "beam 5 sentences/s",
+    ]
+    rows = [
+        [
+            f"{x['preset']} ({x['status']})",
+            x["tree_ms"],
+            x["tree_nodes"],
+            _speedup(x),
+            x["greedy_sent_per_s"],
+            x["beam5_sent_per_s"],
+        ]
+        for x in r["rows"]
+    ]
+    return [
+        f"### Decoding (CPU; {r['sentences']} classroom sentences; batched beam against "
+        f"the one-hypothesis-at-a-time reference over {r['reference_sentences']} "
+        "sentences at beam 8, target ≥ 5×)",
+        "",
+        _table(header, rows),
+        "",
+        f"The long sentence has {r['rows'][0]['long_tokens']} source tokens: “{LONG_SENTENCE}”.",
+        "",
+    ]
+
+
+def _gui_section(r: dict[str, Any]) -> list[str]:
+    rows = [[x["name"], x["value"], x["target"]] for x in r["rows"]]
+    return [
+        "### The GUI (offscreen Qt, this machine)",
+        "",
+        _table(["measurement", "value", "target"], rows),
+        "",
+    ]
+
+
+def _reliability_section(r: dict[str, Any]) -> list[str]:
+    header = ["category", "cases", "refused cleanly", "accepted", "crashes", "data lost"]
+    keys = ("category", "tried", "refused", "accepted", "crashes", "lost")
+    out = [
+        "### Reliability (hostile inputs)",
+        "",
+        _table(header, [[c[k] for k in keys] for c in r["rows"]]),
+        "",
+    ]
+    return out + ([r["notes"], ""] if r.get("notes") else [])
+
+
+SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "training": _training_section,
+    "decoding": _decoding_section,
+    "gui": _gui_section,
+    "reliability": _reliability_section,
+}
+
+
 def render(results: dict[str, Any], quick: bool, seconds: float) -> str:
     m = machine()
     out = [
@@ -346,115 +468,9 @@ def render(results: dict[str, Any], quick: bool, seconds: float) -> str:
         f"GPU: {m['gpu']}; Python {m['python']}, torch {m['torch']}, {m['os']}.",
         "",
     ]
-    if "training" in results:
-        r = results["training"]
-        out += [
-            f"### Training throughput (CPU, {r['batches']} batches of {r['batch_size']} "
-            "classroom pairs, forward + backward + Adam)",
-            "",
-            "Reference: the same model trained through the lectures' per-step decoder loop "
-            "(`encode`, then one `step` per target position). Peak memory: growth of the "
-            "process's peak resident set while training.",
-            "",
-            _table(
-                [
-                    "preset",
-                    "parameters",
-                    "target tokens/s",
-                    "reference tokens/s",
-                    "speed-up",
-                    "peak memory (MB)",
-                ],
-                [
-                    [
-                        x["preset"],
-                        x["parameters"],
-                        x["tokens_per_s"],
-                        x["reference_tokens_per_s"],
-                        x["speedup"],
-                        x["peak_mb"],
-                    ]
-                    for x in r["rows"]
-                ],
-            ),
-            "",
-        ]
-    if "training" in results and results["training"].get("stop_ms"):
-        ms = results["training"]["stop_ms"]
-        out += [
-            f"Stopping: {len(ms)} stops asked for at random moments of a Bahdanau run on "
-            f"classroom batches took {statistics.median(ms):.0f} ms (median) and "
-            f"{max(ms):.0f} ms (worst) to end the run (target ≤ 200 ms; a stop drops the batch "
-            "in progress after its forward or backward pass).",
-            "",
-        ]
-    if "decoding" in results:
-        r = results["decoding"]
-        out += [
-            f"### Decoding (CPU; {r['sentences']} classroom sentences; batched beam against "
-            f"the one-hypothesis-at-a-time reference over {r['reference_sentences']} "
-            "sentences at beam 8, target ≥ 5×)",
-            "",
-            _table(
-                [
-                    "model",
-                    "beam 5 + full tree, long sentence (ms)",
-                    "tree nodes",
-                    "batched vs reference (beam 8)",
-                    "greedy sentences/s",
-                    "beam 5 sentences/s",
-                ],
-                [
-                    [
-                        f"{x['preset']} ({x['status']})",
-                        x["tree_ms"],
-                        x["tree_nodes"],
-                        f"{x['speedup']:.1f}× ({x['reference_s']:.2f} s / {x['batched_s']:.2f} s)",
-                        x["greedy_sent_per_s"],
-                        x["beam5_sent_per_s"],
-                    ]
-                    for x in r["rows"]
-                ],
-            ),
-            "",
-            f"The long sentence has {r['rows'][0]['long_tokens']} source tokens: "
-            f"“{LONG_SENTENCE}”.",
-            "",
-        ]
-    if "gui" in results:
-        r = results["gui"]
-        out += [
-            "### The GUI (offscreen Qt, this machine)",
-            "",
-            _table(
-                ["measurement", "value", "target"],
-                [[x["name"], x["value"], x["target"]] for x in r["rows"]],
-            ),
-            "",
-        ]
-    if "reliability" in results:
-        r = results["reliability"]
-        out += [
-            "### Reliability (hostile inputs)",
-            "",
-            _table(
-                ["category", "cases", "refused cleanly", "accepted", "crashes", "data lost"],
-                [
-                    [
-                        c["category"],
-                        c["tried"],
-                        c["refused"],
-                        c["accepted"],
-                        c["crashes"],
-                        c["lost"],
-                    ]
-                    for c in r["rows"]
-                ],
-            ),
-            "",
-        ]
-        if r.get("notes"):
-            out += [r["notes"], ""]
+    for name, section in SECTIONS.items():
+        if name in results:
+            out += section(results[name])
     for name, err in results.get("errors", {}).items():
         out += [f"### {name}: failed", "", "```", err, "```", ""]
     out.append(END)

@@ -106,7 +106,7 @@ def step_redraw(model, tok, name: str, rounds: int) -> dict:
 def tree_draw(beam: int, steps: int, repeat: int) -> dict:
     from explorer.gui.beam.panel import BeamPanel
     from explorer.gui.state import AppState
-    from explorer.seq2seq.decoding.treelayout import synthetic_beam_tree
+    from explorer.tools.oracles import synthetic_beam_tree
 
     app = _app()
     tree = synthetic_beam_tree(beam=beam, steps=steps)

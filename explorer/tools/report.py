@@ -66,29 +66,34 @@ def evaluate_bundled(path: Path, *, beams: tuple[int, ...], limit: int | None) -
 
 
 # -- plots ----------------------------------------------------------------------------------------
-def _plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6 import QtWidgets
+COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"]
 
-    # isort: split
-    import pyqtgraph as pg  # after PySide6, so that pyqtgraph uses the same binding
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"]
-    files = {}
+class _Figures:
+    """Offscreen pyqtgraph figures saved as PNG files into ``out_dir``."""
 
-    def save(widget: pg.GraphicsLayoutWidget, name: str) -> None:
+    def __init__(self, out_dir: Path) -> None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from PySide6 import QtWidgets
+
+        # isort: split
+        import pyqtgraph as pg  # after PySide6, so that pyqtgraph uses the same binding
+
+        self.pg, self.out_dir, self.files = pg, out_dir, {}
+        self.app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+        pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+    def save(self, widget, name: str) -> None:
         widget.resize(900, 520)
         widget.show()
-        app.processEvents()
-        path = out_dir / name
+        self.app.processEvents()
+        path = self.out_dir / name
         widget.grab().save(str(path), "PNG")
         widget.close()
-        files[name] = str(path.relative_to(out_dir.parent))
+        self.files[name] = str(path.relative_to(self.out_dir.parent))
 
-    def legend_plot(title: str, left: str, bottom: str, legend=(10, -10)):
-        w = pg.GraphicsLayoutWidget()
+    def legend_plot(self, title: str, left: str, bottom: str, legend=(10, -10)):
+        w = self.pg.GraphicsLayoutWidget()
         p = w.addPlot(title=title)
         p.setLabel("left", left)
         p.setLabel("bottom", bottom)
@@ -96,31 +101,32 @@ def _plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
         p.addLegend(offset=legend)  # (x, y) from the left and (negative) from the bottom
         return w, p
 
-    w, p = legend_plot(
+    def line(self, plot, xs, ys, colour: str, name: str | None = None) -> None:
+        pen = self.pg.mkPen(colour, width=3)
+        plot.plot(xs, ys, pen=pen, symbol="o", symbolBrush=colour, name=name)
+
+
+def _bleu_by_length_plot(fig: _Figures, results: list[dict[str, Any]]) -> None:
+    w, p = fig.legend_plot(
         "BLEU by source length (classroom test set)", "BLEU", "source length (words)"
     )
     labels = [f"{b['range'][0]}–{b['range'][1]}" for b in results[0]["test"]["by_length"]]
     p.getAxis("bottom").setTicks([list(enumerate(labels))])
-    for r, c in zip(results, colours):
+    for r, c in zip(results, COLOURS):
         ys = [b["bleu"] if b["bleu"] is not None else float("nan") for b in r["test"]["by_length"]]
-        p.plot(
-            range(len(ys)),
-            ys,
-            pen=pg.mkPen(c, width=3),
-            symbol="o",
-            symbolBrush=c,
-            name=r["config"]["arch"],
-        )
+        fig.line(p, range(len(ys)), ys, c, r["config"]["arch"])
     p.setYRange(0, 100)
-    save(w, "bleu-by-length.png")
+    fig.save(w, "bleu-by-length.png")
 
-    w, p = legend_plot(
+
+def _entropy_plot(fig: _Figures, results: list[dict[str, Any]]) -> None:
+    w, p = fig.legend_plot(
         "Attention entropy of the probe sentence during training",
         "mean entropy (nats)",
         "training step",
         legend=(-10, 10),
     )
-    for r, c in zip(results, colours):
+    for r, c in zip(results, COLOURS):
         pts = [
             (h["step"], h["attention_entropy"])
             for h in r["training"]
@@ -128,44 +134,32 @@ def _plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
         ]
         if pts:
             xs, ys = zip(*pts)
-            p.plot(
-                xs,
-                ys,
-                pen=pg.mkPen(c, width=3),
-                symbol="o",
-                symbolBrush=c,
-                name=r["config"]["arch"],
-            )
-    save(w, "attention-entropy.png")
+            fig.line(p, xs, ys, c, r["config"]["arch"])
+    fig.save(w, "attention-entropy.png")
 
-    w = pg.GraphicsLayoutWidget()
+
+def _sweep_plot(fig: _Figures, results: list[dict[str, Any]]) -> None:
+    w = fig.pg.GraphicsLayoutWidget()
     p1 = w.addPlot(title="Test BLEU by beam size")
     p1.setLabel("bottom", "beam size (log₂)")
     p1.addLegend(offset=(10, -90))  # between the attention models' lines and the bottom one
     p2 = w.addPlot(title="Average output length (words)")
     p2.setLabel("bottom", "beam size (log₂)")
-    for r, c in zip(results, colours):
+    for r, c in zip(results, COLOURS):
         xs = [math.log2(s["beam"]) for s in r["sweep"]]
-        p1.plot(
-            xs,
-            [s["bleu"] for s in r["sweep"]],
-            pen=pg.mkPen(c, width=3),
-            symbol="o",
-            symbolBrush=c,
-            name=r["config"]["arch"],
-        )
-        p2.plot(
-            xs,
-            [s["avg_length"] for s in r["sweep"]],
-            pen=pg.mkPen(c, width=3),
-            symbol="o",
-            symbolBrush=c,
-        )
+        fig.line(p1, xs, [s["bleu"] for s in r["sweep"]], c, r["config"]["arch"])
+        fig.line(p2, xs, [s["avg_length"] for s in r["sweep"]], c)
     ticks = [[(math.log2(k), str(k)) for k in BEAMS]]
     p1.getAxis("bottom").setTicks(ticks)
     p2.getAxis("bottom").setTicks(ticks)
-    save(w, "beam-sweep.png")
-    return files
+    fig.save(w, "beam-sweep.png")
+
+
+def _plots(results: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
+    fig = _Figures(out_dir)
+    for plot in (_bleu_by_length_plot, _entropy_plot, _sweep_plot):
+        plot(fig, results)
+    return fig.files
 
 
 # -- markdown -------------------------------------------------------------------------------------
@@ -200,6 +194,51 @@ def _card(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _length_table(results: list[dict[str, Any]]) -> list[str]:
+    bl = results[0]["test"]["by_length"]
+    table = [
+        "| model | " + " | ".join(f"{b['range'][0]}–{b['range'][1]} words" for b in bl) + " |",
+        "|---|" + "---|" * len(bl),
+    ]
+    for r in results:
+        cells = [
+            ("–" if b["bleu"] is None else f"{b['bleu']:.1f}") + f" ({b['count']})"
+            for b in r["test"]["by_length"]
+        ]
+        table.append(f"| {r['config']['arch']} | " + " | ".join(cells) + " |")
+    return table
+
+
+def _sweep_table(results: list[dict[str, Any]]) -> list[str]:
+    sweep = [
+        "| model | " + " | ".join(f"beam {k}" for k in BEAMS) + " |",
+        "|---|" + "---|" * len(BEAMS),
+    ]
+    for r in results:
+        sweep.append(
+            f"| {r['config']['arch']} | "
+            + " | ".join(f"{s['bleu']:.1f} / {s['avg_length']:.2f}" for s in r["sweep"])
+            + " |"
+        )
+    return sweep
+
+
+def _entropy_table(results: list[dict[str, Any]]) -> list[str]:
+    entropy = [
+        "| model | " + " | ".join(["step", "val BLEU", "attention entropy (nats)"]) + " |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        for h in r["training"]:
+            if h.get("attention_entropy") is None:
+                continue
+            bleu = "–" if h["val_bleu"] is None else f"{h['val_bleu']:.1f}"
+            entropy.append(
+                f"| {r['config']['arch']} | {h['step']} | {bleu} | {h['attention_entropy']:.2f} |"
+            )
+    return entropy
+
+
 def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float) -> str:
     head = [
         "# Bundled classroom models",
@@ -213,43 +252,9 @@ def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float)
         "## Cards",
         "",
     ]
-    body = [_card(r) for r in results]
-    bl = results[0]["test"]["by_length"]
-    table = [
-        "| model | " + " | ".join(f"{b['range'][0]}–{b['range'][1]} words" for b in bl) + " |",
-        "|---|" + "---|" * len(bl),
-    ]
-    for r in results:
-        cells = [
-            ("–" if b["bleu"] is None else f"{b['bleu']:.1f}") + f" ({b['count']})"
-            for b in r["test"]["by_length"]
-        ]
-        table.append(f"| {r['config']['arch']} | " + " | ".join(cells) + " |")
-    sweep = [
-        "| model | " + " | ".join(f"beam {k}" for k in BEAMS) + " |",
-        "|---|" + "---|" * len(BEAMS),
-    ]
-    for r in results:
-        sweep.append(
-            f"| {r['config']['arch']} | "
-            + " | ".join(f"{s['bleu']:.1f} / {s['avg_length']:.2f}" for s in r["sweep"])
-            + " |"
-        )
-    entropy = [
-        "| model | " + " | ".join(["step", "val BLEU", "attention entropy (nats)"]) + " |",
-        "|---|---|---|---|",
-    ]
-    for r in results:
-        for h in r["training"]:
-            if h.get("attention_entropy") is None:
-                continue
-            bleu = "–" if h["val_bleu"] is None else f"{h['val_bleu']:.1f}"
-            entropy.append(
-                f"| {r['config']['arch']} | {h['step']} | {bleu} | {h['attention_entropy']:.2f} |"
-            )
     return "\n".join(
         head
-        + body
+        + [_card(r) for r in results]
         + [
             "## The bottleneck: BLEU by source length",
             "",
@@ -258,7 +263,7 @@ def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float)
             "grow; with attention it stays high. `attention-explorer evaluate --checkpoint FILE "
             "--by-length` prints one row.",
             "",
-            *table,
+            *_length_table(results),
             "",
             f"![BLEU by source length](../{plots['bleu-by-length.png']})",
             "",
@@ -270,14 +275,14 @@ def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float)
             "",
             f"![attention entropy](../{plots['attention-entropy.png']})",
             "",
-            *entropy,
+            *_entropy_table(results),
             "",
             "## Beam search against greedy",
             "",
             "Test BLEU / average output length in words, for beam sizes 1 (greedy), 2, 4, 8 and "
             "16, no length normalisation.",
             "",
-            *sweep,
+            *_sweep_table(results),
             "",
             f"![beam sweep](../{plots['beam-sweep.png']})",
             "",

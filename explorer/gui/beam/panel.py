@@ -58,12 +58,13 @@ DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
 
 
 def _default_search(entry: LoadedModel, sentence: str, params: dict) -> Any:
+    from explorer.seq2seq.data.inputs import prepare_source, source_limit
     from explorer.seq2seq.decoding.beam import beam_search
 
     return beam_search(
         entry.model,
         entry.tokenizer,
-        [entry.prepare(sentence)],
+        [prepare_source(entry.tokenizer, sentence, source_limit(entry.model), corpus=entry.corpus)],
         record_tree=True,
         with_greedy=True,
         **params,
@@ -72,12 +73,16 @@ def _default_search(entry: LoadedModel, sentence: str, params: dict) -> Any:
 
 def _default_sweep(entry: LoadedModel, sources: list[str], params: dict) -> list[str]:
     """The best hypothesis's text for each source, batched and without recording the tree."""
+    from explorer.seq2seq.data.inputs import prepare_source, source_limit
     from explorer.seq2seq.decoding.beam import beam_search
 
     results = beam_search(
         entry.model,
         entry.tokenizer,
-        [entry.prepare(s) for s in sources],
+        [
+            prepare_source(entry.tokenizer, s, source_limit(entry.model), corpus=entry.corpus)
+            for s in sources
+        ],
         record_tree=False,
         with_greedy=False,
         **params,
@@ -86,9 +91,15 @@ def _default_sweep(entry: LoadedModel, sources: list[str], params: dict) -> list
 
 
 def _default_exact(entry: LoadedModel, sentence: str, params: dict) -> Any:
+    from explorer.seq2seq.data.inputs import prepare_source, source_limit
     from explorer.seq2seq.decoding.search import exact_search
 
-    return exact_search(entry.model, entry.tokenizer, entry.prepare(sentence), **params)
+    return exact_search(
+        entry.model,
+        entry.tokenizer,
+        prepare_source(entry.tokenizer, sentence, source_limit(entry.model), corpus=entry.corpus),
+        **params,
+    )
 
 
 class BeamPanel(QWidget):

@@ -334,7 +334,15 @@ class StepPanel(QtWidgets.QWidget):
         entry, text = self.entry, self.sentence.text().strip()
         if entry is None or not text:
             return None
-        src = entry.prepare(text)
+        from explorer.seq2seq.data.inputs import SourceTextError, prepare_source, source_limit
+
+        try:
+            src = prepare_source(
+                entry.tokenizer, text, source_limit(entry.model), corpus=entry.corpus
+            )
+        except SourceTextError as e:
+            self.state.error.emit(f"Step-through: {e}")
+            return None
         mode = self.mode_box.currentText()
         if mode == "teacher-forced":
             ref = self.reference.text().strip()
@@ -410,7 +418,14 @@ class StepPanel(QtWidgets.QWidget):
         if entry is None:
             self.compare.set_trace(None)
             return
-        trace = self._run(entry, "greedy", entry.prepare(self.sentence.text() or self.trace.source))
+        from explorer.seq2seq.data.inputs import prepare_source, source_limit
+
+        text = self.sentence.text() or self.trace.source
+        trace = self._run(
+            entry,
+            "greedy",
+            prepare_source(entry.tokenizer, text, source_limit(entry.model), corpus=entry.corpus),
+        )
         self.compare.set_trace(trace, entry.tokenizer.tgt_piece)
         self.compare.set_step(self.t)
 

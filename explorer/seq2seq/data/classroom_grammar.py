@@ -287,14 +287,7 @@ class _Realiser:
             obj, _ = self.np(c.obj)
         pred = [(g.adjs[c.pred]["fr"][agr.form], self.w(c.pred))] if c.pred else []
         manner = [(g.manner[c.manner]["fr"], self.w(c.manner))] if c.manner else []
-        pps: list[Tok] = []
-        for pp in c.pps:
-            pps += self.phrase(pp.prep, g.preps[pp.prep]["fr"])
-            pps += self.np(pp.np)[0]
-        time = []
-        if c.time:
-            t = g.time[c.time]
-            time = self.phrase(c.time, t["fr"], t.get("links"))
+        adjuncts = self.adjuncts(c)
         # French verb group: ne [se] [le] finite pas|jamais|souvent participle
         never = c.freq is not None and g.freq[c.freq].get("negative", False)
         vg: list[Tok] = []
@@ -317,7 +310,18 @@ class _Realiser:
             vg.append(
                 (participle(v["participle"], agr if v["aux"] == "être" else before_obj), verb)
             )
-        return subj + vg + obj + pred + manner + pps + time
+        return subj + vg + obj + pred + manner + adjuncts
+
+    def adjuncts(self, c: Clause) -> list[Tok]:
+        """The clause's prepositional phrases, then its time phrase."""
+        out: list[Tok] = []
+        for pp in c.pps:
+            out += self.phrase(pp.prep, self.g.preps[pp.prep]["fr"])
+            out += self.np(pp.np)[0]
+        if c.time:
+            t = self.g.time[c.time]
+            out += self.phrase(c.time, t["fr"], t.get("links"))
+        return out
 
     def sentence(self, s: Sentence) -> list[Tok]:
         toks = self.clause(s.clauses[0])

@@ -1,19 +1,28 @@
 """Turn a sentence typed by anyone into source ids a model can take, or a clear refusal.
 
-    ids, notice = prepare_source(tokenizer, text, max_tokens=source_limit(model))
-    if notice: show(notice)                     # "source truncated: kept 62 of 1,204 tokens"
-    trace = greedy(model, tokenizer, ids)
+The one input policy of the command line and the GUI alike::
+
+    source = prepare_source(tokenizer, text, source_limit(model), corpus=checkpoint.corpus)
+    if source.notice: show(source.notice)       # "source truncated: kept 62 of 1,204 tokens"
+    trace = greedy(model, tokenizer, source)    # or: ids, notice = prepare_source(...)
 
 Control characters (NUL included) become spaces: sentencepiece and the display never see them.
-Text with nothing left to translate is refused with ``SourceTextError``.
+A model trained on the classroom corpus reads its sentences as that corpus writes them (lowercase,
+no punctuation). Text with nothing left to translate is refused with ``SourceTextError``.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from explorer.seq2seq.decoding.decode import Source
 from explorer.seq2seq.models.base import EOS
+
+if TYPE_CHECKING:
+    from explorer.seq2seq.data.tokenizer import TokenizerLike
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -43,21 +52,60 @@ def source_limit(model: Any, default: int = DEFAULT_MAX_TOKENS) -> int:
     return int(limit) if isinstance(limit, int) and limit > 0 else default
 
 
+def corpus_text(text: str, corpus: Mapping[str, Any] | None = None) -> str:
+    """``text`` as the model's corpus writes it: control characters become spaces and white space
+    is folded; for the classroom corpus also lowercase, without punctuation. ``corpus``: the
+    checkpoint's corpus description (its ``name`` decides)."""
+    cleaned = clean_text(text)
+    if (corpus or {}).get("name") == "classroom":
+        from explorer.seq2seq.data.classroom_grammar import normalize
+
+        return normalize(cleaned)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class PreparedSource(Source):
+    """A typed sentence made ready: ``text`` as the corpus writes it, ``ids`` (EOS included, at
+    most the model's limit) and a ``notice`` when the sentence was cut. Every decoder takes it as
+    its source; it also unpacks as ``ids, notice``."""
+
+    notice: str | None = None
+
+    def __iter__(self) -> Iterator:
+        return iter((list(self.ids), self.notice))
+
+
+def _nothing_left(text: str, corpus: Mapping[str, Any] | None) -> SourceTextError:
+    if clean_text(text):
+        name = (corpus or {}).get("name")
+        return SourceTextError(
+            f"source sentence {text!r} has no words the {name} model reads (only punctuation): "
+            "type something to translate"
+        )
+    what = "empty" if not text else "only spaces or control characters"
+    return SourceTextError(f"source sentence is {what}: type something to translate")
+
+
 def prepare_source(
-    tokenizer: Any, text: str, max_tokens: int = DEFAULT_MAX_TOKENS
-) -> tuple[list[int], str | None]:
-    """Source ids ending in EOS, at most ``max_tokens`` of them, and a notice when cut."""
+    tokenizer: TokenizerLike,
+    text: str,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    *,
+    corpus: Mapping[str, Any] | None = None,
+) -> PreparedSource:
+    """The sentence as the model reads it (:func:`corpus_text`), encoded: at most ``max_tokens``
+    ids ending in EOS, with a notice when cut."""
     if max_tokens < 2:
         raise ValueError(f"max_tokens must be at least 2, got {max_tokens}")
-    cleaned = clean_text(text)
-    if not cleaned:
-        what = "empty" if not text else "only spaces or control characters"
-        raise SourceTextError(f"source sentence is {what}: type something to translate")
-    ids = [int(i) for i in tokenizer.encode_src(cleaned)]
+    prepared = corpus_text(text, corpus)
+    if not prepared:
+        raise _nothing_left(text, corpus)
+    ids = [int(i) for i in tokenizer.encode_src(prepared)]
     if len(ids) <= max_tokens:
-        return ids, None
+        return PreparedSource(prepared, tuple(ids))
     notice = (
         f"source truncated: kept the first {max_tokens - 1:,} of {len(ids) - 1:,} tokens "
         "(the model takes no more)"
     )
-    return ids[: max_tokens - 1] + [EOS], notice
+    return PreparedSource(prepared, tuple(ids[: max_tokens - 1] + [EOS]), notice)

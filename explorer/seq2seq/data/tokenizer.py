@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import sentencepiece as spm
 
+from explorer.seq2seq.messages import first_line
 from explorer.seq2seq.models.base import BOS, EOS, PAD, SPECIAL_PIECES, UNK
 
 MODEL_TYPES = ("bpe", "unigram")
@@ -84,7 +86,7 @@ def _load_processor(model: bytes, side: str) -> spm.SentencePieceProcessor:
     try:
         sp = spm.SentencePieceProcessor(model_proto=bytes(model))
     except (RuntimeError, OSError) as e:
-        raise TokenizerError(f"corrupt {side} sentencepiece model: {_first_line(e)}") from None
+        raise TokenizerError(f"corrupt {side} sentencepiece model: {first_line(e)}") from None
     found = (sp.pad_id(), sp.unk_id(), sp.bos_id(), sp.eos_id())
     if found != (PAD, UNK, BOS, EOS):
         raise TokenizerError(
@@ -92,11 +94,6 @@ def _load_processor(model: bytes, side: str) -> spm.SentencePieceProcessor:
             f"expected {(PAD, UNK, BOS, EOS)}"
         )
     return sp
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _train_model(
@@ -125,7 +122,7 @@ def _train_model(
     except RuntimeError as e:
         raise TokenizerError(
             f"cannot train the {side} tokenizer (vocab_size={vocab_size}, "
-            f"model_type={model_type}): {_first_line(e)}"
+            f"model_type={model_type}): {first_line(e)}"
         ) from None
     return writer.getvalue()
 
@@ -157,6 +154,29 @@ def train_tokenizer(
     return Tokenizer.from_bytes(
         _train_model(src, side="source", **options), _train_model(tgt, side="target", **options)
     )
+
+
+class TokenizerLike(Protocol):
+    """What decoding asks of a tokenizer: :class:`Tokenizer`, or a test's small stand-in.
+    (``encode_tgt``, where present, lets a target prefix be given as text.)"""
+
+    @property
+    def src_vocab_size(self) -> int: ...
+
+    @property
+    def tgt_vocab_size(self) -> int: ...
+
+    def encode_src(self, text: str) -> list[int]: ...
+
+    def decode_tgt(self, ids: Iterable[int]) -> str: ...
+
+    def src_pieces(self, ids: Iterable[int]) -> list[str]: ...
+
+    def tgt_pieces(self, ids: Iterable[int]) -> list[str]: ...
+
+    def tgt_piece(self, id: int) -> str: ...
+
+    def piece_to_id(self, piece: str, side: str) -> int: ...
 
 
 class Tokenizer:

@@ -78,31 +78,21 @@ class WorkedAttention:
         names = (
             labels if labels is not None and len(labels) == S else [str(i + 1) for i in range(S)]
         )
+        fmt = _Numbers(digits)
+        out = self._score_lines(focus, names, fmt) + self._softmax_lines(focus, fmt)
+        return out + self._sum_lines(fmt)
 
-        def f(x: float) -> str:
-            return "−∞" if x == -math.inf else f"{x:.{digits}f}".replace("-", "−")
-
-        def vec(v: np.ndarray, n: int = 6) -> str:
-            shown = ", ".join(f(x) for x in v[:n])
-            return f"[{shown}{', …' if v.shape[0] > n else ''}]"
-
-        qk = self.family == "scaled-dot"
-        q_name, k_name, v_name = ("q", "k", "v") if qk else ("s", "h", "h")
+    def _score_lines(self, focus: int, names: list[str], fmt: _Numbers) -> list[str]:
+        f, vec = fmt.f, fmt.vec
+        q_name, k_name = ("q", "k") if self.family == "scaled-dot" else ("s", "h")
         out = [f"Step 1 — score ({self.family}):"]
         if self.query is not None:
             out.append(f"  {q_name} = {vec(self.query)}   ({self.query.shape[0]} numbers)")
         keys = self.keys if self.keys_scored is None else self.keys_scored
         if keys is not None:
             out.append(f"  {k_name}_{focus + 1} ({names[focus]}) = {vec(keys[focus])}")
-        formula = {
-            "dot": "e_i = s · h_i",
-            "general": "e_i = s · (W h_i)",
-            "additive": "e_i = v · tanh(W_s s + W_h h_i)",
-            "scaled-dot": "e_i = q · k_i / √d_k",
-            "recorded": "e_i as the model computed it",
-        }[self.family]
-        out.append(f"  {formula}")
-        for i in range(S):
+        out.append(f"  {SCORE_FORMULAS[self.family]}")
+        for i in range(self.scores.shape[0]):
             mark = "▶" if i == focus else " "
             line = f" {mark}e_{i + 1} ({names[i]}) = "
             if self.terms is not None and i == focus:
@@ -119,26 +109,34 @@ class WorkedAttention:
                 "as the model computed them" if err < 1e-3 else "NOT as the model computed them"
             )
             out.append(f"  {verdict} (max difference {err:.1e})")
+        return out
+
+    def _softmax_lines(self, focus: int, fmt: _Numbers) -> list[str]:
+        f = fmt.f
         shift = f" − {f(self.shift)}" if self.shift else ""
-        out.append(f"Step 2 — softmax: α_i = exp(e_i{shift}) / Σ_j exp(e_j{shift})")
+        out = [f"Step 2 — softmax: α_i = exp(e_i{shift}) / Σ_j exp(e_j{shift})"]
         out.append(
             "  exp: " + ", ".join(f(float(x)) for x in self.exps) + f"   Σ = {f(self.total)}"
         )
-        for i in range(S):
+        for i in range(self.scores.shape[0]):
             mark = "▶" if i == focus else " "
             out.append(
                 f" {mark}α_{i + 1} = {f(float(self.exps[i]))} / {f(self.total)}"
                 f" = {f(float(self.alpha[i]))}"
             )
+        return out
+
+    def _sum_lines(self, fmt: _Numbers) -> list[str]:
+        f, qk = fmt.f, self.family == "scaled-dot"
+        v_name, S = ("v" if qk else "h"), self.scores.shape[0]
         if self.context is None:
-            out.append("Step 3 — weighted sum: the values were not recorded for this family")
-            return out
-        out.append(f"Step 3 — weighted sum: c = Σ_i α_i {v_name}_i")
+            return ["Step 3 — weighted sum: the values were not recorded for this family"]
+        out = [f"Step 3 — weighted sum: c = Σ_i α_i {v_name}_i"]
         top = np.argsort(-self.alpha, kind="stable")[: min(3, S)]
         parts = " + ".join(f"{f(float(self.alpha[i]))}·{v_name}_{i + 1}" for i in top)
         more = " + …" if S > len(top) else ""
         out.append(f"  c = {parts}{more}")
-        out.append(f"    = {vec(self.context)}   ({self.context.shape[0]} numbers)")
+        out.append(f"    = {fmt.vec(self.context)}   ({self.context.shape[0]} numbers)")
         if qk:
             out.append("  (this head's share; W^O joins the heads into the layer's c_t)")
         err = self.context_error
@@ -146,6 +144,29 @@ class WorkedAttention:
             verdict = "matches" if err < 1e-4 else "differs from"
             out.append(f"  {verdict} the model's recorded c_t (max difference {err:.1e})")
         return out
+
+
+SCORE_FORMULAS = {
+    "dot": "e_i = s · h_i",
+    "general": "e_i = s · (W h_i)",
+    "additive": "e_i = v · tanh(W_s s + W_h h_i)",
+    "scaled-dot": "e_i = q · k_i / √d_k",
+    "recorded": "e_i as the model computed it",
+}
+
+
+@dataclass(frozen=True)
+class _Numbers:
+    """How the worked arithmetic writes numbers: fixed digits, a real minus sign, −∞."""
+
+    digits: int
+
+    def f(self, x: float) -> str:
+        return "−∞" if x == -math.inf else f"{x:.{self.digits}f}".replace("-", "−")
+
+    def vec(self, v: np.ndarray, n: int = 6) -> str:
+        shown = ", ".join(self.f(x) for x in v[:n])
+        return f"[{shown}{', …' if v.shape[0] > n else ''}]"
 
 
 def _vector(x, what: str) -> np.ndarray:

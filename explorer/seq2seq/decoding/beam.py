@@ -1,16 +1,8 @@
 """Batched beam search that records its whole tree.
 
-Notation (decoding.md §1): S(y) = Σ_t log p(y_t | y_<t, x) is the cumulative log-probability, |Y|
-the number of emitted tokens (end-of-sentence included), α_ij the attention of target step j on
-source word i (last layer, mean over heads). Finished hypotheses are ranked by
-
-- ``none``: S
-- ``avg``:  S / |Y|^a
-- ``gnmt``: S / ((5 + |Y|) / 6)^a                                   (Wu et al. 2016, §7)
-
-plus, when β ≠ 0, the GNMT coverage penalty β · cp with cp = Σ_i log min(max(Σ_j α_ij, ε), 1),
-ε = 1e-6 (the clamp keeps an unattended word from giving -inf). Live hypotheses all have the same
-length, so they are ranked by S alone and the penalties only decide among finished ones.
+Finished hypotheses are ranked by S / lp(|Y|) + β · cp (:mod:`scoring`, decoding.md §1). Live
+hypotheses all have the same length, so they are ranked by S alone and the penalties only decide
+among finished ones.
 
 Each step: one model call for every live hypothesis of every sentence; a top-K over beam × V with
 K = 2·beam (so beam non-EOS continuations exist even when EOS takes top slots, as in fairseq). An
@@ -26,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,100 +36,14 @@ from explorer.seq2seq.decoding.decode import (
     step_records,
     target_ids,
 )
+from explorer.seq2seq.decoding.scoring import Hypothesis, Scorer, make_hypothesis
 from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace
-from explorer.seq2seq.models.base import BOS, EOS, Seq2Seq
+from explorer.seq2seq.models.base import BOS, EOS, Seq2Seq, StepOutput
 
-PENALTIES = ("none", "avg", "gnmt")
+if TYPE_CHECKING:
+    from explorer.seq2seq.data.tokenizer import TokenizerLike
+
 STOPS = ("bound", "exhausted")
-COVERAGE_EPS = 1e-6
-
-
-@dataclass(frozen=True)
-class Scorer:
-    """The score finished hypotheses are ranked by: S / lp(|Y|) + β · cp."""
-
-    length_penalty: str = "none"
-    alpha: float = 0.0
-    beta: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.length_penalty not in PENALTIES:
-            raise DecodeError(
-                f"length_penalty must be one of {', '.join(PENALTIES)}; got {self.length_penalty!r}"
-            )
-        if not self.beta >= 0:  # the stopping bounds rely on β·cp ≤ 0
-            raise DecodeError(f"beta must be >= 0, got {self.beta!r}")
-
-    def lp(self, length: int | np.ndarray) -> float | np.ndarray:
-        """The length divisor lp(|Y|)."""
-        L = np.asarray(length, dtype=np.float64)
-        if self.length_penalty == "avg":
-            return L**self.alpha
-        if self.length_penalty == "gnmt":
-            return ((5.0 + L) / 6.0) ** self.alpha
-        return np.ones_like(L)
-
-    def cp(self, coverage: np.ndarray | None) -> float:
-        """Σ_i log min(max(coverage_i, ε), 1) over the real source words."""
-        if coverage is None:
-            return 0.0
-        return float(np.log(np.clip(coverage, COVERAGE_EPS, 1.0)).sum())
-
-    def __call__(self, S: float, length: int, coverage: np.ndarray | None) -> float:
-        score = S / float(self.lp(length)) if self.length_penalty != "none" else S
-        return score + self.beta * self.cp(coverage) if self.beta else score
-
-    @property
-    def formula(self) -> str:
-        a = f"{self.alpha:g}"
-        base = {"none": "S", "avg": f"S/|Y|^{a}", "gnmt": f"S/((5+|Y|)/6)^{a}"}
-        text = base[self.length_penalty]
-        return text + f" + {self.beta:g}·cp" if self.beta else text
-
-    def bound(self, S_live: float, min_length: int, max_length: int) -> float:
-        """The best score any completion of a live hypothesis with score S_live can reach."""
-        if self.length_penalty == "none" or S_live == float("-inf"):
-            return S_live
-        lengths = np.arange(min_length, max(min_length, max_length) + 1)
-        return float(np.max(S_live / self.lp(lengths)))  # cp ≤ 0, so 0 bounds it
-
-
-@dataclass(frozen=True, eq=False)
-class Hypothesis:
-    tokens: tuple[int, ...]  # emitted tokens, end-of-sentence included when emitted
-    pieces: tuple[str, ...]
-    text: str
-    token_logprobs: np.ndarray  # (T,) one per emitted token
-    score: float  # S: their sum
-    normalized_score: float  # what the search ranked finished hypotheses by
-    formula: str
-    attention: np.ndarray | None  # (T, S) last layer, mean over heads
-
-    @property
-    def finished(self) -> bool:
-        return bool(self.tokens) and self.tokens[-1] == EOS
-
-
-def make_hypothesis(
-    tokenizer: Any,
-    tokens: Sequence[int],
-    logprobs: Sequence[float],
-    attention: np.ndarray | None,
-    scorer: Scorer,
-) -> Hypothesis:
-    lps = np.asarray(logprobs, dtype=np.float64)
-    S = float(lps.sum())
-    coverage = None if attention is None or not scorer.beta else attention.sum(axis=0)
-    return Hypothesis(
-        tokens=tuple(int(t) for t in tokens),
-        pieces=tuple(tokenizer.tgt_pieces(list(tokens))),
-        text=tokenizer.decode_tgt(list(tokens)),
-        token_logprobs=lps,
-        score=S,
-        normalized_score=scorer(S, len(lps), coverage),
-        formula=scorer.formula,
-        attention=attention,
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -280,9 +186,65 @@ def _check_stop(sent: _Sentence, live: list[int], t: int, s: BeamSettings) -> bo
     return bool(sent.stop_reason)
 
 
+def _nbest(
+    tokenizer: TokenizerLike, sent: _Sentence, order: list[int], s: BeamSettings
+) -> list[Hypothesis]:
+    """The best ``s.nbest`` finished hypotheses, each read back along its parents."""
+    nodes, out = sent.nodes, []
+    for i in order[: s.nbest]:
+        path = []
+        while i > 0:
+            path.append(nodes[i])
+            i = nodes[i].parent
+        path.reverse()
+        attn = None if path[0].attn is None else np.stack([n.attn for n in path]).astype(np.float64)
+        tokens, logprobs = [n.token for n in path], [n.logprob for n in path]
+        out.append(make_hypothesis(tokenizer, tokens, logprobs, attn, s.scorer))
+    return out
+
+
+def _beam_tree(
+    model: Seq2Seq,
+    tokenizer: TokenizerLike,
+    sent: _Sentence,
+    s: BeamSettings,
+    order: list[int],
+    **fields,
+) -> BeamTree:
+    """The recorded search as an immutable tree; ``fields``: greedy, divergence, encoder fields."""
+    nodes = [
+        BeamNode(
+            id=i,
+            parent=n.parent,
+            step=n.step,
+            token=n.token,
+            piece=tokenizer.tgt_piece(n.token),
+            logprob=n.logprob,
+            score=n.score,
+            normalized_score=n.normalized,
+            rank=n.rank,
+            fate=n.fate,
+            record=n.record,
+        )
+        for i, n in enumerate(sent.nodes)
+    ]
+    return BeamTree(
+        source=sent.source.text,
+        src_tokens=sent.source.ids,
+        src_pieces=tuple(tokenizer.src_pieces(list(sent.source.ids))),
+        nodes=tuple(nodes),
+        finished=tuple(order),
+        arch=getattr(model, "arch", ""),
+        eos_id=EOS,
+        settings=s.as_dict(sent.T),
+        stop_reason=sent.stop_reason,
+        **fields,
+    )
+
+
 def _finish(
     model: Seq2Seq,
-    tokenizer: Any,
+    tokenizer: TokenizerLike,
     sent: _Sentence,
     s: BeamSettings,
     memory_fields: dict | None,
@@ -293,19 +255,7 @@ def _finish(
     order = sorted(sent.finished, key=lambda i: (-nodes[i].normalized, i))
     if order:
         nodes[order[0]].fate = Fate.CHOSEN
-    nbest = []
-    for i in order[: s.nbest]:
-        path = []
-        while i > 0:
-            path.append(nodes[i])
-            i = nodes[i].parent
-        path.reverse()
-        attn = None if path[0].attn is None else np.stack([n.attn for n in path]).astype(np.float64)
-        nbest.append(
-            make_hypothesis(
-                tokenizer, [n.token for n in path], [n.logprob for n in path], attn, s.scorer
-            )
-        )
+    nbest = _nbest(tokenizer, sent, order, s)
     div = (
         None
         if greedy_trace is None or not nbest
@@ -313,41 +263,13 @@ def _finish(
     )
     tree = None
     if record_tree:
-        beam_nodes = [
-            BeamNode(
-                id=i,
-                parent=n.parent,
-                step=n.step,
-                token=n.token,
-                piece=tokenizer.tgt_piece(n.token),
-                logprob=n.logprob,
-                score=n.score,
-                normalized_score=n.normalized,
-                rank=n.rank,
-                fate=n.fate,
-                record=n.record,
-            )
-            for i, n in enumerate(nodes)
-        ]
-        tree = BeamTree(
-            source=sent.source.text,
-            src_tokens=sent.source.ids,
-            src_pieces=tuple(tokenizer.src_pieces(list(sent.source.ids))),
-            nodes=tuple(beam_nodes),
-            finished=tuple(order),
-            arch=getattr(model, "arch", ""),
-            eos_id=EOS,
-            settings=s.as_dict(sent.T),
-            stop_reason=sent.stop_reason,
-            greedy=greedy_trace,
-            divergence=div,
-            **memory_fields,
-        )
+        extra = dict(greedy=greedy_trace, divergence=div, **memory_fields)
+        tree = _beam_tree(model, tokenizer, sent, s, order, **extra)
     return BeamResult(nbest, tree, greedy_trace, div, sent.stop_reason)
 
 
-def _as_sources(tokenizer: Any, sentences: Any) -> list[Source]:
-    if isinstance(sentences, (str, torch.Tensor)) or (
+def _as_sources(tokenizer: TokenizerLike, sentences: Any) -> list[Source]:
+    if isinstance(sentences, (str, torch.Tensor, Source)) or (
         isinstance(sentences, (Sequence, np.ndarray))
         and len(sentences)
         and isinstance(sentences[0], (int, np.integer))
@@ -358,10 +280,185 @@ def _as_sources(tokenizer: Any, sentences: Any) -> list[Source]:
     return [as_source(tokenizer, x) for x in sentences]
 
 
+@dataclass(frozen=True, eq=False)
+class _Expansion:
+    """One step of the model for every live row (k rows per active sentence)."""
+
+    out: StepOutput
+    logp: torch.Tensor  # (n, V) log p(y | prefix, x), float32
+    cand: torch.Tensor  # (n, V) float64: S of each continuation (forced / min_len masks applied)
+    att: np.ndarray | None  # (n, S_max) attention of this step, last layer, mean over heads
+
+
+class _Beam:
+    """The live state of a batched search and its three moves: ``expand`` runs the model on every
+    live hypothesis, ``select`` ranks the candidates of each sentence, ``advance`` records them as
+    nodes, decides their fates and reorders the decoder state for the next step."""
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        tokenizer: TokenizerLike,
+        sents: list[_Sentence],
+        s: BeamSettings,
+        forced: list[int],
+        record_tree: bool,
+    ) -> None:
+        self.model, self.tokenizer, self.sents, self.s = model, tokenizer, sents, s
+        self.forced, self.record_tree = forced, record_tree
+        self.k, self.V = int(s.beam), tokenizer.tgt_vocab_size
+        k, sources = self.k, [x.source for x in sents]
+        src_t, lengths = pad_sources([x.ids for x in sources], model.device)  # (B, S)
+        memory = model.encode(src_t, lengths)
+        self.memory_fields = [encoder_fields(memory, b, len(x.ids)) for b, x in enumerate(sources)]
+        self.device = src_t.device
+        self.active = list(range(len(sents)))  # sentences still searching
+        row_index = torch.arange(len(sents), device=self.device).repeat_interleave(k)  # (B·k,)
+        self.mem = memory.index_select(row_index)
+        self.state = model.start(self.mem)
+        n = len(sents) * k
+        self.live_node = [0 if r % k == 0 else -1 for r in range(n)]  # node id, -1 = empty row
+        self.live_score = torch.full((n,), float("-inf"), dtype=torch.float64, device=self.device)
+        self.live_score[::k] = 0.0
+        self.y_prev = torch.full((n,), BOS, dtype=torch.long, device=self.device)
+        self.t = 0
+
+    def expand(self) -> _Expansion:
+        out, self.state = self.model.step(self.mem, self.state, self.y_prev)
+        logp = F.log_softmax(out.logits.float(), dim=-1)  # (n, V)
+        if out.attention is None and self.s.scorer.beta:
+            raise DecodeError("beta: the coverage penalty needs a model with attention")
+        search = logp.double()
+        if self.t < len(self.forced):
+            forced = self.forced[self.t]
+            search = torch.full_like(search, float("-inf"))
+            search[:, forced] = logp[:, forced].double()
+        if self.t < self.s.min_len:
+            search[:, EOS] = float("-inf")
+        att = None
+        if out.attention is not None:
+            att = out.attention[:, -1].float().mean(dim=1).cpu().numpy()  # (n, S_max)
+        return _Expansion(out, logp, self.live_score[:, None] + search, att)
+
+    def select(self, exp: _Expansion) -> tuple[list[list[_Candidate]], list[int]]:
+        """Per active sentence its candidates in rank order (the top 2·k over k × V), plus each
+        expanded row's best continuation as a leaf; and each row's best token."""
+        k, V, B = self.k, self.V, len(self.active)
+        flat = exp.cand.view(B, k * V)  # (B_act, k·V)
+        top_val, top_idx = flat.topk(min(2 * k, k * V), dim=1)  # (B_act, K)
+        top_lp = exp.logp.view(B, k * V).gather(1, top_idx)
+        best_val, best_tok = exp.cand.max(dim=1)  # (n,)
+        best_lp = exp.logp.gather(1, best_tok[:, None])[:, 0]
+        best = (best_val.tolist(), best_tok.tolist(), best_lp.tolist())
+        tops = zip(top_val.tolist(), top_idx.tolist(), top_lp.tolist(), strict=True)
+        cands_of = [self._candidates(i, flat[i], top, best) for i, top in enumerate(tops)]
+        if self.t < len(self.forced) and any(not cs for cs in cands_of):
+            raise DecodeError(
+                f"prefix: token {self.forced[self.t]} has probability 0 under the model"
+            )
+        return cands_of, best[1]
+
+    def _candidates(self, i: int, flat: torch.Tensor, top: tuple, best: tuple) -> list[_Candidate]:
+        k, V = self.k, self.V
+        cands = []
+        for r, (val, idx, lp) in enumerate(zip(*top, strict=True)):
+            if val == float("-inf"):
+                break
+            slot, tok = divmod(idx, V)
+            cands.append(_Candidate(r, i * k + slot, tok, val, lp))
+        seen = {c.row for c in cands}
+        best_val, best_tok, best_lp = best
+        for row in range(i * k, (i + 1) * k):
+            if row not in seen and self.live_node[row] >= 0 and best_val[row] > float("-inf"):
+                rank = int((flat > best_val[row]).sum())
+                cands.append(
+                    _Candidate(rank, row, best_tok[row], best_val[row], best_lp[row], True)
+                )
+        return cands
+
+    def records(
+        self, exp: _Expansion, cands_of: list[list[_Candidate]], best_tok: list[int]
+    ) -> dict[int, DecodeStep]:
+        """The step record of every row that has a candidate, for the tree."""
+        rows = sorted({c.row for cs in cands_of for c in cs})
+        recs = step_records(
+            exp.out,
+            rows=rows,
+            tokens=[best_tok[r] for r in rows],
+            position=self.t,
+            src_lengths=[len(self.sents[self.active[r // self.k]].source.ids) for r in rows],
+            tokenizer=self.tokenizer,
+            logprobs=exp.logp,
+        )
+        return dict(zip(rows, recs, strict=True))
+
+    def _grow(
+        self, sent: _Sentence, cands: list[_Candidate], exp: _Expansion, records: dict
+    ) -> list[tuple[int, _Candidate]]:
+        """Add the sentence's candidates as nodes with their fates; return the kept ones."""
+        S_b, kept = len(sent.source.ids), []
+        for c, fate in _assign_fates(cands, self.k, last=self.t + 1 >= sent.T):
+            if fate is Fate.PRUNED and not self.record_tree:
+                continue
+            parent = sent.nodes[self.live_node[c.row]]
+            a_row = None if exp.att is None else exp.att[c.row, :S_b]  # (S_b,)
+            cov = None
+            if self.s.scorer.beta:
+                prev = 0.0 if parent.coverage is None else parent.coverage
+                cov = prev + a_row.astype(np.float64)
+            normalized = self.s.scorer(c.score, self.t + 1, cov)
+            sent.nodes.append(
+                _Node(
+                    parent=self.live_node[c.row],
+                    step=self.t,
+                    token=c.token,
+                    logprob=c.logprob,
+                    score=c.score,
+                    normalized=normalized,
+                    rank=c.rank,
+                    fate=fate,
+                    coverage=cov,
+                    attn=a_row,
+                    record=records.get(c.row),
+                )
+            )
+            if fate is Fate.FINISHED:
+                sent.finished.append(len(sent.nodes) - 1)
+            elif fate is Fate.KEPT:
+                kept.append((len(sent.nodes) - 1, c))
+        return kept
+
+    def advance(self, exp: _Expansion, cands_of: list[list[_Candidate]], records: dict) -> bool:
+        """Record this step's candidates and move the live rows on; False once all are done."""
+        rows, nodes, tokens, scores, still = [], [], [], [], []
+        for i, b in enumerate(self.active):
+            kept = self._grow(self.sents[b], cands_of[i], exp, records)
+            if _check_stop(self.sents[b], [nid for nid, _ in kept], self.t, self.s):
+                continue
+            still.append(b)
+            for slot in range(self.k):  # empty slots point at any row of this sentence
+                nid, c = kept[slot] if slot < len(kept) else (-1, None)
+                nodes.append(nid)
+                rows.append(i * self.k if c is None else c.row)
+                tokens.append(EOS if c is None else c.token)
+                scores.append(float("-inf") if c is None else c.score)
+        if not still:
+            return False
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        self.state = self.model.reorder(self.state, index)
+        if len(still) != len(self.active):
+            self.mem = self.mem.index_select(index)
+        self.active, self.live_node = still, nodes
+        self.live_score = torch.tensor(scores, dtype=torch.float64, device=self.device)
+        self.y_prev = torch.tensor(tokens, dtype=torch.long, device=self.device)
+        self.t += 1
+        return True
+
+
 def beam_search(
     model: Seq2Seq,
-    tokenizer: Any,
-    sentences: str | Sequence[int] | Sequence[str | Sequence[int]],
+    tokenizer: TokenizerLike,
+    sentences: str | Sequence[int] | Source | Sequence[str | Sequence[int] | Source],
     *,
     beam: int = 5,
     nbest: int = 1,
@@ -395,142 +492,22 @@ def beam_search(
         stop,
         Scorer(length_penalty, alpha, beta),
     )
-    k, V = int(beam), tokenizer.tgt_vocab_size
     sources = _as_sources(tokenizer, sentences)
     forced = [] if prefix is None else target_ids(tokenizer, prefix, "prefix")
     sents = [_Sentence(src, s.limit(len(src.ids), len(forced)), [_root()]) for src in sources]
     with inference(model):
-        src_t, lengths = pad_sources([x.ids for x in sources], model.device)  # (B, S)
-        memory = model.encode(src_t, lengths)
-        memory_fields = [encoder_fields(memory, b, len(x.ids)) for b, x in enumerate(sources)]
-        device = src_t.device
-        active = list(range(len(sents)))  # sentences still searching
-        row_index = torch.arange(len(sents), device=device).repeat_interleave(k)  # (B·k,)
-        mem = memory.index_select(row_index)
-        state = model.start(mem)
-        n = len(active) * k
-        live_node = [0 if r % k == 0 else -1 for r in range(n)]  # node id per row, -1 = empty
-        live_score = torch.full((n,), float("-inf"), dtype=torch.float64, device=device)
-        live_score[::k] = 0.0
-        y_prev = torch.full((n,), BOS, dtype=torch.long, device=device)
-        t = 0
-        while active:
-            out, state = model.step(mem, state, y_prev)
-            logp = F.log_softmax(out.logits.float(), dim=-1)  # (n, V)
-            if out.attention is None and beta:
-                raise DecodeError("beta: the coverage penalty needs a model with attention")
-            search = logp.double()
-            if t < len(forced):
-                search = torch.full_like(search, float("-inf"))
-                search[:, forced[t]] = logp[:, forced[t]].double()
-            if t < s.min_len:
-                search[:, EOS] = float("-inf")
-            cand = live_score[:, None] + search  # (n, V)
-            flat = cand.view(len(active), k * V)  # (B_act, k·V)
-            K = min(2 * k, k * V)
-            top_val, top_idx = flat.topk(K, dim=1)  # (B_act, K)
-            top_lp = logp.view(len(active), k * V).gather(1, top_idx)
-            best_val, best_tok = cand.max(dim=1)  # (n,)
-            best_lp = logp.gather(1, best_tok[:, None])[:, 0]
-            top_val, top_idx, top_lp = top_val.tolist(), top_idx.tolist(), top_lp.tolist()
-            best_val, best_tok, best_lp = best_val.tolist(), best_tok.tolist(), best_lp.tolist()
-            att = None
-            if out.attention is not None:
-                att = out.attention[:, -1].float().mean(dim=1).cpu().numpy()  # (n, S_max)
-
-            # candidates per sentence, in rank order, plus each expanded row's best as a leaf
-            cands_of: list[list[_Candidate]] = []
-            for i in range(len(active)):
-                cands = []
-                for r in range(K):
-                    if top_val[i][r] == float("-inf"):
-                        break
-                    slot, tok = divmod(top_idx[i][r], V)
-                    cands.append(_Candidate(r, i * k + slot, tok, top_val[i][r], top_lp[i][r]))
-                seen = {c.row for c in cands}
-                for row in range(i * k, (i + 1) * k):
-                    if row not in seen and live_node[row] >= 0 and best_val[row] > float("-inf"):
-                        rank = int((flat[i] > best_val[row]).sum())
-                        cands.append(
-                            _Candidate(rank, row, best_tok[row], best_val[row], best_lp[row], True)
-                        )
-                cands_of.append(cands)
-            if t < len(forced) and any(not cs for cs in cands_of):
-                raise DecodeError(f"prefix: token {forced[t]} has probability 0 under the model")
-
-            records: dict[int, DecodeStep] = {}
-            if record_tree:
-                rows = sorted({c.row for cs in cands_of for c in cs})
-                lens = [len(sents[active[r // k]].source.ids) for r in rows]
-                toks = [best_tok[r] for r in rows]
-                recs = step_records(
-                    out,
-                    rows=rows,
-                    tokens=toks,
-                    position=t,
-                    src_lengths=lens,
-                    tokenizer=tokenizer,
-                    logprobs=logp,
-                )
-                records = dict(zip(rows, recs, strict=True))
-
-            next_rows, next_nodes, next_tokens, next_scores, still = [], [], [], [], []
-            for i, b in enumerate(active):
-                sent, S_b = sents[b], len(sents[b].source.ids)
-                kept: list[tuple[int, _Candidate]] = []
-                for c, fate in _assign_fates(cands_of[i], k, last=t + 1 >= sent.T):
-                    if fate is Fate.PRUNED and not record_tree:
-                        continue
-                    parent = sent.nodes[live_node[c.row]]
-                    a_row = None if att is None else att[c.row, :S_b]  # (S_b,)
-                    cov = None
-                    if beta:
-                        prev = 0.0 if parent.coverage is None else parent.coverage
-                        cov = prev + a_row.astype(np.float64)
-                    normalized = s.scorer(c.score, t + 1, cov)
-                    sent.nodes.append(
-                        _Node(
-                            parent=live_node[c.row],
-                            step=t,
-                            token=c.token,
-                            logprob=c.logprob,
-                            score=c.score,
-                            normalized=normalized,
-                            rank=c.rank,
-                            fate=fate,
-                            coverage=cov,
-                            attn=a_row,
-                            record=records.get(c.row),
-                        )
-                    )
-                    if fate is Fate.FINISHED:
-                        sent.finished.append(len(sent.nodes) - 1)
-                    elif fate is Fate.KEPT:
-                        kept.append((len(sent.nodes) - 1, c))
-                if _check_stop(sent, [nid for nid, _ in kept], t, s):
-                    continue
-                still.append(b)
-                for slot in range(k):  # empty slots point at any row of this sentence
-                    nid, c = kept[slot] if slot < len(kept) else (-1, None)
-                    next_nodes.append(nid)
-                    next_rows.append(i * k if c is None else c.row)
-                    next_tokens.append(EOS if c is None else c.token)
-                    next_scores.append(float("-inf") if c is None else c.score)
-            if not still:
+        search = _Beam(model, tokenizer, sents, s, forced, record_tree)
+        while True:
+            exp = search.expand()
+            cands_of, best_tok = search.select(exp)
+            records = search.records(exp, cands_of, best_tok) if record_tree else {}
+            if not search.advance(exp, cands_of, records):
                 break
-            index = torch.tensor(next_rows, dtype=torch.long, device=device)
-            state = model.reorder(state, index)
-            if len(still) != len(active):
-                mem = mem.index_select(index)
-            active, live_node = still, next_nodes
-            live_score = torch.tensor(next_scores, dtype=torch.float64, device=device)
-            y_prev = torch.tensor(next_tokens, dtype=torch.long, device=device)
-            t += 1
-
     results = []
     for b, sent in enumerate(sents):
         g = None
         if with_greedy:
             g = greedy(model, tokenizer, sent.source.ids, max_len=sent.T, prefix=forced or None)
-        results.append(_finish(model, tokenizer, sent, s, memory_fields[b], record_tree, g))
+        fields = search.memory_fields[b]
+        results.append(_finish(model, tokenizer, sent, s, fields, record_tree, g))
     return results

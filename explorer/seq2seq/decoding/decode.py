@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ import torch.nn.functional as F
 
 from explorer.seq2seq.decoding.trace import DecodeStep, Trace
 from explorer.seq2seq.models.base import BOS, EOS, PAD, UNK, Memory, Seq2Seq, StepOutput
+
+if TYPE_CHECKING:
+    from explorer.seq2seq.data.tokenizer import TokenizerLike
 
 WORD_START = "\u2581"  # sentencepiece's word-start marker "▁"
 
@@ -40,8 +43,12 @@ class Source:
     ids: tuple[int, ...]
 
 
-def as_source(tokenizer: Any, src: str | Sequence[int]) -> Source:
-    """Encode a sentence, or check and wrap ids that are already encoded."""
+def as_source(tokenizer: TokenizerLike, src: str | Sequence[int] | Source) -> Source:
+    """Encode a sentence, or check and wrap ids that are already encoded.
+
+    A :class:`Source` (``inputs.prepare_source`` makes one) is taken as it is."""
+    if isinstance(src, Source):
+        return src
     if isinstance(src, str):
         ids = tuple(int(i) for i in tokenizer.encode_src(src))
         if not ids:
@@ -60,7 +67,9 @@ def as_source(tokenizer: Any, src: str | Sequence[int]) -> Source:
     return Source(" ".join(tokenizer.src_pieces(list(ids))), ids)
 
 
-def target_ids(tokenizer: Any, target: str | Sequence[int], what: str = "prefix") -> list[int]:
+def target_ids(
+    tokenizer: TokenizerLike, target: str | Sequence[int], what: str = "prefix"
+) -> list[int]:
     """Target ids from a list of ids, or from text.
 
     Text is encoded with ``tokenizer.encode_tgt`` when the tokenizer has one (a trailing
@@ -142,7 +151,7 @@ def step_records(
     tokens: Sequence[int],
     position: int,
     src_lengths: Sequence[int],
-    tokenizer: Any,
+    tokenizer: TokenizerLike,
     logprobs: torch.Tensor | None = None,
     temperature: float = 1.0,
 ) -> list[DecodeStep]:
@@ -205,7 +214,7 @@ def encoder_fields(memory: Memory, row: int, src_len: int) -> dict[str, np.ndarr
 
 def make_trace(
     model: Seq2Seq,
-    tokenizer: Any,
+    tokenizer: TokenizerLike,
     source: Source,
     memory: Memory,
     steps: Sequence[DecodeStep],
@@ -260,7 +269,7 @@ Picker = Callable[[torch.Tensor], int]  # (1, V) tempered log-probs -> token id
 
 def _decode(
     model: Seq2Seq,
-    tokenizer: Any,
+    tokenizer: TokenizerLike,
     src: str | Sequence[int],
     *,
     max_len: int | None,
@@ -305,7 +314,7 @@ def _decode(
 
 def greedy(
     model: Seq2Seq,
-    tokenizer: Any,
+    tokenizer: TokenizerLike,
     src: str | Sequence[int],
     *,
     max_len: int | None = None,
@@ -330,7 +339,7 @@ def greedy(
 
 def sample(
     model: Seq2Seq,
-    tokenizer: Any,
+    tokenizer: TokenizerLike,
     src: str | Sequence[int],
     *,
     temperature: float = 1.0,
@@ -373,7 +382,10 @@ def sample(
 
 
 def teacher_forced(
-    model: Seq2Seq, tokenizer: Any, src: str | Sequence[int], reference: str | Sequence[int]
+    model: Seq2Seq,
+    tokenizer: TokenizerLike,
+    src: str | Sequence[int],
+    reference: str | Sequence[int],
 ) -> Trace:
     """The model's log-probabilities and attention along a reference translation.
 
@@ -416,7 +428,7 @@ def teacher_forced(
 
 def greedy_batch(
     model: Seq2Seq,
-    tokenizer: Any,
+    tokenizer: TokenizerLike,
     sentences: Sequence[str | Sequence[int]],
     *,
     batch_size: int = 64,

@@ -9,18 +9,15 @@ node then counts how many pruned children it hides.
 The greedy decode is matched against the tree token by token from the root. Where greedy picks a
 token the search never considered from that prefix, the rest of the greedy decode is laid out as its
 own chain of nodes one row below the tree.
-
-:func:`synthetic_beam_tree` runs a small beam search on a random prefix-conditioned toy model, for
-benchmarks and tests that need a tree of a given size without a trained model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace
+from explorer.seq2seq.decoding.trace import BeamTree, Fate, Trace
 
 FATE_CODES: dict[Fate, int] = {Fate.KEPT: 0, Fate.PRUNED: 1, Fate.FINISHED: 2, Fate.CHOSEN: 3}
 ROOT_CODE = 4  # the start symbol
@@ -106,14 +103,11 @@ def greedy_node_ids(tree: BeamTree, tokens: list[int]) -> np.ndarray:
     return out
 
 
-def layout_tree(
-    tree: BeamTree, *, show_pruned: bool = False, always_show: tuple[int, ...] = ()
-) -> TreeLayout:
-    """Lay out ``tree``; pruned leaves hidden unless ``show_pruned`` or listed in always_show."""
-    _check_ids(tree)
-    kids = _children(tree)
+def _visible(
+    tree: BeamTree, fate_all: np.ndarray, show_pruned: bool, always_show: tuple[int, ...]
+) -> np.ndarray:
+    """(N,) which nodes are drawn: all but pruned leaves, plus those asked for."""
     n_all = len(tree.nodes)
-    fate_all = np.array([ROOT_CODE] + [FATE_CODES[n.fate] for n in tree.nodes[1:]])
     visible = np.ones(n_all, dtype=bool) if show_pruned else fate_all != FATE_CODES[Fate.PRUNED]
     for nid in always_show:
         # A forced node brings its ancestors with it.
@@ -124,7 +118,13 @@ def layout_tree(
     for nid in range(n_all - 1, 0, -1):
         if visible[nid]:
             visible[tree.nodes[nid].parent] = True
+    return visible
 
+
+def _rows(tree: BeamTree, kids: list[list[int]], visible: np.ndarray) -> np.ndarray:
+    """(N,) the row of every visible node: leaves in depth-first order, best-ranked child first;
+    an inner node midway between its first and last visible child."""
+    n_all = len(tree.nodes)
     vis_kids = [
         sorted((c for c in kids[i] if visible[c]), key=lambda c: (tree.nodes[c].rank, c))
         if visible[i]
@@ -132,7 +132,6 @@ def layout_tree(
         for i in range(n_all)
     ]
     y_all = np.zeros(n_all)
-    # Leaves in depth-first order, best-ranked child first.
     leaf_row = 0
     stack = [0]
     while stack:
@@ -142,11 +141,23 @@ def layout_tree(
         else:
             y_all[i] = leaf_row
             leaf_row += 1
-    # Inner nodes midway between first and last child; children have larger ids than parents.
+    # Children have larger ids than parents, so going backwards places children first.
     for i in range(n_all - 1, -1, -1):
         if vis_kids[i]:
             y_all[i] = 0.5 * (y_all[vis_kids[i][0]] + y_all[vis_kids[i][-1]])
+    return y_all
 
+
+def layout_tree(
+    tree: BeamTree, *, show_pruned: bool = False, always_show: tuple[int, ...] = ()
+) -> TreeLayout:
+    """Lay out ``tree``; pruned leaves hidden unless ``show_pruned`` or listed in always_show."""
+    _check_ids(tree)
+    kids = _children(tree)
+    n_all = len(tree.nodes)
+    fate_all = np.array([ROOT_CODE] + [FATE_CODES[n.fate] for n in tree.nodes[1:]])
+    visible = _visible(tree, fate_all, show_pruned, always_show)
+    y_all = _rows(tree, kids, visible)
     ids = np.flatnonzero(visible)
     row_of = np.full(n_all, -1, dtype=np.int64)
     row_of[ids] = np.arange(len(ids))
@@ -198,84 +209,4 @@ def greedy_overlay(tree: BeamTree, greedy: Trace, layout: TreeLayout) -> GreedyO
         scores=np.cumsum(greedy.token_logprobs),
         leaves_tree=leaves,
         pieces=tuple(greedy.pieces),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# A synthetic tree for benchmarks and tests
-
-
-def synthetic_beam_tree(
-    beam: int = 5,
-    steps: int = 40,
-    vocab: int = 24,
-    src_len: int = 8,
-    seed: int = 0,
-    eos_from: int | None = None,
-) -> BeamTree:
-    """Beam search (no length penalty) on a random toy model, recorded as a BeamTree.
-
-    Every live hypothesis proposes its ``beam`` best tokens; the best ``beam`` of all proposals
-    survive. End-of-sentence (id 3) is forbidden before step ``eos_from`` (default: the last step),
-    so the tree is ``steps`` deep. The search runs to the length limit.
-    """
-    rng = np.random.default_rng(seed)
-    eos_from = steps - 1 if eos_from is None else eos_from
-    pieces = [f"w{i}" for i in range(vocab)]
-    pieces[:4] = ["<pad>", "<unk>", "<s>", "</s>"]
-    src_pieces = tuple(f"s{i}" for i in range(src_len - 1)) + ("</s>",)
-    enc = rng.standard_normal((src_len, 4))
-
-    def record(step: int) -> DecodeStep:
-        z = rng.standard_normal(vocab) * 2.0
-        z[:3] = -1e9
-        if step < eos_from:
-            z[3] = -1e9
-        logp = z - np.logaddexp.reduce(z)
-        a = rng.dirichlet(np.ones(src_len) * 0.5)[None, None, :]
-        zero = np.zeros((1, 4))
-        return DecodeStep(step, -1, "", logp, np.log(a), a, None, zero, zero)
-
-    nodes: list[BeamNode] = [BeamNode(0, -1, -1, 2, "<s>", 0.0, 0.0, 0.0, 0, Fate.KEPT, None)]
-    live = [0]
-    finished: list[int] = []
-    for t in range(steps):
-        cands = []  # (score, parent, token, logprob, record)
-        for p in live:
-            rec = record(t)
-            top = np.argsort(-rec.logprobs, kind="stable")[:beam]
-            for tok in top:
-                lp = float(rec.logprobs[tok])
-                if lp < -1e8:
-                    continue
-                cands.append((nodes[p].score + lp, p, int(tok), lp, rec))
-        cands.sort(key=lambda c: (-c[0], c[1], c[2]))
-        live = []
-        for r, (s, p, tok, lp, rec) in enumerate(cands):
-            nid = len(nodes)
-            if r >= beam:
-                fate = Fate.PRUNED
-            elif tok == 3 or t == steps - 1:
-                fate = Fate.FINISHED
-                finished.append(nid)
-            else:
-                fate = Fate.KEPT
-                live.append(nid)
-            nodes.append(BeamNode(nid, p, t, tok, pieces[tok], lp, s, s, r, fate, rec))
-        if not live:
-            break
-    finished.sort(key=lambda i: -nodes[i].normalized_score)
-    if finished:
-        best = nodes[finished[0]]
-        nodes[best.id] = replace(best, fate=Fate.CHOSEN)
-    return BeamTree(
-        source=" ".join(src_pieces[:-1]),
-        src_tokens=tuple(range(4, 4 + src_len)),
-        src_pieces=src_pieces,
-        nodes=tuple(nodes),
-        finished=tuple(finished),
-        encoder_states=enc,
-        arch="toy",
-        settings={"beam": beam, "length_penalty": "none", "alpha": 0.0, "beta": 0.0},
-        stop_reason="max-length",
     )

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from explorer.seq2seq.metrics import attention_entropy as mean_entropy  # noqa: F401  (train.py)
 from explorer.seq2seq.training.presets import PRESETS
 
 
@@ -180,8 +181,3 @@ def load_splits(o: TrainOptions):
     )
     corpus = filter_length(corpus, min_len=1, max_len=o.max_words)
     return corpus, split(corpus, valid=o.valid_fraction, test=o.test_fraction, seed=o.seed)
-
-
-def mean_entropy(attn: np.ndarray) -> float:
-    p = np.clip(attn, 1e-12, 1.0)
-    return float(-(attn * np.log(p)).sum(axis=1).mean())
