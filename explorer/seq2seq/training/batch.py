@@ -1,8 +1,5 @@
-"""One training batch: this process's share of it, and the model's logits on it.
-
-How a batch is divided between the processes of a distributed run: every process builds the same
-batches; process ``r`` of ``W`` takes sentences ``r, r+W, r+2W, …`` of each (see
-:mod:`explorer.seq2seq.training.distributed`).
+"""One training batch: this process's share of it, and the model's logits on it. How a batch
+is divided between the processes of a distributed run: :mod:`explorer.seq2seq.training.distributed`.
 """
 
 from __future__ import annotations
@@ -81,3 +78,10 @@ def make_batch(
     tgt, _ = pad_sources([[BOS] + tgt_ids[i] for i in share], device)
     tokens = max(1, sum(len(tgt_ids[i]) for i in idx))
     return Batch(src, src_len, tgt[:, :-1], tgt[:, 1:], weight, tokens)
+
+
+def share_of_loss(summed: torch.Tensor, batch: Batch, world_size: int) -> torch.Tensor:
+    """The loss this process differentiates: its share's summed token losses, scaled so that the
+    average of the ``world_size`` processes' gradients (what DistributedDataParallel computes) is
+    the gradient of the whole batch's mean loss per target token."""
+    return summed * (batch.weight * world_size / batch.tokens)

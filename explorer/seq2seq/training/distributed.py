@@ -137,7 +137,7 @@ class Distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+        return DistributedDataParallel(module, device_ids=ids)
 
     # -- the data ------------------------------------------------------------------------------
     def shard(self, batch: list[int]) -> list[int]:

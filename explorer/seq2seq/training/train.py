@@ -28,7 +28,13 @@ from torch import nn
 from explorer.seq2seq.decoding.decode import pad_sources as pad_batch
 from explorer.seq2seq.models.base import PAD, Seq2Seq
 from explorer.seq2seq.models.families import RNN_ARCHS, build_model, config_to_dict, make_config
-from explorer.seq2seq.training.batch import Batch, Scheduled, make_batch, scheduled_logits
+from explorer.seq2seq.training.batch import (
+    Batch,
+    Scheduled,
+    make_batch,
+    scheduled_logits,
+    share_of_loss,
+)
 from explorer.seq2seq.training.distributed import Distributed, PeerLost
 from explorer.seq2seq.training.options import (
     Probe,
@@ -194,16 +200,14 @@ class Trainer:
         corpus, (train, valid, test) = load_splits(o)
         if not train.pairs:
             raise TrainingError(f"corpus {o.corpus!r} has no training pairs after filtering")
-        self.corpus_description = dict(corpus.description)
-        self.corpus_description.update(
-            {
-                "train": len(train.pairs),
-                "valid": len(valid.pairs),
-                "test": len(test.pairs),
-                "max_words": o.max_words,
-                "split_seed": o.seed,
-            }
-        )
+        self.corpus_description = {
+            **corpus.description,
+            "train": len(train.pairs),
+            "valid": len(valid.pairs),
+            "test": len(test.pairs),
+            "max_words": o.max_words,
+            "split_seed": o.seed,
+        }
         return train, valid
 
     def _build(self, train) -> dict[str, Any] | None:
@@ -339,10 +343,6 @@ class Trainer:
             return "budget"
         return None
 
-    def _check_stop(self) -> None:
-        if self.dist.any(self._stop, self.device):
-            raise _StopRequested
-
     def _train_step(self, idx: list[int], clock: _Clock) -> Iterator[Progress]:
         """One optimiser step on batch ``idx``; returns False when it ended the run."""
         o, opt, scaler = self.options, self.optimizer, self._scaler
@@ -358,7 +358,8 @@ class Trainer:
             if not math.isfinite(lv):
                 yield from self._diverged(clock.total, clock.t0, lv)
                 return False
-            self._check_stop()  # a stop asked for during the forward pass drops the batch
+            if self.dist.any(self._stop, self.device):  # a stop asked for during the forward
+                raise _StopRequested  # pass drops the batch
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
@@ -366,7 +367,8 @@ class Trainer:
             if not math.isfinite(grad_norm) and not scaler.is_enabled():
                 yield from self._diverged(clock.total, clock.t0, grad_norm, what="gradient norm")
                 return False
-            self._check_stop()  # ... and so does one asked for during the backward pass
+            if self.dist.any(self._stop, self.device):  # ... and so does one asked for during
+                raise _StopRequested  # the backward pass
             phase = "optimizer"  # from here on the weights may change
             scaler.step(opt)
             scaler.update()
@@ -399,8 +401,7 @@ class Trainer:
                 logits.reshape(-1, logits.shape[-1]).float(), batch.tgt_out.reshape(-1)
             )
         (whole,) = self.dist.total(float(summed.detach()) * batch.weight, device=self.device)
-        scale = batch.weight * self.dist.world_size / batch.tokens
-        return summed * scale, whole / batch.tokens
+        return share_of_loss(summed, batch, self.dist.world_size), whole / batch.tokens
 
     def _step_event(self, clock: _Clock, tokens: int, **values: Any) -> Progress:
         now = clock.count(tokens)
