@@ -169,6 +169,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in two.parent.iterdir()) == ["m.safetensors"]  # nothing else
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["marks-0", "marks-1", "one", "two"]
 
     ck = load_checkpoint(two)  # what the app loads
     assert ck.train_state["step"] == 18 and ck.train_state["world_size"] == 2
