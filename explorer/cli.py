@@ -396,6 +396,7 @@ def format_card(meta: dict[str, Any]) -> str:
         "steps",
         "train_seconds",
         "device",
+        "world_size",
         "val_bleu",
         "test_bleu",
         "test_chrf",

@@ -63,13 +63,18 @@ def train_options_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from explorer.seq2seq.training.distributed import from_environment
     from explorer.seq2seq.training.presets import PRESETS
-    from explorer.seq2seq.training.train import Trainer, TrainOptions
+    from explorer.seq2seq.training.train import Trainer, TrainingError, TrainOptions
 
     if args.list_presets:
         for name, p in PRESETS.items():
             print(f"{name:24s} arch={p['arch']} corpus={p['corpus']} steps={p.get('steps')}")
         return 0
+    try:
+        dist = from_environment()  # one of several torchrun processes, or the only one
+    except TrainingError as e:
+        raise CliError(str(e)) from None
     if args.resume:
         from explorer.seq2seq.checkpoint import read_card
 
@@ -81,13 +86,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.steps is not None:
             o.steps, o.epochs = args.steps, None
         o.out = args.out or o.out or args.resume
-        trainer = Trainer(o, resume=args.resume, command=_command_line(args))
+        trainer = Trainer(o, resume=args.resume, command=_command_line(args), distributed=dist)
     else:
         o = train_options_from_args(args)
         if not o.out:
             raise CliError("--out FILE is required (where to save the trained model)")
-        trainer = Trainer(o, command=_command_line(args))
-    return _drive(trainer, quiet=args.quiet)
+        trainer = Trainer(o, command=_command_line(args), distributed=dist)
+    try:
+        return _drive(trainer, quiet=args.quiet or not dist.is_main, main=dist.is_main)
+    except TrainingError as e:
+        raise CliError(f"rank {dist.rank}: {e}" if dist.active else str(e)) from None
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -96,13 +104,17 @@ def _command_line(args: argparse.Namespace) -> str:
     return "attention-explorer " + " ".join(shlex.quote(a) for a in args.argv)
 
 
-def _drive(trainer, *, quiet: bool) -> int:
+def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
+    """Show the run's progress; a process other than a distributed run's rank 0 shows only
+    its failures."""
     from tqdm import tqdm
 
     bar = None
     status = 0
     try:
         for ev in trainer.run():
+            if not main and ev.kind != "failed":
+                continue
             if bar is None and ev.total_steps:
                 bar = tqdm(
                     total=ev.total_steps,
@@ -138,8 +150,9 @@ def _drive(trainer, *, quiet: bool) -> int:
                 )
     except KeyboardInterrupt:
         trainer.request_stop()
-        print("stopping: saving the model trained so far", file=sys.stderr)
-        for ev in trainer._finish(trainer._total_steps(), 0.0, stopped=True):
+        if main:
+            print("stopping: saving the model trained so far", file=sys.stderr)
+        for ev in trainer.save_after_interrupt():
             if ev.kind == "checkpoint":
                 print(ev.message, file=sys.stderr)
         return 130

@@ -17,6 +17,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,16 @@ import torch
 from torch import nn
 
 from explorer.seq2seq.decoding.decode import pad_sources as pad_batch
-from explorer.seq2seq.models.base import BOS, PAD, Seq2Seq
+from explorer.seq2seq.models.base import PAD, Seq2Seq
 from explorer.seq2seq.models.families import RNN_ARCHS, build_model, config_to_dict, make_config
+from explorer.seq2seq.training.batch import (
+    Batch,
+    Scheduled,
+    make_batch,
+    scheduled_logits,
+    share_of_loss,
+)
+from explorer.seq2seq.training.distributed import Distributed, PeerLost
 from explorer.seq2seq.training.options import (
     Probe,
     Progress,
@@ -38,6 +47,13 @@ from explorer.seq2seq.training.options import (
     mean_entropy,
     pick_device,
     teacher_forcing_ratio,
+)
+from explorer.seq2seq.training.validation import (
+    diagnoses,
+    probe,
+    probe_pair,
+    validation_bleu,
+    validation_loss,
 )
 
 __all__ = [
@@ -56,35 +72,30 @@ __all__ = [
     "teacher_forcing_ratio",
 ]
 
-PROBES = {
-    "classroom": (
-        "the black cat that i saw yesterday sat",
-        "le chat noir que j'ai vu hier s'est assis",
-    ),
-    "reverse": ("a b c d e f g", "g f e d c b a"),
-    "copy": ("a b c d e f g", "a b c d e f g"),
-}
+# what the history keeps of each step's event
+_STEP_RECORD = ("step", "loss", "lr", "grad_norm", "tokens_per_second", "teacher_forcing")
 
 
-def scheduled_logits(
-    model: Seq2Seq, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, ratio: float
-) -> torch.Tensor:
-    """(B, T, V) logits where each step's input is the gold token with probability ``ratio`` and
-    otherwise the model's own previous prediction (scheduled sampling, Bengio et al. 2015)."""
-    if ratio >= 1.0:
-        return model(src, lengths, tgt_in).logits
-    memory = model.encode(src, lengths)
-    state = model.start(memory)
-    y = tgt_in[:, 0]
-    out = []
-    for t in range(tgt_in.shape[1]):
-        step, state = model.step(memory, state, y)
-        out.append(step.logits)
-        if t + 1 < tgt_in.shape[1]:
-            gold = tgt_in[:, t + 1]
-            use_gold = torch.rand(gold.shape, device=gold.device) < ratio
-            y = torch.where(use_gold | (gold == PAD), gold, step.logits.argmax(-1))
-    return torch.stack(out, dim=1)
+@dataclass
+class _Clock:
+    """The run's steps planned (``total``), its start, and the window that measures tokens/s."""
+
+    total: int
+    per_epoch: int
+    start_step: int
+    t0: float = field(default_factory=time.perf_counter)
+    window_tokens: int = 0
+    window_t0: float = field(default_factory=time.perf_counter)
+    tokens_per_second: float | None = None
+
+    def count(self, tokens: int) -> float:
+        """Add a batch's tokens to the window; the time now."""
+        self.window_tokens += tokens
+        now = time.perf_counter()
+        if now - self.window_t0 >= 1.0:
+            self.tokens_per_second = self.window_tokens / (now - self.window_t0)
+            self.window_tokens, self.window_t0 = 0, now
+        return now
 
 
 class _StopRequested(Exception):
@@ -92,13 +103,21 @@ class _StopRequested(Exception):
 
 
 class Trainer:
-    """Trains one model; :meth:`run` is the generator of :class:`Progress` events."""
+    """Trains one model; :meth:`run` is the generator of :class:`Progress` events. With
+    ``distributed`` (one of several torchrun processes) each process trains on its share of every
+    batch; rank 0 alone evaluates and writes the checkpoint while the others wait for it."""
 
     def __init__(
-        self, options: TrainOptions, *, resume: str | Path | None = None, command: str = ""
+        self,
+        options: TrainOptions,
+        *,
+        resume: str | Path | None = None,
+        command: str = "",
+        distributed: Distributed | None = None,
     ):
         self.options = options
         self.command = command  # the command line that started the run, for the model card
+        self.dist = distributed or Distributed()
         self._stop = False
         self._resume_path = Path(resume) if resume else None
         self.model: Seq2Seq | None = None
@@ -107,10 +126,13 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.probes: list[Probe] = []
         self.step = 0
+        self.train_src: list[list[int]] = []
         self.corpus_description: dict[str, Any] = {}
         self.device = torch.device("cpu")
         self.last_good: dict[str, torch.Tensor] | None = None
         self._carried: tuple | None = None  # (model, tokenizer, optimizer state) to continue
+        self._evaluated_at: int | None = None  # the step of the latest evaluation
+        self._owns_group = False  # this trainer started the process group, and ends it
 
     # -- control ------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -124,7 +146,7 @@ class Trainer:
         if self.model is None:
             raise TrainingError("nothing to continue: the run has not started")
         options = TrainOptions.from_dict({**self.options.to_dict(), **changes})
-        nxt = Trainer(options, command=self.command)
+        nxt = Trainer(options, command=self.command, distributed=self.dist)
         state = self.optimizer.state_dict() if self.optimizer is not None else None
         nxt._carried = (self.model, self.tokenizer, state)
         nxt.history, nxt.probes = list(self.history), list(self.probes)
@@ -138,30 +160,60 @@ class Trainer:
         m = copy.deepcopy(self.model).to("cpu").float()
         return m.eval()
 
+    def save_after_interrupt(self) -> Iterator[Progress]:
+        """After an interrupt outside :meth:`run` (Ctrl-C): rank 0 saves the model as it stands,
+        without waiting for other processes, which may be gone."""
+        if self.options.out and self.model is not None and self.dist.is_main:
+            yield self._save(self._total_steps(), time.perf_counter(), final=True)
+
     # -- setup --------------------------------------------------------------------------------
     def _prepare(self) -> None:
-        from explorer.seq2seq.data.tokenizer import train_tokenizer
-
         o = self.options
         random.seed(o.seed)
         np.random.seed(o.seed)
         torch.manual_seed(o.seed)
-        if o.threads:
-            torch.set_num_threads(o.threads)
-        self.device = pick_device(o.device)
-        corpus, (train, valid, _test) = load_splits(o)
+        self.device = self.dist.device(o.device)
+        threads = o.threads or self.dist.default_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        self._owns_group = self.dist.start(self.device)
+        train, valid = self._load_splits()
+        optimizer_state = self._build(train)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=(0.9, 0.98))
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        self._encode(train, valid)
+        if self.history and "val_bleu" in self.history[-1]:
+            self._evaluated_at = self.step
+        self._engine = self.dist.wrap(Scheduled(self.model), self.device)
+        self._loss_fn = nn.CrossEntropyLoss(
+            ignore_index=PAD, label_smoothing=o.label_smoothing, reduction="sum"
+        )
+        self._use_amp = o.amp and self.device.type == "cuda"
+        bf16 = self._use_amp and torch.cuda.is_bf16_supported()
+        self._amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        fp16 = self._use_amp and self._amp_dtype == torch.float16
+        self._scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+
+    def _load_splits(self):
+        o = self.options
+        corpus, (train, valid, test) = load_splits(o)
         if not train.pairs:
             raise TrainingError(f"corpus {o.corpus!r} has no training pairs after filtering")
-        self.corpus_description = dict(corpus.description)
-        self.corpus_description.update(
-            {
-                "train": len(train.pairs),
-                "valid": len(valid.pairs),
-                "test": len(_test.pairs),
-                "max_words": o.max_words,
-                "split_seed": o.seed,
-            }
-        )
+        self.corpus_description = {
+            **corpus.description,
+            "train": len(train.pairs),
+            "valid": len(valid.pairs),
+            "test": len(test.pairs),
+            "max_words": o.max_words,
+            "split_seed": o.seed,
+        }
+        return train, valid
+
+    def _build(self, train) -> dict[str, Any] | None:
+        """The model and tokenizer: from the checkpoint resumed, carried over, or new. Returns
+        the optimizer state to continue from, if any."""
+        o = self.options
         if self._resume_path is not None:
             from explorer.seq2seq.checkpoint import load_checkpoint
 
@@ -169,13 +221,30 @@ class Trainer:
             self.model, self.tokenizer = ck.model, ck.tokenizer
             self.history = list(ck.history)
             self.step = int((ck.train_state or {}).get("step", 0))
-            optimizer_state = ck.optimizer_state
-        elif self._carried is not None:
+            return ck.optimizer_state
+        if self._carried is not None:
             model, self.tokenizer, optimizer_state = self._carried
             self.model = model.to(self.device)
             self._carried = None
-        else:
-            self.tokenizer = train_tokenizer(
+            return optimizer_state
+        self.tokenizer = self._new_tokenizer(train)
+        config = make_config(
+            o.arch,
+            src_vocab=self.tokenizer.src_vocab_size,
+            tgt_vocab=self.tokenizer.tgt_vocab_size,
+            **o.model,
+        )
+        self.model = build_model(config).to(self.device)
+        return None
+
+    def _new_tokenizer(self, train):
+        """Rank 0 trains the tokenizer; the other processes receive its sentencepiece models."""
+        from explorer.seq2seq.data.tokenizer import Tokenizer, train_tokenizer
+
+        o = self.options
+        tok = None
+        if self.dist.is_main:
+            tok = train_tokenizer(
                 [s for s, _ in train.pairs],
                 [t for _, t in train.pairs],
                 vocab_size=o.vocab_size,
@@ -183,27 +252,20 @@ class Trainer:
                 joint=o.joint_vocab,
                 seed=o.seed,
             )
-            config = make_config(
-                o.arch,
-                src_vocab=self.tokenizer.src_vocab_size,
-                tgt_vocab=self.tokenizer.tgt_vocab_size,
-                **o.model,
-            )
-            self.model = build_model(config).to(self.device)
-            optimizer_state = None
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=(0.9, 0.98))
-        if optimizer_state is not None:
-            self.optimizer.load_state_dict(optimizer_state)
+        if not self.dist.active:
+            return tok
+        models = tok.to_bytes() if tok is not None else (None, None)
+        src, tgt = (self.dist.broadcast_bytes(m, self.device) for m in models)
+        return tok if tok is not None else Tokenizer.from_bytes(src, tgt)
+
+    def _encode(self, train, valid) -> None:
         tok = self.tokenizer
         self.train_src = [tok.encode_src(s) for s, _ in train.pairs]
         self.train_tgt = [tok.encode_tgt(t) for _, t in train.pairs]
         self.valid_pairs = valid.pairs
         self.valid_src = [tok.encode_src(s) for s, _ in valid.pairs]
         self.valid_tgt = [tok.encode_tgt(t) for _, t in valid.pairs]
-        name = o.corpus if o.corpus in PROBES else None
-        self.probe_pair = (
-            PROBES[name] if name else (valid.pairs[0] if valid.pairs else train.pairs[0])
-        )
+        self.probe_pair = probe_pair(self.options.corpus, valid.pairs, train.pairs)
 
     def _total_steps(self) -> int:
         o = self.options
@@ -226,180 +288,173 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> Iterator[Progress]:
         """The run's events. torch's CPU thread count (``options.threads``) holds for the run
-        only: the process's own is put back when it ends."""
+        only: the process's own is put back when it ends. In a distributed run, losing contact
+        with the other processes ends the run with a "failed" event."""
         threads = torch.get_num_threads()
         try:
             yield from self._run()
+        except (PeerLost, torch.distributed.DistError) as e:
+            lost = e if isinstance(e, PeerLost) else self.dist.lost(e)
+            yield Progress("failed", self.step, self._total_steps(), message=str(lost))
         finally:
             torch.set_num_threads(threads)
+            if self._owns_group:
+                self.dist.close()
+                self._owns_group = False
 
     def _run(self) -> Iterator[Progress]:
-        o = self.options
         self._prepare()
-        model, opt, device = self.model, self.optimizer, self.device
-        assert model is not None and opt is not None
-        total = self._total_steps()
-        use_amp = o.amp and device.type == "cuda"
-        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-        loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=o.label_smoothing)
+        o = self.options
         per_epoch = max(1, math.ceil(len(self.train_src) / o.batch_size))
-        t0 = time.perf_counter()
-        start_step = self.step
-        window_tokens, window_t0 = 0, time.perf_counter()
-        tps = None
-        yield Progress(
-            "start", self.step, total, message=f"training {o.arch} on {describe_device(device)}"
-        )
+        clock = _Clock(self._total_steps(), per_epoch, start_step=self.step)
+        where = describe_device(self.device)
+        if self.dist.active:
+            where += f" in each of {self.dist.world_size} processes"
+        yield Progress("start", self.step, clock.total, message=f"training {o.arch} on {where}")
         if self.step == 0:
-            yield self._evaluate(total, t0)
-        while self.step < total:
-            epoch, offset = divmod(self.step, per_epoch)
-            batches = self._epoch_batches(epoch)
-            for idx in batches[offset:]:
-                if self._stop:
-                    yield from self._finish(total, t0, stopped=True)
+            yield from self._evaluations(clock.total, clock.t0, diagnose=False)
+        while self.step < clock.total:
+            epoch, offset = divmod(self.step, clock.per_epoch)
+            for idx in self._epoch_batches(epoch)[offset:]:
+                halt = self._halt(clock)
+                if halt == "stop":
+                    yield from self._finish(clock.total, clock.t0, stopped=True)
                     return
-                if self.step >= total:
+                if halt:  # the planned steps are done, or the time budget is spent
                     break
-                if o.max_minutes and time.perf_counter() - t0 >= 60 * o.max_minutes:
-                    total = self.step  # the time budget ends the run here, as if planned
-                    break
-                model.train()
-                lr = learning_rate(o, self.step)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                src, src_len = pad_batch([self.train_src[i] for i in idx], device)
-                tgt, _ = pad_batch([[BOS] + self.train_tgt[i] for i in idx], device)
-                tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
-                ratio = teacher_forcing_ratio(o, self.step, total) if o.arch in RNN_ARCHS else 1.0
-                phase, oom = "forward", False  # phase: where an out-of-memory error struck
-                try:
-                    with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                        logits = scheduled_logits(model, src, src_len, tgt_in, ratio)
-                        loss = loss_fn(
-                            logits.reshape(-1, logits.shape[-1]).float(), tgt_out.reshape(-1)
-                        )
-                    if not torch.isfinite(loss):
-                        yield from self._diverged(total, t0, float(loss.detach()))
-                        return
-                    if self._stop:  # a stop asked for during the forward pass drops the batch
-                        raise _StopRequested
-                    opt.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(opt)
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip))
-                    if not math.isfinite(grad_norm) and not scaler.is_enabled():
-                        yield from self._diverged(total, t0, grad_norm, what="gradient norm")
-                        return
-                    if self._stop:  # ... and so does one asked for during the backward pass
-                        raise _StopRequested
-                    phase = "optimizer"  # from here on the weights may change
-                    scaler.step(opt)
-                    scaler.update()
-                except torch.OutOfMemoryError:  # the traceback (and its tensors) ends here
-                    oom = True
-                except _StopRequested:
-                    # The weights are those of the last completed step: nothing was applied.
-                    opt.zero_grad(set_to_none=True)
-                    logits = loss = None
-                    yield from self._finish(total, t0, stopped=True)
+                if not (yield from self._train_step(idx, clock)):
+                    return  # the step ended the run: stopped, diverged, out of memory
+                if not (yield from self._after_step(clock)):
                     return
-                if oom:
-                    logits = loss = None
-                    yield self._out_of_memory(total, t0, restore=phase == "optimizer")
-                    return
-                self.step += 1
-                ntok = int((tgt_out != PAD).sum())
-                window_tokens += ntok
-                now = time.perf_counter()
-                if now - window_t0 >= 1.0:
-                    tps = window_tokens / (now - window_t0)
-                    window_tokens, window_t0 = 0, now
-                elapsed = now - t0
-                done = self.step - start_step
-                eta = elapsed / done * (total - self.step) if done else None
-                lv = float(loss.detach())
-                yield Progress(
-                    "step",
-                    self.step,
-                    total,
-                    epoch=self.step / per_epoch,
-                    loss=lv,
-                    perplexity=math.exp(min(lv, 50.0)),
-                    lr=lr,
-                    grad_norm=grad_norm,
-                    tokens_per_second=tps,
-                    teacher_forcing=ratio,
-                    elapsed=elapsed,
-                    eta=eta,
-                )
-                self.history.append(
-                    {
-                        "step": self.step,
-                        "loss": lv,
-                        "lr": lr,
-                        "grad_norm": grad_norm,
-                        "tokens_per_second": tps,
-                        "teacher_forcing": ratio,
-                    }
-                )
-                if self.step % 50 == 0:
-                    self.last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if o.eval_every and self.step % o.eval_every == 0 and self.step < total:
-                    ev = self._evaluate(total, t0)
-                    yield ev
-                    yield from self._diagnose(ev, total)
-                if o.out and o.checkpoint_every and self.step % o.checkpoint_every == 0:
-                    saved = self._save(total, t0, final=False)
-                    yield saved
-                    if saved.kind == "failed":
-                        return
-        yield from self._finish(total, t0, stopped=False)
+        yield from self._finish(clock.total, clock.t0, stopped=False)
+
+    def _halt(self, clock: _Clock) -> str | None:
+        """Why the run goes no further before the next batch: ``stop`` (asked for), ``done``,
+        ``budget`` (the time budget, by rank 0's clock), or None. Every process agrees."""
+        minutes = self.options.max_minutes
+        over = bool(minutes) and time.perf_counter() - clock.t0 >= 60 * minutes
+        stop, over = self.dist.total(self._stop, over and self.dist.is_main, device=self.device)
+        if stop:
+            return "stop"
+        if self.step >= clock.total:
+            return "done"
+        if over:
+            clock.total = self.step  # the time budget ends the run here, as if planned
+            return "budget"
+        return None
+
+    def _train_step(self, idx: list[int], clock: _Clock) -> Iterator[Progress]:
+        """One optimiser step on batch ``idx``; returns False when it ended the run."""
+        o, opt, scaler = self.options, self.optimizer, self._scaler
+        self._engine.train()
+        lr = learning_rate(o, self.step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = make_batch(idx, self.train_src, self.train_tgt, self.dist, self.device)
+        ratio = teacher_forcing_ratio(o, self.step, clock.total) if o.arch in RNN_ARCHS else 1.0
+        phase, oom = "forward", False  # phase: where an out-of-memory error struck
+        try:
+            loss, lv = self._forward(batch, ratio)
+            if not math.isfinite(lv):
+                yield from self._diverged(clock.total, clock.t0, lv)
+                return False
+            if self.dist.any(self._stop, self.device):  # a stop asked for during the forward
+                raise _StopRequested  # pass drops the batch
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.clip))
+            if not math.isfinite(grad_norm) and not scaler.is_enabled():
+                yield from self._diverged(clock.total, clock.t0, grad_norm, what="gradient norm")
+                return False
+            if self.dist.any(self._stop, self.device):  # ... and so does one asked for during
+                raise _StopRequested  # the backward pass
+            phase = "optimizer"  # from here on the weights may change
+            scaler.step(opt)
+            scaler.update()
+        except torch.OutOfMemoryError:  # the traceback (and its tensors) ends here
+            oom = True
+        except _StopRequested:
+            # The weights are those of the last completed step: nothing was applied.
+            opt.zero_grad(set_to_none=True)
+            loss = None
+            yield from self._finish(clock.total, clock.t0, stopped=True)
+            return False
+        if oom:
+            loss = None
+            yield self._out_of_memory(clock.total, clock.t0, restore=phase == "optimizer")
+            return False
+        self.step += 1
+        ev = self._step_event(
+            clock, batch.tokens, loss=lv, lr=lr, grad_norm=grad_norm, teacher_forcing=ratio
+        )
+        yield ev
+        self.history.append({k: getattr(ev, k) for k in _STEP_RECORD})
+        return True
+
+    def _forward(self, batch: Batch, ratio: float) -> tuple[torch.Tensor, float]:
+        """The loss to differentiate (this process's token losses, scaled so that averaging the
+        processes' gradients gives the whole batch's mean), and the whole batch's mean loss."""
+        with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._use_amp):
+            logits = self._engine(batch.src, batch.src_len, batch.tgt_in, ratio)
+            summed = self._loss_fn(
+                logits.reshape(-1, logits.shape[-1]).float(), batch.tgt_out.reshape(-1)
+            )
+        (whole,) = self.dist.total(float(summed.detach()) * batch.weight, device=self.device)
+        return share_of_loss(summed, batch, self.dist.world_size), whole / batch.tokens
+
+    def _step_event(self, clock: _Clock, tokens: int, **values: Any) -> Progress:
+        now = clock.count(tokens)
+        elapsed = now - clock.t0
+        done = self.step - clock.start_step
+        lv = values["loss"]
+        return Progress(
+            "step",
+            self.step,
+            clock.total,
+            epoch=self.step / clock.per_epoch,
+            perplexity=math.exp(min(lv, 50.0)),
+            tokens_per_second=clock.tokens_per_second,
+            elapsed=elapsed,
+            eta=elapsed / done * (clock.total - self.step) if done else None,
+            **values,
+        )
+
+    def _after_step(self, clock: _Clock) -> Iterator[Progress]:
+        """Keep good weights, evaluate and save when due; returns False when the run ends."""
+        o = self.options
+        if self.step % 50 == 0:
+            self.last_good = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if o.eval_every and self.step % o.eval_every == 0 and self.step < clock.total:
+            yield from self._evaluations(clock.total, clock.t0, diagnose=True)
+        if o.out and o.checkpoint_every and self.step % o.checkpoint_every == 0:
+            return (yield from self._checkpoint(clock.total, clock.t0, final=False))
+        return True
+
+    def _evaluations(self, total: int, t0: float, *, diagnose: bool) -> Iterator[Progress]:
+        """Rank 0 evaluates (and diagnoses) while the other processes wait."""
+        if self.dist.is_main:
+            ev = self._evaluate(total, t0)
+            yield ev
+            if diagnose:
+                yield from self._diagnose(ev, total)
+        self._evaluated_at = self.step
+        self.dist.total(0.0, device=self.device)  # the others wait here
 
     # -- evaluation, diagnostics, saving ------------------------------------------------------
-    @torch.no_grad()
     def _evaluate(self, total: int, t0: float) -> Progress:
-        from explorer.seq2seq.decoding.decode import greedy_batch, teacher_forced
-        from explorer.seq2seq.metrics import corpus_bleu
-
-        model, tok, o = self.model, self.tokenizer, self.options
+        model, o = self.model, self.options
         model.eval()
-        loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, reduction="sum")
-        tot, ntok = 0.0, 0
-        for i in range(0, len(self.valid_src), 128):
-            src, src_len = pad_batch(self.valid_src[i : i + 128], self.device)
-            tgt, _ = pad_batch([[BOS] + t for t in self.valid_tgt[i : i + 128]], self.device)
-            logits = model(src, src_len, tgt[:, :-1]).logits
-            tot += float(
-                loss_fn(logits.reshape(-1, logits.shape[-1]).float(), tgt[:, 1:].reshape(-1))
-            )
-            ntok += int((tgt[:, 1:] != PAD).sum())
-        val_loss = tot / max(1, ntok)
-        pairs = self.valid_pairs[: o.bleu_sentences]
-        bleu = None
-        if pairs:
-            hyps = greedy_batch(model, tok, [s for s, _ in pairs])
-            bleu = corpus_bleu([tok.decode_tgt(h) for h in hyps], [t for _, t in pairs])
-        src, ref = self.probe_pair
-        tf = teacher_forced(model, tok, src, ref)
-        attn = tf.attention_matrix()
-        out = tok.decode_tgt(greedy_batch(model, tok, [src])[0])
-        probe = Probe(
-            self.step,
-            list(tf.src_pieces),
-            tf.pieces,
-            attn,
-            mean_entropy(attn) if attn is not None else None,
-            out,
-        )
-        self.probes.append(probe)
+        val_loss = validation_loss(model, self.valid_src, self.valid_tgt, self.device)
+        bleu = validation_bleu(model, self.tokenizer, self.valid_pairs[: o.bleu_sentences])
+        p = probe(model, self.tokenizer, self.probe_pair, self.step)
+        self.probes.append(p)
         rec = {
             "step": self.step,
             "val_loss": val_loss,
             "val_bleu": bleu,
-            "attention_entropy": probe.entropy,
-            "probe_output": out,
+            "attention_entropy": p.entropy,
+            "probe_output": p.output,
             "elapsed": time.perf_counter() - t0,  # seconds since this run (or resume) started
         }
         self.history.append(rec)
@@ -410,39 +465,13 @@ class Trainer:
             val_loss=val_loss,
             val_bleu=bleu,
             perplexity=math.exp(min(val_loss, 50.0)),
-            probe=probe,
+            probe=p,
             elapsed=time.perf_counter() - t0,
         )
 
     def _diagnose(self, ev: Progress, total: int) -> Iterator[Progress]:
-        probe = ev.probe
-        if probe is None:
-            return
-        if probe.attention is not None and self.step >= 0.3 * total and probe.entropy is not None:
-            uniform = math.log(max(2, probe.attention.shape[1]))
-            if probe.entropy > 0.9 * uniform:
-                yield Progress(
-                    "diagnostic",
-                    self.step,
-                    total,
-                    message=(
-                        "Attention is still close to uniform after the early phase: "
-                        "check the score function (and that the encoder states reach it)."
-                    ),
-                )
-        words = probe.output.split()
-        if len(words) >= 4 and any(
-            words[i] == words[i + 1] == words[i + 2] for i in range(len(words) - 2)
-        ):
-            yield Progress(
-                "diagnostic",
-                self.step,
-                total,
-                message=(
-                    f"The probe translation repeats a token ({probe.output!r}): mode collapse. "
-                    "Keep teacher forcing higher for longer, or add dropout (0.3)."
-                ),
-            )
+        for message in diagnoses(ev.probe, total) if ev.probe is not None else ():
+            yield Progress("diagnostic", self.step, total, message=message)
 
     def _diverged(
         self, total: int, t0: float, value: float, what: str = "loss"
@@ -488,6 +517,7 @@ class Trainer:
             "steps": self.step,
             "train_seconds": round(elapsed, 1),
             "device": describe_device(self.device),
+            "world_size": self.dist.world_size,  # processes that trained it (torchrun)
             "val_bleu": evals[-1]["val_bleu"] if evals else None,
             "command": self.command,
             "options": self.options.to_dict(),
@@ -530,20 +560,34 @@ class Trainer:
             card=self.card(time.perf_counter() - t0),
             train_state={
                 "step": self.step,
+                "world_size": self.dist.world_size,
                 "options": self.options.to_dict(),
                 "config": config_to_dict(self.model.config),
             },
             optimizer=self.optimizer if self.options.optimizer_state else None,
         )
 
-    def _finish(self, total: int, t0: float, *, stopped: bool) -> Iterator[Progress]:
-        if not stopped and (not self.history or "val_bleu" not in self.history[-1]):
-            yield self._evaluate(total, t0)
-        if self.options.out:
-            saved = self._save(total, t0, final=True)
+    def _checkpoint(self, total: int, t0: float, *, final: bool) -> Iterator[Progress]:
+        """Rank 0 writes the checkpoint while the others wait; returns False if it failed."""
+        saved = self._save(total, t0, final=final) if self.dist.is_main else None
+        failed = self.dist.any(saved is not None and saved.kind == "failed", self.device)
+        if saved is not None:
             yield saved
-            if saved.kind == "failed":
-                return
+        elif failed:
+            msg = (
+                "rank 0 could not write the checkpoint (its message says why); "
+                f"rank {self.dist.rank} stops too"
+            )
+            yield Progress(
+                "failed", self.step, total, message=msg, elapsed=time.perf_counter() - t0
+            )
+        return not failed
+
+    def _finish(self, total: int, t0: float, *, stopped: bool) -> Iterator[Progress]:
+        if not stopped and self._evaluated_at != self.step:
+            yield from self._evaluations(total, t0, diagnose=False)
+        if self.options.out and not (yield from self._checkpoint(total, t0, final=True)):
+            return
         kind = "stopped" if stopped else "done"
         yield Progress(
             kind,

@@ -1,0 +1,87 @@
+"""One training batch: this process's share of it, and the model's logits on it. How a batch
+is divided between the processes of a distributed run: :mod:`explorer.seq2seq.training.distributed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from explorer.seq2seq.decoding.decode import pad_sources
+from explorer.seq2seq.models.base import BOS, PAD, Seq2Seq
+from explorer.seq2seq.training.distributed import Distributed
+
+
+def scheduled_logits(
+    model: Seq2Seq, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, ratio: float
+) -> torch.Tensor:
+    """(B, T, V) logits where each step's input is the gold token with probability ``ratio`` and
+    otherwise the model's own previous prediction (scheduled sampling, Bengio et al. 2015)."""
+    if ratio >= 1.0:
+        return model(src, lengths, tgt_in).logits
+    memory = model.encode(src, lengths)
+    state = model.start(memory)
+    y = tgt_in[:, 0]
+    out = []
+    for t in range(tgt_in.shape[1]):
+        step, state = model.step(memory, state, y)
+        out.append(step.logits)
+        if t + 1 < tgt_in.shape[1]:
+            gold = tgt_in[:, t + 1]
+            use_gold = torch.rand(gold.shape, device=gold.device) < ratio
+            y = torch.where(use_gold | (gold == PAD), gold, step.logits.argmax(-1))
+    return torch.stack(out, dim=1)
+
+
+class Scheduled(nn.Module):
+    """The model under scheduled sampling as one module, so that DistributedDataParallel can wrap
+    its forward pass (the RNN families decode step by step when the ratio is below one)."""
+
+    def __init__(self, model: Seq2Seq):
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, ratio: float
+    ) -> torch.Tensor:
+        return scheduled_logits(self.model, src, lengths, tgt_in, ratio)
+
+
+@dataclass
+class Batch:
+    """This process's share of one batch, padded, and the whole batch's target-token count."""
+
+    src: torch.Tensor  # (B, S)
+    src_len: torch.Tensor  # (B,)
+    tgt_in: torch.Tensor  # (B, T) starting with BOS
+    tgt_out: torch.Tensor  # (B, T) the tokens to predict
+    weight: float  # 1, or 0 for a stand-in sentence when this process's share is empty
+    tokens: int  # target tokens in the whole batch, all processes' shares together
+
+
+def make_batch(
+    idx: list[int],
+    src_ids: list[list[int]],
+    tgt_ids: list[list[int]],
+    dist: Distributed,
+    device: torch.device,
+) -> Batch:
+    """This process's share of the batch of sentences ``idx``. A process whose share is empty
+    (a batch smaller than the number of processes) gets a stand-in sentence of weight 0, so
+    that it still takes part in summing the gradients."""
+    share = dist.shard(idx)
+    weight = 1.0 if share else 0.0
+    share = share or idx[:1]
+    src, src_len = pad_sources([src_ids[i] for i in share], device)
+    tgt, _ = pad_sources([[BOS] + tgt_ids[i] for i in share], device)
+    tokens = max(1, sum(len(tgt_ids[i]) for i in idx))
+    return Batch(src, src_len, tgt[:, :-1], tgt[:, 1:], weight, tokens)
+
+
+def share_of_loss(summed: torch.Tensor, batch: Batch, world_size: int) -> torch.Tensor:
+    """The loss this process differentiates: its share's summed token losses, scaled so that the
+    average of the ``world_size`` processes' gradients (what DistributedDataParallel computes) is
+    the gradient of the whole batch's mean loss per target token."""
+    return summed * (batch.weight * world_size / batch.tokens)
