@@ -230,9 +230,11 @@ def _side_vocab(pieces: list[str], file: Path, eos: int, pad: int, start: int) -
 
 
 def read_vocabs(folder: Path, cfg: dict[str, Any]) -> tuple[MarianVocab, MarianVocab]:
-    separate = not cfg["share_encoder_decoder_embeddings"]
-    src_file = folder / "vocab.json"
-    tgt_file = folder / "target_vocab.json" if separate else src_file
+    src_file, tgt_file = folder / "vocab.json", folder / "target_vocab.json"
+    separate = tgt_file.is_file()  # as Marian's tokenizer: separate_vocabs with this file
+    if separate and cfg["share_encoder_decoder_embeddings"]:
+        raise MarianError(f"{tgt_file}: separate vocabularies need unshared embeddings in config.json")
+    tgt_file = tgt_file if separate else src_file
     src = _read_vocab(src_file, cfg["vocab_size"])
     tgt = _read_vocab(tgt_file, cfg["decoder_vocab_size"]) if separate else src
     pad, eos, start = cfg["pad_token_id"], cfg["eos_token_id"], cfg["decoder_start_token_id"]
