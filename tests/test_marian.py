@@ -175,7 +175,9 @@ def test_opens_everywhere_a_checkpoint_opens(marian, capsys):
     assert isinstance(ck.model, TransformerSeq2Seq) and ck.model.config.never_pad_bos
     assert ck.config["positions"] == "sinusoidal-halves" and ck.config["norm"] == "post"
     sentence = EN[0]
-    expected = m.tokenizer.decode_tgt([s.token for s in greedy(m.model, m.tokenizer, sentence).steps])
+    expected = m.tokenizer.decode_tgt(
+        [s.token for s in greedy(m.model, m.tokenizer, sentence).steps]
+    )
     assert run(["translate", "--checkpoint", str(folder), sentence]) == 0
     assert capsys.readouterr().out.strip() == expected.strip()
     assert run(["info", str(folder)]) == 0

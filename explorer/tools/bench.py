@@ -314,11 +314,18 @@ def bench_reliability(quick: bool) -> dict[str, Any]:
     return {"rows": rows}
 
 
+def bench_marian(quick: bool) -> dict[str, Any]:
+    from explorer.tools.bench_marian import bench_marian
+
+    return bench_marian(quick)
+
+
 BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "training": bench_training,
     "decoding": bench_decoding,
     "gui": bench_gui,
     "reliability": bench_reliability,
+    "marian": bench_marian,
 }
 
 
@@ -455,6 +462,10 @@ def render(results: dict[str, Any], quick: bool, seconds: float) -> str:
         ]
         if r.get("notes"):
             out += [r["notes"], ""]
+    if "marian" in results:
+        from explorer.tools.bench_marian import render_marian
+
+        out += render_marian(results["marian"])
     for name, err in results.get("errors", {}).items():
         out += [f"### {name}: failed", "", "```", err, "```", ""]
     out.append(END)

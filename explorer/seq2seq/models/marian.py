@@ -173,7 +173,9 @@ def read_config(folder: Path) -> dict[str, Any]:
     for name in ("pad_token_id", "eos_token_id", "decoder_start_token_id"):
         out[name] = _field(cfg, file, name, "int")
         if out[name] >= out["decoder_vocab_size"]:
-            raise MarianError(f"{file}: field {name!r}={out[name]} is outside the target vocabulary")
+            raise MarianError(
+                f"{file}: field {name!r}={out[name]} is outside the target vocabulary"
+            )
     for name, default in (
         ("scale_embedding", False),
         ("share_encoder_decoder_embeddings", True),
@@ -212,7 +214,9 @@ def _read_vocab(file: Path, size: int) -> list[str]:
     pieces: list[str | None] = [None] * size
     for piece, i in table.items():
         if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < size or pieces[i]:
-            raise MarianError(f"{file}: piece {piece!r} has id {i!r}, not a free id in 0..{size - 1}")
+            raise MarianError(
+                f"{file}: piece {piece!r} has id {i!r}, not a free id in 0..{size - 1}"
+            )
         pieces[i] = piece
     return pieces  # type: ignore[return-value]
 
@@ -233,7 +237,9 @@ def read_vocabs(folder: Path, cfg: dict[str, Any]) -> tuple[MarianVocab, MarianV
     src_file, tgt_file = folder / "vocab.json", folder / "target_vocab.json"
     separate = tgt_file.is_file()  # as Marian's tokenizer: separate_vocabs with this file
     if separate and cfg["share_encoder_decoder_embeddings"]:
-        raise MarianError(f"{tgt_file}: separate vocabularies need unshared embeddings in config.json")
+        raise MarianError(
+            f"{tgt_file}: separate vocabularies need unshared embeddings in config.json"
+        )
     tgt_file = tgt_file if separate else src_file
     src = _read_vocab(src_file, cfg["vocab_size"])
     tgt = _read_vocab(tgt_file, cfg["decoder_vocab_size"]) if separate else src
@@ -282,7 +288,9 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     except Exception as e:  # corrupt file, or a pickle that weights_only refuses
         text = str(e).strip().splitlines()
         raise MarianError(f"{file}: cannot read the weights: {text[0] if text else e}") from None
-    if not isinstance(tensors, dict) or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
+    if not isinstance(tensors, dict) or not all(
+        isinstance(t, torch.Tensor) for t in tensors.values()
+    ):
         raise MarianError(f"{file}: not a flat dictionary of tensors")
     out = {}
     for name, t in tensors.items():
@@ -350,7 +358,9 @@ def convert_weights(
     return {k: v.contiguous() for k, v in state.items()}
 
 
-def transformer_config(cfg: dict[str, Any], src: MarianVocab, tgt: MarianVocab) -> TransformerConfig:
+def transformer_config(
+    cfg: dict[str, Any], src: MarianVocab, tgt: MarianVocab
+) -> TransformerConfig:
     return TransformerConfig(
         src_vocab=len(src.pieces),
         tgt_vocab=len(tgt.pieces),

@@ -15,11 +15,11 @@ decoder layer's cross-attention keys and values are projected from the encoder o
 Blocks are post-LN as in the paper (x = LN(x + Sublayer(x))) or pre-LN (x = x + Sublayer(LN(x)),
 with a final LayerNorm after the last encoder and decoder layer).
 
-Options that other implementations need (Marian / opus-mt, see ``marian.py``): sinusoidal positions
-laid out as [sin | cos] halves instead of interleaved (``positions="sinusoidal-halves"``), the SiLU
-feed-forward (``activation="silu"``), unscaled embeddings (``scale_embeddings=False``), a bias on the
-output logits (``output_bias``) and a decoder that never emits PAD or BOS (``never_pad_bos``: their
-logits are -inf, so the remaining tokens' probabilities are renormalised).
+Options that other implementations need (Marian / opus-mt, see ``marian.py``): sinusoidal
+positions laid out as [sin | cos] halves instead of interleaved (``positions="sinusoidal-halves"``),
+the SiLU feed-forward (``activation="silu"``), unscaled embeddings (``scale_embeddings=False``), a
+bias on the output logits (``output_bias``) and a decoder that never emits PAD or BOS
+(``never_pad_bos``: their logits are -inf, so the other tokens' probabilities are renormalised).
 """
 
 from __future__ import annotations
@@ -128,7 +128,10 @@ def sinusoidal_positions_halves(
     return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1).float()
 
 
-_POSITION_TABLES = {"sinusoidal": sinusoidal_positions, "sinusoidal-halves": sinusoidal_positions_halves}
+_POSITION_TABLES = {
+    "sinusoidal": sinusoidal_positions,
+    "sinusoidal-halves": sinusoidal_positions_halves,
+}
 
 
 class Embedding(nn.Module):
