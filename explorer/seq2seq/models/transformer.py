@@ -337,10 +337,11 @@ class TransformerSeq2Seq(Seq2Seq):
         """Decoder output (..., d_model) → logits (..., V)."""
         h = self.dec_ln_f(h)
         W = self.tgt_embed.tok.weight if self.W_out is None else self.W_out.weight
-        logits = F.linear(h, W, self.b_out)
-        if self.config.never_pad_bos:
-            logits = logits.index_fill(-1, self._pad_bos.to(logits.device), float("-inf"))
-        return logits
+        bias = self.b_out
+        if self.config.never_pad_bos:  # -inf in the (V,) bias: no pass over every row's logits
+            base = bias if bias is not None else h.new_zeros(W.shape[0])
+            bias = base.index_fill(0, self._pad_bos.to(base.device), float("-inf"))
+        return F.linear(h, W, bias)
 
     def _decode(
         self, memory: Memory, y: torch.Tensor, k: torch.Tensor, v: torch.Tensor
