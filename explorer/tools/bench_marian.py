@@ -54,7 +54,9 @@ def _write_folder(folder: Path) -> Any:
     for name in ("source.spm", "target.spm"):
         (folder / name).write_bytes(writer.getvalue())
     V = OPUS_MT_EN_FR["vocab_size"]
-    pieces = [f"\u2581w{i}" for i in range(V - 3)]
+    sp = spm.SentencePieceProcessor(model_proto=writer.getvalue())
+    pieces = [sp.id_to_piece(i) for i in range(3, sp.get_piece_size())]  # after <unk> <s> </s>
+    pieces += [f"\u2581w{i}" for i in range(V - 3 - len(pieces))]
     vocab = {"</s>": 0, "<unk>": 1, **{p: i + 2 for i, p in enumerate(pieces)}, "<pad>": V - 1}
     (folder / "vocab.json").write_text(json.dumps(vocab))
     torch.manual_seed(0)
