@@ -115,7 +115,10 @@ def resolve(path: str | os.PathLike) -> Path:
         return Path(snapshot_download(str(path), allow_patterns=patterns))
     except Exception as e:  # offline with an empty cache, unknown name, network error, ...
         text = str(e).strip().splitlines()
-        raise MarianError(f"{path}: cannot fetch from the hub: {text[0] if text else e}") from None
+        raise MarianError(
+            f"{path}: no such file or folder, and fetching it as a Hugging Face hub name failed: "
+            f"{text[0] if text else type(e).__name__}"
+        ) from None
 
 
 # ---- config.json ------------------------------------------------------------------------------
