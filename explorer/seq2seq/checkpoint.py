@@ -36,7 +36,7 @@ from torch.overrides import TorchFunctionMode
 
 from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerError
 from explorer.seq2seq.messages import first_line as _first_line
-from explorer.seq2seq.models import families
+from explorer.seq2seq.models import families, marian
 from explorer.seq2seq.models.base import Seq2Seq
 
 FORMAT = "attention-explorer-checkpoint"
@@ -424,7 +424,10 @@ def load_checkpoint(
     device: str | torch.device = "cpu",
     build: Callable[[dict[str, Any]], Seq2Seq] = families.build_model,
 ) -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint``; the model is in eval mode on ``device``."""
+    """Read a checkpoint written by ``save_checkpoint``; the model is in eval mode on ``device``.
+    A folder or hub name opens as a Marian model (``models/marian.py``)."""
+    if marian.is_marian_source(path):
+        return marian.open_checkpoint(path, device)
     path = Path(path)
     header = _read_header(path)
     records = _metadata(path, header)
@@ -500,6 +503,8 @@ def _optimizer_state(
 def read_card(path: str | os.PathLike) -> dict[str, Any]:
     """Metadata only (no weights read, no model built): config, history, corpus, card,
     train_state, parameter count, and whether optimizer state is stored."""
+    if marian.is_marian_source(path):
+        return marian.read_card(path)
     path = Path(path)
     header = _read_header(path)
     records = _metadata(path, header)

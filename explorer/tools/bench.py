@@ -335,11 +335,24 @@ def bench_reliability(quick: bool) -> dict[str, Any]:
     return {"rows": rows}
 
 
+def bench_marian(quick: bool) -> dict[str, Any]:
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") is None:
+        note = "the Marian rows need transformers, the reference implementation: skipped"
+        print(f"bench: {note}", file=sys.stderr)
+        return {"skipped": note}
+    from explorer.tools.bench_marian import bench_marian
+
+    return bench_marian(quick)
+
+
 BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "training": bench_training,
     "decoding": bench_decoding,
     "gui": bench_gui,
     "reliability": bench_reliability,
+    "marian": bench_marian,
 }
 
 
@@ -450,11 +463,20 @@ def _reliability_section(r: dict[str, Any]) -> list[str]:
     return out + ([r["notes"], ""] if r.get("notes") else [])
 
 
+def _marian_section(r: dict[str, Any]) -> list[str]:
+    if "skipped" in r:
+        return ["### A Marian model of opus-mt-en-fr's shape", "", r["skipped"] + ".", ""]
+    from explorer.tools.bench_marian import render_marian
+
+    return render_marian(r)
+
+
 SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "training": _training_section,
     "decoding": _decoding_section,
     "gui": _gui_section,
     "reliability": _reliability_section,
+    "marian": _marian_section,
 }
 
 

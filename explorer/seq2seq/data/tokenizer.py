@@ -12,6 +12,10 @@ its BOS from the training loop and the decoders)::
 
 Training runs in-process from Python iterables (no temporary files) and is deterministic: the
 same corpus, options and seed give byte-identical models.
+
+A tokenizer may also carry its own *vocabularies* (Marian: the sentencepiece models only split the
+text into pieces and ``vocab.json`` numbers them): then ids and pieces come from those tables, whose
+first four entries are the specials above, and the sentencepiece models' own ids are not used.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ def _model_type_of(model: bytes) -> str:
     return _PROTO_MODEL_TYPES.get(kind if isinstance(kind, int) else 1, "unigram")
 
 
-def _load_processor(model: bytes, side: str) -> spm.SentencePieceProcessor:
+def _load_processor(model: bytes, side: str, own_ids: bool = True) -> spm.SentencePieceProcessor:
     if not isinstance(model, (bytes, bytearray)) or not model:
         raise TokenizerError(f"{side} sentencepiece model is empty")
     try:
@@ -88,7 +92,7 @@ def _load_processor(model: bytes, side: str) -> spm.SentencePieceProcessor:
     except (RuntimeError, OSError) as e:
         raise TokenizerError(f"corrupt {side} sentencepiece model: {first_line(e)}") from None
     found = (sp.pad_id(), sp.unk_id(), sp.bos_id(), sp.eos_id())
-    if found != (PAD, UNK, BOS, EOS):
+    if own_ids and found != (PAD, UNK, BOS, EOS):
         raise TokenizerError(
             f"{side} sentencepiece model has special ids pad,unk,bos,eos={found}; "
             f"expected {(PAD, UNK, BOS, EOS)}"
@@ -179,23 +183,62 @@ class TokenizerLike(Protocol):
     def piece_to_id(self, piece: str, side: str) -> int: ...
 
 
-class Tokenizer:
-    """Source and target sentencepiece models with the fixed special ids of ``base``."""
+def _check_vocab(pieces: Sequence[str], side: str) -> tuple[str, ...]:
+    pieces = tuple(pieces)
+    if pieces[: len(SPECIAL_PIECES)] != SPECIAL_PIECES:
+        raise TokenizerError(f"{side} vocabulary must start with {' '.join(SPECIAL_PIECES)}")
+    if not all(isinstance(p, str) and p for p in pieces):
+        raise TokenizerError(f"{side} vocabulary holds an empty or non-text piece")
+    return pieces
 
-    def __init__(self, src_model: bytes, tgt_model: bytes):
+
+class Tokenizer:
+    """Source and target sentencepiece models with the fixed special ids of ``base``.
+
+    ``vocabs`` (source pieces, target pieces), each indexed by id, replaces the sentencepiece
+    models' own numbering; a piece missing from a table encodes as UNK."""
+
+    def __init__(
+        self,
+        src_model: bytes,
+        tgt_model: bytes,
+        vocabs: tuple[Sequence[str], Sequence[str]] | None = None,
+    ):
         self._models = {"src": bytes(src_model), "tgt": bytes(tgt_model)}
+        own = vocabs is None
         self._sp = {
-            "src": _load_processor(self._models["src"], "source"),
-            "tgt": _load_processor(self._models["tgt"], "target"),
+            "src": _load_processor(self._models["src"], "source", own),
+            "tgt": _load_processor(self._models["tgt"], "target", own),
         }
-        self.joint: bool = self._models["src"] == self._models["tgt"]
+        self._vocab: dict[str, tuple[str, ...]] | None = None
+        self._ids: dict[str, dict[str, int]] = {}
+        if vocabs is not None:
+            self._vocab = {
+                side: _check_vocab(v, name)
+                for side, v, name in zip(SIDES, vocabs, ("source", "target"))
+            }
+            for side, table in self._vocab.items():
+                ids: dict[str, int] = {}
+                for i in range(len(table) - 1, len(SPECIAL_PIECES) - 1, -1):
+                    ids[table[i]] = i  # the lowest id wins when a piece repeats
+                self._ids[side] = ids
+        self.joint: bool = self._models["src"] == self._models["tgt"] and (
+            vocabs is None or self._vocab["src"] == self._vocab["tgt"]
+        )
         self.model_type: str = _model_type_of(self._models["src"])
+
+    @property
+    def vocabs(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """The (source, target) piece tables when this tokenizer numbers pieces itself."""
+        return None if self._vocab is None else (self._vocab["src"], self._vocab["tgt"])
 
     @classmethod
     def from_bytes(cls, src_model: bytes, tgt_model: bytes) -> Tokenizer:
         return cls(src_model, tgt_model)
 
     def to_bytes(self) -> tuple[bytes, bytes]:
+        if self._vocab is not None:
+            raise TokenizerError("a tokenizer with its own vocabularies (Marian) has no byte form")
         return self._models["src"], self._models["tgt"]
 
     def __repr__(self) -> str:
@@ -209,24 +252,32 @@ class Tokenizer:
 
     @property
     def src_vocab_size(self) -> int:
-        return self._sp["src"].get_piece_size()
+        return self.vocab_size("src")
 
     @property
     def tgt_vocab_size(self) -> int:
-        return self._sp["tgt"].get_piece_size()
+        return self.vocab_size("tgt")
 
     def vocab_size(self, side: str) -> int:
-        return self._processor(side).get_piece_size()
+        sp = self._processor(side)
+        return sp.get_piece_size() if self._vocab is None else len(self._vocab[side])
 
     # encoding and decoding -------------------------------------------------------------------
 
     def encode_src(self, text: str) -> list[int]:
         """Source piece ids followed by EOS."""
-        return self._sp["src"].encode(text) + [EOS]
+        return self._encode(text, "src") + [EOS]
 
     def encode_tgt(self, text: str) -> list[int]:
         """Target piece ids followed by EOS (no BOS)."""
-        return self._sp["tgt"].encode(text) + [EOS]
+        return self._encode(text, "tgt") + [EOS]
+
+    def _encode(self, text: str, side: str) -> list[int]:
+        sp = self._processor(side)
+        if self._vocab is None:
+            return sp.encode(text)
+        ids = self._ids[side]
+        return [ids.get(p, UNK) for p in sp.encode(text, out_type=str)]
 
     def decode_src(self, ids: Iterable[int]) -> str:
         return self._decode(ids, "src")
@@ -246,7 +297,9 @@ class Tokenizer:
                 continue
             self._check_id(i, side)
             kept.append(i)
-        return sp.decode(kept)
+        if self._vocab is None:
+            return sp.decode(kept)
+        return sp.decode_pieces([self._vocab[side][i] for i in kept])
 
     # pieces for display ----------------------------------------------------------------------
 
@@ -269,14 +322,14 @@ class Tokenizer:
         self._check_id(i, side)
         if i < len(SPECIAL_PIECES):
             return SPECIAL_PIECES[i]
-        raw = self._processor(side).id_to_piece(i)
+        raw = self._id_to_piece(i, side)
         return raw.replace(WORD_BOUNDARY, "") or WORD_BOUNDARY
 
     def raw_piece(self, id: int, side: str) -> str:
         """The piece as sentencepiece stores it, with its "▁" marker."""
         i = int(id)
         self._check_id(i, side)
-        return self._processor(side).id_to_piece(i)
+        return self._id_to_piece(i, side)
 
     def word_index(self, ids: Iterable[int], side: str = "src") -> list[int]:
         """For each id, the index of the whitespace-separated word it belongs to (specials: -1).
@@ -285,7 +338,6 @@ class Tokenizer:
         normalisation (whitespace collapsed, a marker before the first word) the word indices
         of ``encode(text)`` run over ``range(len(text.split()))``.
         """
-        sp = self._processor(side)
         out, word = [], -1
         for i in ids:
             i = int(i)
@@ -293,7 +345,7 @@ class Tokenizer:
             if i < len(SPECIAL_PIECES) and i != UNK:
                 out.append(-1)
                 continue
-            if word < 0 or sp.id_to_piece(i).startswith(WORD_BOUNDARY):
+            if word < 0 or self._id_to_piece(i, side).startswith(WORD_BOUNDARY):
                 word += 1
             out.append(word)
         return out
@@ -309,7 +361,10 @@ class Tokenizer:
             raise TokenizerError(f"not a {side} piece: {piece!r}")
         candidates = [piece] if piece.startswith(WORD_BOUNDARY) else [WORD_BOUNDARY + piece, piece]
         for candidate in candidates:
-            i = sp.piece_to_id(candidate)
+            if self._vocab is None:
+                i = sp.piece_to_id(candidate)
+            else:
+                i = self._ids[side].get(candidate, UNK)
             if i != UNK:
                 return i
         raise TokenizerError(f"no piece {piece!r} in the {side} vocabulary")
@@ -321,7 +376,12 @@ class Tokenizer:
             raise TokenizerError(f"side must be 'src' or 'tgt', not {side!r}")
         return self._sp[side]
 
+    def _id_to_piece(self, i: int, side: str) -> str:
+        if self._vocab is None:
+            return self._sp[side].id_to_piece(i)
+        return self._vocab[side][i]
+
     def _check_id(self, i: int, side: str) -> None:
-        size = self._processor(side).get_piece_size()
+        size = self.vocab_size(side)
         if not 0 <= i < size:
             raise TokenizerError(f"token id {i} is outside the {side} vocabulary (size {size})")

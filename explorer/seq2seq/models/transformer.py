@@ -14,6 +14,12 @@ decoder layer's cross-attention keys and values are projected from the encoder o
 
 Blocks are post-LN as in the paper (x = LN(x + Sublayer(x))) or pre-LN (x = x + Sublayer(LN(x)),
 with a final LayerNorm after the last encoder and decoder layer).
+
+Options that other implementations need (Marian / opus-mt, see ``marian.py``): sinusoidal
+positions laid out as [sin | cos] halves instead of interleaved (``positions="sinusoidal-halves"``),
+the SiLU feed-forward (``activation="silu"``), unscaled embeddings (``scale_embeddings=False``), a
+bias on the output logits (``output_bias``) and a decoder that never emits PAD or BOS
+(``never_pad_bos``: their logits are -inf, so the other tokens' probabilities are renormalised).
 """
 
 from __future__ import annotations
@@ -26,11 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.seq2seq.models.attention import scaled_dot_product
-from explorer.seq2seq.models.base import ForwardOutput, Memory, Seq2Seq, StepOutput
+from explorer.seq2seq.models.base import BOS, PAD, ForwardOutput, Memory, Seq2Seq, StepOutput
 
-POSITIONS = ("sinusoidal", "learned")
+POSITIONS = ("sinusoidal", "learned", "sinusoidal-halves")
 NORMS = ("pre", "post")
-ACTIVATIONS = ("relu", "gelu")
+ACTIVATIONS = ("relu", "gelu", "silu")
 
 
 class TransformerConfigError(ValueError):
@@ -56,7 +62,10 @@ class TransformerConfig:
     norm: str = "pre"  # "pre" | "post"
     max_len: int = 512  # most positions a source or a target may have
     tie_embeddings: bool = True  # decoder input embedding = output projection
-    activation: str = "relu"  # "relu" (as in the paper) | "gelu"
+    activation: str = "relu"  # "relu" (as in the paper) | "gelu" | "silu"
+    scale_embeddings: bool = True  # token embeddings times sqrt(d_model)
+    output_bias: bool = False  # logits = W_out h + b_out
+    never_pad_bos: bool = False  # PAD and BOS logits are -inf: the decoder never emits them
 
     def __post_init__(self) -> None:
         def bad(field: str, why: str) -> TransformerConfigError:
@@ -74,7 +83,7 @@ class TransformerConfig:
                 raise bad(field, "must be a positive integer")
         if self.d_model % self.heads:
             raise bad("d_model", f"must be divisible by heads={self.heads}")
-        if self.positions == "sinusoidal" and self.d_model % 2:
+        if self.positions != "learned" and self.d_model % 2:
             raise bad("d_model", "must be even for sinusoidal positions")
         if not 0.0 <= self.dropout < 1.0:
             raise bad("dropout", "must be in [0, 1)")
@@ -84,8 +93,9 @@ class TransformerConfig:
             raise bad("norm", f"must be one of {', '.join(NORMS)}")
         if self.activation not in ACTIVATIONS:
             raise bad("activation", f"must be one of {', '.join(ACTIVATIONS)}")
-        if not isinstance(self.tie_embeddings, bool):
-            raise bad("tie_embeddings", "must be True or False")
+        for field in ("tie_embeddings", "scale_embeddings", "output_bias", "never_pad_bos"):
+            if not isinstance(getattr(self, field), bool):
+                raise bad(field, "must be True or False")
 
     @property
     def d_k(self) -> int:
@@ -106,6 +116,24 @@ def sinusoidal_positions(
     return pe
 
 
+def sinusoidal_positions_halves(
+    n: int, d_model: int, start: int = 0, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """The same frequencies as ``sinusoidal_positions`` laid out as [sin | cos] halves (Marian):
+    PE(pos, i) = sin(pos / 10000^(2i/d_model)), PE(pos, d_model/2 + i) = cos(...), computed in
+    float64 as Marian does. (n, d_model)"""
+    pos = torch.arange(start, start + n, dtype=torch.float64, device=device).unsqueeze(1)
+    i2 = torch.arange(0, d_model, 2, dtype=torch.float64, device=device)  # (d_model/2,)
+    angle = pos / torch.pow(10000.0, i2 / d_model)  # (n, d_model/2)
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1).float()
+
+
+_POSITION_TABLES = {
+    "sinusoidal": sinusoidal_positions,
+    "sinusoidal-halves": sinusoidal_positions_halves,
+}
+
+
 class Embedding(nn.Module):
     """Token embedding scaled by sqrt(d_model) plus a position encoding, then dropout."""
 
@@ -113,6 +141,7 @@ class Embedding(nn.Module):
         super().__init__()
         self.d_model = config.d_model
         self.max_len = config.max_len
+        self.scale = math.sqrt(config.d_model) if config.scale_embeddings else 1.0
         self.tok = nn.Embedding(vocab, config.d_model)
         nn.init.normal_(self.tok.weight, std=config.d_model**-0.5)
         if config.positions == "learned":
@@ -120,6 +149,7 @@ class Embedding(nn.Module):
             nn.init.normal_(self.pos.weight, std=0.02)
         else:
             self.pos = None  # sinusoidal: computed for the positions each call needs
+            self.table = _POSITION_TABLES[config.positions]
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -129,11 +159,11 @@ class Embedding(nn.Module):
             raise SequenceTooLongError(
                 f"position {start + T - 1} is beyond max_len={self.max_len} of this Transformer"
             )
-        x = self.tok(tokens) * math.sqrt(self.d_model)  # (B, T, d_model)
+        x = self.tok(tokens) * self.scale  # (B, T, d_model)
         if self.pos is not None:
             x = x + self.pos.weight[start : start + T]
         else:
-            x = x + sinusoidal_positions(T, self.d_model, start, tokens.device)
+            x = x + self.table(T, self.d_model, start, tokens.device)
         return self.drop(x)
 
 
@@ -184,7 +214,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.W_1 = nn.Linear(config.d_model, config.d_ff)
         self.W_2 = nn.Linear(config.d_ff, config.d_model)
-        self.act = nn.GELU() if config.activation == "gelu" else nn.ReLU()
+        self.act = {"gelu": nn.GELU, "silu": nn.SiLU, "relu": nn.ReLU}[config.activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.W_2(self.act(self.W_1(x)))
@@ -295,6 +325,8 @@ class TransformerSeq2Seq(Seq2Seq):
         if not config.tie_embeddings:
             self.W_out = nn.Linear(config.d_model, config.tgt_vocab, bias=False)
             nn.init.normal_(self.W_out.weight, std=config.d_model**-0.5)
+        self._pad_bos = torch.tensor([PAD, BOS])
+        self.b_out = nn.Parameter(torch.zeros(config.tgt_vocab)) if config.output_bias else None
         for name, p in self.named_parameters():
             if p.dim() == 2 and ".W_" in f".{name}" and "W_out" not in name:
                 nn.init.xavier_uniform_(p)
@@ -304,9 +336,12 @@ class TransformerSeq2Seq(Seq2Seq):
     def project(self, h: torch.Tensor) -> torch.Tensor:
         """Decoder output (..., d_model) → logits (..., V)."""
         h = self.dec_ln_f(h)
-        if self.W_out is None:
-            return F.linear(h, self.tgt_embed.tok.weight)
-        return self.W_out(h)
+        W = self.tgt_embed.tok.weight if self.W_out is None else self.W_out.weight
+        bias = self.b_out
+        if self.config.never_pad_bos:  # -inf in the (V,) bias: no pass over every row's logits
+            base = bias if bias is not None else h.new_zeros(W.shape[0])
+            bias = base.index_fill(0, self._pad_bos.to(base.device), float("-inf"))
+        return F.linear(h, W, bias)
 
     def _decode(
         self, memory: Memory, y: torch.Tensor, k: torch.Tensor, v: torch.Tensor
