@@ -22,8 +22,10 @@ import glob
 import json
 import math
 import os
+import re
 import struct
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +39,19 @@ from torch.overrides import TorchFunctionMode
 from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerError
 from explorer.seq2seq.models import families
 from explorer.seq2seq.models.base import Seq2Seq
+from explorer.seq2seq.untrusted import NotRegularFileError, open_regular, printable
 
 FORMAT = "attention-explorer-checkpoint"
 FORMAT_VERSION = "1"
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+# A header is parsed whole and JSON costs ~27 bytes of memory per byte: 32 MiB stays under 1 GB
+# and holds the history of some 200,000 training steps.
+MAX_HEADER_BYTES = 32 * 1024 * 1024
+MAX_DIMS = 8  # the most dimensions a stored tensor may have
+# Weights of a trained model are small numbers; beyond this the file is corrupt or made to
+# overflow every activation into inf and NaN.
+MAX_WEIGHT_MAGNITUDE = 1e6
+# Temporary files of a save live this long even when their writer's pid is alive (a reused pid).
+STALE_TEMPORARY_SECONDS = 24 * 3600
 # Elements a model may hold beyond the weights stored in its file (non-persistent buffers such as
 # sinusoidal position tables). A config that implies more is refused before anything is allocated.
 MAX_UNSTORED_ELEMENTS = 1 << 24
@@ -55,6 +66,10 @@ _KNOWN_MAGIC = {
 
 class CheckpointError(ValueError):
     """A checkpoint file could not be read: one line naming the file and the problem."""
+
+    def __init__(self, message: str):
+        # Names, paths and text in the message come from the file: escaped, it stays one line.
+        super().__init__(printable(message, limit=2000))
 
 
 @dataclass
@@ -180,15 +195,42 @@ def save_checkpoint(
 _CHUNK_BYTES = 1 << 20
 
 
+def _writer_gone(stale: Path, prefix: str, now: float) -> bool:
+    """A temporary file whose writer was killed: its pid (in its name) no longer runs, or it is
+    older than a day (the pid may have been reused)."""
+    try:
+        if now - stale.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+            return True
+        pid = int(stale.name[len(prefix) :].split(".")[0])
+    except (OSError, ValueError):  # gone already, or a name without a pid: left to the age rule
+        return False
+    if pid == os.getpid():
+        return False  # another thread of this process may be writing it now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, someone else's process
+        return False
+    return False
+
+
 def _remove_stale_temporaries(path: Path) -> None:
-    """Temporary files of earlier writes to ``path`` that were killed before their rename."""
+    """Temporary files of earlier writes to ``path`` that were killed before their rename; a
+    temporary file another live writer is still filling is left alone."""
+    now = time.time()
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
+        if _writer_gone(stale, f".{path.name}.", now):
+            stale.unlink(missing_ok=True)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to a temporary file beside ``path`` (named with this process's pid, so a
+    later save can tell a killed writer's leftovers), fsync it, rename it over ``path``."""
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:
@@ -202,7 +244,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _remove_stale_temporaries(path)
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -219,54 +260,71 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _read_header(path: Path) -> dict[str, Any]:
-    """The safetensors JSON header, after checking its declared length against the file."""
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    """The safetensors JSON header, after checking its declared length against the file and the
+    types of every tensor entry (shape, dtype, data offsets)."""
+    shown = str(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(9)
             if len(head) < 9 or head[8:9] != b"{":
                 for magic, what in _KNOWN_MAGIC.items():
                     if head.startswith(magic):
-                        raise CheckpointError(f"{path}: not a checkpoint: this is {what}")
-                raise CheckpointError(f"{path}: not a checkpoint (no safetensors header)")
+                        raise CheckpointError(f"{shown}: not a checkpoint: this is {what}")
+                raise CheckpointError(f"{shown}: not a checkpoint (no safetensors header)")
             (n,) = struct.unpack("<Q", head[:8])
             if n > MAX_HEADER_BYTES:
                 raise CheckpointError(
-                    f"{path}: header too large ({n} bytes declared, limit {MAX_HEADER_BYTES})"
+                    f"{shown}: header too large ({n} bytes declared, limit {MAX_HEADER_BYTES})"
                 )
             if 8 + n > size:
                 raise CheckpointError(
-                    f"{path}: truncated (header declares {n} bytes, file has {size - 8} after "
+                    f"{shown}: truncated (header declares {n} bytes, file has {size - 8} after "
                     "the length)"
                 )
             f.seek(8)
             raw = f.read(n)
+    except FileNotFoundError:
+        raise CheckpointError(f"{shown}: no such file") from None
+    except NotRegularFileError as e:
+        raise CheckpointError(f"{shown}: is {e.kind}, not a checkpoint file") from None
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise CheckpointError(f"{shown}: cannot read: {e.strerror or e}") from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise CheckpointError(f"{path}: not a checkpoint (header is not JSON)") from None
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, an integer of 5,000 digits
+        raise CheckpointError(f"{shown}: not a checkpoint (header is not JSON)") from None
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: not a checkpoint (header is not a JSON object)")
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            lo, hi = info["data_offsets"]
-            end = max(end, int(hi))
-        except (TypeError, KeyError, ValueError, OverflowError):
-            raise CheckpointError(f"{path}: corrupt header entry for tensor {name!r}") from None
+        raise CheckpointError(f"{shown}: not a checkpoint (header is not a JSON object)")
+    end = max((_tensor_entry(shown, k, v)[1] for k, v in header.items() if k != "__metadata__"),
+              default=0)  # fmt: skip
     if 8 + n + end > size:
         raise CheckpointError(
-            f"{path}: truncated (tensor data needs {end} bytes, file has {size - 8 - n})"
+            f"{shown}: truncated (tensor data needs {end} bytes, file has {size - 8 - n})"
         )
     return header
+
+
+def _is_count(x: Any, limit: int = 1 << 62) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= limit
+
+
+def _tensor_entry(shown: str, name: str, info: Any) -> tuple[int, int]:
+    """The (start, end) data offsets of one header entry, after checking its fields' types."""
+    offsets = info.get("data_offsets") if isinstance(info, dict) else None
+    shape = info.get("shape") if isinstance(info, dict) else None
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(_is_count(x) for x in offsets)
+        and offsets[0] <= offsets[1]
+        and isinstance(shape, list)
+        and len(shape) <= MAX_DIMS
+        and all(_is_count(x, 1 << 40) for x in shape)
+        and isinstance(info.get("dtype"), str)
+    ):
+        raise CheckpointError(f"{shown}: corrupt header entry for tensor '{printable(name, 80)}'")
+    return offsets[0], offsets[1]
 
 
 def _metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
@@ -308,7 +366,7 @@ def _json_field(path: Path, meta: dict[str, str], field: str, kind: type | None)
         raise CheckpointError(f"{path}: missing metadata field {field!r}")
     try:
         value = json.loads(meta[field])
-    except (TypeError, json.JSONDecodeError, RecursionError) as e:
+    except (TypeError, ValueError, RecursionError) as e:  # ValueError: an int of 5,000 digits
         raise CheckpointError(
             f"{path}: metadata field {field!r} is not JSON ({_first_line(e)})"
         ) from None
@@ -318,7 +376,34 @@ def _json_field(path: Path, meta: dict[str, str], field: str, kind: type | None)
             f"{path}: metadata field {field!r} is a {type(value).__name__}, "
             f"expected a {kind.__name__}"
         )
+    if field == "history":
+        for i, entry in enumerate(value):
+            _check_history_entry(path, i, entry)
     return value
+
+
+# History fields the card and the plots read, and the types they must have.
+_HISTORY_NUMBERS = (
+    "loss", "lr", "grad_norm", "tokens_per_second", "teacher_forcing", "val_loss", "val_bleu",
+    "attention_entropy", "elapsed",
+)  # fmt: skip
+
+
+def _check_history_entry(path: Path, i: int, entry: Any) -> None:
+    def number(x: Any) -> bool:
+        return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+
+    problem = None
+    if not isinstance(entry, dict):
+        problem = f"is a {type(entry).__name__}, expected a dict"
+    elif not (isinstance(entry.get("step"), int) and not isinstance(entry["step"], bool)):
+        problem = "has no integer 'step'"
+    elif bad := next((k for k in _HISTORY_NUMBERS if not number(entry.get(k))), None):
+        problem = f"field {bad!r} is a {type(entry[bad]).__name__}, expected a number"
+    elif not isinstance(entry.get("probe_output", ""), str):
+        problem = "field 'probe_output' is not text"
+    if problem:
+        raise CheckpointError(f"{path}: history entry {i} {problem}")
 
 
 def _names(names: Iterable[str], limit: int = 5) -> str:
@@ -372,12 +457,14 @@ class _ShapesOnly(TorchFunctionMode):
 def _planned_model(
     path: Path,
     build: Callable[[dict[str, Any]], Seq2Seq],
-    weights: dict[str, torch.Tensor],
+    stored_weights: dict[str, torch.Tensor],
     config: dict[str, Any],
 ) -> Seq2Seq:
-    """The model the config describes, built on the meta device: shapes without storage."""
-    stored = sum(t.numel() for t in weights.values())
-    _check_config_sizes(path, config, stored, len(weights))
+    """The model the config describes, built on the meta device: shapes without storage.
+    ``stored_weights`` are the tensors the file holds, aliases not counted: an alias costs the
+    file nothing, so a thousand of them must not vouch for a thousand weights' worth of model."""
+    stored = sum(t.numel() for t in stored_weights.values())
+    _check_config_sizes(path, config, stored, len(stored_weights))
     try:
         with torch.device("meta"), _ShapesOnly():
             model = build(dict(config))
@@ -415,6 +502,23 @@ def _check_weights(path: Path, model: Seq2Seq, weights: dict[str, torch.Tensor])
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             kind = "NaN" if bool(torch.isnan(t).any()) else "infinite"
             raise CheckpointError(f"{path}: weight {name} contains {kind} values")
+        if t.is_floating_point() and t.numel() and float(t.abs().max()) > MAX_WEIGHT_MAGNITUDE:
+            raise CheckpointError(
+                f"{path}: weight {name} holds values up to {float(t.abs().max()):.3g}; a trained "
+                f"model's stay far below {MAX_WEIGHT_MAGNITUDE:g} (these overflow to inf and NaN)"
+            )
+
+
+def _check_vocabularies(path: Path, model: Seq2Seq, tokenizer: Tokenizer) -> None:
+    """The sentencepiece models must give the ids the embeddings have rows for."""
+    for side, have in (("src", tokenizer.src_vocab_size), ("tgt", tokenizer.tgt_vocab_size)):
+        want = getattr(model.config, f"{side}_vocab", None)
+        if want is not None and want != have:
+            word = "source" if side == "src" else "target"
+            raise CheckpointError(
+                f"{path}: the {word} sentencepiece model has {have} pieces but the model's "
+                f"{word} vocabulary has {want}"
+            )
 
 
 def load_checkpoint(
@@ -446,13 +550,18 @@ def load_checkpoint(
         )
     except TokenizerError as e:
         raise CheckpointError(f"{path}: {e}") from None
+    except (ValueError, RuntimeError) as e:  # sentencepiece's own errors, bad UTF-8 in them too
+        raise CheckpointError(f"{path}: corrupt sentencepiece model: {_first_line(e)}") from None
 
-    weights = {k[len("model.") :]: t for k, t in tensors.items() if k.startswith("model.")}
+    stored = {k[len("model.") :]: t for k, t in tensors.items() if k.startswith("model.")}
+    weights = dict(stored)
     for alias, target in records["aliases"].items():
-        if target not in weights:
+        if target not in stored:
             raise CheckpointError(f"{path}: alias {alias} names a missing weight {target}")
-        weights[alias] = weights[target]
-    _check_weights(path, _planned_model(path, build, weights, records["config"]), weights)
+        weights[alias] = stored[target]
+    planned = _planned_model(path, build, stored, records["config"])
+    _check_weights(path, planned, weights)
+    _check_vocabularies(path, planned, tokenizer)
     try:
         model = build(dict(records["config"]))
         model.load_state_dict(weights, strict=True)
@@ -476,6 +585,9 @@ def load_checkpoint(
     )
 
 
+_INDEX = re.compile(r"[0-9]{1,9}")  # str.isdigit() accepts "²", which int() refuses
+
+
 def _optimizer_state(
     path: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
 ) -> dict[str, Any]:
@@ -483,14 +595,14 @@ def _optimizer_state(
         raise CheckpointError(f"{path}: metadata field 'optimizer' lacks param_groups or state")
     state: dict[int, dict[str, Any]] = {}
     for index, values in meta["state"].items():
-        if not index.isdigit() or not isinstance(values, dict):
+        if not _INDEX.fullmatch(index) or not isinstance(values, dict):
             raise CheckpointError(f"{path}: malformed optimizer state entry {index!r}")
         state.setdefault(int(index), {}).update(values)
     prefix = "optim.state."
     for name, t in tensors.items():
         if name.startswith(prefix):
             index, _, key = name[len(prefix) :].partition(".")
-            if not index.isdigit() or not key:
+            if not _INDEX.fullmatch(index) or not key:
                 raise CheckpointError(f"{path}: malformed optimizer tensor name {name!r}")
             state.setdefault(int(index), {})[key] = t
     return {"state": state, "param_groups": meta["param_groups"]}

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import random
 import re
-import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -30,7 +28,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from explorer.seq2seq.printable import printable
+from explorer.seq2seq.untrusted import NotRegularFileError, open_regular, printable
 
 Pair = tuple[str, str]
 Alignment = list[tuple[int, int]]
@@ -47,6 +45,10 @@ _BLOCK_BYTES = 2**20
 
 class CorpusError(ValueError):
     """A corpus file that cannot be read; the message names the file (and line)."""
+
+    def __init__(self, message: str):
+        # Names, paths and text in the message come from the file: escaped, it stays one line.
+        super().__init__(printable(message, limit=2000))
 
 
 @dataclass
@@ -65,30 +67,14 @@ class Corpus:
 
 
 def _open_regular(path: Path) -> BinaryIO:
-    """``path`` opened for reading, refused unless it is a regular file. The open never blocks (a
-    FIFO with no writer would hang it) and the check is made on the opened file itself."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return open_regular(path)
     except FileNotFoundError:
-        raise CorpusError(f"{printable(path)}: no such file") from None
+        raise CorpusError(f"{path}: no such file") from None
+    except NotRegularFileError as e:
+        raise CorpusError(f"{path}: {e.kind}, not a corpus file") from None
     except OSError as e:
-        raise CorpusError(f"{printable(path)}: cannot read ({e.strerror or e})") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        kind = next((k for test, k in _SPECIAL if test(mode)), "not a regular file")
-        raise CorpusError(f"{printable(path)}: {kind}, not a corpus file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
-
-
-_SPECIAL = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
+        raise CorpusError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def _blocks(path: Path) -> Iterator[bytes]:
@@ -101,18 +87,18 @@ def _blocks(path: Path) -> Iterator[bytes]:
             try:
                 block = stream.read(_BLOCK_BYTES)
             except (OSError, EOFError, zlib.error) as e:
-                raise CorpusError(f"{printable(path)}: broken gzip data ({e})") from None
+                raise CorpusError(f"{path}: broken gzip data ({e})") from None
             if not block:
                 return
             total += len(block)
             if total > MAX_CORPUS_BYTES:
                 unpacked = " once unpacked" if packed else ""
                 raise CorpusError(
-                    f"{printable(path)}: more than {MAX_CORPUS_BYTES:,} bytes of text{unpacked} "
+                    f"{path}: more than {MAX_CORPUS_BYTES:,} bytes of text{unpacked} "
                     "(the most a corpus may hold)"
                 )
             if b"\x00" in block:
-                raise CorpusError(f"{printable(path)}: binary data (NUL bytes), not a text file")
+                raise CorpusError(f"{path}: binary data (NUL bytes), not a text file")
             yield block
 
 
@@ -139,11 +125,11 @@ def _read_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
         seen_text = seen_text or bool(line.strip()) or too_long
         yield lineno + 1, None if too_long or len(line) > MAX_LINE_BYTES else line
     if not seen_text:
-        raise CorpusError(f"{printable(path)}: empty file")
+        raise CorpusError(f"{path}: empty file")
 
 
 def _too_long(path: Path, lineno: int) -> CorpusError:
-    return CorpusError(f"{printable(path)}:{lineno}: line longer than {MAX_LINE_BYTES:,} bytes")
+    return CorpusError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES:,} bytes")
 
 
 def _decode(raw: bytes, path: Path, lineno: int) -> str:
@@ -151,8 +137,7 @@ def _decode(raw: bytes, path: Path, lineno: int) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CorpusError(
-            f"{printable(path)}:{lineno}: invalid UTF-8 "
-            f"(byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            f"{path}:{lineno}: invalid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
         ) from None
     if lineno == 1 and text.startswith(UTF8_BOM):
         text = text[1:]
@@ -196,7 +181,7 @@ def read_tsv(
     for lineno, raw in _read_lines(path):
         if len(pairs) == _pair_limit(limit):
             if limit is None or limit > MAX_PAIRS:
-                raise _too_many(printable(path))
+                raise _too_many(str(path))
             break
         try:
             if raw is None:
@@ -207,21 +192,18 @@ def read_tsv(
             cols = text.split("\t")
             if len(cols) < 2:
                 raise CorpusError(
-                    f"{printable(path)}:{lineno}: expected 2 tab-separated columns (source, "
-                    "target), found 1"
+                    f"{path}:{lineno}: expected 2 tab-separated columns (source, target), found 1"
                 )
             src, tgt = cols[0].strip(), cols[1].strip()
             if not src or not tgt:
-                raise CorpusError(
-                    f"{printable(path)}:{lineno}: empty {'source' if not src else 'target'}"
-                )
+                raise CorpusError(f"{path}:{lineno}: empty {'source' if not src else 'target'}")
         except CorpusError as err:
             problems.report(err, lineno)
             continue
         pairs.append((src, tgt))
         linenos.append(lineno)
     if not pairs:
-        raise CorpusError(f"{printable(path)}: no sentence pairs")
+        raise CorpusError(f"{path}: no sentence pairs")
     return pairs, linenos, problems.skipped
 
 
@@ -231,7 +213,7 @@ def read_parallel(
     """(pairs, skipped) from two line-aligned files; a pair with a blank side is left out. With
     ``limit``, reading stops after that many pairs."""
     src_path, tgt_path = Path(src_path), Path(tgt_path)
-    where = f"{printable(src_path)}, {printable(tgt_path)}"
+    where = f"{src_path}, {tgt_path}"
     problems = _Problems(errors)
     pairs: list[Pair] = []
     src_lines, tgt_lines = _read_lines(src_path), _read_lines(tgt_path)
@@ -293,7 +275,7 @@ def read_alignments(path: Path, pairs: list[Pair], linenos: list[int]) -> list[A
             break
         if lineno not in wanted:
             continue
-        where = f"{printable(path)}:{lineno}"
+        where = f"{path}:{lineno}"
         if raw is None:
             raise _too_long(path, lineno)
         links = parse_pharaoh(_decode(raw, path, lineno), where)
@@ -306,9 +288,7 @@ def read_alignments(path: Path, pairs: list[Pair], linenos: list[int]) -> list[A
                 )
         found[lineno] = links
     if len(found) < len(linenos):
-        raise CorpusError(
-            f"{printable(path)}: {last} lines, but the corpus has a pair on line {linenos[-1]}"
-        )
+        raise CorpusError(f"{path}: {last} lines, but the corpus has a pair on line {linenos[-1]}")
     return [found[n] for n in linenos]
 
 
@@ -319,7 +299,7 @@ def _lang_file(prefix: str, lang: str) -> Path:
     for candidate in (Path(f"{prefix}.{lang}"), Path(f"{prefix}.{lang}.gz")):
         if candidate.is_file():
             return candidate
-    name = printable(f"{prefix}.{lang}")
+    name = f"{prefix}.{lang}"
     raise CorpusError(f"{name}: no such file (nor {name}.gz)")
 
 
@@ -368,7 +348,7 @@ def load_corpus(
     elif "," in spec and not Path(spec).exists():
         files = [Path(p.strip()) for p in spec.split(",")]
         if len(files) != 2:
-            raise CorpusError(f"{printable(spec)}: expected SRC_PATH,TGT_PATH (two files)")
+            raise CorpusError(f"{spec}: expected SRC_PATH,TGT_PATH (two files)")
         pairs, skipped = read_parallel(*files, errors=errors, limit=size)
     else:
         files = [Path(spec)]
