@@ -9,7 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from explorer.cli_common import CliError
+from explorer.cli_common import (
+    CliError,
+    escaped,
+    finite_json,
+    printable,
+    read_sentences,
+    stored_corpus,
+    stored_options,
+)
 from explorer.cli_train import cmd_train  # noqa: F401  (subcommands are dispatched by name)
 
 
@@ -174,7 +182,7 @@ def run(argv: list[str]) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (CliError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(e)}", file=sys.stderr)
         return 2
 
 
@@ -226,7 +234,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import load_checkpoint
 
     ck = load_checkpoint(args.checkpoint)
-    sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    sentences = args.sentences or read_sentences(sys.stdin.buffer)
     if not sentences:
         raise CliError("no sentence given (pass sentences as arguments or on standard input)")
     model, tok = ck.model, ck.tokenizer
@@ -287,7 +295,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             trees = [r.tree.to_dict() for r in out]
             Path(args.tree).write_text(json.dumps(trees[0] if len(trees) == 1 else trees))
     if args.json:
-        print(json.dumps(results, ensure_ascii=False))
+        print(finite_json(results))
     else:
         for r in results:
             for h in r["nbest"]:
@@ -308,16 +316,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import load_checkpoint
     from explorer.seq2seq.data.corpus import load_corpus
     from explorer.seq2seq.evaluate import evaluate_pairs
-    from explorer.seq2seq.training.train import TrainOptions, load_splits
+    from explorer.seq2seq.training.train import load_splits
 
     ck = load_checkpoint(args.checkpoint)
     stored = (ck.train_state or {}).get("options")
-    trained_on = stored.get("corpus") if stored else None
-    spec = args.corpus or trained_on
-    if spec is None:
+    o = stored_options(args.checkpoint, stored) if stored else None
+    trained_on = o.corpus if o else None
+    if args.corpus is None and trained_on is None:
         raise CliError("--corpus is required: the checkpoint does not say what it was trained on")
-    if stored and spec == trained_on and args.split != "all":
-        o = TrainOptions.from_dict(stored)
+    spec = stored_corpus(args.checkpoint, trained_on, args.corpus)
+    if o and spec == trained_on and args.split != "all":
         _, (train, valid, test) = load_splits(o)
         part = valid if args.split == "valid" else test
         label = f"{spec} ({args.split or 'test'} split)"
@@ -332,7 +340,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     res["corpus"] = label
     res["checkpoint"] = str(args.checkpoint)
     if args.json:
-        print(json.dumps(res))
+        print(finite_json(res))
         return 0
     print(f"{label}: {res['sentences']} sentences")
     print(f"BLEU {res['bleu']:.2f}   chrF {res['chrf']:.2f}")
@@ -356,9 +364,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     meta = read_card(args.file)
     if args.json:
-        print(json.dumps(meta, default=str))
+        print(finite_json(meta))
         return 0
-    print(format_card(meta))
+    print(format_card(escaped(meta)))  # names and text from the file, escaped
     return 0
 
 

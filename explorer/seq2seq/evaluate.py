@@ -47,6 +47,7 @@ def evaluate_pairs(
     gold alignments are given, ``aer`` and ``attention_entropy`` (teacher-forced along the
     references, over at most ``max_aer_sentences`` pairs).
     """
+    from explorer.seq2seq.data.inputs import fit_source, source_limit
     from explorer.seq2seq.decoding.decode import greedy_batch, teacher_forced
     from explorer.seq2seq.metrics import (
         alignment_error_rate,
@@ -59,6 +60,9 @@ def evaluate_pairs(
 
     model.eval()
     srcs = [s for s, _ in pairs]
+    limit = source_limit(model)
+    fitted = [fit_source(tokenizer, s, limit) for s in srcs]  # cut to what the model takes
+    inputs = [ids for ids, _ in fitted]
     refs = [t for _, t in pairs]
     t0 = time.perf_counter()
     if beam and beam > 1:
@@ -69,7 +73,7 @@ def evaluate_pairs(
             for r in beam_search(
                 model,
                 tokenizer,
-                srcs[i : i + batch_size],
+                inputs[i : i + batch_size],
                 beam=beam,
                 record_tree=False,
                 with_greedy=False,
@@ -78,7 +82,7 @@ def evaluate_pairs(
     else:
         hyps = [
             tokenizer.decode_tgt(ids)
-            for ids in greedy_batch(model, tokenizer, srcs, batch_size=batch_size)
+            for ids in greedy_batch(model, tokenizer, inputs, batch_size=batch_size)
         ]
     seconds = time.perf_counter() - t0
     out: dict[str, Any] = {
@@ -92,8 +96,10 @@ def evaluate_pairs(
     }
     if alignments and getattr(model, "arch", "") != "none":
         predicted, gold, entropies = [], [], []
-        for (src, ref), sure in list(zip(pairs, alignments))[:max_aer_sentences]:
-            tr = teacher_forced(model, tokenizer, src, ref)
+        for (_, ref), sure, (ids, cut) in list(zip(pairs, alignments, fitted))[:max_aer_sentences]:
+            if cut is not None or len(tokenizer.encode_tgt(ref)) >= limit:
+                continue  # gold links of words the model never saw, or positions it lacks
+            tr = teacher_forced(model, tokenizer, ids, ref)
             attn = tr.attention_matrix()
             if attn is None:
                 break

@@ -5,7 +5,7 @@
     trace = greedy(model, tokenizer, ids)
 
 Control characters (NUL included) become spaces: sentencepiece and the display never see them.
-Text with nothing left to translate is refused with ``SourceTextError``.
+Text with nothing left to translate, or only punctuation, is refused with ``SourceTextError``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from explorer.seq2seq.models.base import EOS
 
 DEFAULT_MAX_TOKENS = 256
+MAX_CHARS_PER_TOKEN = 64  # sentencepiece's pieces are at most 16 characters by default
 
 
 class SourceTextError(ValueError):
@@ -53,11 +54,27 @@ def prepare_source(
     if not cleaned:
         what = "empty" if not text else "only spaces or control characters"
         raise SourceTextError(f"source sentence is {what}: type something to translate")
-    ids = [int(i) for i in tokenizer.encode_src(cleaned)]
-    if len(ids) <= max_tokens:
+    if all(unicodedata.category(c).startswith(("P", "Z")) for c in cleaned):
+        raise SourceTextError("source sentence is only punctuation: type something to translate")
+    ids, total = fit_source(tokenizer, cleaned, max_tokens)
+    if total is None:
         return ids, None
     notice = (
-        f"source truncated: kept the first {max_tokens - 1:,} of {len(ids) - 1:,} tokens "
+        f"source truncated: kept the first {len(ids) - 1:,} of {total} tokens "
         "(the model takes no more)"
     )
-    return ids[: max_tokens - 1] + [EOS], notice
+    return ids, notice
+
+
+def fit_source(tokenizer: Any, text: str, max_tokens: int) -> tuple[list[int], str | None]:
+    """Source ids ending in EOS, cut to ``max_tokens``, and how many tokens the text had (as
+    text, e.g. "1,204" or "more than 255") when it was cut, else None. The text is cut before
+    encoding: a piece covers at most a few characters, so the cut keeps every token the model
+    can take and spares encoding a whole book pasted in."""
+    cut = text[: max_tokens * MAX_CHARS_PER_TOKEN]
+    ids = [int(i) for i in tokenizer.encode_src(cut)]
+    if cut == text and len(ids) <= max_tokens:
+        return ids, None
+    kept = min(len(ids), max_tokens) - 1
+    total = f"{len(ids) - 1:,}" if cut == text else f"more than {kept:,}"
+    return ids[:kept] + [EOS], total

@@ -28,6 +28,9 @@ from explorer.seq2seq.models.base import BOS, EOS, PAD, UNK, Memory, Seq2Seq, St
 WORD_START = "\u2581"  # sentencepiece's word-start marker "▁"
 
 
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3
+
+
 class DecodeError(ValueError):
     """A decoding argument is out of range or a source / prefix cannot be encoded."""
 
@@ -249,6 +252,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     sorted_p, order = torch.sort(probs, dim=-1, descending=True)
     mass_before = torch.cumsum(sorted_p, dim=-1) - sorted_p  # exclusive cumulative sum
     remove_sorted = mass_before >= p
+    remove_sorted[..., 0] = False  # a p below float32's smallest number would remove every token
     remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
     return logits.masked_fill(remove, float("-inf"))
 
@@ -345,8 +349,11 @@ def sample(
     Reproducible: the same seed gives the same output. The recorded ``logprobs`` are the tempered
     distribution before filtering; the token was drawn from its top-k / top-p renormalisation.
     """
-    if not temperature > 0:
-        raise DecodeError(f"temperature must be > 0, got {temperature!r}")
+    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:  # z / τ overflows beyond these
+        raise DecodeError(
+            f"temperature must be from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g} (lower is greedy "
+            f"decoding in effect), got {temperature!r}"
+        )
     if int(top_k) != top_k or top_k < 0:
         raise DecodeError(f"top_k must be a non-negative integer, got {top_k!r}")
     if not 0.0 < top_p <= 1.0:

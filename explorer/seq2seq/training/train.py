@@ -38,6 +38,7 @@ from explorer.seq2seq.training.options import (
     mean_entropy,
     pick_device,
     teacher_forcing_ratio,
+    usable_threads,
 )
 
 __all__ = [
@@ -147,7 +148,7 @@ class Trainer:
         np.random.seed(o.seed)
         torch.manual_seed(o.seed)
         if o.threads:
-            torch.set_num_threads(o.threads)
+            torch.set_num_threads(usable_threads(o.threads))
         self.device = pick_device(o.device)
         corpus, (train, valid, _test) = load_splits(o)
         if not train.pairs:
