@@ -43,6 +43,7 @@ from explorer.seq2seq.decoding.decode import (
     pad_sources,
     step_records,
     target_ids,
+    within_positions,
 )
 from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace
 from explorer.seq2seq.models.base import BOS, EOS, Seq2Seq
@@ -398,7 +399,10 @@ def beam_search(
     k, V = int(beam), tokenizer.tgt_vocab_size
     sources = _as_sources(tokenizer, sentences)
     forced = [] if prefix is None else target_ids(tokenizer, prefix, "prefix")
-    sents = [_Sentence(src, s.limit(len(src.ids), len(forced)), [_root()]) for src in sources]
+    sents = [
+        _Sentence(src, within_positions(model, s.limit(len(src.ids), len(forced))), [_root()])
+        for src in sources
+    ]
     with inference(model):
         src_t, lengths = pad_sources([x.ids for x in sources], model.device)  # (B, S)
         memory = model.encode(src_t, lengths)

@@ -109,6 +109,12 @@ def check_max_len(max_len: int | None, src_len: int) -> int:
     return int(max_len)
 
 
+def within_positions(model: Seq2Seq, T: int) -> int:
+    """``T`` target steps, at most the positions the model has (a Transformer's ``max_len``)."""
+    positions = getattr(getattr(model, "config", None), "max_len", None)
+    return min(T, positions) if isinstance(positions, int) and positions > 0 else T
+
+
 def pad_sources(
     ids: Sequence[Sequence[int]], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,7 +282,7 @@ def _decode(
 ) -> Trace:
     source = as_source(tokenizer, src)
     forced = [] if prefix is None else target_ids(tokenizer, prefix, "prefix")
-    T = max(check_max_len(max_len, len(source.ids)), len(forced))
+    T = within_positions(model, max(check_max_len(max_len, len(source.ids)), len(forced)))
     S = len(source.ids)
     with inference(model):
         src_t, lengths = pad_sources([source.ids], model.device)  # (1, S), (1,)
@@ -443,7 +449,7 @@ def greedy_batch(
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             ids = [sources[i].ids for i in chunk]
-            limits = [check_max_len(max_len, len(x)) for x in ids]
+            limits = [within_positions(model, check_max_len(max_len, len(x))) for x in ids]
             src_t, lengths = pad_sources(ids, model.device)  # (B, S)
             memory = model.encode(src_t, lengths)
             state = model.start(memory)

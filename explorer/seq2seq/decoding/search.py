@@ -38,6 +38,7 @@ from explorer.seq2seq.decoding.decode import (
     inference,
     pad_sources,
     target_ids,
+    within_positions,
 )
 from explorer.seq2seq.models.base import BOS, EOS, Seq2Seq
 
@@ -241,7 +242,7 @@ def beam_search_reference(
     results = []
     with inference(model):
         for source in _as_sources(tokenizer, sentences):
-            T = s.limit(len(source.ids), len(forced))
+            T = within_positions(model, s.limit(len(source.ids), len(forced)))
             memory = _encode_one(model, source.ids)
             live = [_Hyp(None, 0.0, model.start(memory), BOS)]
             finished: list[tuple[float, int, _Path]] = []
