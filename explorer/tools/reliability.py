@@ -9,6 +9,11 @@ through prepare_source and greedy). ``refused`` is a clean one-line ValueError n
 ``crashes`` is any other exception, or a refusal spanning several lines; ``lost`` counts accepted
 inputs that lost data: non-finite weights after loading a checkpoint, non-blank corpus lines that
 became neither a pair nor a skipped entry, a payload that ran.
+
+``run_hostile`` runs the command line against the hostile files of ``explorer.tools.hostile``
+(one class of attack each) in a child process under a memory cap, and counts per class how
+each case ended: refused cleanly, accepted with its output checked, or crashed, hung, ran past
+the cap, touched a file outside its --out, refused unclearly, or ended the wrong way.
 """
 
 from __future__ import annotations
@@ -107,12 +112,8 @@ def _try_checkpoints(folder: Path, valid: bytes, rng: random.Random, n: int) -> 
 
 
 def _non_blank(data: bytes) -> int:
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
     count = 0
-    for i, raw in enumerate(lines):
-        raw = raw.removesuffix(b"\r")
+    for i, raw in enumerate(data.splitlines()):  # LF, CRLF and a lone CR end a line
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -156,6 +157,7 @@ SENTENCES = [
     "猫が寝ている",
     "\u200fהחתול ישן",
     "the\x00cat",
+    "?! ... ¿",
     "\x07\x1b[31m",
     "the cat sleeps " * 400,
 ]
@@ -373,3 +375,33 @@ def run_hostile(classes: tuple[str, ...] | None = None) -> dict[str, dict]:
         if outcome != case.expect:
             row["failures"].append((case.name, outcome, result["stderr"][-600:]))
     return table
+
+
+HOSTILE_COLUMNS = {
+    "tried": "cases",
+    "refused": "refused cleanly",
+    "accepted": "accepted, output checked",
+    "crashes": "crashes",
+    "hangs": f"hangs (> {CASE_SECONDS} s)",
+    "memory": f"over {MEMORY_CAP_BYTES // 2**30} GiB",
+    "touched": "files touched outside --out",
+    "unclear": "refusals not one line naming the file",
+    "wrong": "wrong outcome",
+}
+
+
+def hostile_section(table: dict[str, dict]) -> str:
+    """The hostile-file table in Markdown, with how it was measured."""
+    head = "| class | " + " | ".join(HOSTILE_COLUMNS.values()) + " |"
+    lines = [head, "|" + "---|" * (len(HOSTILE_COLUMNS) + 1)]
+    for cls, row in table.items():
+        lines.append(f"| {cls} | " + " | ".join(str(row[k]) for k in HOSTILE_COLUMNS) + " |")
+    failures = [f"{cls}: {name} ({outcome})" for cls, row in table.items()
+                for name, outcome, _ in row["failures"]]  # fmt: skip
+    about = (
+        "Hostile files of issue 15 through the command line (`explorer/tools/hostile.py`): each "
+        "case runs in a child process capped at "
+        f"{MEMORY_CAP_BYTES // 2**30} GiB of address space (RLIMIT_AS), stopped after "
+        f"{CASE_SECONDS} s, with every file in its folder compared before and after."
+    )
+    return "\n".join([about, "", *lines, "", "Failed: " + ("; ".join(failures) or "none") + "."])
