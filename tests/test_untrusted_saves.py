@@ -29,7 +29,7 @@ from explorer.cli_common import (
 from explorer.seq2seq import checkpoint as checkpoint_module
 from explorer.seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from explorer.seq2seq.training.options import TrainOptionError, TrainOptions, usable_threads
-from explorer.tools.hostile import _save
+from explorer.tools.hostile import save_tiny
 
 # stored options -------------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ def test_a_failed_final_save_leaves_the_model_in_the_temp_folder_and_says_so(
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    ck = load_checkpoint(_save(tmp_path_factory.mktemp("m") / "m.safetensors"))
+    ck = load_checkpoint(save_tiny(tmp_path_factory.mktemp("m") / "m.safetensors"))
     return ck.model, ck.tokenizer
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from explorer.seq2seq.checkpoint import _ShapesOnly, save_checkpoint
+from explorer.seq2seq.checkpoint import save_checkpoint
+from explorer.seq2seq.checkpoint_checks import ShapesOnly
 from explorer.seq2seq.data.tokenizer import train_tokenizer
 from explorer.seq2seq.models.families import build_model
 from explorer.seq2seq.training.options import TrainOptions
@@ -84,7 +85,9 @@ def _options(**changes) -> dict:
     return {**o.to_dict(), **changes}
 
 
-def _save(path: Path, *, vocab_extra: int = 0, **records) -> Path:
+def save_tiny(path: Path, *, vocab_extra: int = 0, **records) -> Path:
+    """A valid tiny Transformer checkpoint (records replaced as given); ``vocab_extra`` more
+    embedding rows than its tokenizer has pieces."""
     tok = train_tokenizer(EN, FR, vocab_size=30)
     config = dict(
         arch="transformer",
@@ -143,15 +146,15 @@ def _repeat(path: Path, unit: bytes, size: int) -> None:
 def _paths(d: Path, valid: Path) -> list[Case]:
     (d / "victim.txt").write_text("a file the checkpoint names as its output\n")
     os.mkfifo(d / "pipe.tsv")
-    stolen = _save(d / "names_victim.safetensors", train_state={
+    stolen = save_tiny(d / "names_victim.safetensors", train_state={
         "step": 1, "options": _options(out=str(d / "victim.txt"))})  # fmt: skip
-    zero = _save(d / "corpus_dev_zero.safetensors", train_state={
+    zero = save_tiny(d / "corpus_dev_zero.safetensors", train_state={
         "step": 1, "options": _options(corpus="/dev/zero")})  # fmt: skip
-    fifo = _save(d / "corpus_fifo.safetensors", train_state={
+    fifo = save_tiny(d / "corpus_fifo.safetensors", train_state={
         "step": 1, "options": _options(corpus=str(d / "pipe.tsv"))})  # fmt: skip
-    huge = _save(d / "corpus_size_1e9.safetensors", train_state={
+    huge = save_tiny(d / "corpus_size_1e9.safetensors", train_state={
         "step": 1, "options": _options(corpus_size=10**9)})  # fmt: skip
-    threads = _save(d / "threads_100000.safetensors", train_state={
+    threads = save_tiny(d / "threads_100000.safetensors", train_state={
         "step": 1, "options": _options(threads=100_000)})  # fmt: skip
     resume = ["train", "--quiet", "--resume"]
     tiny = ["--arch", "transformer", "--d-model", "8", "--heads", "2", "--enc-layers", "1",
@@ -182,7 +185,7 @@ def _memory(d: Path, valid: Path) -> list[Case]:
     # 60+60 layers of width 1,024: 1.7 billion weights (6.7 GB), each an alias of one 4 MB tensor
     config = {"arch": "transformer", **MODEL, "src_vocab": 30, "tgt_vocab": 30, "d_model": 1024,
               "d_ff": 4096, "enc_layers": 60, "dec_layers": 60}  # fmt: skip
-    with torch.device("meta"), _ShapesOnly():  # the model's weight names, without storage
+    with torch.device("meta"), ShapesOnly():  # the model's weight names, without storage
         model_names = list(build_model(config).state_dict())
     weights = {"model.big": torch.zeros(1024, 1024)}
     spm = {k: v for k, v in load_file(str(valid)).items() if k.startswith("spm.")}
@@ -216,7 +219,7 @@ def _memory(d: Path, valid: Path) -> list[Case]:
 
 
 def _tracebacks(d: Path, valid: Path) -> list[Case]:
-    _save(d / "vocab_bigger.safetensors", vocab_extra=5)
+    save_tiny(d / "vocab_bigger.safetensors", vocab_extra=5)
     big_int = "1" + "0" * 5000
     _rewrite(
         valid,
@@ -230,11 +233,11 @@ def _tracebacks(d: Path, valid: Path) -> list[Case]:
         d / "optimizer_index.safetensors",
         meta={"optimizer": json.dumps({"param_groups": [], "state": {"\u00b2": {}}})},
     )
-    _save(d / "history_bad.safetensors", history=[{"step": "x", "val_bleu": "high"}])
-    _save(
+    save_tiny(d / "history_bad.safetensors", history=[{"step": "x", "val_bleu": "high"}])
+    save_tiny(
         d / "batch_size_0.safetensors", train_state={"step": 1, "options": _options(batch_size=0)}
     )
-    _save(
+    save_tiny(
         d / "threads_text.safetensors", train_state={"step": 1, "options": _options(threads="many")}
     )
     (d / "all_long.tsv").write_text("".join(f"{'w ' * 100}{i}\tm {i}\n" for i in range(20)))
@@ -273,7 +276,7 @@ def _tracebacks(d: Path, valid: Path) -> list[Case]:
 def _output(d: Path, valid: Path) -> list[Case]:
     _rewrite(valid, d / "newline_name.safetensors",
              tensors={"model.x\nerror: looks fine": torch.zeros(1)})  # fmt: skip
-    _save(d / "ansi_card.safetensors", card={"command": "\x1b[2J\x1b]0;pwned\x07",
+    save_tiny(d / "ansi_card.safetensors", card={"command": "\x1b[2J\x1b]0;pwned\x07",
           "device": "cpu\r\nforged line"}, corpus={"name": "\x1b[31mred"})  # fmt: skip
     return [
         Case("output", "tensor name with a newline", ["translate", "--checkpoint",
@@ -306,5 +309,5 @@ BUILDERS = {"paths": _paths, "memory": _memory, "tracebacks": _tracebacks,
 
 def hostile_cases(folder: Path, classes: tuple[str, ...] = CLASSES) -> list[Case]:
     """Write the hostile files of ``classes`` into ``folder``; the cases that use them."""
-    valid = _save(folder / "valid.safetensors")
+    valid = save_tiny(folder / "valid.safetensors")
     return [case for cls in classes for case in BUILDERS[cls](folder, valid)]

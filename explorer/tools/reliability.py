@@ -27,13 +27,11 @@ from pathlib import Path
 
 import torch
 
-from explorer.seq2seq.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from explorer.seq2seq.checkpoint import CheckpointError, load_checkpoint
 from explorer.seq2seq.data.corpus import CorpusError, load_corpus
 from explorer.seq2seq.data.inputs import prepare_source, source_limit
-from explorer.seq2seq.data.tokenizer import train_tokenizer
 from explorer.seq2seq.decoding.decode import greedy
 from explorer.seq2seq.models.base import EOS
-from explorer.seq2seq.models.families import build_model
 
 MARKER = "RELIABILITY_PAYLOAD_RAN"
 FIELDS = ("tried", "refused", "accepted", "crashes", "lost")
@@ -54,24 +52,12 @@ def _refused(counts: dict[str, int], e: Exception, name: str) -> None:
 
 
 def _tiny_checkpoint(folder: Path) -> tuple[bytes, object, object]:
-    en = ["the cat sleeps", "the dog eats", "a cat eats", "a dog sleeps"] * 3
-    fr = ["le chat dort", "le chien mange", "un chat mange", "un chien dort"] * 3
-    tok = train_tokenizer(en, fr, vocab_size=30)
-    config = dict(
-        arch="transformer",
-        src_vocab=tok.src_vocab_size,
-        tgt_vocab=tok.tgt_vocab_size,
-        d_model=8,
-        heads=2,
-        enc_layers=1,
-        dec_layers=1,
-        d_ff=16,
-        max_len=32,
-        dropout=0.0,
-    )
-    model = build_model(config)
-    path = save_checkpoint(folder / "valid.safetensors", model, tok)
-    return path.read_bytes(), model, tok
+    """The bytes of a valid tiny Transformer checkpoint, its model and tokenizer."""
+    from explorer.tools.hostile import save_tiny
+
+    path = save_tiny(folder / "valid.safetensors")
+    loaded = load_checkpoint(path)
+    return path.read_bytes(), loaded.model, loaded.tokenizer
 
 
 def _checkpoint_cases(valid: bytes, rng: random.Random, n: int) -> list[bytes]:
