@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from explorer.assets import BUNDLED, checkpoint_path, models_dir, require_checkout
-from explorer.cli_common import CliError
+from explorer.cli_common import (
+    CliError,
+    escaped,
+    finite_json,
+    printable,
+    read_sentences,
+    stored_corpus,
+    stored_options,
+)
 from explorer.cli_train import cmd_train  # noqa: F401  (subcommands are dispatched by name)
 
 CHECKPOINT_HELP = f"a checkpoint file, or a bundled model by name ({', '.join(BUNDLED)})"
@@ -197,7 +205,7 @@ def run(argv: list[str]) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (CliError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(e)}", file=sys.stderr)
         return 2
 
 
@@ -301,7 +309,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.data.inputs import corpus_text
 
     ck = load_checkpoint(checkpoint_path(args.checkpoint))
-    sentences = args.sentences or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    sentences = args.sentences or read_sentences(sys.stdin.buffer)
     if not sentences:
         raise CliError("no sentence given (pass sentences as arguments or on standard input)")
     sources = _sources(ck, sentences)
@@ -309,7 +317,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     run = _sampled if args.temperature is not None else _searched
     results = run(args, ck, sources, prefix)
     if args.json:
-        print(json.dumps(results, ensure_ascii=False))
+        print(finite_json(results))
         return 0
     for r in results:
         for h in r["nbest"]:
@@ -327,16 +335,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import load_checkpoint
     from explorer.seq2seq.data.corpus import load_corpus
     from explorer.seq2seq.evaluate import evaluate_pairs
-    from explorer.seq2seq.training.train import TrainOptions, load_splits
+    from explorer.seq2seq.training.train import load_splits
 
     ck = load_checkpoint(checkpoint_path(args.checkpoint))
     stored = (ck.train_state or {}).get("options")
-    trained_on = stored.get("corpus") if stored else None
-    spec = args.corpus or trained_on
-    if spec is None:
+    o = stored_options(args.checkpoint, stored) if stored else None
+    trained_on = o.corpus if o else None
+    if args.corpus is None and trained_on is None:
         raise CliError("--corpus is required: the checkpoint does not say what it was trained on")
-    if stored and spec == trained_on and args.split != "all":
-        o = TrainOptions.from_dict(stored)
+    spec = stored_corpus(args.checkpoint, trained_on, args.corpus)
+    if o and spec == trained_on and args.split != "all":
         _, (train, valid, test) = load_splits(o)
         part = valid if args.split == "valid" else test
         label = f"{spec} ({args.split or 'test'} split)"
@@ -351,7 +359,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     res["corpus"] = label
     res["checkpoint"] = str(args.checkpoint)
     if args.json:
-        print(json.dumps(res))
+        print(finite_json(res))
         return 0
     print(f"{label}: {res['sentences']} sentences")
     print(f"BLEU {res['bleu']:.2f}   chrF {res['chrf']:.2f}")
@@ -375,9 +383,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     meta = read_card(checkpoint_path(args.file))
     if args.json:
-        print(json.dumps(meta, default=str))
+        print(finite_json(meta))
         return 0
-    print(format_card(meta))
+    print(format_card(escaped(meta)))  # names and text from the file, escaped
     return 0
 
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from explorer.cli_common import MODEL_FIELDS, CliError
+from explorer.cli_common import (
+    MODEL_FIELDS,
+    CliError,
+    check_output_path,
+    rescue_path,
+    stored_corpus,
+    stored_options,
+)
 
 
 # -- train ------------------------------------------------------------------------------------
@@ -65,7 +73,7 @@ def train_options_from_args(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from explorer.seq2seq.training.distributed import from_environment
     from explorer.seq2seq.training.presets import PRESETS
-    from explorer.seq2seq.training.train import Trainer, TrainingError, TrainOptions
+    from explorer.seq2seq.training.train import Trainer, TrainingError
 
     if args.list_presets:
         for name, p in PRESETS.items():
@@ -76,26 +84,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingError as e:
         raise CliError(str(e)) from None
     if args.resume:
-        from explorer.seq2seq.checkpoint import read_card
-
-        meta = read_card(args.resume)
-        stored = (meta.get("train_state") or {}).get("options")
-        if not stored:
-            raise CliError(f"{args.resume}: the checkpoint has no training state to resume from")
-        o = TrainOptions.from_dict(stored)
-        if args.steps is not None:
-            o.steps, o.epochs = args.steps, None
-        o.out = args.out or o.out or args.resume
+        o = _resumed_options(args)
         trainer = Trainer(o, resume=args.resume, command=_command_line(args), distributed=dist)
     else:
-        o = train_options_from_args(args)
+        o = train_options_from_args(args).validated()
         if not o.out:
             raise CliError("--out FILE is required (where to save the trained model)")
         trainer = Trainer(o, command=_command_line(args), distributed=dist)
+    if dist.is_main:
+        check_output_path(o.out)
     try:
         return _drive(trainer, quiet=args.quiet or not dist.is_main, main=dist.is_main)
-    except TrainingError as e:
+    except TrainingError as e:  # raised before the first step: nothing trained, nothing lost
         raise CliError(f"rank {dist.rank}: {e}" if dist.active else str(e)) from None
+
+
+def _resumed_options(args: argparse.Namespace):
+    """The stored run's options, with the command line deciding what touches this machine: the
+    checkpoint is written back to the resumed file (or --out), the corpus file read is the one
+    --corpus names (a built-in corpus may come from the checkpoint), --threads and --device
+    apply, and stored thread counts are clamped to the CPUs."""
+    from explorer.seq2seq.checkpoint import read_card
+
+    meta = read_card(args.resume)
+    train_state = meta.get("train_state") or {}
+    stored = train_state.get("options") if isinstance(train_state, dict) else None
+    if not stored:
+        raise CliError(f"{args.resume}: the checkpoint has no training state to resume from")
+    o = stored_options(args.resume, stored)
+    o.corpus = stored_corpus(args.resume, o.corpus, args.corpus)
+    for name in ("src_lang", "tgt_lang", "threads", "device"):
+        if getattr(args, name) is not None:
+            setattr(o, name, getattr(args, name))
+    if args.steps is not None:
+        o.steps, o.epochs = args.steps, None
+    o.out = args.out or args.resume
+    return o.validated()
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -143,6 +167,7 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
                 (bar.write if bar else print)(ev.message, file=sys.stderr)
             elif ev.kind == "failed":
                 (bar.write if bar else print)(f"error: {ev.message}", file=sys.stderr)
+                _save_somewhere(trainer, save_failed=ev.path is not None)
                 status = 1
             elif ev.kind in ("done", "stopped"):
                 (bar.write if bar else print)(
@@ -155,8 +180,33 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
         for ev in trainer.save_after_interrupt():
             if ev.kind == "checkpoint":
                 print(ev.message, file=sys.stderr)
+            elif ev.kind == "failed":
+                print(f"error: {ev.message}", file=sys.stderr)
+                _save_somewhere(trainer, save_failed=True)
         return 130
     finally:
         if bar is not None:
             bar.close()
     return status
+
+
+def _save_somewhere(trainer, *, save_failed: bool) -> None:
+    """A run that failed keeps its model: it goes to --out (unless that save is what failed),
+    else to a new file in the temporary folder, and the path is printed either way."""
+    import time
+
+    if trainer.model is None:
+        return
+    targets = [] if save_failed else [trainer.options.out]
+    for target in (*targets, None):
+        path = rescue_path(trainer.options.out) if target is None else Path(target)
+        try:
+            trainer._write_checkpoint(path, time.perf_counter())
+        except OSError as e:
+            print(f"error: could not write {path}: {e.strerror or e}", file=sys.stderr)
+            if target is None:
+                path.unlink(missing_ok=True)
+            continue
+        print(f"the model of step {trainer.step} is saved in {path}", file=sys.stderr)
+        return
+    print("error: the model could not be saved anywhere", file=sys.stderr)

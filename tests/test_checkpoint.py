@@ -74,7 +74,9 @@ def tokenizer():
 
 
 def make_model(tokenizer):
-    return TinySeq2Seq(TinyConfig(src_vocab=tokenizer.src_vocab_size, tgt_vocab=42))
+    return TinySeq2Seq(
+        TinyConfig(src_vocab=tokenizer.src_vocab_size, tgt_vocab=tokenizer.tgt_vocab_size)
+    )
 
 
 def batch(tokenizer):
@@ -143,7 +145,7 @@ def test_round_trip_gives_same_outputs_and_records(tmp_path, tokenizer):
     assert loaded.config == {
         "arch": "tiny",
         "src_vocab": tokenizer.src_vocab_size,
-        "tgt_vocab": 42,
+        "tgt_vocab": tokenizer.tgt_vocab_size,
         "d_model": 8,
     }
     assert loaded.history[1] == history[1] and math.isnan(loaded.history[0]["val_loss"])

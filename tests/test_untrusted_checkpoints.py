@@ -4,6 +4,7 @@ The fixed bad files in tests/data/bad_checkpoints are written by tests/data/make
 the fuzz tests break the valid tiny Transformer checkpoint they were made from at random.
 """
 
+import json
 import os
 import pickletools
 import re
@@ -201,7 +202,6 @@ def test_absurd_transformer_max_len_allocates_no_position_table(tmp_path):
 
     with safe_open(str(path), framework="pt") as f:
         meta = dict(f.metadata())
-    import json
 
     meta["config"] = json.dumps(dict(config, max_len=10**7))
     save_file(load_file(str(path)), str(path), metadata=meta)
@@ -303,11 +303,94 @@ def test_run_reliability_counts_every_case_and_finds_no_crash(capsys):
     assert set(results) == {"checkpoints", "corpora", "sentences"}
     assert results["checkpoints"]["tried"] == 3 + 3 * 5  # 2 pickles, an empty file, 3 per round
     assert results["corpora"]["tried"] == 5
-    assert results["sentences"]["tried"] == 9
+    assert results["sentences"]["tried"] == 10
     for counts in results.values():
         assert set(counts) == set(FIELDS)
         assert counts["refused"] + counts["accepted"] + counts["crashes"] == counts["tried"]
         assert counts["crashes"] == 0 and counts["lost"] == 0
     assert results["checkpoints"]["refused"] >= 3 + 5 * 2  # every cut and random file at least
-    assert results["sentences"]["refused"] == 2  # "" and "   "
+    assert results["sentences"]["refused"] == 3  # "", "   " and only punctuation
     assert "checkpoints" in capsys.readouterr().out
+
+
+# fuzzing the fields a stranger controls, with values of any JSON type -------------------------
+
+ANY_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()
+    | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+HEADER_LEN = int.from_bytes(VALID[:8], "little")
+HEADER = json.loads(VALID[8 : 8 + HEADER_LEN])
+TENSORS = sorted(k for k in HEADER if k != "__metadata__")
+
+
+def with_header(edit) -> bytes:
+    header = json.loads(json.dumps(HEADER))
+    edit(header)
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + VALID[8 + HEADER_LEN :]
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(TENSORS),
+    key=st.sampled_from(["shape", "data_offsets", "dtype"]),
+    value=ANY_JSON,
+)
+def test_header_entries_of_any_type_are_refused_or_loaded(name, key, value, in_tmp_cwd):
+    def edit(header):
+        header[name][key] = value
+        header["__metadata__"]["num_parameters"] = "-1"  # read_card then sums the shapes
+
+    load_or_refuse(with_header(edit))
+
+
+@FUZZ
+@given(
+    field=st.sampled_from(["config", "history", "aliases", "optimizer", "train_state", "card"]),
+    value=ANY_JSON,
+    digits=st.sampled_from([None, 5000]),
+)
+def test_metadata_of_any_json_is_refused_or_loaded(field, value, digits, in_tmp_cwd):
+    def edit(header):
+        text = json.dumps(value)
+        if digits:  # an integer json.loads refuses with a plain ValueError
+            text = "[" + "9" * digits + "]"
+        header["__metadata__"][field] = text
+
+    outcome = load_or_refuse(with_header(edit))
+    if not isinstance(outcome, CheckpointError):  # info prints it: one line per field, escaped
+        from explorer.cli import format_card
+        from explorer.cli_common import escaped
+
+        shown = {"config": outcome.config, "history": outcome.history, "card": outcome.card,
+                 "corpus": outcome.corpus, "num_parameters": 1}  # fmt: skip
+        assert "\x1b" not in format_card(escaped(shown))
+
+
+@FUZZ
+@given(entry=st.dictionaries(st.sampled_from(["step", "val_bleu", "loss", "probe_output"]),
+                             ANY_JSON, max_size=4))  # fmt: skip
+def test_history_entries_are_checked_at_load_so_info_cannot_fail(entry, in_tmp_cwd):
+    from explorer.cli import format_card
+    from explorer.cli_common import escaped
+
+    def edit(header):
+        header["__metadata__"]["history"] = json.dumps([entry])
+
+    path = write_temp(with_header(edit))
+    try:
+        card = read_card(path)
+    except CheckpointError as e:
+        assert "\n" not in str(e) and "history entry 0" in str(e)
+    else:
+        format_card(escaped(card))
+    finally:
+        path.unlink()

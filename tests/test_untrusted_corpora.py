@@ -146,12 +146,8 @@ FUZZ = settings(
 def non_blank_lines(data: bytes) -> int:
     """Lines that are not blank after the reader's own line splitting: each must become a pair
     or a skipped entry, never vanish."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
     count = 0
-    for i, raw in enumerate(lines):
-        raw = raw[:-1] if raw.endswith(b"\r") else raw
+    for i, raw in enumerate(data.splitlines()):  # LF, CRLF and a lone CR end a line
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -193,3 +189,84 @@ def test_random_bytes_and_random_gzip_never_raise_anything_else(data, tmp_path):
             load_corpus(str(path), errors="skip")
         except CorpusError as e:
             assert "\n" not in str(e) and str(e).startswith(str(path))
+
+
+# streamed reading: special files, bombs, caps ------------------------------------------------
+
+
+def test_cr_only_line_ends_are_line_ends(tmp_path):
+    path = tmp_path / "mac.tsv"
+    path.write_bytes(b"the cat\tle chat\rthe dog\tle chien\ra cat\tun chat\r")
+    assert load_corpus(str(path)).pairs == [
+        ("the cat", "le chat"),
+        ("the dog", "le chien"),
+        ("a cat", "un chat"),
+    ]
+
+
+def test_a_crlf_cut_by_the_read_block_is_one_line_end(tmp_path, monkeypatch):
+    import explorer.seq2seq.data.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "_BLOCK_BYTES", 8)  # "the cat\r" | "\nle ..."
+    path = tmp_path / "crlf.tsv"
+    path.write_bytes(b"the cat\r\nx\ty\r\n")
+    pairs, linenos, _ = corpus_module.read_tsv(path, errors="skip")
+    assert pairs == [("x", "y")] and linenos == [2]
+
+
+def test_special_files_are_refused_before_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.tsv"
+    os.mkfifo(fifo)  # no writer: opening it for reading the ordinary way would hang
+    assert refusal(str(fifo), "raise") == f"{fifo}: a named pipe (FIFO), not a corpus file"
+    assert refusal("/dev/zero", "skip") == "/dev/zero: a character device, not a corpus file"
+    assert refusal(str(tmp_path), "raise") == f"{tmp_path}: a directory, not a corpus file"
+
+
+def test_a_gzip_bomb_is_refused_at_the_decompressed_cap(tmp_path, monkeypatch):
+    import explorer.seq2seq.data.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "MAX_CORPUS_BYTES", 1 << 20)
+    path = tmp_path / "bomb.tsv.gz"
+    path.write_bytes(gzip.compress(b"a\tb\n" * (1 << 20), mtime=0))  # 4 MiB unpacked
+    assert refusal(str(path), "skip") == (
+        f"{path}: more than 1,048,576 bytes of text once unpacked (the most a corpus may hold)"
+    )
+
+
+def test_an_over_long_line_is_a_problem_of_that_line_and_never_held(tmp_path, monkeypatch):
+    import explorer.seq2seq.data.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "MAX_LINE_BYTES", 100)
+    monkeypatch.setattr(corpus_module, "_BLOCK_BYTES", 64)
+    path = tmp_path / "long.tsv"
+    path.write_bytes(b"a\tb\n" + b"x" * 1000 + b"\tlong\nc\td\n" + b"y" * 500)
+    corpus = load_corpus(str(path), errors="skip")
+    assert corpus.pairs == [("a", "b"), ("c", "d")]
+    assert [(n, why.split(": ", 1)[1]) for n, why in corpus.skipped] == [
+        (2, "line longer than 100 bytes"),
+        (4, "line longer than 100 bytes"),
+    ]
+    assert refusal(str(path), "raise") == f"{path}:2: line longer than 100 bytes"
+
+
+def test_pair_count_is_capped_and_a_size_stops_reading_early(tmp_path, monkeypatch):
+    import explorer.seq2seq.data.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "MAX_PAIRS", 5)
+    path = tmp_path / "many.tsv"
+    path.write_bytes(b"a\tb\n" * 6 + b"\xff\n")  # the bad last line is never reached with a size
+    assert "more than 5 sentence pairs" in refusal(str(path), "raise")
+    assert len(load_corpus(str(path), size=3).pairs) == 3
+    with pytest.raises(CorpusError, match="corpus size must be a whole number from 1 to 5"):
+        load_corpus("classroom", size=10**9)
+
+
+@pytest.mark.parametrize("link", ["\u00b2-0", "1-" + "9" * 5000, "0-0x"])
+def test_malformed_alignment_links_are_one_line_refusals(tmp_path, link):
+    path = tmp_path / "c.tsv"
+    path.write_text("the cat\tle chat\n", encoding="utf-8")
+    (tmp_path / "c.tsv.align").write_text(f"0-0 {link}\n", encoding="utf-8")
+    text = refusal(str(path), "raise")
+    assert text.startswith(f"{path}.align:1: bad alignment link ") and len(text) < 300

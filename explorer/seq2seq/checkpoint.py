@@ -22,8 +22,10 @@ import glob
 import json
 import math
 import os
+import re
 import struct
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,19 +34,28 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_save
-from torch.overrides import TorchFunctionMode
 
+from explorer.seq2seq.checkpoint_checks import (
+    CheckpointError,
+    check_history_entry,
+    check_vocabularies,
+    check_weights,
+    planned_model,
+    tensor_entry,
+)
 from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerError
-from explorer.seq2seq.messages import first_line as _first_line
+from explorer.seq2seq.messages import first_line
 from explorer.seq2seq.models import families, marian
 from explorer.seq2seq.models.base import Seq2Seq
+from explorer.seq2seq.untrusted import NotRegularFileError, open_regular
 
 FORMAT = "attention-explorer-checkpoint"
 FORMAT_VERSION = "1"
-MAX_HEADER_BYTES = 100 * 1024 * 1024
-# Elements a model may hold beyond the weights stored in its file (non-persistent buffers such as
-# sinusoidal position tables). A config that implies more is refused before anything is allocated.
-MAX_UNSTORED_ELEMENTS = 1 << 24
+# A header is parsed whole and JSON costs ~27 bytes of memory per byte: 32 MiB stays under 1 GB
+# and holds the history of some 200,000 training steps.
+MAX_HEADER_BYTES = 32 * 1024 * 1024
+# Temporary files of a save live this long even when their writer's pid is alive (a reused pid).
+STALE_TEMPORARY_SECONDS = 24 * 3600
 JSON_FIELDS = ("config", "history", "corpus", "card", "train_state")
 _FIELD_TYPES = {"config": dict, "history": list, "corpus": dict, "card": dict, "train_state": dict}
 _KNOWN_MAGIC = {
@@ -52,10 +63,6 @@ _KNOWN_MAGIC = {
     b"PK\x03\x04": "a zip archive (torch.save or similar); it is never unpickled",
     b"\x80": "a pickle file; it is never unpickled",
 }
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file could not be read: one line naming the file and the problem."""
 
 
 @dataclass
@@ -181,15 +188,42 @@ def save_checkpoint(
 _CHUNK_BYTES = 1 << 20
 
 
+def _writer_gone(stale: Path, prefix: str, now: float) -> bool:
+    """A temporary file whose writer was killed: its pid (in its name) no longer runs, or it is
+    older than a day (the pid may have been reused)."""
+    try:
+        if now - stale.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+            return True
+        pid = int(stale.name[len(prefix) :].split(".")[0])
+    except (OSError, ValueError):  # gone already, or a name without a pid: left to the age rule
+        return False
+    if pid == os.getpid():
+        return False  # another thread of this process may be writing it now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, someone else's process
+        return False
+    return False
+
+
 def _remove_stale_temporaries(path: Path) -> None:
-    """Temporary files of earlier writes to ``path`` that were killed before their rename."""
+    """Temporary files of earlier writes to ``path`` that were killed before their rename; a
+    temporary file another live writer is still filling is left alone."""
+    now = time.time()
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
+        if _writer_gone(stale, f".{path.name}.", now):
+            stale.unlink(missing_ok=True)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to a temporary file beside ``path`` (named with this process's pid, so a
+    later save can tell a killed writer's leftovers), fsync it, rename it over ``path``."""
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:
@@ -203,7 +237,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _remove_stale_temporaries(path)
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -220,52 +253,47 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _read_header(path: Path) -> dict[str, Any]:
-    """The safetensors JSON header, after checking its declared length against the file."""
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    """The safetensors JSON header, after checking its declared length against the file and the
+    types of every tensor entry (shape, dtype, data offsets)."""
+    shown = str(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(9)
             if len(head) < 9 or head[8:9] != b"{":
                 for magic, what in _KNOWN_MAGIC.items():
                     if head.startswith(magic):
-                        raise CheckpointError(f"{path}: not a checkpoint: this is {what}")
-                raise CheckpointError(f"{path}: not a checkpoint (no safetensors header)")
+                        raise CheckpointError(f"{shown}: not a checkpoint: this is {what}")
+                raise CheckpointError(f"{shown}: not a checkpoint (no safetensors header)")
             (n,) = struct.unpack("<Q", head[:8])
             if n > MAX_HEADER_BYTES:
                 raise CheckpointError(
-                    f"{path}: header too large ({n} bytes declared, limit {MAX_HEADER_BYTES})"
+                    f"{shown}: header too large ({n} bytes declared, limit {MAX_HEADER_BYTES})"
                 )
             if 8 + n > size:
                 raise CheckpointError(
-                    f"{path}: truncated (header declares {n} bytes, file has {size - 8} after "
+                    f"{shown}: truncated (header declares {n} bytes, file has {size - 8} after "
                     "the length)"
                 )
             f.seek(8)
             raw = f.read(n)
+    except FileNotFoundError:
+        raise CheckpointError(f"{shown}: no such file") from None
+    except NotRegularFileError as e:
+        raise CheckpointError(f"{shown}: is {e.kind}, not a checkpoint file") from None
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise CheckpointError(f"{shown}: cannot read: {e.strerror or e}") from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise CheckpointError(f"{path}: not a checkpoint (header is not JSON)") from None
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, an integer of 5,000 digits
+        raise CheckpointError(f"{shown}: not a checkpoint (header is not JSON)") from None
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: not a checkpoint (header is not a JSON object)")
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            lo, hi = info["data_offsets"]
-            end = max(end, int(hi))
-        except (TypeError, KeyError, ValueError, OverflowError):
-            raise CheckpointError(f"{path}: corrupt header entry for tensor {name!r}") from None
+        raise CheckpointError(f"{shown}: not a checkpoint (header is not a JSON object)")
+    end = max((tensor_entry(shown, k, v)[1] for k, v in header.items() if k != "__metadata__"),
+              default=0)  # fmt: skip
     if 8 + n + end > size:
         raise CheckpointError(
-            f"{path}: truncated (tensor data needs {end} bytes, file has {size - 8 - n})"
+            f"{shown}: truncated (tensor data needs {end} bytes, file has {size - 8 - n})"
         )
     return header
 
@@ -309,9 +337,9 @@ def _json_field(path: Path, meta: dict[str, str], field: str, kind: type | None)
         raise CheckpointError(f"{path}: missing metadata field {field!r}")
     try:
         value = json.loads(meta[field])
-    except (TypeError, json.JSONDecodeError, RecursionError) as e:
+    except (TypeError, ValueError, RecursionError) as e:  # ValueError: an int of 5,000 digits
         raise CheckpointError(
-            f"{path}: metadata field {field!r} is not JSON ({_first_line(e)})"
+            f"{path}: metadata field {field!r} is not JSON ({first_line(e)})"
         ) from None
     kind = kind or _FIELD_TYPES[field]
     if not isinstance(value, kind):
@@ -319,103 +347,10 @@ def _json_field(path: Path, meta: dict[str, str], field: str, kind: type | None)
             f"{path}: metadata field {field!r} is a {type(value).__name__}, "
             f"expected a {kind.__name__}"
         )
+    if field == "history":
+        for i, entry in enumerate(value):
+            check_history_entry(path, i, entry)
     return value
-
-
-def _names(names: Iterable[str], limit: int = 5) -> str:
-    names = sorted(names)
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
-
-
-def _check_config_sizes(path: Path, config: dict[str, Any], stored: int, tensors: int) -> None:
-    """Refuse sizes no model in this file can have, before even a meta-device build (which takes
-    seconds per thousand layers). A dimension is at most the number of elements of the weights it
-    shapes; every layer holds at least one stored weight tensor."""
-    limit = stored + MAX_UNSTORED_ELEMENTS
-    for field, value in config.items():
-        if not isinstance(value, int) or isinstance(value, bool):
-            continue
-        if "layers" in field and value > tensors:
-            raise CheckpointError(
-                f"{path}: config field {field!r} = {value} is more layers than the file has "
-                f"weight tensors ({tensors})"
-            )
-        if abs(value) > limit:
-            raise CheckpointError(
-                f"{path}: config field {field!r} = {value} is larger than the whole model stored "
-                f"in the file ({stored} weight elements)"
-            )
-
-
-# In-place random fills: on the meta device they go through torch._refs, whose first use imports
-# torch._dynamo (seconds). A planned model needs shapes, never values, so they are skipped there.
-_RANDOM_FILLS = frozenset(
-    getattr(torch.Tensor, name)
-    for name in (
-        "normal_", "uniform_", "bernoulli_", "exponential_", "random_", "cauchy_",
-        "log_normal_", "geometric_",
-    )
-)  # fmt: skip
-
-
-class _ShapesOnly(TorchFunctionMode):
-    """Inside a ``torch.device("meta")`` build (this thread only: torch function modes are per
-    thread): ``torch.nn.init`` functions and in-place random fills return their tensor untouched."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in _RANDOM_FILLS or getattr(func, "__module__", None) == "torch.nn.init":
-            return args[0] if args else next(iter(kwargs.values()))
-        return func(*args, **kwargs)
-
-
-def _planned_model(
-    path: Path,
-    build: Callable[[dict[str, Any]], Seq2Seq],
-    weights: dict[str, torch.Tensor],
-    config: dict[str, Any],
-) -> Seq2Seq:
-    """The model the config describes, built on the meta device: shapes without storage."""
-    stored = sum(t.numel() for t in weights.values())
-    _check_config_sizes(path, config, stored, len(weights))
-    try:
-        with torch.device("meta"), _ShapesOnly():
-            model = build(dict(config))
-    except Exception as e:  # an untrusted config may upset a constructor in any way
-        raise CheckpointError(f"{path}: cannot build the model: {_first_line(e)}") from None
-    if not isinstance(model, Seq2Seq):
-        raise CheckpointError(f"{path}: the config did not build a Seq2Seq model")
-    total = sum(t.numel() for t in (*model.parameters(), *model.buffers()))
-    if total > stored + MAX_UNSTORED_ELEMENTS:
-        raise CheckpointError(
-            f"{path}: the config describes a model of {total} elements but the file stores {stored}"
-        )
-    return model
-
-
-def _check_weights(path: Path, model: Seq2Seq, weights: dict[str, torch.Tensor]) -> None:
-    expected = model.state_dict()
-    missing = set(expected) - set(weights)
-    if missing:
-        raise CheckpointError(f"{path}: weight(s) missing: {_names(missing)}")
-    unexpected = set(weights) - set(expected)
-    if unexpected:
-        raise CheckpointError(f"{path}: unexpected weight(s): {_names(unexpected)}")
-    for name, want in expected.items():
-        t = weights[name]
-        if t.shape != want.shape:
-            raise CheckpointError(
-                f"{path}: weight {name} has shape {tuple(t.shape)} but the config gives "
-                f"{tuple(want.shape)}"
-            )
-        if t.is_complex() or (want.is_floating_point() and t.dtype == torch.bool):
-            raise CheckpointError(f"{path}: weight {name} has dtype {t.dtype}")
-        if want.is_floating_point():
-            t = t.to(want.dtype)  # as load_state_dict will store it: a float64 1e300 is inf
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            kind = "NaN" if bool(torch.isnan(t).any()) else "infinite"
-            raise CheckpointError(f"{path}: weight {name} contains {kind} values")
 
 
 def load_checkpoint(
@@ -439,29 +374,23 @@ def load_checkpoint(
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             tensors = {name: f.get_tensor(name) for name in names}
     except (SafetensorError, RuntimeError, OSError) as e:
-        raise CheckpointError(f"{path}: corrupt tensor data: {_first_line(e)}") from None
+        raise CheckpointError(f"{path}: corrupt tensor data: {first_line(e)}") from None
 
-    for name in ("spm.src", "spm.tgt"):
-        if tensors[name].dtype != torch.uint8 or tensors[name].dim() != 1:
-            raise CheckpointError(f"{path}: tensor {name!r} is not a 1-D uint8 byte string")
-    try:
-        tokenizer = Tokenizer.from_bytes(
-            tensors["spm.src"].cpu().numpy().tobytes(), tensors["spm.tgt"].cpu().numpy().tobytes()
-        )
-    except TokenizerError as e:
-        raise CheckpointError(f"{path}: {e}") from None
-
-    weights = {k[len("model.") :]: t for k, t in tensors.items() if k.startswith("model.")}
+    tokenizer = _tokenizer(path, tensors)
+    stored = {k[len("model.") :]: t for k, t in tensors.items() if k.startswith("model.")}
+    weights = dict(stored)
     for alias, target in records["aliases"].items():
-        if target not in weights:
+        if target not in stored:
             raise CheckpointError(f"{path}: alias {alias} names a missing weight {target}")
-        weights[alias] = weights[target]
-    _check_weights(path, _planned_model(path, build, weights, records["config"]), weights)
+        weights[alias] = stored[target]
+    planned = planned_model(path, build, stored, records["config"])
+    check_weights(path, planned, weights)
+    check_vocabularies(path, planned, tokenizer)
     try:
         model = build(dict(records["config"]))
         model.load_state_dict(weights, strict=True)
     except Exception as e:  # the meta-device build succeeded, so this is unexpected
-        raise CheckpointError(f"{path}: cannot build the model: {_first_line(e)}") from None
+        raise CheckpointError(f"{path}: cannot build the model: {first_line(e)}") from None
     model.to(device).eval()
 
     optimizer_state = None
@@ -480,6 +409,23 @@ def load_checkpoint(
     )
 
 
+def _tokenizer(path: Path, tensors: dict[str, torch.Tensor]) -> Tokenizer:
+    for name in ("spm.src", "spm.tgt"):
+        if tensors[name].dtype != torch.uint8 or tensors[name].dim() != 1:
+            raise CheckpointError(f"{path}: tensor {name!r} is not a 1-D uint8 byte string")
+    try:
+        return Tokenizer.from_bytes(
+            tensors["spm.src"].cpu().numpy().tobytes(), tensors["spm.tgt"].cpu().numpy().tobytes()
+        )
+    except TokenizerError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    except (ValueError, RuntimeError) as e:  # sentencepiece's own errors, bad UTF-8 in them too
+        raise CheckpointError(f"{path}: corrupt sentencepiece model: {first_line(e)}") from None
+
+
+_INDEX = re.compile(r"[0-9]{1,9}")  # str.isdigit() accepts "²", which int() refuses
+
+
 def _optimizer_state(
     path: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
 ) -> dict[str, Any]:
@@ -487,14 +433,14 @@ def _optimizer_state(
         raise CheckpointError(f"{path}: metadata field 'optimizer' lacks param_groups or state")
     state: dict[int, dict[str, Any]] = {}
     for index, values in meta["state"].items():
-        if not index.isdigit() or not isinstance(values, dict):
+        if not _INDEX.fullmatch(index) or not isinstance(values, dict):
             raise CheckpointError(f"{path}: malformed optimizer state entry {index!r}")
         state.setdefault(int(index), {}).update(values)
     prefix = "optim.state."
     for name, t in tensors.items():
         if name.startswith(prefix):
             index, _, key = name[len(prefix) :].partition(".")
-            if not index.isdigit() or not key:
+            if not _INDEX.fullmatch(index) or not key:
                 raise CheckpointError(f"{path}: malformed optimizer tensor name {name!r}")
             state.setdefault(int(index), {})[key] = t
     return {"state": state, "param_groups": meta["param_groups"]}

@@ -54,16 +54,25 @@ def translate_all(
 
 
 def alignment_scores(
-    model: Seq2Seq, tokenizer, pairs: list[tuple[str, str]], alignments: list
+    model: Seq2Seq,
+    tokenizer,
+    pairs: list[tuple[str, str]],
+    alignments: list,
+    fitted: list[tuple[list[int], str | None]],
+    limit: int,
 ) -> dict[str, float]:
     """``aer`` and ``attention_entropy`` of the attention teacher-forced along the references;
-    empty when the model has no attention."""
+    empty when the model has no attention. ``fitted``: each source's ids as :func:`fit_source`
+    cut them; a pair whose source was cut, or whose reference is longer than ``limit``, is left
+    out (gold links of words the model never saw, or positions it lacks)."""
     from explorer.seq2seq.decoding.decode import teacher_forced
     from explorer.seq2seq.metrics import alignment_error_rate, attention_entropy, word_alignment
 
     predicted, gold, entropies = [], [], []
-    for (src, ref), sure in zip(pairs, alignments):
-        tr = teacher_forced(model, tokenizer, src, ref)
+    for (_, ref), sure, (ids, cut) in zip(pairs, alignments, fitted):
+        if cut is not None or len(tokenizer.encode_tgt(ref)) >= limit:
+            continue
+        tr = teacher_forced(model, tokenizer, ids, ref)
         attn = tr.attention_matrix()
         if attn is None:
             break
@@ -101,13 +110,17 @@ def evaluate_pairs(
     gold alignments are given, ``aer`` and ``attention_entropy`` (teacher-forced along the
     references, over at most ``max_aer_sentences`` pairs).
     """
+    from explorer.seq2seq.data.inputs import fit_source, source_limit
     from explorer.seq2seq.metrics import bleu_by_length, corpus_bleu, corpus_chrf
 
     model.eval()
     srcs = [s for s, _ in pairs]
+    limit = source_limit(model)
+    fitted = [fit_source(tokenizer, s, limit) for s in srcs]  # cut to what the model takes
+    inputs = [ids for ids, _ in fitted]
     refs = [t for _, t in pairs]
     t0 = time.perf_counter()
-    hyps = translate_all(model, tokenizer, srcs, batch_size=batch_size, beam=beam)
+    hyps = translate_all(model, tokenizer, inputs, batch_size=batch_size, beam=beam)
     seconds = time.perf_counter() - t0
     out: dict[str, Any] = {
         "sentences": len(pairs),
@@ -120,5 +133,5 @@ def evaluate_pairs(
     }
     if alignments and getattr(model, "arch", "") != "none":
         n = max_aer_sentences
-        out.update(alignment_scores(model, tokenizer, pairs[:n], alignments[:n]))
+        out.update(alignment_scores(model, tokenizer, pairs[:n], alignments[:n], fitted[:n], limit))
     return out

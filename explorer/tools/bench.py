@@ -328,11 +328,11 @@ def bench_gui(quick: bool) -> dict[str, Any]:
 
 
 def bench_reliability(quick: bool) -> dict[str, Any]:
-    from explorer.tools.reliability import run_reliability
+    from explorer.tools.reliability import hostile_section, run_hostile, run_reliability
 
     counts = run_reliability(report=False, cases=20 if quick else 60)
     rows = [{"category": name, **c} for name, c in counts.items()]
-    return {"rows": rows}
+    return {"rows": rows, "notes": hostile_section(run_hostile())}
 
 
 def bench_marian(quick: bool) -> dict[str, Any]:

@@ -20,10 +20,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import random
+import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from itertools import zip_longest
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
+
+from explorer.seq2seq.untrusted import NotRegularFileError, open_regular, printable
 
 Pair = tuple[str, str]
 Alignment = list[tuple[int, int]]
@@ -31,10 +36,19 @@ Errors = Literal["raise", "skip"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = "\ufeff"
+# Bounds on what a file may make us hold: a corpus is read as a stream and refused past them.
+MAX_CORPUS_BYTES = 256 * 2**20  # text of one file (after gunzip)
+MAX_LINE_BYTES = 2**20
+MAX_PAIRS = 1_000_000
+_BLOCK_BYTES = 2**20
 
 
 class CorpusError(ValueError):
     """A corpus file that cannot be read; the message names the file (and line)."""
+
+    def __init__(self, message: str):
+        # Names, paths and text in the message come from the file: escaped, it stays one line.
+        super().__init__(printable(message, limit=2000))
 
 
 @dataclass
@@ -52,27 +66,70 @@ class Corpus:
 # ----------------------------------------------------------------------------- reading files
 
 
-def _read_lines(path: Path) -> list[bytes]:
-    """The raw lines of a (possibly gzipped) file, without line ends; structural checks only."""
+def _open_regular(path: Path) -> BinaryIO:
     try:
-        data = path.read_bytes()
+        return open_regular(path)
     except FileNotFoundError:
         raise CorpusError(f"{path}: no such file") from None
+    except NotRegularFileError as e:
+        raise CorpusError(f"{path}: {e.kind}, not a corpus file") from None
     except OSError as e:
         raise CorpusError(f"{path}: cannot read ({e.strerror or e})") from None
-    if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise CorpusError(f"{path}: broken gzip data ({e})") from None
-    if not data.strip():
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """The text of a (possibly gzipped) file in blocks, at most MAX_CORPUS_BYTES of it."""
+    with _open_regular(path) as raw:
+        packed = raw.peek(2)[:2] == GZIP_MAGIC
+        stream = gzip.GzipFile(fileobj=raw) if packed else raw
+        total = 0
+        while True:
+            try:
+                block = stream.read(_BLOCK_BYTES)
+            except (OSError, EOFError, zlib.error) as e:
+                raise CorpusError(f"{path}: broken gzip data ({e})") from None
+            if not block:
+                return
+            total += len(block)
+            if total > MAX_CORPUS_BYTES:
+                unpacked = " once unpacked" if packed else ""
+                raise CorpusError(
+                    f"{path}: more than {MAX_CORPUS_BYTES:,} bytes of text{unpacked} "
+                    "(the most a corpus may hold)"
+                )
+            if b"\x00" in block:
+                raise CorpusError(f"{path}: binary data (NUL bytes), not a text file")
+            yield block
+
+
+def _read_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, raw line without its end) for each line of a (possibly gzipped) file, read
+    as a stream. A line ends at LF, CRLF or a lone CR (old Mac files). A line longer than
+    MAX_LINE_BYTES comes as None: its bytes are never held."""
+    pending, too_long, lineno, seen_text = b"", False, 0, False
+    for block in _blocks(path):
+        lines = (pending + block).splitlines(keepends=True)
+        pending = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+        if lines and lines[-1].endswith(b"\r") and not pending:
+            pending = lines.pop()  # may be the first half of a CRLF cut by the block boundary
+        for line in lines:
+            lineno += 1
+            line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+            seen_text = seen_text or bool(line.strip())
+            yield lineno, None if too_long or len(line) > MAX_LINE_BYTES else line
+            too_long = False
+        if len(pending) > MAX_LINE_BYTES + 1:
+            pending, too_long = b"", True
+    if pending or too_long:
+        line = pending.removesuffix(b"\r")
+        seen_text = seen_text or bool(line.strip()) or too_long
+        yield lineno + 1, None if too_long or len(line) > MAX_LINE_BYTES else line
+    if not seen_text:
         raise CorpusError(f"{path}: empty file")
-    if b"\x00" in data:
-        raise CorpusError(f"{path}: binary data (NUL bytes), not a text file")
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def _too_long(path: Path, lineno: int) -> CorpusError:
+    return CorpusError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES:,} bytes")
 
 
 def _decode(raw: bytes, path: Path, lineno: int) -> str:
@@ -102,13 +159,33 @@ class _Problems:
         self.skipped.append((lineno, str(err)))
 
 
-def read_tsv(path: str | Path, errors: Errors = "raise") -> tuple[list[Pair], list[int], list]:
-    """(pairs, their 1-based line numbers, skipped) from a tab-separated file."""
+def _pair_limit(limit: int | None) -> int:
+    return MAX_PAIRS if limit is None else min(limit, MAX_PAIRS)
+
+
+def _too_many(where: str) -> CorpusError:
+    return CorpusError(
+        f"{where}: more than {MAX_PAIRS:,} sentence pairs (the most a corpus may hold); keep "
+        "the first N with a corpus size"
+    )
+
+
+def read_tsv(
+    path: str | Path, errors: Errors = "raise", limit: int | None = None
+) -> tuple[list[Pair], list[int], list]:
+    """(pairs, their 1-based line numbers, skipped) from a tab-separated file; with ``limit``,
+    reading stops after that many pairs."""
     path = Path(path)
     problems = _Problems(errors)
     pairs, linenos = [], []
-    for lineno, raw in enumerate(_read_lines(path), start=1):
+    for lineno, raw in _read_lines(path):
+        if len(pairs) == _pair_limit(limit):
+            if limit is None or limit > MAX_PAIRS:
+                raise _too_many(str(path))
+            break
         try:
+            if raw is None:
+                raise _too_long(path, lineno)
             text = _decode(raw, path, lineno)
             if not text.strip():
                 continue
@@ -131,19 +208,28 @@ def read_tsv(path: str | Path, errors: Errors = "raise") -> tuple[list[Pair], li
 
 
 def read_parallel(
-    src_path: str | Path, tgt_path: str | Path, errors: Errors = "raise"
+    src_path: str | Path, tgt_path: str | Path, errors: Errors = "raise", limit: int | None = None
 ) -> tuple[list[Pair], list]:
-    """(pairs, skipped) from two line-aligned files; a pair with a blank side is left out."""
+    """(pairs, skipped) from two line-aligned files; a pair with a blank side is left out. With
+    ``limit``, reading stops after that many pairs."""
     src_path, tgt_path = Path(src_path), Path(tgt_path)
-    src_lines, tgt_lines = _read_lines(src_path), _read_lines(tgt_path)
-    if len(src_lines) != len(tgt_lines):
-        raise CorpusError(
-            f"{src_path}, {tgt_path}: line counts differ ({len(src_lines)} vs {len(tgt_lines)})"
-        )
+    where = f"{src_path}, {tgt_path}"
     problems = _Problems(errors)
-    pairs = []
-    for lineno, (raw_s, raw_t) in enumerate(zip(src_lines, tgt_lines, strict=True), start=1):
+    pairs: list[Pair] = []
+    src_lines, tgt_lines = _read_lines(src_path), _read_lines(tgt_path)
+    for line_s, line_t in zip_longest(src_lines, tgt_lines):
+        if line_s is None or line_t is None:  # one file ended first: count both to the end
+            n_src = (line_t[0] - 1 if line_s is None else line_s[0]) + sum(1 for _ in src_lines)
+            n_tgt = (line_s[0] - 1 if line_t is None else line_t[0]) + sum(1 for _ in tgt_lines)
+            raise CorpusError(f"{where}: line counts differ ({n_src} vs {n_tgt})")
+        (lineno, raw_s), (_, raw_t) = line_s, line_t
+        if len(pairs) == _pair_limit(limit):
+            if limit is None or limit > MAX_PAIRS:
+                raise _too_many(where)
+            break
         try:
+            if raw_s is None or raw_t is None:
+                raise _too_long(src_path if raw_s is None else tgt_path, lineno)
             src = _decode(raw_s, src_path, lineno).strip()
             tgt = _decode(raw_t, tgt_path, lineno).strip()
         except CorpusError as err:
@@ -152,19 +238,25 @@ def read_parallel(
         if src and tgt:
             pairs.append((src, tgt))
     if not pairs:
-        raise CorpusError(f"{src_path}, {tgt_path}: no sentence pairs")
+        raise CorpusError(f"{where}: no sentence pairs")
     return pairs, problems.skipped
+
+
+_LINK = re.compile(r"([0-9]{1,6})-([0-9]{1,6})")
 
 
 def parse_pharaoh(line: str, where: str = "alignment") -> Alignment:
     """'0-0 1-2 2-1' -> [(0, 0), (1, 2), (2, 1)]."""
     links = []
     for item in line.split():
-        i, sep, j = item.partition("-")
-        if not sep or not i.isdigit() or not j.isdigit():
+        match = _LINK.fullmatch(item)
+        if match is None:
             prefix = f"{where}: " if where else ""
-            raise CorpusError(f"{prefix}bad alignment link {item!r} (expected I-J)")
-        links.append((int(i), int(j)))
+            raise CorpusError(
+                f"{prefix}bad alignment link '{printable(item, 40)}' (expected I-J, word "
+                "positions of at most 6 digits)"
+            )
+        links.append((int(match[1]), int(match[2])))
     return links
 
 
@@ -174,22 +266,30 @@ def format_pharaoh(alignment: Alignment) -> str:
 
 def read_alignments(path: Path, pairs: list[Pair], linenos: list[int]) -> list[Alignment]:
     """Gold alignments from a sidecar file that is line-aligned with the TSV file."""
-    lines = _read_lines(path)
-    last = linenos[-1]
-    if len(lines) < last:
-        raise CorpusError(f"{path}: {len(lines)} lines, but the corpus has a pair on line {last}")
-    alignments = []
-    for (src, tgt), lineno in zip(pairs, linenos, strict=True):
+    wanted = dict(zip(linenos, pairs, strict=True))
+    found: dict[int, Alignment] = {}
+    last = 0
+    for last, raw in _read_lines(path):
+        lineno = last
+        if lineno > linenos[-1]:
+            break
+        if lineno not in wanted:
+            continue
         where = f"{path}:{lineno}"
-        links = parse_pharaoh(_decode(lines[lineno - 1], path, lineno), where)
+        if raw is None:
+            raise _too_long(path, lineno)
+        links = parse_pharaoh(_decode(raw, path, lineno), where)
+        src, tgt = wanted[lineno]
         n_src, n_tgt = len(src.split()), len(tgt.split())
         for i, j in links:
             if i >= n_src or j >= n_tgt:
                 raise CorpusError(
                     f"{where}: link {i}-{j} outside a pair of {n_src} x {n_tgt} words"
                 )
-        alignments.append(links)
-    return alignments
+        found[lineno] = links
+    if len(found) < len(linenos):
+        raise CorpusError(f"{path}: {last} lines, but the corpus has a pair on line {linenos[-1]}")
+    return [found[n] for n in linenos]
 
 
 # ----------------------------------------------------------------------------- load_corpus
@@ -199,7 +299,8 @@ def _lang_file(prefix: str, lang: str) -> Path:
     for candidate in (Path(f"{prefix}.{lang}"), Path(f"{prefix}.{lang}.gz")):
         if candidate.is_file():
             return candidate
-    raise CorpusError(f"{prefix}.{lang}: no such file (nor {prefix}.{lang}.gz)")
+    name = f"{prefix}.{lang}"
+    raise CorpusError(f"{name}: no such file (nor {name}.gz)")
 
 
 def load_corpus(
@@ -216,8 +317,12 @@ def load_corpus(
     ``size`` is the number of pairs generated for a built-in corpus, and the number of leading
     pairs kept for a file corpus. ``seed`` only affects the built-in corpora.
     """
-    if size is not None and size < 1:
-        raise ValueError(f"size must be positive, not {size}")
+    if size is not None and (
+        not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_PAIRS
+    ):
+        raise CorpusError(
+            f"corpus size must be a whole number from 1 to {MAX_PAIRS:,}, not {size!r}"
+        )
     langs = {"src_lang": src_lang, "tgt_lang": tgt_lang}
     if spec in ("classroom", "reverse", "copy"):
         from explorer.seq2seq.data import classroom
@@ -239,23 +344,20 @@ def load_corpus(
     alignments = None
     if src_lang and tgt_lang and not Path(spec).is_file():
         files = [_lang_file(spec, src_lang), _lang_file(spec, tgt_lang)]
-        pairs, skipped = read_parallel(*files, errors=errors)
+        pairs, skipped = read_parallel(*files, errors=errors, limit=size)
     elif "," in spec and not Path(spec).exists():
         files = [Path(p.strip()) for p in spec.split(",")]
         if len(files) != 2:
             raise CorpusError(f"{spec}: expected SRC_PATH,TGT_PATH (two files)")
-        pairs, skipped = read_parallel(*files, errors=errors)
+        pairs, skipped = read_parallel(*files, errors=errors, limit=size)
     else:
         files = [Path(spec)]
-        pairs, linenos, skipped = read_tsv(files[0], errors=errors)
+        pairs, linenos, skipped = read_tsv(files[0], errors=errors, limit=size)
         for align_path in (Path(f"{spec}.align"), files[0].with_suffix(".align")):
             if align_path.is_file() and align_path != files[0]:
                 alignments = read_alignments(align_path, pairs, linenos)
                 files.append(align_path)
                 break
-    if size is not None:
-        pairs = pairs[:size]
-        alignments = alignments[:size] if alignments is not None else None
     name = Path(spec.split(",")[0]).name
     desc = {"name": name, "files": [str(f) for f in files]}
     desc |= {k: v for k, v in langs.items() if v}

@@ -8,7 +8,8 @@ The one input policy of the command line and the GUI alike::
 
 Control characters (NUL included) become spaces: sentencepiece and the display never see them.
 A model trained on the classroom corpus reads its sentences as that corpus writes them (lowercase,
-no punctuation). Text with nothing left to translate is refused with ``SourceTextError``.
+no punctuation). Text with nothing left to translate, or only punctuation, is refused with
+``SourceTextError``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from explorer.seq2seq.data.tokenizer import TokenizerLike
 
 DEFAULT_MAX_TOKENS = 256
+MAX_CHARS_PER_TOKEN = 64  # sentencepiece's pieces are at most 16 characters by default
 
 
 class SourceTextError(ValueError):
@@ -101,11 +103,27 @@ def prepare_source(
     prepared = corpus_text(text, corpus)
     if not prepared:
         raise _nothing_left(text, corpus)
-    ids = [int(i) for i in tokenizer.encode_src(prepared)]
-    if len(ids) <= max_tokens:
+    if all(unicodedata.category(c).startswith(("P", "Z")) for c in prepared):
+        raise SourceTextError("source sentence is only punctuation: type something to translate")
+    ids, total = fit_source(tokenizer, prepared, max_tokens)
+    if total is None:
         return PreparedSource(prepared, tuple(ids))
     notice = (
-        f"source truncated: kept the first {max_tokens - 1:,} of {len(ids) - 1:,} tokens "
+        f"source truncated: kept the first {len(ids) - 1:,} of {total} tokens "
         "(the model takes no more)"
     )
-    return PreparedSource(prepared, tuple(ids[: max_tokens - 1] + [EOS]), notice)
+    return PreparedSource(prepared, tuple(ids), notice)
+
+
+def fit_source(tokenizer: Any, text: str, max_tokens: int) -> tuple[list[int], str | None]:
+    """Source ids ending in EOS, cut to ``max_tokens``, and how many tokens the text had (as
+    text, e.g. "1,204" or "more than 255") when it was cut, else None. The text is cut before
+    encoding: a piece covers at most a few characters, so the cut keeps every token the model
+    can take and spares encoding a whole book pasted in."""
+    cut = text[: max_tokens * MAX_CHARS_PER_TOKEN]
+    ids = [int(i) for i in tokenizer.encode_src(cut)]
+    if cut == text and len(ids) <= max_tokens:
+        return ids, None
+    kept = min(len(ids), max_tokens) - 1
+    total = f"{len(ids) - 1:,}" if cut == text else f"more than {kept:,}"
+    return ids[:kept] + [EOS], total

@@ -35,6 +35,7 @@ from explorer.seq2seq.decoding.decode import (
     pad_sources,
     step_records,
     target_ids,
+    within_positions,
 )
 from explorer.seq2seq.decoding.scoring import Hypothesis, Scorer, make_hypothesis
 from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace
@@ -494,7 +495,10 @@ def beam_search(
     )
     sources = _as_sources(tokenizer, sentences)
     forced = [] if prefix is None else target_ids(tokenizer, prefix, "prefix")
-    sents = [_Sentence(src, s.limit(len(src.ids), len(forced)), [_root()]) for src in sources]
+    sents = [
+        _Sentence(src, within_positions(model, s.limit(len(src.ids), len(forced))), [_root()])
+        for src in sources
+    ]
     with inference(model):
         search = _Beam(model, tokenizer, sents, s, forced, record_tree)
         while True:

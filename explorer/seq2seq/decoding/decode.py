@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 WORD_START = "\u2581"  # sentencepiece's word-start marker "▁"
 
 
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3
+
+
 class DecodeError(ValueError):
     """A decoding argument is out of range or a source / prefix cannot be encoded."""
 
@@ -113,6 +116,12 @@ def check_max_len(max_len: int | None, src_len: int) -> int:
     if int(max_len) != max_len or max_len < 1:
         raise DecodeError(f"max_len must be a positive integer, got {max_len!r}")
     return int(max_len)
+
+
+def within_positions(model: Seq2Seq, T: int) -> int:
+    """``T`` target steps, at most the positions the model has (a Transformer's ``max_len``)."""
+    positions = getattr(getattr(model, "config", None), "max_len", None)
+    return min(T, positions) if isinstance(positions, int) and positions > 0 else T
 
 
 def pad_sources(
@@ -258,6 +267,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     sorted_p, order = torch.sort(probs, dim=-1, descending=True)
     mass_before = torch.cumsum(sorted_p, dim=-1) - sorted_p  # exclusive cumulative sum
     remove_sorted = mass_before >= p
+    remove_sorted[..., 0] = False  # a p below float32's smallest number would remove every token
     remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
     return logits.masked_fill(remove, float("-inf"))
 
@@ -281,7 +291,7 @@ def _decode(
 ) -> Trace:
     source = as_source(tokenizer, src)
     forced = [] if prefix is None else target_ids(tokenizer, prefix, "prefix")
-    T = max(check_max_len(max_len, len(source.ids)), len(forced))
+    T = within_positions(model, max(check_max_len(max_len, len(source.ids)), len(forced)))
     S = len(source.ids)
     with inference(model):
         src_t, lengths = pad_sources([source.ids], model.device)  # (1, S), (1,)
@@ -354,8 +364,11 @@ def sample(
     Reproducible: the same seed gives the same output. The recorded ``logprobs`` are the tempered
     distribution before filtering; the token was drawn from its top-k / top-p renormalisation.
     """
-    if not temperature > 0:
-        raise DecodeError(f"temperature must be > 0, got {temperature!r}")
+    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:  # z / τ overflows beyond these
+        raise DecodeError(
+            f"temperature must be from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g} (lower is greedy "
+            f"decoding in effect), got {temperature!r}"
+        )
     if int(top_k) != top_k or top_k < 0:
         raise DecodeError(f"top_k must be a non-negative integer, got {top_k!r}")
     if not 0.0 < top_p <= 1.0:
@@ -448,7 +461,7 @@ def greedy_batch(
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             ids = [sources[i].ids for i in chunk]
-            limits = [check_max_len(max_len, len(x)) for x in ids]
+            limits = [within_positions(model, check_max_len(max_len, len(x))) for x in ids]
             src_t, lengths = pad_sources(ids, model.device)  # (B, S)
             memory = model.encode(src_t, lengths)
             state = model.start(memory)

@@ -21,6 +21,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from explorer.seq2seq.messages import first_line
 from explorer.seq2seq.training.options import TrainingError, pick_device
 
 TIMEOUT_VARIABLE = "ATTENTION_EXPLORER_DIST_TIMEOUT"
@@ -122,7 +123,7 @@ class Distributed:
         except (RuntimeError, ValueError) as e:
             raise PeerLost(
                 f"rank {self.rank}: could not join the {self.world_size} training processes "
-                f"({backend}): {_first_line(e)}"
+                f"({backend}): {first_line(e)}"
             ) from None
         return True
 
@@ -181,7 +182,7 @@ class Distributed:
         return PeerLost(
             f"rank {self.rank} of {self.world_size}: lost contact with the other training "
             f"processes (one failed, was stopped, or did not answer within {self.timeout_s:g} s; "
-            f"its own message says why): {_first_line(error)}"
+            f"its own message says why): {first_line(error)}"
         )
 
 
@@ -200,8 +201,3 @@ def from_environment(env: dict[str, str] | None = None) -> Distributed:
             f"LOCAL_WORLD_SIZE={local_world} is not a place in the run"
         )
     return Distributed(rank, world, local_rank, local_world, _timeout(env))
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

@@ -7,18 +7,132 @@ resume); :class:`Progress` is what :meth:`explorer.seq2seq.training.train.Traine
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import torch
 
+from explorer.seq2seq.data.corpus import MAX_PAIRS
 from explorer.seq2seq.metrics import attention_entropy as mean_entropy  # noqa: F401  (train.py)
+from explorer.seq2seq.models.families import ARCHS
 from explorer.seq2seq.training.presets import PRESETS
 
 
 class TrainingError(RuntimeError):
     """Training could not continue; the message says why and what to do."""
+
+
+class TrainOptionError(ValueError):
+    """A training option of the wrong type or outside its range; names the option."""
+
+
+def usable_threads(requested: int) -> int:
+    """``requested`` CPU threads, at most the CPUs this process may run on (0: torch's default).
+    torch crashes on thousands of threads (SIGSEGV, or an abort in libgomp)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(int(requested), cpus))
+
+
+def _whole(lo: int, hi: int, optional: bool = False):
+    def check(v: Any) -> str | None:
+        if optional and v is None:
+            return None
+        if isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi:
+            return None
+        return f"must be a whole number from {lo:,} to {hi:,}" + (" (or null)" if optional else "")
+
+    return check
+
+
+def _number(lo: float, hi: float, *, low_open: bool = False, optional: bool = False):
+    def check(v: Any) -> str | None:
+        if optional and v is None:
+            return None
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if ok and (lo < v if low_open else lo <= v) and v <= hi:
+            return None
+        if low_open:
+            return f"must be a number above {lo:g} and at most {hi:g}"
+        return f"must be a number from {lo:g} to {hi:g}"
+
+    return check
+
+
+def _one_of(*choices: Any):
+    def check(v: Any) -> str | None:
+        return (
+            None
+            if v in choices and type(v) is type(choices[0])
+            else (f"must be one of {', '.join(map(str, choices))}")
+        )
+
+    return check
+
+
+def _text(max_len: int, optional: bool = False):
+    def check(v: Any) -> str | None:
+        if optional and v is None:
+            return None
+        if isinstance(v, str) and 0 < len(v) <= max_len:
+            return None
+        return f"must be text of 1 to {max_len} characters" + (" (or null)" if optional else "")
+
+    return check
+
+
+def _model_sizes(v: Any) -> str | None:
+    if isinstance(v, dict) and all(
+        isinstance(k, str) and (x is None or isinstance(x, (bool, int, float, str)))
+        for k, x in v.items()
+    ):
+        return None
+    return "must map field names to numbers, text or true/false"
+
+
+_BIG = 10**9
+# Each field's check: None when the value is acceptable, else what it must be. A stored run's
+# options come from a file, so nothing here may be trusted to be the right type.
+_CHECKS = {
+    "corpus": _text(4096),
+    "src_lang": _text(64, optional=True),
+    "tgt_lang": _text(64, optional=True),
+    "corpus_size": _whole(1, MAX_PAIRS, optional=True),
+    "max_words": _whole(1, 10_000),
+    "valid_fraction": _number(0, 0.9),
+    "test_fraction": _number(0, 0.9),
+    "arch": _one_of(*ARCHS),
+    "model": _model_sizes,
+    "vocab_size": _whole(8, 1_000_000),
+    "spm_type": _one_of("bpe", "unigram"),
+    "joint_vocab": _one_of(False, True),
+    "steps": _whole(1, _BIG, optional=True),
+    "epochs": _number(0, 1e6, low_open=True, optional=True),
+    "max_minutes": _number(0, 1e7, low_open=True, optional=True),
+    "batch_size": _whole(1, 1 << 20),
+    "lr": _number(0, 100, low_open=True),
+    "schedule": _one_of("constant", "step", "noam"),
+    "decay_every": _whole(1, _BIG),
+    "decay_factor": _number(0, 10, low_open=True),
+    "warmup": _whole(1, _BIG),
+    "clip": _number(0, 1e9, low_open=True),
+    "label_smoothing": _number(0, 0.99),
+    "teacher_forcing": _one_of("constant", "linear", "step"),
+    "tf_ratio": _number(0, 1),
+    "device": _text(64),
+    "amp": _one_of(False, True),
+    "eval_every": _whole(0, _BIG),
+    "bleu_sentences": _whole(0, 1_000_000),
+    "checkpoint_every": _whole(0, _BIG),
+    "out": _text(4096, optional=True),
+    "optimizer_state": _one_of(False, True),
+    "seed": _whole(-(2**63), 2**63 - 1),
+    "threads": _whole(0, _BIG),  # clamped to the machine where it is used (usable_threads)
+}
 
 
 @dataclass
@@ -70,11 +184,31 @@ class TrainOptions:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainOptions:
+        """Options from a dict (a preset, or a checkpoint's stored run), every field checked."""
+        if not isinstance(values, dict):
+            raise TrainOptionError(f"training options must be a dict, not {type(values).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(map(str, values)) - known)
         if unknown:
-            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
-        return cls(**values)
+            raise TrainOptionError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**values).validated()
+
+    def validated(self) -> TrainOptions:
+        """These options, after checking each field's type and range; ``TrainOptionError``
+        names the first that is wrong."""
+        for name, check in _CHECKS.items():
+            value = getattr(self, name)
+            problem = check(value)
+            if problem:
+                shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "…"
+                raise TrainOptionError(f"training option {name!r} = {shown}: {problem}")
+        if self.valid_fraction + self.test_fraction >= 0.95:
+            raise TrainOptionError(
+                "training options 'valid_fraction' and 'test_fraction' leave under 5% for training"
+            )
+        if self.steps is None and self.epochs is None:
+            raise TrainOptionError("training options give neither 'steps' nor 'epochs'")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -47,6 +47,7 @@ from explorer.seq2seq.training.options import (
     mean_entropy,
     pick_device,
     teacher_forcing_ratio,
+    usable_threads,
 )
 from explorer.seq2seq.training.validation import (
     diagnoses,
@@ -175,7 +176,7 @@ class Trainer:
         self.device = self.dist.device(o.device)
         threads = o.threads or self.dist.default_threads()
         if threads:
-            torch.set_num_threads(threads)
+            torch.set_num_threads(usable_threads(threads))
         self._owns_group = self.dist.start(self.device)
         train, valid = self._load_splits()
         optimizer_state = self._build(train)
