@@ -58,12 +58,13 @@ def step_redraw(model, tok, name: str, rounds: int) -> dict:
     the event loop run until a pass paints nothing (what the window does when a student scrubs:
     every view that changed is painted); ``full`` is ``set_step(t)`` plus a forced repaint of the
     whole panel, static controls included (an upper bound)."""
-    from explorer.gui.state import AppState, LoadedModel
+    from explorer.gui.session import Session
+from explorer.gui.state import LoadedModel
     from explorer.gui.step.panel import StepPanel
     from explorer.seq2seq.decoding.decode import greedy
 
     app = _app()
-    state = AppState()
+    state = Session()
     entry = LoadedModel(name=name, model=model, tokenizer=tok, config={"arch": model.arch})
     state.add(entry)
     panel = StepPanel(state)
@@ -105,12 +106,12 @@ def step_redraw(model, tok, name: str, rounds: int) -> dict:
 
 def tree_draw(beam: int, steps: int, repeat: int) -> dict:
     from explorer.gui.beam.panel import BeamPanel
-    from explorer.gui.state import AppState
+    from explorer.gui.session import Session
     from explorer.seq2seq.decoding.treelayout import synthetic_beam_tree
 
     app = _app()
     tree = synthetic_beam_tree(beam=beam, steps=steps)
-    panel = BeamPanel(AppState())
+    panel = BeamPanel(Session())
     panel.resize(1400, 900)
     panel.show()
     app.processEvents()
@@ -180,12 +181,12 @@ def training_stalls(steps: int, corpus_size: int = 30000) -> dict:
 
     import explorer.seq2seq.checkpoint  # noqa: F401
     import explorer.seq2seq.decoding.decode  # noqa: F401
-    from explorer.gui.state import AppState
+    from explorer.gui.session import Session
     from explorer.gui.train.panel import TrainPanel
     from explorer.seq2seq.training.presets import PRESETS
 
     app = _app()
-    panel = TrainPanel(AppState())
+    panel = TrainPanel(Session())
     panel.resize(1400, 900)
     panel.show()
     panel.corpus.set_spec("classroom")

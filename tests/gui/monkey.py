@@ -11,7 +11,7 @@ projector mode); hostile input (empty, emoji, CJK, 500 characters) is part of th
 
 Exceptions are collected, not swallowed: those raised by an action and those that reach
 ``sys.excepthook`` from a Qt slot both land in ``result["exceptions"]`` with their traceback.
-Errors shown to the user (``AppState.error``) are expected for hostile input and only counted.
+Errors shown to the user (``Session.error``) are expected for hostile input and only counted.
 """
 
 from __future__ import annotations

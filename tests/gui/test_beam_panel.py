@@ -17,7 +17,8 @@ from explorer.gui.beam.formula import score_breakdown  # noqa: E402
 from explorer.gui.beam.panel import BeamPanel  # noqa: E402
 from explorer.gui.beam.readouts import bleu_details  # noqa: E402
 from explorer.gui.beam.sweep import SweepWidget, read_pairs_tsv, run_sweep  # noqa: E402
-from explorer.gui.state import AppState, LoadedModel  # noqa: E402
+from explorer.gui.session import Session
+from explorer.gui.state import LoadedModel  # noqa: E402
 from explorer.seq2seq.decoding.beam import BeamResult, Hypothesis  # noqa: E402
 from explorer.seq2seq.decoding.search import ExactResult  # noqa: E402
 from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace  # noqa: E402
@@ -147,7 +148,7 @@ def result(tree=None, greedy=None, divergence=1):
 
 @pytest.fixture
 def panel(qtbot):
-    state = AppState()
+    state = Session()
     p = BeamPanel(state)
     qtbot.addWidget(p)
     p.resize(1400, 900)

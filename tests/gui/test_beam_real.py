@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from explorer.gui.beam.panel import BeamPanel
-from explorer.gui.state import AppState
+from explorer.gui.session import Session
 from explorer.seq2seq.decoding.beam import beam_search
 from explorer.seq2seq.decoding.search import exact_search
 from explorer.seq2seq.decoding.trace import Fate
@@ -20,7 +20,7 @@ BEAM, MAX_LEN = 4, 20
 
 @pytest.fixture
 def panel(qtbot, tiny_models):
-    state = AppState()
+    state = Session()
     state.add(tiny_models.bahdanau)
     p = BeamPanel(state)
     qtbot.addWidget(p)

@@ -10,7 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QThreadPool
 from superqt.utils import create_worker
 
-from explorer.gui.state import MAX_UNSAVED, AppState, LoadedModel
+from explorer.gui.session import Session
+from explorer.gui.state import MAX_UNSAVED, LoadedModel
 
 
 def entry(name: str, path: str | None = None) -> LoadedModel:
@@ -18,7 +19,7 @@ def entry(name: str, path: str | None = None) -> LoadedModel:
 
 
 def test_only_the_newest_unsaved_models_stay_and_the_user_is_told():
-    state = AppState(max_unsaved=2)
+    state = Session(max_unsaved=2)
     messages: list[str] = []
     state.status.connect(messages.append)
     saved = entry("saved", "/tmp/saved.safetensors")
@@ -38,7 +39,7 @@ def test_only_the_newest_unsaved_models_stay_and_the_user_is_told():
 
 
 def test_the_current_model_is_never_closed_even_when_it_is_the_oldest():
-    state = AppState(max_unsaved=1)
+    state = Session(max_unsaved=1)
     a, b, c = entry("trained #1"), entry("trained #2"), entry("trained #3")
     state.add(a)
     state.add(b, make_current=False)  # a is on screen: both stay, over the limit for now
@@ -48,7 +49,7 @@ def test_the_current_model_is_never_closed_even_when_it_is_the_oldest():
 
 
 def test_a_saved_model_no_longer_counts_as_unsaved():
-    state = AppState(max_unsaved=1)
+    state = Session(max_unsaved=1)
     a, b = entry("trained #1"), entry("trained #2")
     state.add(a)
     a.path = Path("/tmp/a.safetensors")  # what saving does
@@ -57,14 +58,14 @@ def test_a_saved_model_no_longer_counts_as_unsaved():
 
 
 def test_the_default_keeps_a_few_models_for_comparison():
-    assert AppState().max_unsaved == MAX_UNSAVED >= 3
+    assert Session().max_unsaved == MAX_UNSAVED >= 3
 
 
 def test_a_finished_beam_search_lets_go_of_its_model(qtbot):
     from explorer.gui.beam.panel import BeamPanel
     from tests.gui.test_beam_panel import result
 
-    panel = BeamPanel(AppState())
+    panel = BeamPanel(Session())
     qtbot.addWidget(panel)
     panel.search_fn = lambda e, s, params: result()
     toy = entry("toy")
@@ -108,7 +109,7 @@ def test_a_finished_window_worker_is_released(qtbot, tmp_path):
 def test_training_runs_keep_a_bounded_number_of_models_and_release_their_trainers(qtbot):
     from explorer.gui.train.panel import TrainPanel
 
-    state = AppState(max_unsaved=2)
+    state = Session(max_unsaved=2)
     panel = TrainPanel(state)
     qtbot.addWidget(panel)
     panel.form.preset.setCurrentIndex(panel.form.preset.findData("tiny"))

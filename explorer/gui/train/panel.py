@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.heap import release_free_memory, start_worker, worker
+from explorer.gui.runner import runner
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train.corpus import CorpusBox
 from explorer.gui.train.options import OptionsForm
@@ -196,11 +196,10 @@ class TrainPanel(QWidget):
         if self._live is not None:
             self.corpus.release()
         elif self._plots_import is None:
-            w = worker(_import_plot_modules)
-            w.returned.connect(self._plots_imported)
-            w.errored.connect(lambda e: self.state.error.emit(f"cannot draw the plots: {e}"))
-            self._plots_import = w
-            start_worker(w)
+            self._plots_import = runner().run(
+                "import", _import_plot_modules, returned=self._plots_imported,
+                errored=lambda e: self.state.error.emit(f"cannot draw the plots: {e}"),
+            )  # fmt: skip
 
     def _plots_imported(self, _=None) -> None:
         self._plots_import = None
@@ -300,13 +299,13 @@ class TrainPanel(QWidget):
         self.banner.setVisible(False)
         self._show_fixes([])
         self.message.setText(message)
-        self.worker = worker(self.trainer.run)
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
+        # trim: what the run's thread freed (batches, gradients), and closed models, goes back
+        self.worker = runner().run(
+            "train", self.trainer.run, yielded=self._on_progress, errored=self._on_error,
+            finished=self._on_finished, trim=True,
+        )  # fmt: skip
         self.worker.paused.connect(self._update_buttons)
         self.worker.resumed.connect(self._update_buttons)
-        start_worker(self.worker)
         self._update_buttons()
         self.running_changed.emit(True)
 
@@ -424,7 +423,6 @@ class TrainPanel(QWidget):
             self.trained.emit(self.trained_entry)
         self._update_buttons()
         self.running_changed.emit(False)
-        release_free_memory()  # what the run's thread freed (batches, gradients), and closed models
 
     def _entry_from_trainer(self) -> LoadedModel:
         from explorer.seq2seq.models.families import config_to_dict
@@ -474,13 +472,11 @@ class TrainPanel(QWidget):
             return
         from explorer.gui.train.jobs import save_trained
 
-        self.save_worker = worker(
-            save_trained, self.trainer, str(path), time.perf_counter() - self._t0
+        self.save_worker = runner().run(
+            "save", save_trained, self.trainer, str(path), time.perf_counter() - self._t0,
+            returned=self._on_saved, errored=lambda e: self._save_failed(path, e),
+            finished=self._save_done,
         )  # fmt: skip
-        self.save_worker.returned.connect(self._on_saved)
-        self.save_worker.errored.connect(lambda e: self._save_failed(path, e))
-        self.save_worker.finished.connect(self._save_done)
-        start_worker(self.save_worker)
         self._update_buttons()
 
     def _on_saved(self, path) -> None:

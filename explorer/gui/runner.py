@@ -1,0 +1,128 @@
+"""The one way the window runs background work: loading, decoding, beam and exact search, the
+sweep, training, evaluation, saving.
+
+``run(kind, fn, *args, ...)`` starts ``fn`` in a superqt worker. Each kind has a generation
+counter: starting a job of a kind (or ``invalidate(kind)``) makes every earlier job of that kind
+stale, and a stale job's result, progress and error are dropped, so a late answer never lands on a
+newer state. ``finished`` callbacks always run. A worker is held until it finishes and released
+then (a weak reference: a slot that captured the worker would keep it, and its arguments, a whole
+model, alive for ever). ``trim=True`` hands freed heap memory back to the system afterwards.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QObject, QThread, Signal
+
+from explorer.gui.heap import drop_stale_warning_hook, release_free_memory
+
+
+class Runner(QObject):
+    """Starts workers, drops stale results, and knows what is still running."""
+
+    busy_changed = Signal(bool)  # whether any worker is running
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._generation: Counter[str] = Counter()
+        self._live: dict[int, tuple[str, Any]] = {}  # id(worker) → (kind, worker)
+
+    def generation(self, kind: str) -> int:
+        return self._generation[kind]
+
+    def invalidate(self, *kinds: str) -> None:
+        """Whatever jobs of these kinds are running, their results no longer apply."""
+        for kind in kinds:
+            self._generation[kind] += 1
+
+    def running(self, kind: str | None = None) -> int:
+        """How many workers (of ``kind``, or of any) are running."""
+        return sum(1 for k, _ in self._live.values() if kind is None or k == kind)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._live)
+
+    def run(
+        self,
+        kind: str,
+        fn: Callable,
+        *args: Any,
+        returned: Callable[[Any], None] | None = None,
+        yielded: Callable[[Any], None] | None = None,
+        errored: Callable[[BaseException], None] | None = None,
+        finished: Callable[[], None] | None = None,
+        trim: bool = False,
+    ):
+        """Start ``fn(*args)`` (a function, or a generator whose values go to ``yielded``) in a
+        worker and return the worker (for pause and quit). The callbacks run on the window's
+        thread, and only while no newer job of ``kind`` was started."""
+        from superqt.utils import create_worker
+
+        self._generation[kind] += 1
+        gen = self._generation[kind]
+
+        def current(slot):
+            return lambda value: self._generation[kind] == gen and slot(value)
+
+        w = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
+        if returned is not None:
+            w.returned.connect(current(returned))
+        if yielded is not None:
+            w.yielded.connect(current(yielded))
+        if errored is not None:
+            w.errored.connect(current(errored))
+        if finished is not None:
+            w.finished.connect(finished)
+        key = id(w)
+        self._live[key] = (kind, w)
+        ref = weakref.ref(w)
+        w.finished.connect(lambda: self._release(key, ref, trim))  # after ``finished``
+        if len(self._live) == 1:
+            self.busy_changed.emit(True)
+        w.start()
+        return w
+
+    def _release(self, key: int, ref, trim: bool) -> None:
+        entry = self._live.pop(key, None)
+        if entry is not None and entry[1] is not ref():
+            self._live[key] = entry  # an id reused by a newer worker: not this one's entry
+        drop_stale_warning_hook()
+        if trim:
+            release_free_memory()
+        if not self._live:
+            self.busy_changed.emit(False)
+
+    def quit_all(self) -> None:
+        """Ask every running worker to stop (a generator stops at its next value)."""
+        for _, w in list(self._live.values()):
+            if getattr(w, "is_paused", False):
+                w.resume()
+            w.quit()
+
+    def wait_idle(self, timeout_ms: int = 30_000) -> bool:
+        """Process events until no worker runs (or the time is up); True when idle. For closing
+        the window and for tests; only on the window's thread."""
+        app = QCoreApplication.instance()
+        if app is None or QThread.currentThread() is not app.thread():
+            raise RuntimeError("Runner.wait_idle: call it on the application's thread")
+        deadline = QDeadlineTimer(timeout_ms)
+        while self._live and not deadline.hasExpired():
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+            QThread.msleep(2)
+        return not self._live
+
+
+_RUNNER: Runner | None = None
+
+
+def runner() -> Runner:
+    """The application's runner (made on first use, on the window's thread)."""
+    global _RUNNER
+    if _RUNNER is None:
+        _RUNNER = Runner()
+    return _RUNNER
