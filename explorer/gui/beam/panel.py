@@ -196,6 +196,7 @@ class BeamPanel(QWidget):
         self.tree_view.empty = EmptyNote(self.tree_view)
         self.details.empty = EmptyNote(self.details)
         self.nbest_table.empty = EmptyNote(self.nbest_table)
+        self.exact_text.empty = EmptyNote(self.exact_text)
 
     def _spin(self, lo: int, hi: int, value: int, tip: str) -> QSpinBox:
         w = QSpinBox()
@@ -370,8 +371,9 @@ class BeamPanel(QWidget):
     def _show_exact(self) -> None:
         record = self.state.records["exact"]
         self.exact_text.record = record
+        self.exact_text.empty.say(self.state.why("exact") if record is None else "")
         if record is None:
-            self.exact_text.setText(self.state.why("exact"))
+            self.exact_text.setText("")
         else:
             self.show_exact(record.value, f"{record.origin.model} on “{record.origin.text}”")
 
