@@ -59,7 +59,7 @@ def step_redraw(model, tok, name: str, rounds: int) -> dict:
     every view that changed is painted); ``full`` is ``set_step(t)`` plus a forced repaint of the
     whole panel, static controls included (an upper bound)."""
     from explorer.gui.session import Session
-from explorer.gui.state import LoadedModel
+    from explorer.gui.state import LoadedModel
     from explorer.gui.step.panel import StepPanel
     from explorer.seq2seq.decoding.decode import greedy
 

@@ -67,7 +67,7 @@ def test_a_finished_beam_search_lets_go_of_its_model(qtbot):
 
     panel = BeamPanel(Session())
     qtbot.addWidget(panel)
-    panel.search_fn = lambda e, s, params: result()
+    panel.search_fn = lambda e, s, params: result(source=s)
     toy = entry("toy")
     panel.state.add(toy)
     with qtbot.waitSignal(panel.result_shown, timeout=5000):
@@ -83,27 +83,46 @@ def test_a_finished_beam_search_lets_go_of_its_model(qtbot):
     qtbot.waitUntil(lambda: gc.collect() >= 0 and gone() is None, timeout=5000)
 
 
-def test_a_finished_window_worker_is_released(qtbot, tmp_path):
-    from explorer.gui.window import MainWindow
+def test_a_finished_runner_worker_is_released(qtbot):
+    from explorer.gui.runner import Runner
 
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
-    qtbot.addWidget(w)
+    runner = Runner()
 
     class Payload:
         pass
 
     payload = Payload()
-    worker = create_worker(lambda p: None, payload, _start_thread=False, _ignore_errors=True)
+    got = []
+    worker = runner.run("test", lambda p: 42, payload, returned=got.append)
     released, kept = weakref.ref(worker), weakref.ref(payload)
-    with qtbot.waitSignal(worker.finished, timeout=5000):
-        w._run(worker)
+    assert runner.busy and runner.running("test") == 1
     del worker, payload
-    qtbot.waitUntil(lambda: not w._workers, timeout=5000)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert got == [42]
     qtbot.waitUntil(
         lambda: gc.collect() >= 0 and released() is None and kept() is None, timeout=5000
     )
-    assert w.shutdown(30_000)
+
+
+def test_a_stale_result_never_lands(qtbot):
+    """A job of a kind started again (or invalidated) delivers nothing; finished still runs."""
+    import threading
+
+    from explorer.gui.runner import Runner
+
+    runner = Runner()
+    gate = threading.Event()
+    got, ended = [], []
+    runner.run("decode", lambda: gate.wait(5) and "old", returned=got.append,
+               finished=lambda: ended.append("old"))  # fmt: skip
+    runner.run("decode", lambda: "new", returned=got.append, finished=lambda: ended.append("new"))
+    qtbot.waitUntil(lambda: ended == ["new"], timeout=5000)
+    gate.set()
+    assert runner.wait_idle(5000)
+    assert got == ["new"] and sorted(ended) == ["new", "old"]
+    runner.run("decode", lambda: "dropped", returned=got.append)
+    runner.invalidate("decode")
+    assert runner.wait_idle(5000) and got == ["new"]
 
 
 def test_training_runs_keep_a_bounded_number_of_models_and_release_their_trainers(qtbot):
@@ -206,9 +225,10 @@ def test_a_stale_worker_warning_hook_is_dropped_when_a_worker_finishes(qtbot, tm
         settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
         w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
         qtbot.addWidget(w)
-        worker = create_worker(lambda: None, _start_thread=False, _ignore_errors=True)
-        with qtbot.waitSignal(worker.finished, timeout=5000):
-            w._run(worker)
+        from explorer.gui.runner import runner
+
+        runner().run("test", lambda: None)
+        assert runner().wait_idle(5000)
         qtbot.waitUntil(lambda: "WorkerBase" not in warnings.showwarning.__qualname__, timeout=5000)
         del stale, payload, WorkerBase
         qtbot.waitUntil(lambda: gc.collect() >= 0 and kept() is None, timeout=5000)

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import signals_blocked
 
 from explorer.gui.beam.readouts import NBestTable, PathDetails
 from explorer.gui.beam.sweep import SweepWidget
@@ -217,8 +216,7 @@ class BeamPanel(QWidget):
     # ---------------------------------------------------------------- public
     def set_sentence(self, text: str) -> None:
         """Type ``text``; the session's search follows."""
-        with signals_blocked(self.sentence):
-            self.sentence.setText(text)
+        self.sentence.setText(text)  # the example picker hears it (a reference may go)
         self._commit_sentence()
 
     # search functions (tests and benchmarks substitute their own): the session's
@@ -337,9 +335,8 @@ class BeamPanel(QWidget):
         elif part == "sweep":
             self.sweep.show_record(s.records["sweep"], s.why("sweep"))
         elif part == "sentence" and self.sentence.text().strip() != s.sentence:
-            self._debounce.stop()
-            with signals_blocked(self.sentence):
-                self.sentence.setText(s.sentence)
+            self.sentence.setText(s.sentence)
+            self._debounce.stop()  # the session has it already
 
     def _pick_example(self, src: str, ref: str) -> None:
         self.nbest_table.reference.setText(ref)

@@ -95,8 +95,7 @@ class StepPanel(QtWidgets.QWidget):
         elif part == "compare":
             self._show_compare()
         elif part == "sentence" and self.sentence.text().strip() != self.state.sentence:
-            with signals_blocked(self.sentence):
-                self.sentence.setText(self.state.sentence)
+            self.sentence.setText(self.state.sentence)  # typing it does not decode: Enter does
 
     # construction -------------------------------------------------------------------------
 
