@@ -190,6 +190,9 @@ def test_every_visible_view_shows_the_current_model_and_sentence(window, qtbot):
         if rng.random() < 0.85:  # and sometimes the next change lands while work is running
             settle(window, qtbot)
             drawn += check(window, what + ", once idle")
+            for key in ("step", "beam"):  # and both sentence fields say what the views show
+                typed = " ".join(window.panels[key].sentence.text().split())
+                assert typed == window.state.sentence, f"{what}: the {key} panel's field"
     settle(window, qtbot)
     assert drawn > CHANGES  # the views did draw records, not only empty states
 

@@ -84,7 +84,7 @@ class BeamPanel(QWidget):
         self.restyle()
         self._on_model(state.current)
         state.want("beam")
-        for part in ("beam", "exact", "sweep"):
+        for part in ("sentence", "beam", "exact", "sweep"):
             self._on_session(part)
 
     # ---------------------------------------------------------------- layout

@@ -63,6 +63,7 @@ class StepPanel(QtWidgets.QWidget):
         self.restyle()
         self._on_current(state.current)
         state.want("trace")
+        self._on_session("sentence")
         self._show_trace()
 
     # the session's records ----------------------------------------------------------------
@@ -356,7 +357,10 @@ class StepPanel(QtWidgets.QWidget):
     def decode(self) -> None:
         """Ask the session for the sentence decoded with the current model and mode."""
         text = self.sentence.text().strip()
-        if self.entry is None or not text:
+        if not text:  # an emptied sentence: nothing is decoded, and every view says so
+            self.state.set_sentence("")
+            return
+        if self.entry is None:
             return
         mode, temperature = self.mode_box.currentText(), self.temperature.value()
         reference = self.reference.text().strip()
