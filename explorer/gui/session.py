@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 
 from explorer.gui.runner import Runner, runner
-from explorer.gui.state import AppState, LoadedModel
+from explorer.gui.state import MAX_UNSAVED, AppState, LoadedModel
 from explorer.seq2seq.decoding.trace import SourceRecord, Trace
 
 COMPUTING = "computing…"
@@ -91,8 +91,8 @@ class Session(AppState):
 
     changed = Signal(str)  # "sentence", "settings", "step", or one of PARTS
 
-    def __init__(self, max_unsaved: int | None = None, run: Runner | None = None) -> None:
-        super().__init__() if max_unsaved is None else super().__init__(max_unsaved)
+    def __init__(self, max_unsaved: int = MAX_UNSAVED, run: Runner | None = None) -> None:
+        super().__init__(max_unsaved)
         self.runner = run or runner()
         self.sentence = ""
         self.reference = ""
@@ -113,6 +113,7 @@ class Session(AppState):
         self.exact_fn: Callable = default_exact
         self.sweep_fn: Callable = default_sweep
         self.current_changed.connect(lambda _: self._renew(PARTS))
+        self.models_changed.connect(self._models_changed)
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -204,6 +205,10 @@ class Session(AppState):
         self.original, self.forced = None, []
         self._set("trace", trace.named(entry.name), keep_step=0)
 
+    def _models_changed(self) -> None:
+        if self.compare_name and self.compare_entry() is None:  # the second model was closed
+            self.set_compare(None)
+
     # -- jobs ----------------------------------------------------------------------------------
     def _renew(self, parts) -> None:
         """These parts no longer apply: drop them, and compute again those a view shows."""
@@ -277,8 +282,9 @@ class Session(AppState):
             still = lambda: self.current is entry  # noqa: E731
 
         def returned(result: Any) -> None:
-            origin = getattr(result, "tree", None) or result
-            if still() and (origin.origin.model, origin.origin.text) == expected:
+            # a Trace or a Stamped names its origin; a BeamResult through its tree
+            origin = (result.tree if hasattr(result, "tree") else result).origin
+            if still() and (origin.model, origin.text) == expected:
                 done(result)
 
         def errored(error: BaseException) -> None:
