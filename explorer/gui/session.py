@@ -30,6 +30,8 @@ NO_MODEL = "no model loaded: train one (Train & Load) or open a checkpoint (Ctrl
 NO_SENTENCE = "type a sentence to translate"
 MODES = ("greedy", "sample", "teacher-forced")
 PARTS = ("trace", "compare", "beam", "exact", "sweep")
+LABELS = {"trace": "Decoding", "compare": "The comparison", "beam": "Beam search",
+          "exact": "Exact search", "sweep": "Beam sweep"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -250,8 +252,8 @@ class Session(AppState):
 
     def _fail(self, part: str, error: BaseException) -> None:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        self._clear(part, f"failed: {first}")
-        self.error.emit(f"{part}: {first}")
+        self._clear(part, f"{LABELS[part]} stopped: {first}")
+        self.error.emit(f"{LABELS[part]}: {first}")
 
     def _start(self, part: str) -> None:
         entry = self.compare_entry() if part == "compare" else self.current
