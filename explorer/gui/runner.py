@@ -11,6 +11,7 @@ model, alive for ever). ``trim=True`` hands freed heap memory back to the system
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections import Counter
 from collections.abc import Callable
@@ -69,19 +70,27 @@ class Runner(QObject):
         def current(slot):
             return lambda value: self._generation[kind] == gen and slot(value)
 
-        w = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
-        if returned is not None:
-            w.returned.connect(current(returned))
-        if yielded is not None:
-            w.yielded.connect(current(yielded))
-        if errored is not None:
-            w.errored.connect(current(errored))
+        job, held = _releasable(fn, args)
+        w = create_worker(job, _start_thread=False, _ignore_errors=True)
+        wanted = {"returned": returned, "yielded": yielded, "errored": errored}
+        slots = [(getattr(w, name), current(f)) for name, f in wanted.items() if f is not None]
+        for signal, slot in slots:
+            signal.connect(slot)
         if finished is not None:
             w.finished.connect(finished)
         key = id(w)
         self._live[key] = (kind, w)
         ref = weakref.ref(w)
-        w.finished.connect(lambda: self._release(key, ref, trim))  # after ``finished``
+
+        def release() -> None:  # after ``finished``
+            # Qt may keep the finished worker a while longer: it must hold nothing of ours
+            held.clear()
+            for signal, slot in slots:
+                signal.disconnect(slot)
+            slots.clear()
+            self._release(key, ref, trim)
+
+        w.finished.connect(release)
         if len(self._live) == 1:
             self.busy_changed.emit(True)
         w.start()
@@ -115,6 +124,25 @@ class Runner(QObject):
             QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
             QThread.msleep(2)
         return not self._live
+
+
+def _releasable(fn: Callable, args: tuple) -> tuple[Callable, list]:
+    """``fn(*args)`` as a function of no arguments (a generator function stays one), and the
+    list holding ``fn`` and ``args``: cleared, the job no longer keeps them (a whole model)."""
+    held = [fn, args]
+    if inspect.isgeneratorfunction(fn):
+
+        def job():
+            f, a = held
+            return (yield from f(*a))
+
+    else:
+
+        def job():
+            f, a = held
+            return f(*a)
+
+    return job, held
 
 
 _RUNNER: Runner | None = None

@@ -153,10 +153,8 @@ class Session(AppState):
             if self.records[part] is None and part in ("trace", "beam", "compare"):
                 self._start(part)
 
-    def set_sentence(self, text: str, reference: str | None = None) -> None:
+    def set_sentence(self, text: str) -> None:
         text = " ".join(text.split())
-        if reference is not None:
-            self.reference = reference
         if text == self.sentence:
             return
         self.sentence = text
