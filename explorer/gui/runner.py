@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QObject, QThread, Signal
 
 from explorer.gui.heap import drop_stale_warning_hook, release_free_memory
@@ -68,7 +69,8 @@ class Runner(QObject):
         gen = self._generation[kind]
 
         def current(slot):
-            return lambda value: self._generation[kind] == gen and slot(value)
+            alive = _alive(slot)
+            return lambda value: self._generation[kind] == gen and alive() and slot(value)
 
         job, held = _releasable(fn, args)
         w = create_worker(job, _start_thread=False, _ignore_errors=True)
@@ -77,7 +79,8 @@ class Runner(QObject):
         for signal, slot in slots:
             signal.connect(slot)
         if finished is not None:
-            w.finished.connect(finished)
+            still = _alive(finished)
+            w.finished.connect(lambda: still() and finished())
         key = id(w)
         self._live[key] = (kind, w)
         ref = weakref.ref(w)
@@ -124,6 +127,15 @@ class Runner(QObject):
             QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
             QThread.msleep(2)
         return not self._live
+
+
+def _alive(slot: Callable) -> Callable[[], bool]:
+    """Whether the widget a bound-method slot belongs to still exists (Qt would disconnect
+    its own slots when their object is deleted; a wrapped slot must ask)."""
+    owner = getattr(slot, "__self__", None)
+    if isinstance(owner, QObject):
+        return lambda: shiboken6.isValid(owner)
+    return lambda: True
 
 
 def _releasable(fn: Callable, args: tuple) -> tuple[Callable, list]:
