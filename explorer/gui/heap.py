@@ -38,27 +38,10 @@ def drop_stale_warning_hook() -> bool:
     """superqt's workers (0.9) point ``warnings.showwarning`` at a lambda holding the worker, inside
     ``warnings.catch_warnings``; two workers that overlap restore each other's hook, so one finished
     worker (and its arguments: a whole model) can stay installed for good. Called when a worker
-    finishes (see ``start_worker``): puts back the standard hook. Whether a stale one was found."""
+    finishes (the runner calls it): puts back the standard hook. Whether a stale one was found."""
     import warnings
 
     if "WorkerBase.run" in getattr(warnings.showwarning, "__qualname__", ""):
         warnings.showwarning = warnings._showwarning_orig
         return True
     return False
-
-
-def worker(func, *args, **kwargs):
-    """A superqt worker for ``func(*args, **kwargs)``, not yet started (:func:`start_worker`
-    starts it); an exception in ``func`` goes to its ``errored`` signal. superqt is imported on
-    first use: with its widgets and qtpy it is a third of a second the window's first frame does
-    not need (the first model is read on a plain thread: ``train_jobs.FirstLoad``)."""
-    from superqt.utils import create_worker
-
-    return create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
-
-
-def start_worker(worker) -> None:
-    """Start a superqt worker; when it finishes, a stale warnings hook is dropped (above). Every
-    worker of the application starts here."""
-    worker.finished.connect(drop_stale_warning_hook)
-    worker.start()

@@ -40,6 +40,16 @@ class LoadedModel:
 
         return corpus_text(sentence, self.corpus)
 
+    def encode(self, sentence: str) -> Any:
+        """The sentence through the one input policy (``prepare_source``): as the corpus writes
+        it, cut to what the model takes (with a notice), or ``SourceTextError`` when nothing is
+        left to translate."""
+        from explorer.seq2seq.data.inputs import prepare_source, source_limit
+
+        return prepare_source(
+            self.tokenizer, sentence, source_limit(self.model), corpus=self.corpus
+        )
+
     @classmethod
     def from_checkpoint(cls, ck: Any) -> LoadedModel:
         """From an ``explorer.seq2seq.checkpoint.Checkpoint``."""

@@ -1,20 +1,17 @@
-"""The main window: three panels as tabs, menus, status bar, checkpoint loading, settings.
+"""The main window: three panels as tabs, menus, status bar, settings and export.
 
-Checkpoints load in a superqt worker, so the window is usable at once. At launch the default
-bundled model is read by ``train_jobs.FirstLoad`` on a thread started before Qt (torch's import,
-most of a launch, runs while the window is built); it becomes current when it arrives, and the
-other bundled models load after it. A panel is built the first time its tab is shown.
+What the panels show lives in the :class:`Session`; the order models load in is the
+:class:`Loader`'s (the window is usable at once, the default bundled model becomes current when it
+arrives). A panel is built the first time its tab is shown.
 """
 
 from __future__ import annotations
 
 import importlib
-import threading
-import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -28,9 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.heap import start_worker, worker
+from explorer.gui.loading import Loader
 from explorer.gui.pyside_hook import quicken_feature_scan
-from explorer.gui.state import AppState, LoadedModel
+from explorer.gui.runner import runner
+from explorer.gui.session import Session
+from explorer.gui.state import LoadedModel
 from explorer.gui.train.jobs import BUNDLED, MODELS_DIR, FirstLoad, bundled_paths
 from explorer.gui.train.panel import TrainPanel
 from explorer.gui.widgets import theme
@@ -45,7 +44,6 @@ PANELS = {
     "beam": ("Beam vs greedy", "explorer.gui.beam.panel:BeamPanel"),
 }
 MAX_RECENT = 8
-FOLLOW_UP_MS = 100  # after a load: the window paints the model before what waited starts
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt);;All files (*)"
 
 
@@ -96,12 +94,10 @@ class MainWindow(QMainWindow):
     model_loaded = Signal(object)  # LoadedModel
     load_failed = Signal(str)
     device_known = Signal(str)
-    _first_loaded = Signal(object)  # the FirstLoad's future, from its thread
-    _modules_imported = Signal()  # from the thread that imports superqt and pyqtgraph
 
     def __init__(
         self,
-        state: AppState | None = None,
+        state: Session | None = None,
         settings: QSettings | None = None,
         *,
         models_dir: Path | None = MODELS_DIR,
@@ -111,13 +107,11 @@ class MainWindow(QMainWindow):
     ) -> None:
         """``first_load``: the default bundled model, already being read (see FirstLoad)."""
         super().__init__()
-        self.state = state or AppState()
+        self.state = state or Session()
         self.settings = settings or QSettings("attention-explorer", "attention-explorer")
         self.error_dialogs = error_dialogs
-        self.loading: set[str] = set()
         self.device = ""
         self.last_error = ""
-        self._workers: list = []
         self.setWindowTitle("Attention Explorer")
         self.setAcceptDrops(True)
 
@@ -134,7 +128,24 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self._build_status_bar()
         self._build_menus()
+        self._restore_settings(projector)
+        self._connect_state()
+        paths = bundled_paths(models_dir) if models_dir is not None else []
+        self.loader = self._make_loader(paths)
+        if paths and first_load is not None and first_load.path == paths[0]:
+            self.loader.take_over(first_load)  # the device is asked for once it is in
+        else:
+            self._start_device_probe()
+            if paths:
+                self.open_checkpoint(paths[0], make_current=True, remember=False)
+            else:
+                self._show_model(None)
+        # The saved tab's panel is built now (with a load under way, Train & Load holds back its
+        # plots and corpus preview until it ends); index 0 emits no change, hence the call.
+        self.tabs.setCurrentIndex(int(self.settings.value("tab", 0, int)))
+        self._tab_shown(self.tabs.currentIndex())
 
+    def _restore_settings(self, projector: bool | None) -> None:
         s = self.settings
         self._last_corpus = s.value("last_corpus", "", str)  # given to Train & Load when built
         geometry = s.value("geometry")
@@ -148,28 +159,27 @@ class MainWindow(QMainWindow):
         self.dark_action.setChecked(s.value("theme", "light", str) == "dark")
         self.apply_theme()
 
+    def _connect_state(self) -> None:
         self.state.status.connect(lambda m: self.statusBar().showMessage(m, 10_000))
         self.state.error.connect(self.show_error)
         self.state.current_changed.connect(self._show_model)
         self.state.models_changed.connect(self._rebuild_models_menu)
         self.state.open_in_step.connect(self.open_in_step)
-        self._awaiting_modules = False
-        self._modules_thread: threading.Thread | None = None
-        self._modules_imported.connect(self._after_modules)
-        paths = bundled_paths(models_dir) if models_dir is not None else []
-        self._bundled_queue = paths[1:]  # loaded one after another once the default is in
-        if paths and first_load is not None and first_load.path == paths[0]:
-            self._take_over(first_load)  # the device is asked for once it is in
-        else:
-            self._start_device_probe()
-            if paths:
-                self.open_checkpoint(paths[0], make_current=True, remember=False)
-            else:
-                self._show_model(None)
-        # The saved tab's panel is built now (with a load under way, Train & Load holds back its
-        # plots and corpus preview until it ends); index 0 emits no change, hence the call.
-        self.tabs.setCurrentIndex(int(s.value("tab", 0, int)))
-        self._tab_shown(self.tabs.currentIndex())
+
+    def _make_loader(self, paths: list[Path]) -> Loader:
+        loader = Loader(self.state, paths, self)
+        loader.started.connect(self._loading)
+        loader.loaded.connect(self._loaded)
+        loader.failed.connect(self._load_error)
+        loader.settled.connect(self._load_done)
+        loader.modules_ready.connect(self._start_device_probe)
+        loader.idle.connect(self._after_load)
+        return loader
+
+    @property
+    def loading(self) -> set[str]:
+        """The checkpoints being read now (or next in the bundled order)."""
+        return self.loader.loading if hasattr(self, "loader") else set()
 
     # -- panels -------------------------------------------------------------------------------
     def _build_panel(self, key: str) -> QWidget:
@@ -220,11 +230,8 @@ class MainWindow(QMainWindow):
         return self.panels[list(PANELS)[self.tabs.currentIndex()]]
 
     def open_in_step(self, entry: LoadedModel, trace) -> None:
-        panel = self.set_panel("step")
-        if entry is not None and entry is not self.state.current:
-            self.state.set_current(entry)
-        if hasattr(panel, "show_trace"):
-            panel.show_trace(entry, trace)
+        self.set_panel("step")
+        self.state.show_trace(entry, trace)
 
     # -- menus --------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -343,10 +350,10 @@ class MainWindow(QMainWindow):
         self._rebuild_models_menu()
 
     def _start_device_probe(self) -> None:
-        w = worker(device_job)
-        w.returned.connect(self._device_ready)
-        w.errored.connect(lambda e: self.show_error(f"cannot query the device: {e}"))
-        self._run(w)
+        runner().run(
+            "device", device_job, returned=self._device_ready,
+            errored=lambda e: self.show_error(f"cannot query the device: {e}"),
+        )  # fmt: skip
 
     def _device_ready(self, text: str) -> None:
         self.device = text
@@ -364,113 +371,36 @@ class MainWindow(QMainWindow):
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()
 
-    # -- workers ------------------------------------------------------------------------------
-    def _run(self, worker) -> None:
-        self._workers.append(worker)
-        # A weak reference: a slot capturing the worker would keep it (and its result) alive.
-        ref = weakref.ref(worker)
-        worker.finished.connect(lambda: self._workers.remove(ref()))
-        start_worker(worker)
-
+    # -- loading ------------------------------------------------------------------------------
     def open_checkpoint(
         self, path: str | Path, *, make_current: bool = True, remember: bool = True
     ) -> None:
-        """Load ``path`` in a worker; on success it joins the state (and becomes current)."""
-        from explorer.gui.train.jobs import load_checkpoint_job
-
-        path = Path(path)
-        self._loading(path)
-        w = worker(load_checkpoint_job, str(path))
-        w.returned.connect(lambda e: self._loaded(path, e, make_current, remember))
-        w.errored.connect(lambda exc: self._load_error(path, exc))
-        w.finished.connect(lambda: self._load_done(path))
-        self._run(w)
+        """Load ``path`` in a worker; on success it joins the session (and becomes current)."""
+        self.loader.open(path, make_current=make_current, remember=remember)
 
     def _loading(self, path: Path) -> None:
-        self.loading.add(str(path))
         self.busy.setVisible(True)
         self.statusBar().showMessage(f"loading {path.name}…")
         if self.state.current is None:
             self._show_model(None)
 
-    def _take_over(self, first: FirstLoad) -> None:
-        """Wait for the FirstLoad's model as for a worker's; superqt is not needed until then."""
-        self._loading(first.path)
-        self._first_loaded.connect(lambda future: self._first_arrived(first.path, future))
-        first.future.add_done_callback(self._deliver_first)
-
-    def _deliver_first(self, future) -> None:
-        """On the loading thread (or here, when it is already done): a queued signal."""
-        try:
-            self._first_loaded.emit(future)
-        except RuntimeError:  # this window was deleted before the model arrived: no one to tell
-            return
-
-    def _first_arrived(self, path: Path, future) -> None:
-        if future.exception() is None:  # current unless a model opened meanwhile is
-            self._loaded(path, future.result(), False, False)
-        else:
-            self._load_error(path, future.exception())
-        self._awaiting_modules = True  # what follows needs superqt and pyqtgraph (see below)
-        self._load_done(path)
-
-    def _loaded(self, path: Path, entry: LoadedModel, make_current: bool, remember: bool) -> None:
-        self.state.add(entry, make_current=make_current or self.state.current is None)
+    def _loaded(self, path: Path, entry: LoadedModel, remember: bool) -> None:
         if remember:
             self._remember(path)
         self.statusBar().showMessage(f"loaded {path.name}", 10_000)
         self.model_loaded.emit(entry)
 
-    def _load_error(self, path: Path, exc: Exception) -> None:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        msg = first if path.name in first else f"{path.name}: {first}"
+    def _load_error(self, msg: str) -> None:
         self.show_error(f"cannot open checkpoint: {msg}")
         self.load_failed.emit(msg)
 
-    def _load_done(self, path: Path) -> None:
-        self.loading.discard(str(path))
-        if self._bundled_queue:  # the next bundled model counts as loading from now on
-            self.loading.add(str(self._bundled_queue[0]))
+    def _load_done(self) -> None:
         self.busy.setVisible(bool(self.loading))
         self._show_model(self.state.current)
-        # What waited for this load starts once the window has shown the model: a repaint is a
-        # low-priority event, which a zero-delay call would overtake.
-        QTimer.singleShot(FOLLOW_UP_MS, self._next_after_load)
 
-    def _next_after_load(self) -> None:
-        if self._awaiting_modules:
-            self._import_modules()
-            return
+    def _after_load(self) -> None:
         if "train" in self.panels.built():
             self.train_panel.release()
-        if self._bundled_queue:
-            self.open_checkpoint(self._bundled_queue.pop(0), make_current=False, remember=False)
-
-    def _import_modules(self) -> None:
-        """After the first model: import superqt (every worker) and the plot modules (pyqtgraph)
-        on a plain thread, then ask for the device and go on loading. Imported here on the
-        window's thread, they would hold it for half a second just after the model appeared."""
-        if self._modules_thread is not None:
-            return
-
-        def run() -> None:
-            try:
-                import superqt.utils  # noqa: F401
-
-                import explorer.gui.train.plots  # noqa: F401
-            finally:  # a failed import fails again, and is reported, where the window needs it
-                try:
-                    self._modules_imported.emit()
-                except RuntimeError:  # the window was deleted meanwhile: no one to tell
-                    pass
-
-        self._modules_thread = threading.Thread(target=run, name="ui-imports", daemon=True)
-        self._modules_thread.start()
-
-    def _after_modules(self) -> None:
-        self._awaiting_modules = False
-        self._start_device_probe()
-        self._next_after_load()
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
@@ -500,10 +430,10 @@ class MainWindow(QMainWindow):
             self._remember(Path(p))
             self.state.status.emit(f"saved {p}")
 
-        w = worker(job)
-        w.returned.connect(saved)
-        w.errored.connect(lambda e: self.show_error(f"could not save {path}: {e}"))
-        self._run(w)
+        runner().run(
+            "save", job, returned=saved,
+            errored=lambda e: self.show_error(f"could not save {path}: {e}"),
+        )  # fmt: skip
 
     # -- export -------------------------------------------------------------------------------
     def export_figure_dialog(self) -> None:
@@ -570,6 +500,7 @@ class MainWindow(QMainWindow):
         for panel in self.panels.built().values():
             if hasattr(panel, "shutdown"):
                 ok = panel.shutdown(timeout_ms) and ok
+        runner().quit_all()
         return QThreadPool.globalInstance().waitForDone(timeout_ms) and ok
 
     def closeEvent(self, event) -> None:

@@ -58,12 +58,13 @@ def step_redraw(model, tok, name: str, rounds: int) -> dict:
     the event loop run until a pass paints nothing (what the window does when a student scrubs:
     every view that changed is painted); ``full`` is ``set_step(t)`` plus a forced repaint of the
     whole panel, static controls included (an upper bound)."""
-    from explorer.gui.state import AppState, LoadedModel
+    from explorer.gui.session import Session
+    from explorer.gui.state import LoadedModel
     from explorer.gui.step.panel import StepPanel
     from explorer.seq2seq.decoding.decode import greedy
 
     app = _app()
-    state = AppState()
+    state = Session()
     entry = LoadedModel(name=name, model=model, tokenizer=tok, config={"arch": model.arch})
     state.add(entry)
     panel = StepPanel(state)
@@ -105,12 +106,12 @@ def step_redraw(model, tok, name: str, rounds: int) -> dict:
 
 def tree_draw(beam: int, steps: int, repeat: int) -> dict:
     from explorer.gui.beam.panel import BeamPanel
-    from explorer.gui.state import AppState
+    from explorer.gui.session import Session
     from explorer.tools.oracles import synthetic_beam_tree
 
     app = _app()
     tree = synthetic_beam_tree(beam=beam, steps=steps)
-    panel = BeamPanel(AppState())
+    panel = BeamPanel(Session())
     panel.resize(1400, 900)
     panel.show()
     app.processEvents()
@@ -180,12 +181,12 @@ def training_stalls(steps: int, corpus_size: int = 30000) -> dict:
 
     import explorer.seq2seq.checkpoint  # noqa: F401
     import explorer.seq2seq.decoding.decode  # noqa: F401
-    from explorer.gui.state import AppState
+    from explorer.gui.session import Session
     from explorer.gui.train.panel import TrainPanel
     from explorer.seq2seq.training.presets import PRESETS
 
     app = _app()
-    panel = TrainPanel(AppState())
+    panel = TrainPanel(Session())
     panel.resize(1400, 900)
     panel.show()
     panel.corpus.set_spec("classroom")
@@ -245,86 +246,65 @@ def _redraw_rows(model: str, r: dict) -> list[dict]:
     ]
 
 
-def main(argv: list[str]) -> int:
-    quick = "--quick" in argv
-    rounds = 1 if quick else 3
-    rows = []
-    pairs = classroom_sample(60 if quick else 200)
-    model, tok, status = bundled_or_fresh("classroom-bahdanau", pairs)
-    r = step_redraw(model, tok, "bahdanau", rounds)
-    rows += _redraw_rows(f"Bahdanau ({status})", r)
+def _row(name: str, value: str, target: str = "") -> dict:
+    return {"name": name, "value": value, "target": target}
+
+
+def _redraw_benchmarks(rounds: int, quick: bool) -> list[dict]:
+    """Step-through redraws with the Bahdanau model and a 4 × 4 Transformer."""
     from explorer.seq2seq.models.families import build_model, make_config
 
-    big = build_model(
-        make_config(
-            "transformer",
-            src_vocab=tok.src_vocab_size,
-            tgt_vocab=tok.tgt_vocab_size,
-            d_model=256,
-            heads=4,
-            enc_layers=4,
-            dec_layers=4,
-            d_ff=512,
-        )
-    ).eval()
+    pairs = classroom_sample(60 if quick else 200)
+    model, tok, status = bundled_or_fresh("classroom-bahdanau", pairs)
+    rows = _redraw_rows(f"Bahdanau ({status})", step_redraw(model, tok, "bahdanau", rounds))
+    config = make_config(
+        "transformer", src_vocab=tok.src_vocab_size, tgt_vocab=tok.tgt_vocab_size,
+        d_model=256, heads=4, enc_layers=4, dec_layers=4, d_ff=512,
+    )  # fmt: skip
+    big = build_model(config).eval()
     r = step_redraw(big, tok, "transformer 4x4", rounds)
-    rows += _redraw_rows("Transformer 4 layers × 4 heads", r)
+    return rows + _redraw_rows("Transformer 4 layers × 4 heads", r)
+
+
+def _tree_and_training(quick: bool) -> list[dict]:
+    rows = []
     for beam, target in ((5, "≤ 100 ms"), (16, "≤ 500 ms")):
         r = tree_draw(beam, 40, 2 if quick else 5)
-        rows.append(
-            {
-                "name": f"beam tree layout + draw, beam {beam} × 40 steps "
-                f"({r['nodes']} nodes): median (ms)",
-                "value": f"{r['median']:.0f}",
-                "target": target,
-            }
-        )
+        name = f"beam tree layout + draw, beam {beam} × 40 steps ({r['nodes']} nodes): median (ms)"
+        rows.append(_row(name, f"{r['median']:.0f}", target))
     r = training_stalls(5 if quick else 60, corpus_size=500 if quick else 30000)
-    rows.append(
-        {
-            "name": f"UI-thread stall while training ({r['steps']} steps of the Bahdanau "
-            f"preset, {r['ticks']} timer ticks): p99 / max (ms)",
-            "value": f"{r['p99']:.1f} / {r['max']:.1f}",
-            "target": "p99 ≤ 50 ms",
-        }
+    name = (
+        f"UI-thread stall while training ({r['steps']} steps of the Bahdanau preset, "
+        f"{r['ticks']} timer ticks): p99 / max (ms)"
     )
-    if quick:  # a fresh process loading the four bundled models: the full run measures it
-        print(json.dumps({"rows": rows}))
-        return 0
+    rows.append(_row(name, f"{r['p99']:.1f} / {r['max']:.1f}", "p99 ≤ 50 ms"))
+    return rows
+
+
+def _launch_rows() -> list[dict]:
     r = launch_time(5)
-    rows.append(
-        {
-            "name": "launch (`attention-explorer`, 5 runs) to the window's first paint: "
-            "median / max (s)",
-            "value": f"{r['shown']['median']:.2f} / {r['shown']['max']:.2f}",
-            "target": "",
-        }
-    )
-    rows.append(
-        {
-            "name": "launch to the window painting the default bundled model as current: "
-            "median / max (s)",
-            "value": f"{r['ready']['median']:.2f} / {r['ready']['max']:.2f}",
-            "target": "≤ 3 s",
-        }
-    )
-    rows.append(
-        {
-            "name": 'bare `python -c "import torch"`, each run just before a launch: median / '
-            "max (s); the launch's ready time beyond it: median / max (s)",
-            "value": f"{r['torch']['median']:.2f} / {r['torch']['max']:.2f}; "
-            f"{r['beyond_torch']['median']:.2f} / {r['beyond_torch']['max']:.2f}",
-            "target": "",
-        }
-    )
-    rows.append(
-        {
-            "name": "launch to all four bundled models loaded: median (s); the event loop's "
-            "longest stall meanwhile (ms)",
-            "value": f"{r['all']['median']:.2f}; {r['stall_max']:.0f}",
-            "target": "",
-        }
-    )
+
+    def mm(key: str, fmt: str = ".2f") -> str:
+        return f"{r[key]['median']:{fmt}} / {r[key]['max']:{fmt}}"
+
+    return [
+        _row("launch (`attention-explorer`, 5 runs) to the window's first paint: "
+             "median / max (s)", mm("shown")),
+        _row("launch to the window painting the default bundled model as current: "
+             "median / max (s)", mm("ready"), "≤ 3 s"),
+        _row('bare `python -c "import torch"`, each run just before a launch: median / '
+             "max (s); the launch's ready time beyond it: median / max (s)",
+             f"{mm('torch')}; {mm('beyond_torch')}"),
+        _row("launch to all four bundled models loaded: median (s); the event loop's "
+             "longest stall meanwhile (ms)", f"{r['all']['median']:.2f}; {r['stall_max']:.0f}"),
+    ]  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    rows = _redraw_benchmarks(1 if quick else 3, quick) + _tree_and_training(quick)
+    if not quick:  # a fresh process loading the four bundled models: the full run measures it
+        rows += _launch_rows()
     print(json.dumps({"rows": rows}))
     return 0
 

@@ -11,7 +11,7 @@ projector mode); hostile input (empty, emoji, CJK, 500 characters) is part of th
 
 Exceptions are collected, not swallowed: those raised by an action and those that reach
 ``sys.excepthook`` from a Qt slot both land in ``result["exceptions"]`` with their traceback.
-Errors shown to the user (``AppState.error``) are expected for hostile input and only counted.
+Errors shown to the user (``Session.error``) are expected for hostile input and only counted.
 """
 
 from __future__ import annotations
@@ -257,12 +257,8 @@ class Monkey:
 
     # -- settling -----------------------------------------------------------------------------
     def idle(self) -> bool:
-        beam_busy = bool(getattr(self.beam, "_workers", None)) or (
-            self.beam is not None
-            and hasattr(self.beam, "_debounce")
-            and self.beam._debounce.isActive()
-        )
-        return not (self.train.running or self.train.save_worker or self.w.loading or beam_busy)
+        typing = self.beam is not None and self.beam._debounce.isActive()
+        return not (self.w.state.runner.busy or self.w.loading or typing)
 
     def settle(self, timeout_s: float) -> bool:
         """Stop playback and training, let every worker finish; whether all did in time."""

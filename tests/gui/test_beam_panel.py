@@ -16,8 +16,9 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from explorer.gui.beam.formula import score_breakdown  # noqa: E402
 from explorer.gui.beam.panel import BeamPanel  # noqa: E402
 from explorer.gui.beam.readouts import bleu_details  # noqa: E402
-from explorer.gui.beam.sweep import SweepWidget, read_pairs_tsv, run_sweep  # noqa: E402
-from explorer.gui.state import AppState, LoadedModel  # noqa: E402
+from explorer.gui.beam.sweep import read_pairs_tsv, run_sweep  # noqa: E402
+from explorer.gui.session import Session
+from explorer.gui.state import LoadedModel  # noqa: E402
 from explorer.seq2seq.decoding.beam import BeamResult, Hypothesis  # noqa: E402
 from explorer.seq2seq.decoding.search import ExactResult  # noqa: E402
 from explorer.seq2seq.decoding.trace import BeamNode, BeamTree, DecodeStep, Fate, Trace  # noqa: E402
@@ -77,7 +78,7 @@ def record(prefix: tuple[str, ...]) -> DecodeStep:
     )
 
 
-def build_tree(penalty: str = "gnmt") -> BeamTree:
+def build_tree(penalty: str = "gnmt", source: str = "le chat noir dort") -> BeamTree:
     nodes = [BeamNode(0, -1, -1, ID["<s>"], "<s>", 0.0, 0.0, 0.0, 0, Fate.KEPT, None)]
     by_prefix = {(): 0}
     for t in range(5):
@@ -97,7 +98,7 @@ def build_tree(penalty: str = "gnmt") -> BeamTree:
         key=lambda i: -nodes[i].normalized_score,
     )
     return BeamTree(
-        source="le chat noir dort",
+        source=source,
         src_tokens=tuple(range(4, 9)),
         src_pieces=SRC,
         nodes=tuple(nodes),
@@ -124,8 +125,9 @@ def greedy_trace(words=GREEDY) -> Trace:
     return Trace("le chat noir dort", tuple(range(4, 9)), SRC, tuple(steps), np.zeros((5, 3)))
 
 
-def result(tree=None, greedy=None, divergence=1):
-    tree = tree or build_tree()
+def result(tree=None, greedy=None, divergence=1, source: str = "le chat noir dort"):
+    """A BeamResult of the toy tree (as the search returns it for ``source``)."""
+    tree = tree or build_tree(source=source)
     greedy = greedy or greedy_trace()
     nbest = []
     for i in tree.finished[:2]:
@@ -140,14 +142,12 @@ def result(tree=None, greedy=None, divergence=1):
                 normalized_score=tree.nodes[i].normalized_score,
             )
         )
-    return SimpleNamespace(
-        tree=tree, greedy=greedy, divergence=divergence, nbest=nbest, stop_reason="bound"
-    )
+    return BeamResult(nbest, tree, greedy, divergence, "bound")
 
 
 @pytest.fixture
 def panel(qtbot):
-    state = AppState()
+    state = Session()
     p = BeamPanel(state)
     qtbot.addWidget(p)
     p.resize(1400, 900)
@@ -293,7 +293,7 @@ def test_selecting_a_node_shows_that_paths_attention(panel, qtbot):
 def test_open_in_step_emits_the_selected_trace(panel, qtbot):
     state = panel.state
     entry = LoadedModel("toy", model=None, tokenizer=None)
-    panel.search_fn = lambda e, s, params: result()
+    panel.search_fn = lambda e, s, params: result(source=s)
     state.add(entry)
     panel.show_result(result())
     with qtbot.waitSignal(state.open_in_step) as sig:
@@ -308,7 +308,7 @@ def test_changing_a_control_reruns_the_search_in_a_worker(panel, qtbot):
 
     def search(entry, sentence, params):
         calls.append((sentence, params))
-        return result()
+        return result(source=sentence)
 
     panel.search_fn = search
     panel.state.add(LoadedModel("toy", model=None, tokenizer=None))
@@ -420,20 +420,25 @@ def test_sweep_reports_bleu_and_length_per_beam(qtbot, tmp_path):
     with pytest.raises(ValueError, match="bad.tsv:2"):
         read_pairs_tsv(tmp_path / "bad.tsv")
 
-    w = SweepWidget()
-    qtbot.addWidget(w)
-    w.decode = lambda src, k: outs[1] if k == 1 else ["x y z v", "w o r d s"]
+    state = Session()
+    panel = BeamPanel(state)
+    qtbot.addWidget(panel)
+    state.add(LoadedModel("toy", model=None, tokenizer=None))
+    state.sweep_fn = lambda e, src, params: outs[1] if params["beam"] == 1 else outs[2]
+    w = panel.sweep
     w.tsv = tsv
     w.start()
-    qtbot.waitUntil(lambda: w.worker is None, timeout=10000)
+    assert state.runner.wait_idle(10_000)
     assert [p[0] for p in w.points] == [1, 2, 4, 8, 16]
     assert w.points[0][2] == 5.5 and w.points[-1][2] == 4.5
+    assert w.record.origin.model == "toy" and "test.tsv" in w.record.origin.text
+    assert w.status.text().startswith("toy on ")  # the sweep names its model and test set
     x, y = w.bleu_curve.getData()
     assert len(x) == 5
 
 
 def test_an_emptied_sentence_clears_the_tree_and_a_late_result_is_dropped(panel, qtbot):
-    panel.search_fn = lambda entry, sentence, params: result()
+    panel.search_fn = lambda entry, sentence, params: result(source=sentence)
     panel.state.add(LoadedModel("toy", model=None, tokenizer=None))
     assert panel.tree_view.empty_text.isVisible()  # nothing typed yet: what to do, no axis
     assert not panel.tree_view.getPlotItem().getAxis("bottom").isVisible()
@@ -447,11 +452,13 @@ def test_an_emptied_sentence_clears_the_tree_and_a_late_result_is_dropped(panel,
         import time
 
         time.sleep(0.3)
-        return result()
+        return result(source=sentence)
 
     panel.search_fn = slow
     panel.set_sentence("le chat")
-    qtbot.waitUntil(lambda: bool(panel._workers), timeout=5000)  # that search is running
+    qtbot.waitUntil(
+        lambda: panel.state.runner.running("beam") > 0, timeout=5000
+    )  # that search is running
     panel.set_sentence("")
     panel.wait_idle(qtbot)
     qtbot.wait(50)
@@ -464,7 +471,9 @@ def test_a_classroom_model_opens_on_the_lectures_example(panel, qtbot):
     from explorer.seq2seq.data.classroom import EXAMPLES
 
     seen = []
-    panel.search_fn = lambda entry, sentence, params: seen.append(sentence) or result()
+    panel.search_fn = lambda entry, sentence, params: (
+        seen.append(sentence) or result(source=sentence)
+    )
     entry = LoadedModel("toy", model=None, tokenizer=None, corpus={"name": "classroom"})
     with qtbot.waitSignal(panel.result_shown, timeout=5000):
         panel.state.add(entry)
@@ -488,7 +497,7 @@ def test_greedy_and_paths_are_written_by_the_models_tokenizer(panel, qtbot):
         return "TEXT:" + ",".join(map(str, ids))
 
     tokenizer = SimpleNamespace(decode_tgt=decode_tgt)
-    panel.search_fn = lambda entry, sentence, params: result()
+    panel.search_fn = lambda entry, sentence, params: result(source=sentence)
     panel.state.add(LoadedModel("toy", model=None, tokenizer=tokenizer))
     with qtbot.waitSignal(panel.result_shown, timeout=5000):
         panel.set_sentence("le chat noir dort")
@@ -508,7 +517,7 @@ def test_greedy_and_paths_are_written_by_the_models_tokenizer(panel, qtbot):
 def test_a_reference_from_an_example_goes_when_the_sentence_changes(panel, qtbot):
     from explorer.seq2seq.data.classroom import EXAMPLES
 
-    panel.search_fn = lambda entry, sentence, params: result()
+    panel.search_fn = lambda entry, sentence, params: result(source=sentence)
     panel.state.add(LoadedModel("toy", model=None, tokenizer=None, corpus={"name": "classroom"}))
     assert panel.nbest_table.reference.text() == EXAMPLES[0][1]
     panel.set_sentence("her rabbit sometimes follows her")  # not the example: its French goes

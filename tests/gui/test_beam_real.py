@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from explorer.gui.beam.panel import BeamPanel
-from explorer.gui.state import AppState
+from explorer.gui.session import Session
+from explorer.gui.widgets.empty import shown
 from explorer.seq2seq.decoding.beam import beam_search
 from explorer.seq2seq.decoding.search import exact_search
 from explorer.seq2seq.decoding.trace import Fate
@@ -20,7 +21,7 @@ BEAM, MAX_LEN = 4, 20
 
 @pytest.fixture
 def panel(qtbot, tiny_models):
-    state = AppState()
+    state = Session()
     state.add(tiny_models.bahdanau)
     p = BeamPanel(state)
     qtbot.addWidget(p)
@@ -28,9 +29,7 @@ def panel(qtbot, tiny_models):
     p.beam.setValue(BEAM)
     p.max_len.setValue(MAX_LEN)
     yield p
-    p.wait_idle(qtbot, TIMEOUT)
-    if p.sweep.worker is not None:
-        qtbot.waitUntil(lambda: p.sweep.worker is None, timeout=TIMEOUT)
+    p.wait_idle(qtbot, TIMEOUT)  # the sweep too: every job runs through the session's runner
 
 
 def search(panel: BeamPanel, qtbot, sentence: str):
@@ -172,7 +171,8 @@ def test_exact_search_that_gives_up_reports_why(panel, qtbot):
         panel.exact_button.click()
     assert "no proof of optimality after 1 expansions" in sig.args[0]
     panel.wait_idle(qtbot, TIMEOUT)
-    assert panel.exact_text.text().startswith("Exact search stopped:")
+    why = shown(panel.exact_text)
+    assert why.startswith("Exact search stopped:") and "no proof of optimality" in why
 
 
 def test_sweep_on_classroom_test_pairs(panel, qtbot, tiny_models):
@@ -180,7 +180,8 @@ def test_sweep_on_classroom_test_pairs(panel, qtbot, tiny_models):
     panel.sweep.count.setValue(3)
     search(panel, qtbot, "your ducks slept")
     panel.sweep.start()
-    qtbot.waitUntil(lambda: panel.sweep.worker is None, timeout=TIMEOUT)
+    panel.wait_idle(qtbot, TIMEOUT)
+    assert panel.sweep.record.done and panel.sweep.record.origin.model == entry.name
     assert [p[0] for p in panel.sweep.points] == [1, 2, 4, 8, 16]
     pairs = classroom_test_pairs(3)
     assert len(pairs) == 3

@@ -10,7 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QThreadPool
 from superqt.utils import create_worker
 
-from explorer.gui.state import MAX_UNSAVED, AppState, LoadedModel
+from explorer.gui.session import Session
+from explorer.gui.state import MAX_UNSAVED, LoadedModel
 
 
 def entry(name: str, path: str | None = None) -> LoadedModel:
@@ -18,7 +19,7 @@ def entry(name: str, path: str | None = None) -> LoadedModel:
 
 
 def test_only_the_newest_unsaved_models_stay_and_the_user_is_told():
-    state = AppState(max_unsaved=2)
+    state = Session(max_unsaved=2)
     messages: list[str] = []
     state.status.connect(messages.append)
     saved = entry("saved", "/tmp/saved.safetensors")
@@ -38,7 +39,7 @@ def test_only_the_newest_unsaved_models_stay_and_the_user_is_told():
 
 
 def test_the_current_model_is_never_closed_even_when_it_is_the_oldest():
-    state = AppState(max_unsaved=1)
+    state = Session(max_unsaved=1)
     a, b, c = entry("trained #1"), entry("trained #2"), entry("trained #3")
     state.add(a)
     state.add(b, make_current=False)  # a is on screen: both stay, over the limit for now
@@ -48,7 +49,7 @@ def test_the_current_model_is_never_closed_even_when_it_is_the_oldest():
 
 
 def test_a_saved_model_no_longer_counts_as_unsaved():
-    state = AppState(max_unsaved=1)
+    state = Session(max_unsaved=1)
     a, b = entry("trained #1"), entry("trained #2")
     state.add(a)
     a.path = Path("/tmp/a.safetensors")  # what saving does
@@ -57,16 +58,16 @@ def test_a_saved_model_no_longer_counts_as_unsaved():
 
 
 def test_the_default_keeps_a_few_models_for_comparison():
-    assert AppState().max_unsaved == MAX_UNSAVED >= 3
+    assert Session().max_unsaved == MAX_UNSAVED >= 3
 
 
 def test_a_finished_beam_search_lets_go_of_its_model(qtbot):
     from explorer.gui.beam.panel import BeamPanel
     from tests.gui.test_beam_panel import result
 
-    panel = BeamPanel(AppState())
+    panel = BeamPanel(Session())
     qtbot.addWidget(panel)
-    panel.search_fn = lambda e, s, params: result()
+    panel.search_fn = lambda e, s, params: result(source=s)
     toy = entry("toy")
     panel.state.add(toy)
     with qtbot.waitSignal(panel.result_shown, timeout=5000):
@@ -82,33 +83,52 @@ def test_a_finished_beam_search_lets_go_of_its_model(qtbot):
     qtbot.waitUntil(lambda: gc.collect() >= 0 and gone() is None, timeout=5000)
 
 
-def test_a_finished_window_worker_is_released(qtbot, tmp_path):
-    from explorer.gui.window import MainWindow
+def test_a_finished_runner_worker_is_released(qtbot):
+    from explorer.gui.runner import Runner
 
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
-    qtbot.addWidget(w)
+    runner = Runner()
 
     class Payload:
         pass
 
     payload = Payload()
-    worker = create_worker(lambda p: None, payload, _start_thread=False, _ignore_errors=True)
+    got = []
+    worker = runner.run("test", lambda p: 42, payload, returned=got.append)
     released, kept = weakref.ref(worker), weakref.ref(payload)
-    with qtbot.waitSignal(worker.finished, timeout=5000):
-        w._run(worker)
+    assert runner.busy and runner.running("test") == 1
     del worker, payload
-    qtbot.waitUntil(lambda: not w._workers, timeout=5000)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert got == [42]
     qtbot.waitUntil(
         lambda: gc.collect() >= 0 and released() is None and kept() is None, timeout=5000
     )
-    assert w.shutdown(30_000)
+
+
+def test_a_stale_result_never_lands(qtbot):
+    """A job of a kind started again (or invalidated) delivers nothing; finished still runs."""
+    import threading
+
+    from explorer.gui.runner import Runner
+
+    runner = Runner()
+    gate = threading.Event()
+    got, ended = [], []
+    runner.run("decode", lambda: gate.wait(5) and "old", returned=got.append,
+               finished=lambda: ended.append("old"))  # fmt: skip
+    runner.run("decode", lambda: "new", returned=got.append, finished=lambda: ended.append("new"))
+    qtbot.waitUntil(lambda: ended == ["new"], timeout=5000)
+    gate.set()
+    assert runner.wait_idle(5000)
+    assert got == ["new"] and sorted(ended) == ["new", "old"]
+    runner.run("decode", lambda: "dropped", returned=got.append)
+    runner.invalidate("decode")
+    assert runner.wait_idle(5000) and got == ["new"]
 
 
 def test_training_runs_keep_a_bounded_number_of_models_and_release_their_trainers(qtbot):
     from explorer.gui.train.panel import TrainPanel
 
-    state = AppState(max_unsaved=2)
+    state = Session(max_unsaved=2)
     panel = TrainPanel(state)
     qtbot.addWidget(panel)
     panel.form.preset.setCurrentIndex(panel.form.preset.findData("tiny"))
@@ -205,9 +225,10 @@ def test_a_stale_worker_warning_hook_is_dropped_when_a_worker_finishes(qtbot, tm
         settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
         w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
         qtbot.addWidget(w)
-        worker = create_worker(lambda: None, _start_thread=False, _ignore_errors=True)
-        with qtbot.waitSignal(worker.finished, timeout=5000):
-            w._run(worker)
+        from explorer.gui.runner import runner
+
+        runner().run("test", lambda: None)
+        assert runner().wait_idle(5000)
         qtbot.waitUntil(lambda: "WorkerBase" not in warnings.showwarning.__qualname__, timeout=5000)
         del stale, payload, WorkerBase
         qtbot.waitUntil(lambda: gc.collect() >= 0 and kept() is None, timeout=5000)

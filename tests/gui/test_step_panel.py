@@ -11,7 +11,8 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
-from explorer.gui.state import AppState, LoadedModel  # noqa: E402
+from explorer.gui.session import Session
+from explorer.gui.state import LoadedModel  # noqa: E402
 from explorer.gui.step.common import short  # noqa: E402
 from explorer.gui.step.panel import StepPanel  # noqa: E402
 from explorer.seq2seq.decoding.trace import DecodeStep, Trace  # noqa: E402
@@ -70,7 +71,7 @@ def _pieces(step: DecodeStep, k: int = 8) -> list[str]:
 
 @pytest.fixture
 def panel(qtbot):
-    state = AppState()
+    state = Session()
     p = StepPanel(state)
     qtbot.addWidget(p)
     p.resize(1400, 900)

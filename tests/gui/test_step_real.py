@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.gui.state import AppState
+from explorer.gui.session import Session
 from explorer.gui.step.panel import StepPanel
 from explorer.seq2seq.decoding import decode
 
@@ -16,7 +16,7 @@ REFERENCE = "la bonne vache n'a pas ri"
 @pytest.fixture
 def make_panel(qtbot, tiny_models):
     def make(*archs: str) -> StepPanel:
-        state = AppState()
+        state = Session()
         for arch in archs:
             state.add(getattr(tiny_models, arch))
         panel = StepPanel(state)
@@ -25,6 +25,19 @@ def make_panel(qtbot, tiny_models):
         return panel
 
     return make
+
+
+def decoded(panel: StepPanel, text: str):
+    """Type a sentence and wait for the session's decode of it (a worker)."""
+    panel.set_sentence(text)
+    assert panel.state.runner.wait_idle(60_000)
+    return panel.trace
+
+
+def forced(panel: StepPanel, token: int):
+    panel.force_token(token)
+    assert panel.state.runner.wait_idle(60_000)
+    return panel.trace
 
 
 def check_views_at(panel: StepPanel, t: int) -> None:
@@ -49,7 +62,7 @@ def check_views_at(panel: StepPanel, t: int) -> None:
 
 def test_views_show_the_trace_at_every_step_forward_and_back(make_panel, tiny_models):
     panel = make_panel("bahdanau")
-    trace = panel.set_sentence(SENTENCE)
+    trace = decoded(panel, SENTENCE)
     expected = decode.greedy(tiny_models.bahdanau.model, tiny_models.bahdanau.tokenizer, SENTENCE)
     assert trace.tokens == expected.tokens and len(trace) >= 3
     for t in range(len(trace)):
@@ -66,12 +79,12 @@ def test_views_show_the_trace_at_every_step_forward_and_back(make_panel, tiny_mo
 def test_forcing_a_candidate_continues_greedily_and_restore_brings_back(make_panel, tiny_models):
     entry = tiny_models.bahdanau
     panel = make_panel("bahdanau")
-    original = panel.set_sentence(SENTENCE)
+    original = decoded(panel, SENTENCE)
     t = 1
     panel.set_step(t)
     chosen = original.steps[t].token
     token = next(i for i, _ in original.steps[t].topk(5) if i != chosen)
-    new = panel.force_token(token)
+    new = forced(panel, token)
     prefix = [*original.tokens[:t], token]
     assert new.tokens[: t + 1] == prefix
     assert new.tokens != original.tokens
@@ -95,7 +108,7 @@ def test_teacher_forced_mode_shows_the_loss_of_the_reference_token(make_panel, t
     panel = make_panel("bahdanau")
     panel.mode_box.setCurrentText("teacher-forced")
     panel.reference.setText(REFERENCE)
-    trace = panel.set_sentence(SENTENCE)
+    trace = decoded(panel, SENTENCE)
     expected = decode.teacher_forced(entry.model, entry.tokenizer, SENTENCE, REFERENCE)
     assert trace.method == "teacher-forced" and trace.tokens == expected.tokens
     for t in (0, len(trace) // 2, len(trace) - 1):
@@ -107,7 +120,7 @@ def test_teacher_forced_mode_shows_the_loss_of_the_reference_token(make_panel, t
 def test_transformer_pickers_open_on_the_last_layer_and_switch_attention(make_panel):
     panel = make_panel("transformer")
     panel.tabs.setCurrentWidget(panel.transformer)
-    trace = panel.set_sentence(SENTENCE)
+    trace = decoded(panel, SENTENCE)
     view = panel.transformer
     L, H, S = trace.steps[0].cross_attention.shape
     assert (L, H) == (2, 2)
@@ -136,14 +149,14 @@ def test_transformer_pickers_open_on_the_last_layer_and_switch_attention(make_pa
     text = panel.arithmetic.text.toPlainText()
     assert "q = [" in text and "e_i = q · k_i / √d_k" in text and "as the model computed" in text
     # A new decode keeps the chosen layer and head.
-    panel.set_sentence("your ducks slept")
+    decoded(panel, "your ducks slept")
     assert (view.layer, view.head) == (0, 1)
 
 
 def test_no_attention_model_shows_the_bottleneck(make_panel, tiny_models):
     entry = tiny_models.none
     panel = make_panel("none")
-    trace = panel.set_sentence(SENTENCE)
+    trace = decoded(panel, SENTENCE)
     assert not trace.has_attention and panel.alignment.matrix is None
     panel.set_step(1)
     text = panel.arithmetic.text.toPlainText()
@@ -160,7 +173,8 @@ def test_show_trace_of_a_model_not_loaded_names_it_in_the_picker(make_panel, tin
     trace = decode.greedy(entry.model, entry.tokenizer, SENTENCE)
     panel.show_trace(entry, trace)
     assert panel.model_box.currentText() == entry.name
-    assert panel.entry is entry and panel.trace is trace
+    assert panel.entry is entry and panel.trace.tokens == trace.tokens
+    assert panel.trace.origin.model == entry.name  # the session names what it shows
     check_views_at(panel, 0)
 
 
@@ -193,7 +207,7 @@ def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
     from explorer.gui.widgets import theme
 
     panel = make_panel("bahdanau")
-    panel.set_sentence(SENTENCE)
+    decoded(panel, SENTENCE)
     projector(False)
 
     def sizes() -> tuple[float, float, float]:
@@ -222,7 +236,7 @@ def test_a_classroom_model_opens_on_the_lectures_first_example(make_panel, qtbot
     assert panel.reference.text() == EXAMPLES[0][1]
     # another sentence: the example's French no longer applies to it (teacher forcing would
     # force a translation of something else)
-    panel.set_sentence("the cat sleeps on the mat")
+    decoded(panel, "the cat sleeps on the mat")
     assert panel.reference.text() == ""
 
 
@@ -230,7 +244,7 @@ def test_the_exported_trace_holds_each_heads_query_keys_and_values(make_panel, t
     import json
 
     panel = make_panel("transformer")
-    trace = panel.set_sentence(SENTENCE)
+    trace = decoded(panel, SENTENCE)
     panel.export_data(tmp_path / "trace.json")
     data = json.loads((tmp_path / "trace.json").read_text())
     L, H, S, d_k = trace.cross_keys.shape

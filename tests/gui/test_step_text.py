@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from test_step_panel import SRC, entry, make_trace  # noqa: E402
 
-from explorer.gui.state import AppState  # noqa: E402
+from explorer.gui.session import Session  # noqa: E402
 from explorer.gui.step.panel import StepPanel  # noqa: E402
 from explorer.gui.step.text import MARGIN, TextLines  # noqa: E402
 from explorer.gui.widgets import theme  # noqa: E402
@@ -26,7 +26,7 @@ def number(x: float) -> str:
 
 @pytest.fixture
 def panel(qtbot):
-    p = StepPanel(AppState())
+    p = StepPanel(Session())
     qtbot.addWidget(p)
     p.resize(1400, 900)
     p.show()

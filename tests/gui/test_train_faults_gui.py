@@ -9,7 +9,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt, QThreadPool
 
-from explorer.gui.state import AppState
+from explorer.gui.session import Session
 from explorer.gui.train.panel import TrainPanel
 
 pytest.importorskip("explorer.seq2seq.checkpoint")
@@ -20,7 +20,7 @@ from explorer.seq2seq.training import train as train_module  # noqa: E402
 
 @pytest.fixture
 def panel(qtbot):
-    p = TrainPanel(AppState())
+    p = TrainPanel(Session())
     qtbot.addWidget(p)
     yield p
     assert p.shutdown(30_000)

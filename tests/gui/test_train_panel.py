@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QThreadPool
 
-from explorer.gui.state import AppState
+from explorer.gui.session import Session
 from explorer.gui.train.options import FORM_DEFAULTS, RNN_DEFAULTS, TRANSFORMER_DEFAULTS
 from explorer.gui.train.panel import TrainPanel, format_eta
 
@@ -18,7 +18,7 @@ EVAL_EVERY = 10
 
 @pytest.fixture
 def panel(qtbot):
-    state = AppState()
+    state = Session()
     p = TrainPanel(state)
     qtbot.addWidget(p)
     p.resize(1400, 900)
@@ -248,7 +248,7 @@ def test_progress_bar_shows_the_steps_asked_for_before_a_run(panel):
 def test_a_held_panel_builds_its_plots_and_preview_on_release(qtbot):
     """While the window's first model loads the panel is held: no plot, no corpus read (both
     would compete with the load); release builds the training plots and reads the corpus."""
-    p = TrainPanel(AppState(), hold=True)
+    p = TrainPanel(Session(), hold=True)
     qtbot.addWidget(p)
     assert p._live is None and p._evaluate is None
     assert p.corpus.count.text() == "reading the corpus…"
@@ -264,7 +264,7 @@ def test_a_held_panel_builds_its_plots_and_preview_on_release(qtbot):
 
 
 def test_starting_a_run_while_held_builds_the_plots_it_draws_on(qtbot):
-    p = TrainPanel(AppState(), hold=True)
+    p = TrainPanel(Session(), hold=True)
     qtbot.addWidget(p)
     p.curves.clear_data()  # what start() does first
     assert p._live is not None

@@ -261,12 +261,11 @@ def test_open_in_step_switches_tab_and_shows_trace(make_window, qtbot, tiny_chec
         w.open_checkpoint(tiny_checkpoint)
     entry = blocker.args[0]
     trace = greedy(entry.model, entry.tokenizer, "a b c")
-    shown = []
     step = w.panels["step"]
-    step.show_trace = lambda e, t: shown.append((e, t))
     w.state.open_in_step.emit(entry, trace)
     assert w.current_panel() is step
-    assert shown == [(entry, trace)]
+    assert w.state.current is entry and step.trace.tokens == trace.tokens
+    assert step.trace.origin.model == entry.name and step.sentence.text() == "a b c"
 
 
 def test_export_asks_the_current_panel(make_window, tmp_path):
@@ -329,7 +328,8 @@ def test_the_first_load_read_before_the_window_becomes_current(
     assert [e.path.name for e in w.state.models] == [f"{n}.safetensors" for n in BUNDLED[:2]]
     assert w.model_label.text() == f"model: {w.state.current.name}"
     # superqt and the plot modules were imported on a thread of their own, before any worker
-    assert w._modules_thread is not None and not w._modules_thread.is_alive()
+    thread = w.loader._modules_thread
+    assert thread is not None and not thread.is_alive()
 
 
 def test_a_checkpoint_opened_before_the_first_model_arrives_stays_current(

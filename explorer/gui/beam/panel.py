@@ -1,12 +1,13 @@
 """Panel 3, beam search against greedy: the whole search tree with the greedy path over it.
 
-Changing a control re-runs the search in a superqt worker (debounced); results that arrive after a
-newer request was made are dropped, so the tree always matches the controls.
+A view of the session's beam search, exact search and sweep. Changing a control changes the
+session (typing is debounced), which re-runs the search in the background and drops results that
+belong to an older request, so the tree always matches the controls; until it arrives the views
+say why they are empty.
 """
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,9 +33,9 @@ from PySide6.QtWidgets import (
 from explorer.gui.beam.readouts import NBestTable, PathDetails
 from explorer.gui.beam.sweep import SweepWidget
 from explorer.gui.beam.tree_view import BeamTreeView, result_parts
-from explorer.gui.heap import start_worker, worker
-from explorer.gui.state import AppState, LoadedModel
+from explorer.gui.session import Session
 from explorer.gui.widgets import theme
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.examples import ExamplePicker
 from explorer.gui.widgets.export import save_figure, save_json
 from explorer.seq2seq.decoding.search import search_error
@@ -57,69 +58,17 @@ TIPS = {
 DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
 
 
-def _default_search(entry: LoadedModel, sentence: str, params: dict) -> Any:
-    from explorer.seq2seq.data.inputs import prepare_source, source_limit
-    from explorer.seq2seq.decoding.beam import beam_search
-
-    return beam_search(
-        entry.model,
-        entry.tokenizer,
-        [prepare_source(entry.tokenizer, sentence, source_limit(entry.model), corpus=entry.corpus)],
-        record_tree=True,
-        with_greedy=True,
-        **params,
-    )[0]
-
-
-def _default_sweep(entry: LoadedModel, sources: list[str], params: dict) -> list[str]:
-    """The best hypothesis's text for each source, batched and without recording the tree."""
-    from explorer.seq2seq.data.inputs import prepare_source, source_limit
-    from explorer.seq2seq.decoding.beam import beam_search
-
-    results = beam_search(
-        entry.model,
-        entry.tokenizer,
-        [
-            prepare_source(entry.tokenizer, s, source_limit(entry.model), corpus=entry.corpus)
-            for s in sources
-        ],
-        record_tree=False,
-        with_greedy=False,
-        **params,
-    )
-    return [r.nbest[0].text for r in results]
-
-
-def _default_exact(entry: LoadedModel, sentence: str, params: dict) -> Any:
-    from explorer.seq2seq.data.inputs import prepare_source, source_limit
-    from explorer.seq2seq.decoding.search import exact_search
-
-    return exact_search(
-        entry.model,
-        entry.tokenizer,
-        prepare_source(entry.tokenizer, sentence, source_limit(entry.model), corpus=entry.corpus),
-        **params,
-    )
-
-
 class BeamPanel(QWidget):
     """Beam search tree vs greedy for one sentence; n-best, BLEU, exact search and a beam sweep."""
 
     result_shown = Signal(object)  # the BeamResult now drawn
-    busy_changed = Signal(bool)
 
-    def __init__(self, state: AppState, parent=None) -> None:
+    def __init__(self, state: Session, parent=None) -> None:
         super().__init__(parent)
         self.state = state
-        self.entry: LoadedModel | None = state.current
         self.result: Any = None
-        self.search_fn = _default_search
-        self.exact_fn = _default_exact
-        self.sweep_fn = _default_sweep
-        self._generation = {"beam search": 0, "exact search": 0}
-        self._workers: set = set()
         self._debounce = QTimer(self, singleShot=True, interval=300)
-        self._debounce.timeout.connect(self._start_search)
+        self._debounce.timeout.connect(self._commit_sentence)
 
         self.hint = QLabel("Load a model (File ▸ Open) or train one to see beam search at work.")
         self.hint.setAlignment(Qt.AlignCenter)
@@ -130,12 +79,16 @@ class BeamPanel(QWidget):
         self.pages.addWidget(self._build_main())
         QVBoxLayout(self).addWidget(self.pages)
         state.current_changed.connect(self._on_model)
+        state.changed.connect(self._on_session)
         theme.signals().changed.connect(self.restyle)
         self.restyle()
         self._on_model(state.current)
+        state.want("beam")
+        for part in ("sentence", "beam", "exact", "sweep"):
+            self._on_session(part)
 
     # ---------------------------------------------------------------- layout
-    def _build_main(self) -> QWidget:
+    def _build_controls(self) -> QWidget:
         self.sentence = QLineEdit()
         self.sentence.setPlaceholderText("Source sentence…")
         self.sentence.setToolTip("The sentence to translate; the search re-runs as you type.")
@@ -177,7 +130,10 @@ class BeamPanel(QWidget):
         cl.addWidget(self.legend)
         cl.addWidget(self.summary)
         cl.addStretch(1)
+        return controls
 
+    def _build_main(self) -> QWidget:
+        controls = self._build_controls()
         self.tree_view = BeamTreeView()
         self.details = PathDetails()
         self.nbest_table = NBestTable()
@@ -189,6 +145,7 @@ class BeamPanel(QWidget):
         self.exact_text = QLabel("")
         self.exact_text.setWordWrap(True)
         self.exact_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.exact_text.record = None  # the session's exact search on show
         exact = QWidget()
         el = QVBoxLayout(exact)
         el.addWidget(self.exact_button)
@@ -216,23 +173,29 @@ class BeamPanel(QWidget):
         row.addWidget(self.examples, 2)
         pl.addLayout(row)
         pl.addWidget(vertical, 1)
+        self._connect()
+        return page
 
+    def _connect(self) -> None:
         for w in (self.beam, self.nbest, self.max_len):
             w.valueChanged.connect(self._schedule)
         for w in (self.alpha, self.beta):
             w.valueChanged.connect(self._schedule)
         self.penalty.currentTextChanged.connect(self._on_penalty)
-        self.sentence.textChanged.connect(self._schedule)
+        self.sentence.textChanged.connect(self._debounce.start)
         self.examples.watch(self.sentence, self.nbest_table.reference)
         self.show_pruned.toggled.connect(self.tree_view.set_show_pruned)
         self.tree_view.node_clicked.connect(self.select_node)
         self.tree_view.greedy_clicked.connect(self._select_greedy)
         self.details.open_in_step.connect(self._open_in_step)
-        self.exact_button.clicked.connect(self._start_exact)
+        self.exact_button.clicked.connect(self.state.run_exact)
         self.sweep.error.connect(self.state.error)
-        self.sweep.decode = self._sweep_decode
+        self.sweep.run_sweep = self.state.run_sweep
         self.sweep.default_pairs = classroom_test_pairs
-        return page
+        self.tree_view.empty = EmptyNote(self.tree_view)
+        self.details.empty = EmptyNote(self.details)
+        self.nbest_table.empty = EmptyNote(self.nbest_table)
+        self.exact_text.empty = EmptyNote(self.exact_text)
 
     def _spin(self, lo: int, hi: int, value: int, tip: str) -> QSpinBox:
         w = QSpinBox()
@@ -252,8 +215,21 @@ class BeamPanel(QWidget):
 
     # ---------------------------------------------------------------- public
     def set_sentence(self, text: str) -> None:
-        self.sentence.setText(text)
-        self._schedule()
+        """Type ``text``; the session's search follows."""
+        self.sentence.setText(text)  # the example picker hears it (a reference may go)
+        self._commit_sentence()
+
+    # search functions (tests and benchmarks substitute their own): the session's
+    search_fn = property(lambda self: self.state.search_fn,
+                         lambda self, f: setattr(self.state, "search_fn", f))  # fmt: skip
+    exact_fn = property(lambda self: self.state.exact_fn,
+                        lambda self, f: setattr(self.state, "exact_fn", f))  # fmt: skip
+    sweep_fn = property(lambda self: self.state.sweep_fn,
+                        lambda self, f: setattr(self.state, "sweep_fn", f))  # fmt: skip
+
+    @property
+    def entry(self):
+        return self.state.current
 
     def params(self) -> dict:
         """The search settings the controls describe."""
@@ -273,6 +249,9 @@ class BeamPanel(QWidget):
     def show_result(self, result: Any) -> None:
         """Draw a BeamResult: tree, greedy overlay, n-best table; select the chosen hypothesis."""
         self.result = result
+        for view in (self.tree_view, self.details, self.nbest_table):
+            view.empty.say("")
+        self.nbest_table.record = result.tree
         tree, greedy, divergence = result_parts(result)
         self.draw_tree(result)
         nbest = getattr(result, "nbest", None)
@@ -332,90 +311,70 @@ class BeamPanel(QWidget):
         return save_json(data, path)
 
     def wait_idle(self, qtbot, timeout: int = 10000) -> None:
-        """For tests: wait until no worker of this panel is running."""
-        qtbot.waitUntil(
-            lambda: not self._workers and not self._debounce.isActive(), timeout=timeout
-        )
+        """For tests: wait until the typed sentence reached the session and no worker runs."""
+        runner = self.state.runner
+        qtbot.waitUntil(lambda: not runner.busy and not self._debounce.isActive(), timeout=timeout)
 
     # ---------------------------------------------------------------- search
-    def _on_model(self, entry: LoadedModel | None) -> None:
-        self.entry = entry
+    def _on_model(self, entry) -> None:
         self.pages.setCurrentIndex(0 if entry is None else 1)
-        for kind in self._generation:  # drop results for the previous model
-            self._generation[kind] += 1
         decode = getattr(getattr(entry, "tokenizer", None), "decode_tgt", None)
         self.details.decode = self.nbest_table.decode = decode
-        if entry is None:
-            self._clear()
-            return
-        if not self.sentence.text().strip() and entry.classroom:
+        if entry is not None and not self.state.sentence and entry.classroom:
             self.examples.pick(0)  # a classroom model opens on the lectures' example
-        self._schedule()
+
+    def _on_session(self, part: str) -> None:
+        s = self.state
+        if part == "beam":
+            if s.beam is not None:
+                self.show_result(s.beam)
+            else:
+                self._clear(s.why("beam"))
+        elif part == "exact":
+            self._show_exact()
+        elif part == "sweep":
+            self.sweep.show_record(s.records["sweep"], s.why("sweep"))
+        elif part == "sentence" and self.sentence.text().strip() != s.sentence:
+            self.sentence.setText(s.sentence)
+            self._debounce.stop()  # the session has it already
 
     def _pick_example(self, src: str, ref: str) -> None:
         self.nbest_table.reference.setText(ref)
         self.set_sentence(src)
 
-    def _clear(self) -> None:
-        """No search to show (no model, or the sentence was emptied): drop any tree on screen."""
+    def _clear(self, why: str = "") -> None:
+        """No search to show: drop any tree on screen and say why."""
         self.result = None
         self.tree_view.clear_tree()
         self.details.clear()
         self.nbest_table.show_result([], None)
+        self.nbest_table.record = None
         self.summary.setText("")
+        for view in (self.tree_view, self.details, self.nbest_table):
+            view.empty.say(why)
 
     def _on_penalty(self, name: str) -> None:
         self.alpha.setValue(DEFAULT_ALPHA[name])
         self._schedule()
 
     def _schedule(self, *_: Any) -> None:
-        if self.entry is not None and self.sentence.text().strip():
-            self._debounce.start()
-        elif self.entry is not None:  # the sentence was emptied: no tree applies
-            self._debounce.stop()
-            self._generation["beam search"] += 1  # a search still running is dropped
-            self._clear()
+        """A search control changed: the session's settings follow."""
+        self.state.set_beam_params(**self.params())
 
-    def _run(self, kind: str, fn, args, on_result) -> None:
-        self._generation[kind] += 1
-        gen = self._generation[kind]
-        w = worker(fn, *args)
-        w.errored.connect(lambda e: self._failed(kind, e))
-        self._workers.add(w)
-        w.returned.connect(lambda r: gen == self._generation[kind] and on_result(r))
-        # Qt holds the slots connected to the worker's signals, out of sight of Python's garbage
-        # collector: a slot that captured the worker itself would keep it (and its arguments, a
-        # whole model) alive for ever. A weak reference breaks that cycle.
-        ref = weakref.ref(w)
-        w.finished.connect(lambda: self._workers.discard(ref()))
-        w.finished.connect(lambda: self.busy_changed.emit(bool(self._workers)))
-        self.busy_changed.emit(True)
-        start_worker(w)
+    def _commit_sentence(self) -> None:
+        self._debounce.stop()
+        self.state.set_sentence(self.sentence.text())
 
-    def _failed(self, kind: str, error: BaseException) -> None:
-        self.state.error.emit(f"{kind}: {error}")
-        if kind == "exact search":
-            self.exact_text.setText(f"Exact search stopped: {error}")
+    def _show_exact(self) -> None:
+        record = self.state.records["exact"]
+        self.exact_text.record = record
+        self.exact_text.empty.say(self.state.why("exact") if record is None else "")
+        if record is None:
+            self.exact_text.setText("")
+        else:
+            self.show_exact(record.value, f"{record.origin.model} on “{record.origin.text}”")
 
-    def _start_search(self) -> None:
-        text = self.sentence.text().strip()
-        if self.entry is None or not text:
-            return
-        self._run(
-            "beam search", self.search_fn, (self.entry, text, self.params()), self.show_result
-        )
-
-    def _start_exact(self) -> None:
-        text = self.sentence.text().strip()
-        if self.entry is None or not text:
-            self.state.error.emit("Exact search: load a model and type a sentence first")
-            return
-        p = self.params()
-        params = {k: p[k] for k in ("max_len", "length_penalty", "alpha", "beta")}
-        self.exact_text.setText(f"searching every output of at most {p['max_len']} tokens…")
-        self._run("exact search", self.exact_fn, (self.entry, text, params), self.show_exact)
-
-    def show_exact(self, exact: Any) -> None:
+    def show_exact(self, exact: Any, origin: str = "") -> None:
         """Compare exact search's best (an ExactResult) with beam search's, by the same score."""
         best = exact.best
 
@@ -423,6 +382,7 @@ class BeamPanel(QWidget):
             return f"{x:.3f}".replace("-", "−")
 
         lines = [
+            *([origin] if origin else []),
             f"exact best: “{best.text}”  S = {num(best.score)}, s = {exact.formula} = "
             f"{num(best.normalized_score)}  ({exact.expansions} prefixes expanded)",
             f"empty translation (only </s>): S = {num(exact.empty_score)}",
@@ -446,13 +406,6 @@ class BeamPanel(QWidget):
                 )
         self.exact_text.setText("\n".join(lines))
 
-    def _sweep_decode(self, sources: list[str], beam: int) -> list[str]:
-        entry = self.entry
-        if entry is None:
-            raise ValueError("no model loaded")
-        params = {**self.params(), "beam": beam, "nbest": 1}
-        return self.sweep_fn(entry, sources, params)
-
     # ---------------------------------------------------------------- misc
     def _select_greedy(self) -> None:
         if self.tree_view.greedy is not None:
@@ -460,8 +413,8 @@ class BeamPanel(QWidget):
             self.details.show_greedy(self.tree_view.greedy)
 
     def _open_in_step(self, trace: Any) -> None:
-        if self.entry is not None:
-            self.state.open_in_step.emit(self.entry, trace)
+        if self.state.current is not None:
+            self.state.open_in_step.emit(self.state.current, trace)
 
     def restyle(self, _theme: str | None = None, scale: float | None = None) -> None:
         """Follow the theme and projector mode (View ▸ Projector mode): plot fonts, tree labels."""

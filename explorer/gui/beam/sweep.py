@@ -1,7 +1,8 @@
 """BLEU and output length over a test set for beam sizes 1 to 16: "larger beam, shorter output".
 
-The sweep runs in a superqt worker and yields one point per beam size, so the plot fills in as it
-goes and the class can watch it.
+The session runs the sweep in the background, one point per beam size, so the plot fills in as it
+goes and the class can watch it; this widget draws the session's sweep record, which names the
+model and the test set it belongs to.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.heap import start_worker, worker
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.metrics import corpus_bleu
 
@@ -77,7 +78,8 @@ class SweepWidget(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.decode: Decoder | None = None
+        # run_sweep(load_pairs, test set name): the session's, set by the panel
+        self.run_sweep: Callable[[Callable[[], list], str], bool] | None = None
         self.default_pairs: Callable[[int], list[tuple[str, str]]] | None = None
         self.tsv: Path | None = None
         self.count = QSpinBox()
@@ -127,7 +129,8 @@ class SweepWidget(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.plot, 1)
         self.points: list[tuple[int, float, float]] = []
-        self.worker = None
+        self.record = None  # the session's SweepRecord on show
+        self.empty = EmptyNote(self.plot)
 
     def _sync_views(self) -> None:
         self.len_view.setGeometry(self.plot.getPlotItem().getViewBox().sceneBoundingRect())
@@ -151,30 +154,35 @@ class SweepWidget(QWidget):
 
         return load
 
-    def start(self) -> None:
-        if self.worker is not None or self.decode is None:
-            if self.decode is None:
-                self.error.emit("Beam sweep: load or train a model first")
-            return
-        self.points = []
-        self._plot()
-        self.run_button.setEnabled(False)
+    def test_set(self) -> str:
         source = self.tsv.name if self.tsv is not None else "the classroom test set"
-        self.status.setText(f"translating {self.count.value()} pairs of {source}…")
-        self.worker = worker(sweep_job, self.decode, self.pairs_loader(), BEAMS)
-        self.worker.errored.connect(lambda e: self.error.emit(f"Beam sweep: {e}"))
-        self.worker.yielded.connect(self._on_point)
-        self.worker.finished.connect(self._on_finished)
-        start_worker(self.worker)
+        return f"{self.count.value()} pairs of {source}"
 
-    def _on_point(self, point: tuple[int, float, float]) -> None:
-        self.points.append(point)
-        self.status.setText(f"beam {point[0]}: BLEU {point[1]:.1f}, length {point[2]:.1f}")
+    def start(self) -> None:
+        if self.run_sweep is None:
+            self.error.emit("Beam sweep: load or train a model first")
+            return
+        self.run_sweep(self.pairs_loader(), self.test_set())
+
+    def show_record(self, record, why: str) -> None:
+        """Draw a SweepRecord (its points so far), or say why there is none."""
+        self.record = record
+        self.points = list(record.points) if record is not None else []
+        self.empty.say("" if record is not None else why)
+        running = record is not None and not record.done
+        self.run_button.setEnabled(not running)
+        if record is None:
+            self.status.setText("")
+        else:
+            model, test_set = record.origin.model, record.origin.text
+            last = self.points[-1] if self.points else None
+            done = (
+                f"beam {last[0]}: BLEU {last[1]:.1f}, length {last[2]:.1f}"
+                if last
+                else "translating…"
+            )
+            self.status.setText(f"{model} on {test_set}: {done}")
         self._plot()
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
 
     def _plot(self) -> None:
         if not self.points:

@@ -81,6 +81,22 @@ class _Labels(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:
         return self._bounds
 
+    def _paint_edge_labels(self, p, tr, view, small: QFont) -> None:
+        """Each edge's log-probability, where the zoom leaves room for it."""
+        ex, ey, etexts = self._edges
+        p.setFont(small)
+        p.setPen(QColor("#777777"))
+        e_in = np.flatnonzero(
+            (ex >= view.left())
+            & (ex <= view.right())
+            & (ey >= view.top() - 1)
+            & (ey <= view.bottom() + 1)
+        )
+        for i in e_in[:4000]:
+            pt = tr.map(QPointF(ex[i], ey[i]))
+            p.drawText(QRectF(pt.x() - 40, pt.y() - 16, 80, 14), Qt.AlignCenter, etexts[i])
+        p.setFont(self.font)
+
     def paint(self, p, *args) -> None:
         x, y, texts, colours = self._nodes
         self.painted = self.badges_painted = 0
@@ -109,20 +125,8 @@ class _Labels(pg.GraphicsObject):
         max_w = px_x * 0.95
         small = QFont(self.font)
         small.setPointSizeF(self.font.pointSizeF() * 0.8)
-        ex, ey, etexts = self._edges
         if px_x > fm.horizontalAdvance("−0.00") * 1.1 and px_y > fm.height() * 1.6:
-            p.setFont(small)
-            p.setPen(QColor("#777777"))
-            e_in = np.flatnonzero(
-                (ex >= view.left())
-                & (ex <= view.right())
-                & (ey >= view.top() - 1)
-                & (ey <= view.bottom() + 1)
-            )
-            for i in e_in[:4000]:
-                pt = tr.map(QPointF(ex[i], ey[i]))
-                p.drawText(QRectF(pt.x() - 40, pt.y() - 16, 80, 14), Qt.AlignCenter, etexts[i])
-            p.setFont(self.font)
+            self._paint_edge_labels(p, tr, view, small)
         # "+N pruned" under a node only where a row leaves room for it (else it ran into the node
         # below); the count is in the node's tooltip at any zoom.
         badges = px_y > fm.height() * 2.1
@@ -169,6 +173,17 @@ class BeamTreeView(pg.PlotWidget):
         pi.getViewBox().invertY(True)
         pi.setMenuEnabled(False)
         pi.hideButtons()
+        self._build_items()
+        self._brushes = np.array([pg.mkBrush(c) for c in FATE_COLOURS], dtype=object)
+        self._pens = np.array([pg.mkPen("w", width=1)] * 5, dtype=object)
+        self._colours = [QColor(c) for c in FATE_COLOURS]
+        self.nodes.sigClicked.connect(self._on_click)
+        self.greedy_nodes.sigClicked.connect(lambda *_: self.greedy_clicked.emit())
+        self.set_font_scale(1.0)
+        self.clear_tree()
+
+    def _build_items(self) -> None:
+        """The plot items, made once; a new tree only feeds them new arrays."""
         pen = pg.mkPen
         self.pruned_edges = pg.PlotCurveItem(connect="pairs", pen=pen("#d6d6d6", width=1))
         self.kept_edges = pg.PlotCurveItem(connect="pairs", pen=pen("#7f9fc0", width=1.5))
@@ -211,13 +226,6 @@ class BeamTreeView(pg.PlotWidget):
         self.divergence_line.setZValue(-5)
         self.divergence_text.setZValue(20)
         self.labels.setZValue(10)
-        self._brushes = np.array([pg.mkBrush(c) for c in FATE_COLOURS], dtype=object)
-        self._pens = np.array([pg.mkPen("w", width=1)] * 5, dtype=object)
-        self._colours = [QColor(c) for c in FATE_COLOURS]
-        self.nodes.sigClicked.connect(self._on_click)
-        self.greedy_nodes.sigClicked.connect(lambda *_: self.greedy_clicked.emit())
-        self.set_font_scale(1.0)
-        self.clear_tree()
 
     # ---------------------------------------------------------------- public
     def set_font_scale(self, scale: float) -> None:

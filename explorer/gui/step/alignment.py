@@ -6,7 +6,10 @@ import numpy as np
 from PySide6 import QtWidgets
 
 from explorer.gui.step.common import Heatmap, short
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
+
+NO_ATTENTION = "this model has no attention: it reads one fixed context vector"
 
 
 class AlignmentView(Heatmap):
@@ -19,14 +22,20 @@ class AlignmentView(Heatmap):
             "α_ti = exp(e_ti) / Σ_j exp(e_tj), on a fixed 0–1 colour scale."
         )
         self.matrix: np.ndarray | None = None
+        self.trace: Trace | None = None
+        self.empty = EmptyNote(self)
 
     def set_trace(self, trace: Trace | None, layer: int = -1, head: int | None = None) -> None:
+        self.trace = trace
         if trace is None or not trace.steps or not trace.has_attention:
+            # no matrix at all: a drawn one (zeros) would read as "attention is zero"
             self.matrix = None
-            src = list(trace.src_pieces) if trace is not None else []
-            self.set_matrix(np.zeros((1, max(1, len(src)))), ["—"], [short(p) for p in src])
+            self.set_matrix(np.full((1, 1), np.nan), [], [])
             self.plot.getPlotItem().setTitle("Alignment: this model has no attention")
+            if trace is not None:
+                self.empty.say(NO_ATTENTION)
             return
+        self.empty.say("")
         self.plot.getPlotItem().setTitle("Alignment α_ti")
         self.matrix = trace.attention_matrix(layer, head)  # (T, S)
         self.set_matrix(

@@ -6,6 +6,7 @@ from PySide6 import QtGui, QtWidgets
 
 from explorer.gui.step.common import FONT_PT
 from explorer.gui.step.text import TextLines
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.arithmetic import (
     ArithmeticInputError,
     WorkedAttention,
@@ -119,6 +120,7 @@ class ArithmeticView(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.empty = EmptyNote(self)
         self.focus_box = QtWidgets.QComboBox()
         self.focus_box.setToolTip(
             "Which source position's product e_ti = score(s, h_i) to write out term by term."

@@ -7,6 +7,7 @@ from PySide6 import QtWidgets
 
 from explorer.gui.step.common import BAR, Heatmap, make_plot, set_ticks, short, symmetric_levels
 from explorer.gui.step.items import BarsItem
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
 
@@ -15,6 +16,7 @@ class AttentionBarsView(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
+        self.empty = EmptyNote(self)
         self.weights_button = QtWidgets.QRadioButton("weights α_ti")
         self.scores_button = QtWidgets.QRadioButton("raw scores e_ti")
         self.weights_button.setChecked(True)

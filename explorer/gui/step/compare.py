@@ -6,6 +6,7 @@ from PySide6 import QtWidgets
 
 from explorer.gui.step.alignment import AlignmentView
 from explorer.gui.step.topk import TopKView
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
 
@@ -14,6 +15,7 @@ class CompareColumn(QtWidgets.QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Compare with", parent)
+        self.empty = EmptyNote(self)
         self.model_box = QtWidgets.QComboBox()
         self.model_box.setToolTip(
             "A second model on the same sentence, e.g. no attention against Bahdanau against the "

@@ -6,6 +6,7 @@ import numpy as np
 from PySide6 import QtGui, QtWidgets
 
 from explorer.gui.step.common import ACCENT, FONT_PT, Heatmap, make_plot, short, symmetric_levels
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -26,6 +27,8 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
 class HiddenStatesView(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
+        self.empty = EmptyNote(self)
+        self.trace: Trace | None = None
         self.encoder = Heatmap(
             "Encoder states h_i", cmap="CET-D1", step_axis="col", x_label="source", y_label="unit"
         )
@@ -74,6 +77,7 @@ class HiddenStatesView(QtWidgets.QWidget):
             label.setFont(self.font)
 
     def set_trace(self, trace: Trace | None) -> None:
+        self.trace = trace
         for item in self.labels:
             self.pca.removeItem(item)
         self.labels = []

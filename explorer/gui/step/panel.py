@@ -1,8 +1,9 @@
-"""Step-through: decode a sentence once, then walk its Trace one token at a time.
+"""Step-through: a view of the session's Trace, walked one token at a time.
 
-Every view follows the current step t and draws from the finished :class:`Trace` only; moving the
-slider never runs the model. The model runs when a sentence is decoded, when a token is forced
-(decoding goes on greedily from the forced prefix), and for the comparison model.
+Every view follows the session's current step t and draws from its finished :class:`Trace` only;
+moving the slider never runs the model. The session decodes (in the background) when the sentence,
+the model or the mode changes, when a token is forced (decoding goes on greedily from the forced
+prefix), and for the comparison model; until a trace is there each view says why it is empty.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from superqt import QLabeledSlider
 from superqt.utils import signals_blocked
 
-from explorer.gui.state import AppState, LoadedModel
+from explorer.gui.session import MODES, Session
+from explorer.gui.state import LoadedModel
 from explorer.gui.step.alignment import AlignmentView
 from explorer.gui.step.arithmetic import ArithmeticView
 from explorer.gui.step.attention import AttentionBarsView
@@ -30,7 +32,6 @@ from explorer.gui.widgets.examples import ExamplePicker
 from explorer.gui.widgets.export import save_figure, save_json, save_matrix_csv, trace_to_dict
 from explorer.seq2seq.decoding.trace import Trace
 
-MODES = ("greedy", "sample", "teacher-forced")
 HINT = "Load or train a model (Train & Load tab) to step through its decoding."
 # The current step's piece: dark text on its light background in either theme.
 MARK = "<span style='background:#f6c0c0; color:#1c1c1c'><b>{}</b></span>"
@@ -42,16 +43,13 @@ class StepPanel(QtWidgets.QWidget):
     step_changed = QtCore.Signal(int)
     trace_changed = QtCore.Signal(object)
 
-    def __init__(self, state: AppState, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, state: Session, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.entry: LoadedModel | None = None
-        self.trace: Trace | None = None
-        self.original: Trace | None = None  # the trace before the first forced token
-        self.forced_at: int | None = None
-        self.t = 0
         self._parts: dict[int, list[tuple[str, str]]] = {}  # id(trace) → _word_parts(trace)
-        self._build_controls()
+        self._shown: Trace | None = None  # the trace the views were last given
+        self._build_inputs()
+        self._build_transport()
         self._build_views()
         self._build_layout()
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
@@ -59,14 +57,50 @@ class StepPanel(QtWidgets.QWidget):
         self.timer.timeout.connect(self._tick)
         state.current_changed.connect(self._on_current)
         state.models_changed.connect(self._fill_models)
+        state.changed.connect(self._on_session)
         theme.signals().changed.connect(self.restyle)
         self._fill_models()
         self.restyle()
         self._on_current(state.current)
+        state.want("trace")
+        self._on_session("sentence")
+        self._show_trace()
+
+    # the session's records ----------------------------------------------------------------
+
+    @property
+    def entry(self) -> LoadedModel | None:
+        return self.state.current
+
+    @property
+    def trace(self) -> Trace | None:
+        return self.state.trace
+
+    @property
+    def t(self) -> int:
+        return self.state.step
+
+    @property
+    def original(self) -> Trace | None:
+        return self.state.original
+
+    @property
+    def forced_at(self) -> int | None:
+        return self.state.forced[0][0] if self.state.forced else None
+
+    def _on_session(self, part: str) -> None:
+        if part == "trace":
+            self._show_trace()
+        elif part == "step":
+            self.redraw_all()
+        elif part == "compare":
+            self._show_compare()
+        elif part == "sentence" and self.sentence.text().strip() != self.state.sentence:
+            self.sentence.setText(self.state.sentence)  # typing it does not decode: Enter does
 
     # construction -------------------------------------------------------------------------
 
-    def _build_controls(self) -> None:
+    def _build_inputs(self) -> None:
         self.sentence = QtWidgets.QLineEdit()
         self.sentence.setPlaceholderText("Type a source sentence and press Enter")
         self.sentence.setToolTip("The source sentence x; the encoder turns it into states h_i.")
@@ -109,6 +143,7 @@ class StepPanel(QtWidgets.QWidget):
         # A box of fixed height: a new step's text must not re-lay the plots out below it.
         self.output_box = LabelBox(self.output_label)
 
+    def _build_transport(self) -> None:
         def tool(text: str, tip: str, slot) -> QtWidgets.QToolButton:
             b = QtWidgets.QToolButton()
             b.setText(text)
@@ -157,6 +192,10 @@ class StepPanel(QtWidgets.QWidget):
         self.transformer.selection_changed.connect(self._head_changed)
         self.compare = CompareColumn()
         self.compare.model_box.activated.connect(lambda _: self._decode_compare())
+        self.views = {
+            "alignment": self.alignment, "bars": self.bars, "topk": self.topk,
+            "arithmetic": self.arithmetic, "hidden": self.hidden, "transformer": self.transformer,
+        }  # fmt: skip
         self.compare.setVisible(False)
 
     def _build_layout(self) -> None:
@@ -265,19 +304,13 @@ class StepPanel(QtWidgets.QWidget):
             box.blockSignals(False)
 
     def _on_current(self, entry: LoadedModel | None) -> None:
-        self.entry = entry
         self.decode_button.setEnabled(entry is not None)
         if entry is None:
-            self._set_trace(None)
-            self.output_label.setText(HINT)
             return
         if self.model_box.findText(entry.name) >= 0:
             self.model_box.setCurrentIndex(self.model_box.findText(entry.name))
-        if not self.sentence.text().strip() and entry.classroom:
+        if not self.state.sentence and entry.classroom:
             self.examples.pick(0)  # a classroom model opens on the lectures' example
-            return  # picking it decoded it
-        if self.sentence.text().strip():
-            self.decode()
 
     def _pick_model(self, index: int) -> None:
         entry = self.state.by_name(self.model_box.itemText(index))
@@ -316,77 +349,40 @@ class StepPanel(QtWidgets.QWidget):
             return True
         return piece.startswith("\u2581") or (piece.startswith("<") and piece.endswith(">"))
 
-    def set_sentence(self, text: str) -> Trace | None:
+    def set_sentence(self, text: str) -> None:
+        """Type ``text`` and decode it (in the background: the session's trace follows)."""
         self.sentence.setText(text)
-        return self.decode()
+        self.decode()
 
-    def _run(self, entry: LoadedModel, fn: str, *args, **kwargs) -> Trace | None:
-        from explorer.seq2seq.decoding import decode
-
-        try:
-            return getattr(decode, fn)(entry.model, entry.tokenizer, *args, **kwargs)
-        except (ValueError, RuntimeError) as e:
-            self.state.error.emit(f"Step-through: {e}")
-            return None
-
-    def decode(self) -> Trace | None:
-        """Decode the sentence with the current model and mode, then show step 1."""
-        entry, text = self.entry, self.sentence.text().strip()
-        if entry is None or not text:
-            return None
-        from explorer.seq2seq.data.inputs import SourceTextError, prepare_source, source_limit
-
-        try:
-            src = prepare_source(
-                entry.tokenizer, text, source_limit(entry.model), corpus=entry.corpus
-            )
-        except SourceTextError as e:
-            self.state.error.emit(f"Step-through: {e}")
-            return None
-        mode = self.mode_box.currentText()
-        if mode == "teacher-forced":
-            ref = self.reference.text().strip()
-            if not ref:
-                self.state.error.emit("Step-through: teacher forcing needs a reference translation")
-                return None
-            trace = self._run(entry, "teacher_forced", src, entry.prepare(ref))
-        elif mode == "sample":
-            trace = self._run(entry, "sample", src, temperature=self.temperature.value())
-        else:
-            trace = self._run(entry, "greedy", src)
-        if trace is not None:
-            self.original, self.forced_at = None, None
-            self._set_trace(trace)
-            self._decode_compare()
-        return trace
+    def decode(self) -> None:
+        """Ask the session for the sentence decoded with the current model and mode."""
+        text = self.sentence.text().strip()
+        if not text:  # an emptied sentence: nothing is decoded, and every view says so
+            self.state.set_sentence("")
+            return
+        if self.entry is None:
+            return
+        mode, temperature = self.mode_box.currentText(), self.temperature.value()
+        reference = self.reference.text().strip()
+        if mode == "teacher-forced" and not reference:
+            self.state.error.emit("Step-through: teacher forcing needs a reference translation")
+            return
+        s = self.state
+        settings = (mode, temperature, reference) != (s.mode, s.temperature, s.reference)
+        if settings:
+            s.set_decode(mode, temperature, reference)
+        if " ".join(text.split()) != s.sentence:
+            s.set_sentence(text)
+        elif not settings:
+            s.set_decode(mode, temperature, reference)  # the same again: a fresh decode
 
     def show_trace(self, entry: LoadedModel, trace: Trace) -> None:
-        """Show a trace decoded elsewhere (the beam panel's hypotheses); a model that is not loaded
-        yet joins AppState.models so that the picker names it and forcing can use it."""
-        if all(m is not entry for m in self.state.models):
-            self.state.add(entry, make_current=False)
-        self.entry = entry
-        self.decode_button.setEnabled(True)
-        with signals_blocked(self.model_box):
-            self.model_box.setCurrentIndex(self.model_box.findText(entry.name))
-        self.sentence.setText(trace.source)
-        self.original, self.forced_at = None, None
-        self._set_trace(trace)
+        """Show a trace decoded elsewhere (the beam panel's hypotheses)."""
+        self.state.show_trace(entry, trace)
 
-    def force_token(self, token: int) -> Trace | None:
+    def force_token(self, token: int) -> None:
         """What if: token at the current step, then greedy decoding from that prefix."""
-        if self.entry is None or self.trace is None:
-            return None
-        t = self.t
-        prefix = [*self.trace.tokens[:t], int(token)]
-        new = self._run(self.entry, "greedy", self.trace.source, prefix=prefix)
-        if new is None:
-            return None
-        if self.original is None:
-            self.original = self.trace
-        self.forced_at = t
-        self._set_trace(new, keep_step=t)
-        return new
+        self.state.force(token)
 
     def _force_typed(self) -> None:
         piece = self.force_edit.text().strip()
@@ -400,41 +396,37 @@ class StepPanel(QtWidgets.QWidget):
         self.force_token(token)
 
     def restore(self) -> None:
-        if self.original is not None:
-            t = self.t
-            trace, self.original, self.forced_at = self.original, None, None
-            self._set_trace(trace, keep_step=t)
+        self.state.restore()
 
     def _compare_toggled(self, on: bool) -> None:
         self.compare.setVisible(on)
+        if on:
+            self.state.want("compare")
         self._decode_compare()
         self.redraw_all()
 
     def _decode_compare(self) -> None:
-        if not self.compare_check.isChecked() or self.trace is None:
-            self.compare.set_trace(None)
-            return
-        entry = self.state.by_name(self.compare.model_box.currentText())
-        if entry is None:
-            self.compare.set_trace(None)
-            return
-        from explorer.seq2seq.data.inputs import prepare_source, source_limit
+        name = self.compare.model_box.currentText() if self.compare_check.isChecked() else None
+        self.state.set_compare(name)
 
-        text = self.sentence.text() or self.trace.source
-        trace = self._run(
-            entry,
-            "greedy",
-            prepare_source(entry.tokenizer, text, source_limit(entry.model), corpus=entry.corpus),
-        )
-        self.compare.set_trace(trace, entry.tokenizer.tgt_piece)
-        self.compare.set_step(self.t)
+    def _show_compare(self) -> None:
+        s = self.state
+        trace = s.records["compare"]
+        entry = s.compare_entry()
+        self.compare.set_trace(trace, entry.tokenizer.tgt_piece if entry is not None else None)
+        self.compare.empty.say(s.why("compare") if trace is None else "")
+        if trace is not None:
+            self.compare.set_step(self.t)
 
     # the trace and the current step -------------------------------------------------------
 
-    def _set_trace(self, trace: Trace | None, keep_step: int = 0) -> None:
-        self.timer.stop()
-        self.play_button.setText("▶ play")
-        self.trace = trace
+    def _show_trace(self) -> None:
+        """Give every view the session's trace, or the reason there is none."""
+        trace = self.trace
+        if trace is not self._shown:
+            self.timer.stop()
+            self.play_button.setText("▶ play")
+        self._shown = trace
         self._parts.clear()  # the shown traces (this one, the original) are worked out anew
         self.restore_button.setEnabled(self.original is not None)
         d_embed = self.entry.config.get("emb_dim") if self.entry is not None else None
@@ -458,9 +450,17 @@ class StepPanel(QtWidgets.QWidget):
         )
         with signals_blocked(self.slider):
             self.slider.setRange(1, max(1, n))
+        why = self.state.why("trace")
+        for view in self.views.values():
+            if trace is None:
+                view.empty.say(why)
+            elif view not in (self.alignment, self.transformer):  # they say what they lack
+                view.empty.say("")
         self.trace_changed.emit(trace)
         if n:
-            self.set_step(min(keep_step, n - 1), force=True)
+            self.redraw_all()
+        else:
+            self.output_label.setText(why[:1].upper() + why[1:] if self.entry else HINT)
 
     def _head_changed(self, layer: int, head: int | None) -> None:
         self.alignment.set_trace(self.trace, layer, head)
@@ -468,16 +468,13 @@ class StepPanel(QtWidgets.QWidget):
         self.arithmetic.set_head(layer, head)
         self.redraw_all()
 
-    def set_step(self, t: int, force: bool = False) -> None:
-        """Move every view to step t (0-based, clamped)."""
+    def set_step(self, t: int) -> None:
+        """Move every view to step t (0-based, clamped): the session's step."""
         if self.trace is None or not self.trace.steps:
             return
-        t = max(0, min(int(t), len(self.trace) - 1))
-        if t == self.t and not force:
-            return
-        self.t = t
-        self.redraw_all()
-        self.step_changed.emit(t)
+        before = self.t
+        if self.state.set_step(t) != before:
+            self.step_changed.emit(self.t)
 
     def redraw_all(self) -> None:
         """Redraw every view at the current step from the trace (no model call)."""

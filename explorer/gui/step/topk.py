@@ -7,6 +7,7 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.gui.step.common import ACCENT, BAR, LabelBox, make_plot, short
 from explorer.gui.step.items import BarsItem, RowLabels
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -18,6 +19,7 @@ class TopKView(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, k: int = 8, compact: bool = False):
         super().__init__(parent)
+        self.empty = EmptyNote(self)
         self.k_spin = QtWidgets.QSpinBox()
         self.k_spin.setRange(1, 30)
         self.k_spin.setValue(k)

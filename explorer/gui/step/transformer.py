@@ -6,6 +6,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from explorer.gui.step.common import Heatmap, short
+from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
 
@@ -51,6 +52,7 @@ class TransformerView(QtWidgets.QWidget):
         lay.addLayout(maps, 1)
         self.trace: Trace | None = None
         self.t = 0
+        self.empty = EmptyNote(self)
         self.chosen_layer: int | None = None  # None: the last layer, whatever the model's depth
 
     @property
@@ -69,8 +71,18 @@ class TransformerView(QtWidgets.QWidget):
         )
         self.setEnabled(usable)
         self.note.setVisible(not usable)
-        if not usable:
+        if not usable:  # nothing of an earlier Transformer's maps may stay on screen
+            for m in (self.cross, self.self_attn, self.encoder):
+                m.set_matrix(np.full((1, 1), np.nan), [], [])
+            if trace is not None:
+                self.empty.say(
+                    f"this model ({trace.arch or 'an RNN'}) is not a Transformer: it has no "
+                    "layers of heads; its attention is in the alignment matrix above"
+                    if trace.has_attention
+                    else "this model has no attention: it reads one fixed context vector"
+                )
             return
+        self.empty.say("")
         L, H, _ = trace.steps[0].cross_attention.shape
         layer = L - 1 if self.chosen_layer is None or self.chosen_layer >= L else self.chosen_layer
         head = self.head if self.head is None or self.head < H else None

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.heap import start_worker, worker
+from explorer.gui.runner import runner
 
 BUILTIN = {
     "classroom": "Classroom English → French",
@@ -155,11 +155,10 @@ class CorpusBox(QGroupBox):
 
         self.count.setText("reading the corpus…")
         self.count.setStyleSheet("")
-        self._worker = worker(load_corpus_job, self.spec(), self.corpus_size())
-        self._worker.returned.connect(self._show)
-        self._worker.errored.connect(lambda e: self.show_error(str(e)))
-        self._worker.finished.connect(self._done)
-        start_worker(self._worker)
+        self._worker = runner().run(
+            "corpus preview", load_corpus_job, self.spec(), self.corpus_size(),
+            returned=self._show, errored=lambda e: self.show_error(str(e)), finished=self._done,
+        )  # fmt: skip
 
     def _done(self) -> None:
         self._worker = None

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.heap import start_worker, worker
+from explorer.gui.runner import runner
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
@@ -75,11 +75,10 @@ class EvaluateView(QWidget):
         self.redraw()
         self.run_button.setEnabled(False)
         self.status.setText(f"evaluating {len(models)} model(s)…")
-        self.worker = worker(evaluate_job, models, self.limit.value())
-        self.worker.yielded.connect(self._add)
-        self.worker.errored.connect(lambda e: self.error.emit(f"evaluation failed: {e}"))
-        self.worker.finished.connect(self._done)
-        start_worker(self.worker)
+        self.worker = runner().run(
+            "evaluate", evaluate_job, models, self.limit.value(), yielded=self._add,
+            errored=lambda e: self.error.emit(f"evaluation failed: {e}"), finished=self._done,
+        )  # fmt: skip
 
     def _add(self, item) -> None:
         name, result = item

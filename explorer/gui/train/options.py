@@ -131,6 +131,19 @@ def _set_combo(w: QComboBox, value: Any) -> None:
     w.setCurrentIndex(i)
 
 
+RNN_ROWS = [("emb_dim", "Embedding"), ("hidden_dim", "Hidden"), ("layers", "Layers"),
+            ("cell", "Cell"), ("bidirectional", "")]  # fmt: skip
+TRANSFORMER_ROWS = [("d_model", "d_model"), ("heads", "Heads"), ("enc_layers", "Encoder layers"),
+                    ("dec_layers", "Decoder layers"), ("d_ff", "d_ff")]  # fmt: skip
+TRAINING_ROWS = [
+    ("dropout", "Dropout"), ("steps", "Steps"), ("batch_size", "Batch size"),
+    ("lr", "Learning rate"), ("schedule", "LR schedule"), ("decay_every", "Decay every"),
+    ("warmup", "Warm-up"), ("teacher_forcing", "Teacher forcing"), ("tf_ratio", "Forcing ratio"),
+    ("label_smoothing", "Label smoothing"), ("clip", "Gradient clip"),
+    ("eval_every", "Evaluate every"), ("device", "Device"),
+]  # fmt: skip
+
+
 class OptionsForm(QWidget):
     """Architecture, sizes and training options; defaults from the preset of each architecture."""
 
@@ -143,6 +156,32 @@ class OptionsForm(QWidget):
         self.fields: dict[str, QWidget] = {}
         self.preset = _combo(["(custom)", *PRESETS])
         self.arch = _combo(ARCHS)
+        self._make_fields()
+        for name, w in [("preset", self.preset), ("arch", self.arch), *self.fields.items()]:
+            w.setObjectName(name)
+            w.setToolTip(TIPS[name])
+        top = QGroupBox("Model")
+        form = QFormLayout(top)
+        form.addRow("Preset", self.preset)
+        form.addRow("Architecture", self.arch)
+        form.addRow("Pieces", self.fields["spm_type"])
+        form.addRow("Vocabulary", self.fields["vocab_size"])
+        self.rnn_box = self._group("RNN encoder-decoder", RNN_ROWS)
+        self.tf_box = self._group("Transformer", TRANSFORMER_ROWS)
+        train = self._group("Training", TRAINING_ROWS)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for box in (top, self.rnn_box, self.tf_box, train):
+            lay.addWidget(box)
+
+        self.preset_values: dict[str, Any] = {}
+        self.arch.currentIndexChanged.connect(self._on_arch)
+        self.preset.currentIndexChanged.connect(self._on_preset)
+        self.set_values(PRESETS["classroom-bahdanau"])
+        with QSignalBlocker(self.preset):  # the form holds that preset's values: say so
+            self.preset.setCurrentIndex(self.preset.findData("classroom-bahdanau"))
+
+    def _make_fields(self) -> None:
         f = self.fields
         f["spm_type"] = _combo(["bpe", "unigram", "char", "word"])
         f["vocab_size"] = _spin(16, 64000, 100)
@@ -169,65 +208,13 @@ class OptionsForm(QWidget):
         f["clip"] = _dspin(0.0, 100.0, 0.5, 2)
         f["eval_every"] = _spin(1, 100_000, 50)
         f["device"] = _combo({"auto": "auto", "cpu": "CPU"})
-        for name, w in [("preset", self.preset), ("arch", self.arch), *f.items()]:
-            w.setObjectName(name)
-            w.setToolTip(TIPS[name])
 
-        top = QGroupBox("Model")
-        form = QFormLayout(top)
-        form.addRow("Preset", self.preset)
-        form.addRow("Architecture", self.arch)
-        form.addRow("Pieces", f["spm_type"])
-        form.addRow("Vocabulary", f["vocab_size"])
-        self.rnn_box = QGroupBox("RNN encoder-decoder")
-        form = QFormLayout(self.rnn_box)
-        for name, label in [
-            ("emb_dim", "Embedding"),
-            ("hidden_dim", "Hidden"),
-            ("layers", "Layers"),
-            ("cell", "Cell"),
-            ("bidirectional", ""),
-        ]:
-            form.addRow(label, f[name])
-        self.tf_box = QGroupBox("Transformer")
-        form = QFormLayout(self.tf_box)
-        for name, label in [
-            ("d_model", "d_model"),
-            ("heads", "Heads"),
-            ("enc_layers", "Encoder layers"),
-            ("dec_layers", "Decoder layers"),
-            ("d_ff", "d_ff"),
-        ]:
-            form.addRow(label, f[name])
-        train = QGroupBox("Training")
-        form = QFormLayout(train)
-        for name, label in [
-            ("dropout", "Dropout"),
-            ("steps", "Steps"),
-            ("batch_size", "Batch size"),
-            ("lr", "Learning rate"),
-            ("schedule", "LR schedule"),
-            ("decay_every", "Decay every"),
-            ("warmup", "Warm-up"),
-            ("teacher_forcing", "Teacher forcing"),
-            ("tf_ratio", "Forcing ratio"),
-            ("label_smoothing", "Label smoothing"),
-            ("clip", "Gradient clip"),
-            ("eval_every", "Evaluate every"),
-            ("device", "Device"),
-        ]:
-            form.addRow(label, f[name])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        for box in (top, self.rnn_box, self.tf_box, train):
-            lay.addWidget(box)
-
-        self.preset_values: dict[str, Any] = {}
-        self.arch.currentIndexChanged.connect(self._on_arch)
-        self.preset.currentIndexChanged.connect(self._on_preset)
-        self.set_values(PRESETS["classroom-bahdanau"])
-        with QSignalBlocker(self.preset):  # the form holds that preset's values: say so
-            self.preset.setCurrentIndex(self.preset.findData("classroom-bahdanau"))
+    def _group(self, title: str, rows: list[tuple[str, str]]) -> QGroupBox:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        for name, label in rows:
+            form.addRow(label, self.fields[name])
+        return box
 
     # -- presets ------------------------------------------------------------------------------
     def _on_arch(self) -> None:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.heap import release_free_memory, start_worker, worker
+from explorer.gui.runner import runner
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train.corpus import CorpusBox
 from explorer.gui.train.options import OptionsForm
@@ -77,7 +77,35 @@ class TrainPanel(QWidget):
         self.trained_entry: LoadedModel | None = None
         self._t0 = 0.0
         self._runs = 0
+        # The plots are built on first use (see `curves`, `replay`, `evaluate`): pyqtgraph and
+        # eight plots are most of the panel's cost, and none of them is needed to open it.
+        self._live: tuple | None = None  # (LiveCurves, AttentionReplay)
+        self._plots_import = None  # the worker importing the plot modules after a hold
+        self._evaluate = None
+        self._throttle = None  # superqt's qthrottled(redraw), made at the first progress event
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self._build_options())
+        split.addWidget(self._build_run())
+        split.setStretchFactor(1, 1)
+        split.setSizes([430, 970])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.save_button.clicked.connect(self.save_as)
+        self.corpus.failed.connect(lambda m: self.state.status.emit(f"corpus: {m}"))
+        theme.signals().changed.connect(self.restyle)
+        self._update_buttons()
+        if hold:
+            self.corpus.hold()
+        else:
+            self._live_views()
+        self.corpus.refresh()
 
+    def _build_options(self) -> QWidget:
+        """The corpus and the architecture's options, scrolled."""
         self.corpus = CorpusBox()
         self.form = OptionsForm()
         left = QWidget()
@@ -89,7 +117,9 @@ class TrainPanel(QWidget):
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(420)
+        return scroll
 
+    def _build_buttons(self) -> QHBoxLayout:
         self.start_button = QPushButton("Start training")
         self.start_button.setToolTip(
             "Train a new model with these settings in the background; the window stays usable."
@@ -104,6 +134,15 @@ class TrainPanel(QWidget):
         self.save_button.setToolTip(
             "Write the trained model to one checkpoint file, with a model card beside it."
         )
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button, self.save_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        return buttons
+
+    def _build_run(self) -> QWidget:
+        """Buttons, progress, messages and the plots' tabs."""
+        buttons = self._build_buttons()
         self.progress_bar = QProgressBar()
         self.progress_bar.setFormat("step %v of %m")
         self.progress_bar.setToolTip("Optimiser steps done out of the steps asked for.")
@@ -126,20 +165,9 @@ class TrainPanel(QWidget):
         self.fixes_layout.setContentsMargins(0, 0, 0, 0)
         self.fix_buttons: list[QPushButton] = []
         self.fixes.setVisible(False)
-
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.stop_button, self.save_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
         bar = QHBoxLayout()
         bar.addWidget(self.progress_bar, 1)
         bar.addWidget(self.eta_label)
-
-        # The plots are built on first use (see `curves`, `replay`, `evaluate`): pyqtgraph and
-        # eight plots are most of the panel's cost, and none of them is needed to open it.
-        self._live: tuple | None = None  # (LiveCurves, AttentionReplay)
-        self._plots_import = None  # the worker importing the plot modules after a hold
-        self._evaluate = None
         self.views = QTabWidget()
         for title in ("Training", "Evaluate"):
             page = QWidget()
@@ -154,29 +182,7 @@ class TrainPanel(QWidget):
         rv.addWidget(self.banner)
         rv.addWidget(self.fixes)
         rv.addWidget(self.views, 1)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([430, 970])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
-
-        self._throttle = None  # superqt's qthrottled(redraw), made at the first progress event
-        self.start_button.clicked.connect(self.start)
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.stop_button.clicked.connect(self.stop)
-        self.save_button.clicked.connect(self.save_as)
-        self.corpus.failed.connect(lambda m: self.state.status.emit(f"corpus: {m}"))
-        theme.signals().changed.connect(self.restyle)
-        self._update_buttons()
-        if hold:
-            self.corpus.hold()
-        else:
-            self._live_views()
-        self.corpus.refresh()
+        return right
 
     @property
     def _throttled_redraw(self):
@@ -196,11 +202,10 @@ class TrainPanel(QWidget):
         if self._live is not None:
             self.corpus.release()
         elif self._plots_import is None:
-            w = worker(_import_plot_modules)
-            w.returned.connect(self._plots_imported)
-            w.errored.connect(lambda e: self.state.error.emit(f"cannot draw the plots: {e}"))
-            self._plots_import = w
-            start_worker(w)
+            self._plots_import = runner().run(
+                "import", _import_plot_modules, returned=self._plots_imported,
+                errored=lambda e: self.state.error.emit(f"cannot draw the plots: {e}"),
+            )  # fmt: skip
 
     def _plots_imported(self, _=None) -> None:
         self._plots_import = None
@@ -300,13 +305,13 @@ class TrainPanel(QWidget):
         self.banner.setVisible(False)
         self._show_fixes([])
         self.message.setText(message)
-        self.worker = worker(self.trainer.run)
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
+        # trim: what the run's thread freed (batches, gradients), and closed models, goes back
+        self.worker = runner().run(
+            "train", self.trainer.run, yielded=self._on_progress, errored=self._on_error,
+            finished=self._on_finished, trim=True,
+        )  # fmt: skip
         self.worker.paused.connect(self._update_buttons)
         self.worker.resumed.connect(self._update_buttons)
-        start_worker(self.worker)
         self._update_buttons()
         self.running_changed.emit(True)
 
@@ -424,7 +429,6 @@ class TrainPanel(QWidget):
             self.trained.emit(self.trained_entry)
         self._update_buttons()
         self.running_changed.emit(False)
-        release_free_memory()  # what the run's thread freed (batches, gradients), and closed models
 
     def _entry_from_trainer(self) -> LoadedModel:
         from explorer.seq2seq.models.families import config_to_dict
@@ -474,13 +478,11 @@ class TrainPanel(QWidget):
             return
         from explorer.gui.train.jobs import save_trained
 
-        self.save_worker = worker(
-            save_trained, self.trainer, str(path), time.perf_counter() - self._t0
+        self.save_worker = runner().run(
+            "save", save_trained, self.trainer, str(path), time.perf_counter() - self._t0,
+            returned=self._on_saved, errored=lambda e: self._save_failed(path, e),
+            finished=self._save_done,
         )  # fmt: skip
-        self.save_worker.returned.connect(self._on_saved)
-        self.save_worker.errored.connect(lambda e: self._save_failed(path, e))
-        self.save_worker.finished.connect(self._save_done)
-        start_worker(self.save_worker)
         self._update_buttons()
 
     def _on_saved(self, path) -> None:

@@ -102,6 +102,33 @@ class DecodeStep:
         return a.mean(axis=0) if head is None else a[head]
 
 
+@dataclass(frozen=True)
+class SourceRecord:
+    """Which model read which source: the record every drawn number names. ``Trace.origin`` and
+    ``BeamTree.origin`` give it, so two records (or a record and what the screen should show)
+    compare with ``==``."""
+
+    model: str  # the model's name as the GUI lists it; "" when the decode was not stamped
+    text: str  # the source sentence as the model read it
+    pieces: tuple[str, ...]  # one display string per source token
+
+
+class _HasSource:
+    """The source side shared by :class:`Trace` and :class:`BeamTree`."""
+
+    model: str
+    source: str
+    src_pieces: tuple[str, ...]
+
+    @property
+    def origin(self) -> SourceRecord:
+        return SourceRecord(self.model, self.source, tuple(self.src_pieces))
+
+    def named(self, model: str):
+        """This record stamped with the name of the model that computed it."""
+        return replace(self, model=model)
+
+
 # The encoder side a Trace (and a BeamTree) carries, as ``decode.encoder_fields`` gives it.
 _ENCODER_FIELDS = (
     "encoder_states",
@@ -113,7 +140,7 @@ _ENCODER_FIELDS = (
 
 
 @dataclass(frozen=True, eq=False)
-class Trace:
+class Trace(_HasSource):
     """A source sentence and the steps of one decode of it."""
 
     source: str
@@ -129,6 +156,7 @@ class Trace:
     method: str = "greedy"  # greedy | sample | forced | beam | teacher-forced
     eos_id: int = 3
     extras: dict = field(default_factory=dict)
+    model: str = ""  # the name of the model that decoded it (see SourceRecord)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -214,7 +242,7 @@ class BeamNode:
 
 
 @dataclass(frozen=True, eq=False)
-class BeamTree:
+class BeamTree(_HasSource):
     """Every node a beam search expanded, and how the search ended."""
 
     source: str
@@ -233,6 +261,7 @@ class BeamTree:
     stop_reason: str = ""  # "exhausted" | "bound" | "max-length"
     greedy: Trace | None = None
     divergence: int | None = None  # first target step where greedy leaves the chosen path
+    model: str = ""  # as in Trace
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))
@@ -283,6 +312,7 @@ class BeamTree:
             arch=self.arch,
             method="beam",
             eos_id=self.eos_id,
+            model=self.model,
         )
 
     def to_dict(self) -> dict:

@@ -1,0 +1,377 @@
+"""What the class is looking at now: the one source of truth behind every view.
+
+A :class:`Session` holds the open models and the current one (from :class:`AppState`), the
+sentence, the decode mode and its settings, the current ``Trace`` and step, the forced-prefix
+history, the beam settings and the beam search's result, exact search, the sweep and the
+comparison model. Every change goes through its methods; ``changed(part)`` says which part changed,
+and views redraw from the session's records. A record that is not there has a reason
+(``why(part)``): "computing…", "not computed for this sentence yet", "no model loaded"…
+
+Model work runs through the :mod:`runner`, one kind per part: a newer request (or a change of
+model or sentence) makes older jobs stale, and a result is kept only when its origin (model name
+and source text) is still the session's. Nothing here needs a window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import Signal
+
+from explorer.gui.runner import Runner, runner
+from explorer.gui.state import MAX_UNSAVED, AppState, LoadedModel
+from explorer.seq2seq.decoding.trace import SourceRecord, Trace
+from explorer.seq2seq.messages import first_line
+
+COMPUTING = "computing…"
+NOT_YET = "not computed for this sentence yet"
+NO_MODEL = "no model loaded: train one (Train & Load) or open a checkpoint (Ctrl+O)"
+NO_SENTENCE = "type a sentence to translate"
+MODES = ("greedy", "sample", "teacher-forced")
+PARTS = ("trace", "compare", "beam", "exact", "sweep")
+LABELS = {"trace": "Decoding", "compare": "The comparison", "beam": "Beam search",
+          "exact": "Exact search", "sweep": "Beam sweep"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A result that does not name its origin itself (exact search, the sweep), with it."""
+
+    origin: SourceRecord
+    value: Any
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """The beam-size sweep of one model over one test set, as far as it has got."""
+
+    origin: SourceRecord  # the model, and the test set in place of a sentence
+    points: tuple[tuple[int, float, float], ...] = ()  # (beam, BLEU, average length)
+    done: bool = False
+
+
+def default_search(entry: LoadedModel, source: str, params: dict) -> Any:
+    from explorer.seq2seq.decoding.beam import beam_search
+
+    kw = dict(record_tree=True, with_greedy=True, **params)
+    return beam_search(entry.model, entry.tokenizer, [source], **kw)[0]
+
+
+def default_sweep(entry: LoadedModel, sources: list[str], params: dict) -> list[str]:
+    """The best hypothesis's text for each source, batched and without recording the tree."""
+    from explorer.seq2seq.decoding.beam import beam_search
+
+    prepared = [entry.encode(s) for s in sources]
+    kw = dict(record_tree=False, with_greedy=False, **params)
+    return [r.nbest[0].text for r in beam_search(entry.model, entry.tokenizer, prepared, **kw)]
+
+
+def default_exact(entry: LoadedModel, source: str, params: dict) -> Any:
+    from explorer.seq2seq.decoding.search import exact_search
+
+    return exact_search(entry.model, entry.tokenizer, source, **params)
+
+
+def decode_job(entry: LoadedModel, fn: str, *args, **kwargs) -> Trace:
+    """In a worker: one decode of ``explorer.seq2seq.decoding.decode``, named after the model."""
+    from explorer.seq2seq.decoding import decode
+
+    trace = getattr(decode, fn)(entry.model, entry.tokenizer, *args, **kwargs)
+    return trace.named(entry.name)
+
+
+def stamp_beam(entry: LoadedModel, result: Any) -> Any:
+    """A BeamResult whose tree and greedy decode name the model that computed them."""
+    tree = result.tree.named(entry.name) if result.tree is not None else None
+    greedy = result.greedy.named(entry.name) if result.greedy is not None else None
+    return replace(result, tree=tree, greedy=greedy)
+
+
+class Session(AppState):
+    """The lesson's state; see the module's docstring."""
+
+    changed = Signal(str)  # "sentence", "settings", "step", or one of PARTS
+
+    def __init__(self, max_unsaved: int = MAX_UNSAVED, run: Runner | None = None) -> None:
+        super().__init__(max_unsaved)
+        self.runner = run or runner()
+        self.sentence = ""
+        self.reference = ""
+        self.mode = "greedy"
+        self.temperature = 1.0
+        self.beam_params = {
+            "beam": 5, "nbest": 3, "max_len": 40, "length_penalty": "none", "alpha": 0.0,
+            "beta": 0.0,
+        }  # fmt: skip
+        self.wants: set[str] = set()  # parts a view shows, computed as soon as they can be
+        self.compare_name: str | None = None
+        self.step = 0
+        self.original: Trace | None = None  # the trace before the first forced token
+        self.forced: list[tuple[int, int]] = []  # (step, token) of each forced token, in order
+        self.records: dict[str, Any] = dict.fromkeys(PARTS)
+        self._why: dict[str, str] = dict.fromkeys(PARTS, NO_MODEL)
+        self.search_fn: Callable = default_search
+        self.exact_fn: Callable = default_exact
+        self.sweep_fn: Callable = default_sweep
+        self.current_changed.connect(lambda _: self._renew(PARTS))
+        self.models_changed.connect(self._models_changed)
+
+    # -- reading -------------------------------------------------------------------------------
+    @property
+    def trace(self) -> Trace | None:
+        return self.records["trace"]
+
+    @property
+    def beam(self) -> Any:
+        """The BeamResult on show (tree, greedy decode, n-best), or None."""
+        return self.records["beam"]
+
+    def why(self, part: str) -> str:
+        """Why ``part`` has no record ("" when it has one)."""
+        return "" if self.records[part] is not None else self._why[part]
+
+    def source(self, entry: LoadedModel | None = None) -> str:
+        """The sentence as ``entry`` (the current model) reads it."""
+        entry = entry or self.current
+        return entry.prepare(self.sentence) if entry is not None and self.sentence else ""
+
+    def expected(self, entry: LoadedModel | None = None) -> tuple[str, str] | None:
+        """(model name, source text) every sentence record must have; None without a model."""
+        entry = entry or self.current
+        return None if entry is None else (entry.name, self.source(entry))
+
+    def compare_entry(self) -> LoadedModel | None:
+        return self.by_name(self.compare_name) if self.compare_name else None
+
+    # -- changes -------------------------------------------------------------------------------
+    def want(self, *parts: str) -> None:
+        """A view shows these parts: compute them whenever they are missing."""
+        new = set(parts) - self.wants
+        self.wants |= new
+        for part in new:
+            if self.records[part] is None and part in ("trace", "beam", "compare"):
+                self._start(part)
+
+    def set_sentence(self, text: str) -> None:
+        text = " ".join(text.split())
+        if text == self.sentence:
+            return
+        self.sentence = text
+        self.changed.emit("sentence")
+        self._renew(("trace", "compare", "beam", "exact"))
+
+    def set_decode(self, mode: str, temperature: float, reference: str) -> None:
+        """Decode mode and its settings; the step trace is decoded again."""
+        if mode not in MODES:
+            raise ValueError(f"unknown decode mode {mode!r}; expected one of {', '.join(MODES)}")
+        self.mode, self.temperature, self.reference = mode, float(temperature), reference
+        self.changed.emit("settings")
+        self._renew(("trace",))
+
+    def set_beam_params(self, **params: Any) -> None:
+        unknown = set(params) - set(self.beam_params)
+        if unknown:
+            raise ValueError(f"unknown beam settings: {', '.join(sorted(unknown))}")
+        new = {**self.beam_params, **params}
+        new["nbest"] = min(new["nbest"], new["beam"])
+        if new == self.beam_params:
+            return
+        self.beam_params = new
+        self.changed.emit("settings")
+        self._renew(("beam", "exact", "sweep"))
+
+    def set_compare(self, name: str | None) -> None:
+        self.compare_name = name or None
+        self._renew(("compare",))
+
+    def set_step(self, t: int) -> int:
+        """Move to step t (clamped to the trace); the step now shown."""
+        n = len(self.trace) if self.trace is not None else 0
+        t = max(0, min(int(t), n - 1)) if n else 0
+        if t != self.step:
+            self.step = t
+            self.changed.emit("step")
+        return t
+
+    def show_trace(self, entry: LoadedModel, trace: Trace) -> None:
+        """Step through a trace decoded elsewhere (a beam hypothesis): its model becomes current
+        (joining the models if it was not open) and its source the sentence."""
+        if all(m is not entry for m in self.models):
+            self.add(entry, make_current=False)
+        self.set_current(entry)
+        self.set_sentence(trace.source)
+        self.runner.invalidate("trace")  # a decode of the sentence started above is not wanted
+        self.original, self.forced = None, []
+        self._set("trace", trace.named(entry.name), keep_step=0)
+
+    def _models_changed(self) -> None:
+        if self.compare_name and self.compare_entry() is None:  # the second model was closed
+            self.set_compare(None)
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def _renew(self, parts) -> None:
+        """These parts no longer apply: drop them, and compute again those a view shows."""
+        for part in parts:
+            self.runner.invalidate(part)
+            if part == "trace":
+                self.original, self.forced = None, []
+            self._clear(part, self._missing_reason(part))
+            if part in self.wants and part in ("trace", "beam", "compare"):
+                self._start(part)
+
+    def _missing_reason(self, part: str) -> str:
+        if self.current is None:
+            return NO_MODEL
+        if part == "sweep":
+            return "not run for this model and these settings yet: press Run sweep"
+        if not self.sentence:
+            return NO_SENTENCE
+        if part == "compare" and self.compare_entry() is None:
+            return "pick a second model to compare with"
+        if part == "exact":
+            return f"{NOT_YET}: press Run exact search"
+        return NOT_YET
+
+    def _clear(self, part: str, why: str) -> None:
+        had = self.records[part] is not None or self._why[part] != why
+        self.records[part], self._why[part] = None, why
+        if part == "trace":
+            self.step = 0
+        if had:
+            self.changed.emit(part)
+
+    def _set(self, part: str, record: Any, keep_step: int | None = None) -> None:
+        self.records[part], self._why[part] = record, ""
+        if part == "trace":
+            n = len(record)
+            self.step = max(0, min(keep_step or 0, n - 1))
+        self.changed.emit(part)
+
+    def _fail(self, part: str, error: BaseException) -> None:
+        first = first_line(error)
+        self._clear(part, f"{LABELS[part]} stopped: {first}")
+        self.error.emit(f"{LABELS[part]}: {first}")
+
+    def _start(self, part: str) -> None:
+        entry = self.compare_entry() if part == "compare" else self.current
+        if entry is None or not self.sentence:
+            return
+        if part == "trace" and self.mode == "teacher-forced" and not self.reference.strip():
+            self._clear("trace", "teacher forcing needs a reference translation")
+            return
+        from explorer.seq2seq.data.inputs import SourceTextError
+
+        try:
+            job, args = self._job(part, entry)
+        except SourceTextError as e:  # nothing left to translate: the view says why
+            self._clear(part, first_line(e))
+            return
+        self._clear(part, COMPUTING)
+        self._launch(part, entry, job, args, lambda r: self._set(part, r))
+
+    def _job(self, part: str, entry: LoadedModel) -> tuple[Callable, tuple]:
+        src = entry.encode(self.sentence)
+        if src.notice and part != "compare":
+            self.status.emit(src.notice)
+        if part == "beam":
+            return lambda *a: stamp_beam(entry, self.search_fn(*a)), (entry, src, self.params())
+        if part == "compare" or self.mode == "greedy":
+            return decode_job, (entry, "greedy", src)
+        if self.mode == "sample":
+            return lambda: decode_job(entry, "sample", src, temperature=self.temperature), ()
+        return decode_job, (entry, "teacher_forced", src, entry.prepare(self.reference))
+
+    def _launch(self, part: str, entry: LoadedModel, job, args, done) -> None:
+        expected = (entry.name, self.source(entry))
+        if part == "compare":
+            still = lambda: self.compare_entry() is entry  # noqa: E731
+        else:
+            still = lambda: self.current is entry  # noqa: E731
+
+        def returned(result: Any) -> None:
+            # a Trace or a Stamped names its origin; a BeamResult through its tree
+            origin = (result.tree if hasattr(result, "tree") else result).origin
+            if still() and (origin.model, origin.text) == expected:
+                done(result)
+
+        def errored(error: BaseException) -> None:
+            if still():
+                self._fail(part, error)
+
+        self.runner.run(part, job, *args, returned=returned, errored=errored)
+
+    def params(self) -> dict:
+        return dict(self.beam_params)
+
+    def force(self, token: int) -> None:
+        """What if: ``token`` at the current step, then greedy decoding on from that prefix."""
+        trace, entry, t = self.trace, self.current, self.step
+        if trace is None or entry is None:
+            return
+        prefix = [*trace.tokens[:t], int(token)]
+
+        def done(new: Trace) -> None:
+            if self.original is None:
+                self.original = trace
+            self.forced.append((t, int(token)))
+            self._set("trace", new, keep_step=t)
+
+        # the prefix goes as a keyword: the runner passes positional arguments only
+        self._launch(
+            "trace", entry, lambda: decode_job(entry, "greedy", trace.source, prefix=prefix), (),
+            done,
+        )  # fmt: skip
+
+    def restore(self) -> None:
+        """Back to the decode before any token was forced."""
+        if self.original is not None:
+            self.runner.invalidate("trace")
+            t, original = self.step, self.original
+            self.original, self.forced = None, []
+            self._set("trace", original, keep_step=t)
+
+    def run_exact(self) -> bool:
+        """Exact search for the sentence with the beam's scoring; False when it cannot start."""
+        entry = self.current
+        if entry is None or not self.sentence:
+            self.error.emit("Exact search: load a model and type a sentence first")
+            return False
+        p = self.params()
+        params = {k: p[k] for k in ("max_len", "length_penalty", "alpha", "beta")}
+        src = self.source(entry)
+
+        def job() -> Stamped:
+            return Stamped(SourceRecord(entry.name, src, ()), self.exact_fn(entry, src, params))
+
+        self._clear("exact", f"searching every output of at most {p['max_len']} tokens…")
+        self._launch("exact", entry, job, (), lambda r: self._set("exact", r))
+        return True
+
+    def run_sweep(self, load_pairs: Callable[[], list], test_set: str) -> bool:
+        """BLEU and length for each beam size over a test set, point by point."""
+        from explorer.gui.beam.sweep import BEAMS, sweep_job
+
+        entry = self.current
+        if entry is None:
+            self.error.emit("Beam sweep: load or train a model first")
+            return False
+        params = self.params()
+
+        def decode(sources: list[str], beam: int) -> list[str]:
+            return self.sweep_fn(entry, sources, {**params, "beam": beam, "nbest": 1})
+
+        self._set("sweep", SweepRecord(SourceRecord(entry.name, test_set, ())))
+
+        def update(**change) -> None:
+            if self.runner.generation("sweep") == gen and self.records["sweep"] is not None:
+                self._set("sweep", replace(self.records["sweep"], **change))
+
+        self.runner.run(
+            "sweep", sweep_job, decode, load_pairs, BEAMS,
+            yielded=lambda p: update(points=(*self.records["sweep"].points, p)),
+            errored=lambda e: self._fail("sweep", e), finished=lambda: update(done=True),
+        )  # fmt: skip
+        gen = self.runner.generation("sweep")
+        return True

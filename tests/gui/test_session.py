@@ -1,0 +1,113 @@
+"""The session without a window: what changes, what it announces, and what it drops."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from explorer.gui.runner import Runner
+from explorer.gui.session import COMPUTING, NO_MODEL, NO_SENTENCE, NOT_YET, Session
+from explorer.seq2seq.decoding import decode
+
+SENTENCE = "the good cow did not laugh"
+
+
+@pytest.fixture
+def session(qapp, tiny_models):
+    s = Session(run=Runner())
+    s.changed.connect(lambda part: s.heard.append(part))
+    s.heard = []
+    s.add(tiny_models.bahdanau)
+    s.add(tiny_models.none, make_current=False)
+    yield s
+    assert s.runner.wait_idle(30_000)
+
+
+def test_a_part_no_view_shows_is_not_computed(session):
+    session.set_sentence(SENTENCE)
+    assert session.trace is None and session.why("trace") == NOT_YET
+    assert not session.runner.busy
+
+
+def test_the_trace_follows_sentence_and_model_and_names_both(session, tiny_models):
+    assert session.why("trace") == NO_SENTENCE
+    session.want("trace")
+    session.set_sentence(f"  {SENTENCE} ")
+    assert session.sentence == SENTENCE and session.why("trace") == COMPUTING
+    assert session.runner.wait_idle(30_000)
+    entry = tiny_models.bahdanau
+    expected = decode.greedy(entry.model, entry.tokenizer, entry.prepare(SENTENCE))
+    assert session.trace.tokens == expected.tokens
+    assert session.trace.origin.model == entry.name and session.trace.origin.text == SENTENCE
+    assert "sentence" in session.heard and "trace" in session.heard
+    session.set_current(tiny_models.none)
+    assert session.trace is None and session.why("trace") == COMPUTING  # never the old one
+    assert session.runner.wait_idle(30_000)
+    assert session.trace.origin.model == tiny_models.none.name
+    session.set_current(None)
+    assert session.trace is None and session.why("trace") == NO_MODEL
+
+
+def test_a_late_result_for_an_older_sentence_is_dropped(session, monkeypatch, qtbot):
+    gate = threading.Event()
+    real = decode.greedy
+
+    def slow(model, tok, src, **kw):
+        if src == "the cow":
+            gate.wait(10)
+        return real(model, tok, src, **kw)
+
+    monkeypatch.setattr(decode, "greedy", slow)
+    session.want("trace")
+    session.set_sentence("the cow")
+    session.set_sentence(SENTENCE)  # while "the cow" is still being decoded
+    qtbot.waitUntil(lambda: session.trace is not None, timeout=30_000)
+    assert session.trace.source == SENTENCE and session.runner.running("trace") == 1
+    gate.set()  # now "the cow" arrives, late
+    assert session.runner.wait_idle(30_000)
+    assert session.trace.source == SENTENCE
+
+
+def test_forcing_keeps_a_history_and_restore_goes_back(session, tiny_models):
+    session.want("trace")
+    session.set_sentence(SENTENCE)
+    assert session.runner.wait_idle(30_000)
+    original = session.trace
+    session.set_step(1)
+    token = next(t for t, _ in original.steps[1].topk(5) if t != original.tokens[1])
+    session.force(token)
+    assert session.runner.wait_idle(30_000)
+    assert session.trace.tokens[:2] == [original.tokens[0], token] and session.step == 1
+    assert session.forced == [(1, token)] and session.original is original
+    assert session.trace.origin == original.origin  # same model, same source
+    session.restore()
+    assert session.trace is original and session.forced == [] and session.original is None
+
+
+def test_settings_that_change_a_result_drop_it(session, tiny_models):
+    session.want("beam")
+    session.set_beam_params(max_len=10)  # exact search over outputs of at most 10 tokens
+    session.set_sentence(SENTENCE)
+    assert session.runner.wait_idle(30_000)
+    tree = session.beam.tree
+    assert tree.origin.model == tiny_models.bahdanau.name and tree.origin.text == SENTENCE
+    assert session.run_exact() and session.runner.wait_idle(30_000)
+    assert session.records["exact"].origin.text == SENTENCE
+    session.set_beam_params(beam=2)
+    assert session.records["exact"] is None and "Run exact search" in session.why("exact")
+    with pytest.raises(ValueError, match="unknown beam settings: width"):
+        session.set_beam_params(width=3)
+    assert session.runner.wait_idle(30_000) and session.beam.tree.settings["beam"] == 2
+
+
+def test_the_comparison_names_its_own_model_and_goes_with_it(session, tiny_models):
+    session.want("compare")
+    session.set_sentence(SENTENCE)
+    assert "second model" in session.why("compare")
+    session.set_compare(tiny_models.none.name)
+    assert session.runner.wait_idle(30_000)
+    assert session.records["compare"].origin.model == tiny_models.none.name
+    session.models.remove(tiny_models.none)
+    session.models_changed.emit()
+    assert session.records["compare"] is None and session.compare_name is None
