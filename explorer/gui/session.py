@@ -56,7 +56,7 @@ def default_search(entry: LoadedModel, source: str, params: dict) -> Any:
     from explorer.seq2seq.decoding.beam import beam_search
 
     kw = dict(record_tree=True, with_greedy=True, **params)
-    return beam_search(entry.model, entry.tokenizer, [source], **kw)[0]
+    return beam_search(entry.model, entry.tokenizer, [entry.encode(source)], **kw)[0]
 
 
 def default_sweep(entry: LoadedModel, sources: list[str], params: dict) -> list[str]:
@@ -71,14 +71,20 @@ def default_sweep(entry: LoadedModel, sources: list[str], params: dict) -> list[
 def default_exact(entry: LoadedModel, source: str, params: dict) -> Any:
     from explorer.seq2seq.decoding.search import exact_search
 
-    return exact_search(entry.model, entry.tokenizer, source, **params)
+    return exact_search(entry.model, entry.tokenizer, entry.encode(source), **params)
 
 
-def decode_job(entry: LoadedModel, fn: str, *args, **kwargs) -> Trace:
-    """In a worker: one decode of ``explorer.seq2seq.decoding.decode``, named after the model."""
+def decode_job(
+    entry: LoadedModel, fn: str, source: str, *args, notify: Callable | None = None, **kwargs
+) -> Trace:
+    """In a worker: one decode of ``explorer.seq2seq.decoding.decode`` of ``source`` read through
+    the input policy (``notify`` is told when it was cut), named after the model."""
     from explorer.seq2seq.decoding import decode
 
-    trace = getattr(decode, fn)(entry.model, entry.tokenizer, *args, **kwargs)
+    src = entry.encode(source)
+    if src.notice and notify is not None:
+        notify(src.notice)
+    trace = getattr(decode, fn)(entry.model, entry.tokenizer, src, *args, **kwargs)
     return trace.named(entry.name)
 
 
@@ -261,27 +267,26 @@ class Session(AppState):
         if part == "trace" and self.mode == "teacher-forced" and not self.reference.strip():
             self._clear("trace", "teacher forcing needs a reference translation")
             return
-        from explorer.seq2seq.data.inputs import SourceTextError
-
-        try:
-            job, args = self._job(part, entry)
-        except SourceTextError as e:  # nothing left to translate: the view says why
-            self._clear(part, first_line(e))
-            return
+        job, args = self._job(part, entry)
         self._clear(part, COMPUTING)
         self._launch(part, entry, job, args, lambda r: self._set(part, r))
 
     def _job(self, part: str, entry: LoadedModel) -> tuple[Callable, tuple]:
-        src = entry.encode(self.sentence)
-        if src.notice and part != "compare":
-            self.status.emit(src.notice)
+        src = self.source(entry)
         if part == "beam":
             return lambda *a: stamp_beam(entry, self.search_fn(*a)), (entry, src, self.params())
-        if part == "compare" or self.mode == "greedy":
+        if part == "compare":
             return decode_job, (entry, "greedy", src)
+        notify = self.status.emit  # a sentence cut to what the model takes: the status bar says so
+        if self.mode == "greedy":
+            return lambda: decode_job(entry, "greedy", src, notify=notify), ()
         if self.mode == "sample":
-            return lambda: decode_job(entry, "sample", src, temperature=self.temperature), ()
-        return decode_job, (entry, "teacher_forced", src, entry.prepare(self.reference))
+            temperature = self.temperature
+            return lambda: decode_job(
+                entry, "sample", src, notify=notify, temperature=temperature
+            ), ()
+        reference = entry.prepare(self.reference)
+        return lambda: decode_job(entry, "teacher_forced", src, reference, notify=notify), ()
 
     def _launch(self, part: str, entry: LoadedModel, job, args, done) -> None:
         expected = (entry.name, self.source(entry))

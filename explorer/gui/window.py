@@ -251,6 +251,10 @@ class MainWindow(QMainWindow):
             f, "&Open checkpoint…", self.open_dialog, QKeySequence.StandardKey.Open,
             "Load a model saved as one checkpoint file (weights, tokenisers, training history).",
         )  # fmt: skip
+        self._action(
+            f, "Open model &folder…", self.open_folder_dialog, "Ctrl+Shift+O",
+            "Load a translation model saved as a folder by Hugging Face (Marian / opus-mt).",
+        )  # fmt: skip
         self.recent_menu = f.addMenu("Open &recent")
         self._action(
             f, "&Save checkpoint as…", self.save_dialog, QKeySequence.StandardKey.SaveAs,
@@ -307,8 +311,10 @@ class MainWindow(QMainWindow):
             value = [value]
         return [str(v) for v in (value or [])]
 
-    def _remember(self, path: Path) -> None:
-        p = str(Path(path).resolve())
+    def _remember(self, path: Path | str) -> None:
+        """Put a checkpoint or model folder at the head of the recent list; a hub name
+        (``Helsinki-NLP/opus-mt-en-fr``) that is no path here is kept as given."""
+        p = str(Path(path).resolve()) if Path(path).exists() else str(path)
         recent = [p] + [r for r in self.recent_files() if r != p]
         self.settings.setValue("recent", recent[:MAX_RECENT])
         self._rebuild_recent_menu()
@@ -404,6 +410,11 @@ class MainWindow(QMainWindow):
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
+        if path:
+            self.open_checkpoint(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open model folder (Marian / opus-mt)")
         if path:
             self.open_checkpoint(path)
 

@@ -168,6 +168,36 @@ def test_drop_checkpoint_loads_it(make_window, qtbot, tiny_checkpoint):
     assert w.state.current.path == tiny_checkpoint
 
 
+def test_a_marian_folder_dropped_on_the_window_becomes_the_current_model(
+    make_window, qtbot, tmp_path
+):
+    from marian_models import build_marian
+
+    folder = tmp_path / "opus-mt-tiny"
+    build_marian(folder)
+    w = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    event = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
+        w.dropEvent(event)
+    entry = blocker.args[0]
+    assert w.state.current is entry and entry.arch == "transformer"
+    assert w.recent_files() == [str(folder.resolve())]
+    assert [a.text() for a in w.recent_menu.actions()] == ["opus-mt-tiny"]
+
+
+def test_a_hub_name_stays_a_name_in_the_recent_list(make_window, tiny_checkpoint):
+    w = make_window()
+    w._remember("Helsinki-NLP/opus-mt-en-fr")
+    w._remember(tiny_checkpoint)
+    assert w.recent_files() == [str(tiny_checkpoint.resolve()), "Helsinki-NLP/opus-mt-en-fr"]
+    assert [a.text() for a in w.recent_menu.actions()] == ["tiny.safetensors", "opus-mt-en-fr"]
+
+
 def test_projector_and_theme_persist(make_window, settings):
     app = QApplication.instance()
     w = make_window()
