@@ -321,8 +321,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
         return 0
     for r in results:
         for h in r["nbest"]:
-            one = len(r["nbest"]) == 1
-            print(h["text"] if one else f"{h['normalized_score']:.3f}\t{h['text']}")
+            # the pieces come from the file's tokenizer: control characters are printed escaped
+            text = printable(h["text"], limit=len(h["text"]))
+            print(text if len(r["nbest"]) == 1 else f"{h['normalized_score']:.3f}\t{text}")
     return 0
 
 

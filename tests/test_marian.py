@@ -205,6 +205,47 @@ def test_pytorch_model_bin_is_read_without_unpickling_code(marian, tmp_path):
     assert "pytorch_model.bin" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_bin_whose_tensors_share_one_storage_is_refused(marian, tmp_path):
+    """One small storage named by every projection would be copied for each name: a bomb."""
+    folder, hf, _, _ = marian
+    copy = tmp_path / "aliased"
+    shutil.copytree(folder, copy)
+    (copy / "model.safetensors").unlink()
+    state = {k: v.clone() for k, v in hf.state_dict().items()}
+    one = next(v for k, v in state.items() if k.endswith("self_attn.q_proj.weight"))
+    for k, v in state.items():
+        if v.shape == one.shape and k.endswith("proj.weight"):
+            state[k] = one  # the same storage under every projection's name
+    torch.save(state, copy / "pytorch_model.bin")
+    with pytest.raises(MarianError, match="share storage beyond tied embeddings") as e:
+        load_marian(copy)
+    assert "pytorch_model.bin" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_special_and_oversized_files_are_refused_without_reading(marian, tmp_path, monkeypatch):
+    import os
+
+    from explorer.seq2seq.models import marian as marian_module
+
+    folder = tmp_path / "m"
+    shutil.copytree(marian[0], folder)
+    (folder / "vocab.json").unlink()
+    os.mkfifo(folder / "vocab.json")  # opened for reading, it would wait for a writer for ever
+    with pytest.raises(CheckpointError, match=r"vocab.json: is a named pipe \(FIFO\), not a file"):
+        load_checkpoint(folder)
+    shutil.copy(marian[0] / "vocab.json", tmp_path / "vocab.json")
+    (folder / "vocab.json").unlink()
+    shutil.copy(tmp_path / "vocab.json", folder / "vocab.json")
+    load_checkpoint(folder)
+    config = folder / "config.json"
+    config.write_text(config.read_text() + " " * 10_000)  # still valid JSON, but too big now
+    monkeypatch.setattr(marian_module, "MAX_SMALL_FILE", 5_000)
+    with pytest.raises(
+        CheckpointError, match=r"config.json: [\d,]+ bytes, more than a model config"
+    ):
+        load_checkpoint(folder)
+
+
 def _edit_config(folder, **changes):
     cfg = json.loads((folder / "config.json").read_text())
     cfg.update(changes)

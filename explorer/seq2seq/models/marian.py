@@ -31,11 +31,15 @@ import numpy as np
 import torch
 
 from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerError
+from explorer.seq2seq.messages import first_line
 from explorer.seq2seq.models.base import SPECIAL_PIECES
 from explorer.seq2seq.models.transformer import TransformerConfig, TransformerSeq2Seq
+from explorer.seq2seq.untrusted import NotRegularFileError, open_regular
 
 ACTIVATIONS = {"swish": "silu", "silu": "silu", "relu": "relu", "gelu": "gelu"}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# opus-mt's files: config.json 1 kB, vocab.json ~1.5 MB, each .spm ~0.8 MB
+MAX_SMALL_FILE = 64 * 2**20
 HUB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _OUR_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".bin", ".json")
 _LAYER_PARTS = {  # ours → Marian's, inside a layer
@@ -124,14 +128,29 @@ def resolve(path: str | os.PathLike) -> Path:
 # ---- config.json ------------------------------------------------------------------------------
 
 
-def _read_json(file: Path, what: str) -> Any:
+def _read_small(file: Path, what: str) -> bytes:
+    """A config, vocabulary or sentencepiece file: a regular file of at most MAX_SMALL_FILE
+    bytes (a FIFO would wait for ever, a device never end, a huge file exhaust memory)."""
     try:
-        with open(file, encoding="utf-8") as f:
-            return json.load(f)
+        with open_regular(file) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_SMALL_FILE:
+                raise MarianError(f"{file}: {size:,} bytes, more than a {what} can be")
+            return f.read(MAX_SMALL_FILE + 1)
     except FileNotFoundError:
         raise MarianError(f"{file}: missing ({what})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MarianError(f"{file}: not readable JSON: {str(e).splitlines()[0]}") from None
+    except NotRegularFileError as e:
+        raise MarianError(f"{file}: is {e.kind}, not a file ({what})") from None
+    except OSError as e:
+        raise MarianError(f"{file}: cannot read it: {e.strerror or first_line(e)}") from None
+
+
+def _read_json(file: Path, what: str) -> Any:
+    data = _read_small(file, what)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise MarianError(f"{file}: not readable JSON: {first_line(e)}") from None
 
 
 def _field(cfg: dict[str, Any], file: Path, name: str, kind: str, default: Any = None) -> Any:
@@ -261,10 +280,7 @@ def read_vocabs(folder: Path, cfg: dict[str, Any]) -> tuple[MarianVocab, MarianV
 def read_tokenizer(folder: Path, src: MarianVocab, tgt: MarianVocab) -> Tokenizer:
     models = []
     for name in ("source.spm", "target.spm"):
-        try:
-            models.append((folder / name).read_bytes())
-        except OSError:
-            raise MarianError(f"{folder / name}: missing (sentencepiece model)") from None
+        models.append(_read_small(folder / name, "sentencepiece model"))
     try:
         return Tokenizer(models[0], models[1], vocabs=(src.pieces, tgt.pieces))
     except TokenizerError as e:
@@ -289,16 +305,34 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
         else:
             tensors = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file, or a pickle that weights_only refuses
-        text = str(e).strip().splitlines()
-        raise MarianError(f"{file}: cannot read the weights: {text[0] if text else e}") from None
+        raise MarianError(f"{file}: cannot read the weights: {first_line(e)}") from None
     if not isinstance(tensors, dict) or not all(
         isinstance(t, torch.Tensor) for t in tensors.values()
     ):
         raise MarianError(f"{file}: not a flat dictionary of tensors")
+    _check_aliases(file, tensors)
     out = {}
     for name, t in tensors.items():
         out[name[len("model.") :] if name.startswith("model.") else name] = t.float()
     return out
+
+
+def _check_aliases(file: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Tensors of a pytorch_model.bin may share storage: tied embeddings do (up to four names:
+    shared, both embed_tokens and lm_head). Many names over one storage would each become a copy
+    of it when converted, so a small file could claim a huge model: beyond the tied embeddings'
+    share, every named byte must be stored."""
+    stored: dict[int, int] = {}
+    for t in tensors.values():
+        s = t.untyped_storage()
+        stored[s.data_ptr()] = max(stored.get(s.data_ptr(), 0), s.nbytes())
+    sizes = [t.numel() * t.element_size() for t in tensors.values()]
+    named = sum(sizes)
+    if named > sum(stored.values()) + 3 * max(sizes, default=0):
+        raise MarianError(
+            f"{file}: its tensors name {named:,} bytes but store {sum(stored.values()):,}: "
+            "they share storage beyond tied embeddings"
+        )
 
 
 class _Weights:
