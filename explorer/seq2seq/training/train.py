@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.seq2seq.data.words import words_record
 from explorer.seq2seq.decoding.decode import pad_sources as pad_batch
 from explorer.seq2seq.models.base import PAD, Seq2Seq
 from explorer.seq2seq.models.families import RNN_ARCHS, build_model, config_to_dict, make_config
@@ -208,6 +209,7 @@ class Trainer:
             "max_words": o.max_words,
             "split_seed": o.seed,
         }
+        self.corpus_description.update(words_record(train.pairs, corpus.description))
         return train, valid
 
     def _build(self, train) -> dict[str, Any] | None:
