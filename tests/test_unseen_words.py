@@ -153,3 +153,16 @@ def test_info_counts_the_training_words_instead_of_printing_them(tiny_checkpoint
     assert run(["info", str(tiny_checkpoint)]) == 0
     out = capsys.readouterr().out
     assert "words=8" in out and TRAINED_WORDS not in out
+
+
+def test_a_marian_model_has_no_training_words_but_reports_unk(tmp_path):
+    pytest.importorskip("transformers")
+    from marian_models import build_marian
+
+    build_marian(tmp_path / "marian")
+    ck = load_checkpoint(tmp_path / "marian")
+    source = prepare_source(ck.tokenizer, "the zebra sleeps", corpus=ck.corpus)
+    assert source.unseen is None  # no training corpus: unknown, nothing marked
+    assert source.unknown == ("zebra",)  # no "z" in its sentencepiece training text
+    assert source.outside == "became <unk>: zebra"
+    assert prepare_source(ck.tokenizer, "the cat sleeps", corpus=ck.corpus).outside is None
