@@ -110,9 +110,18 @@ def test_bahdanau_marks_the_lecture_example_and_pizza():
     station = prepare_source(ck.tokenizer, "There is a cat at the station", corpus=ck.corpus)
     assert (station.unseen, station.unknown) == (("there", "at", "station"), ())
     assert station.outside == "never seen in training: there, at, station"
+    # per source token, for a view: the(re) is a cat at the st(at)(i)(on) </s>
+    assert ck.tokenizer.src_pieces(station.ids)[:2] == ["the", "re"]
+    assert words.token_marks(ck.tokenizer, station) == (
+        ("unseen", "unseen", "", "", "", "unseen", "") + ("unseen",) * 4 + ("",)
+    )
     pizza = prepare_source(ck.tokenizer, "I like pizza", corpus=ck.corpus)
     # "like" is spelt from known pieces; the "zz" of pizza is not in the source vocabulary
     assert (pizza.unseen, pizza.unknown) == (("like", "pizza"), ("pizza",))
+    assert ck.tokenizer.src_pieces(pizza.ids) == ["i", "l", "i", "ke", "pi", "<unk>", "a", "</s>"]
+    assert words.token_marks(ck.tokenizer, pizza) == (
+        ("", "unseen", "unseen", "unseen", "unseen", "unk", "unseen", "")
+    )
 
 
 def lecture_sentences() -> list[str]:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from explorer.seq2seq.models.base import UNK
 
 if TYPE_CHECKING:
-    from explorer.seq2seq.data.tokenizer import TokenizerLike
+    from explorer.seq2seq.data.inputs import PreparedSource
+    from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerLike
 
 FIELD = "words"
 # The longest word list a checkpoint may carry (characters, separators included): a list read
@@ -105,6 +106,20 @@ def unk_words(tokenizer: TokenizerLike, text: str, ids: Iterable[int]) -> tuple[
         return ()
     words = text.split()
     return _each_once(words[i] for i in tokenizer.unk_word_indices(text, "src") if i < len(words))
+
+
+def token_marks(tokenizer: Tokenizer, source: PreparedSource) -> tuple[str, ...]:
+    """One mark per source id, for a view that colours source tokens: ``"unk"`` for an ``<unk>``
+    piece, ``"unseen"`` for a piece of a word never seen in training, ``""`` otherwise."""
+    unseen = set(source.unseen or ())
+    words = source.text.split()
+    marks = []
+    for i, w in zip(source.ids, tokenizer.word_index(source.ids, "src"), strict=True):
+        if i == UNK:
+            marks.append("unk")
+        else:
+            marks.append("unseen" if 0 <= w < len(words) and words[w] in unseen else "")
+    return tuple(marks)
 
 
 def outside_notice(unseen: tuple[str, ...] | None, unknown: tuple[str, ...]) -> str | None:
