@@ -71,6 +71,14 @@ def test_a_tiny_model_marks_exactly_the_words_it_never_saw(tiny_checkpoint):
     assert notice is None and ids[-1] == zebra.ids[-1]
 
 
+def test_a_long_notice_names_twelve_words_and_counts_the_rest(tiny_checkpoint):
+    ck = load_checkpoint(tiny_checkpoint)
+    new = [f"rat{'s' * n}" for n in range(15)]
+    source = prepare_source(ck.tokenizer, "the " + " ".join(new), corpus=ck.corpus)
+    assert source.unseen == tuple(new)  # the lists themselves are whole
+    assert source.outside == "never seen in training: " + ", ".join(new[:12]) + " and 3 more"
+
+
 def test_a_checkpoint_without_a_word_list_says_unknown_but_still_finds_unk(tiny_checkpoint):
     ck = load_checkpoint(tiny_checkpoint)
     corpus = {k: v for k, v in ck.corpus.items() if k != words.FIELD}

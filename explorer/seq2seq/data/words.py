@@ -122,11 +122,20 @@ def token_marks(tokenizer: Tokenizer, source: PreparedSource) -> tuple[str, ...]
     return tuple(marks)
 
 
+NOTICE_WORDS = 12  # words a notice names before "and N more"
+
+
+def _listed(words: tuple[str, ...]) -> str:
+    more = len(words) - NOTICE_WORDS
+    return ", ".join(words[:NOTICE_WORDS]) + (f" and {more:,} more" if more > 0 else "")
+
+
 def outside_notice(unseen: tuple[str, ...] | None, unknown: tuple[str, ...]) -> str | None:
-    """One line naming what lies outside the model's world, or None when nothing does."""
+    """One line naming what lies outside the model's world (at most :data:`NOTICE_WORDS` words
+    of each kind), or None when nothing does."""
     parts = []
     if unseen:
-        parts.append("never seen in training: " + ", ".join(unseen))
+        parts.append("never seen in training: " + _listed(unseen))
     if unknown:
-        parts.append("became <unk>: " + ", ".join(unknown))
+        parts.append("became <unk>: " + _listed(unknown))
     return "; ".join(parts) or None
