@@ -211,14 +211,17 @@ def run(argv: list[str]) -> int:
 
 # -- translate --------------------------------------------------------------------------------
 def _sources(ck: Checkpoint, sentences: list[str]) -> list[PreparedSource]:
-    """Each sentence through the one input policy; a cut one is noted on standard error."""
+    """Each sentence through the one input policy; a cut one, and words outside the model's
+    world, are noted on standard error."""
     from explorer.seq2seq.data.inputs import prepare_source, source_limit
 
     limit, out = source_limit(ck.model), []
-    for text in sentences:
+    for n, text in enumerate(sentences, 1):
         source = prepare_source(ck.tokenizer, text, limit, corpus=ck.corpus)
-        if source.notice:
-            print(f"notice: {source.notice}", file=sys.stderr)
+        where = f"sentence {n}: " if len(sentences) > 1 else ""
+        for notice in (source.notice, source.outside):
+            if notice:
+                print(f"notice: {where}{notice}", file=sys.stderr)
         out.append(source)
     return out
 
@@ -316,6 +319,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     prefix = corpus_text(args.prefix, ck.corpus) if args.prefix else None
     run = _sampled if args.temperature is not None else _searched
     results = run(args, ck, sources, prefix)
+    for r, src in zip(results, sources, strict=True):
+        r["never_seen"] = None if src.unseen is None else list(src.unseen)  # None: not recorded
+        r["became_unk"] = list(src.unknown)
     if args.json:
         print(finite_json(results))
         return 0
@@ -400,7 +406,8 @@ def format_card(meta: dict[str, Any]) -> str:
     if meta.get("num_parameters") is not None:
         lines.append(f"parameters     {int(meta['num_parameters']):,}")
     if corpus:
-        lines.append("corpus         " + ", ".join(f"{k}={v}" for k, v in corpus.items()))
+        shown = {k: len(str(v).split()) if k == "words" else v for k, v in corpus.items()}
+        lines.append("corpus         " + ", ".join(f"{k}={v}" for k, v in shown.items()))
     for key in (
         "steps",
         "train_seconds",

@@ -7,6 +7,7 @@ Layout of the file (safetensors: an 8-byte little-endian header length, a JSON h
               spm.src, spm.tgt             the sentencepiece models as uint8 bytes
     metadata  format = "attention-explorer-checkpoint", format_version = "1"
               config, history, corpus, card, train_state, aliases, num_parameters   (JSON strings)
+              (corpus may hold "words", the training words: data/words.py, checked on load)
               optimizer                    param_groups and non-tensor state (JSON, optional)
 
 Writes are atomic: the bytes go to a temporary file in the same directory, are flushed and
@@ -43,6 +44,7 @@ from explorer.seq2seq.checkpoint_checks import (
     planned_model,
     tensor_entry,
 )
+from explorer.seq2seq.data import words
 from explorer.seq2seq.data.tokenizer import Tokenizer, TokenizerError
 from explorer.seq2seq.messages import first_line
 from explorer.seq2seq.models import families, marian
@@ -317,6 +319,11 @@ def _metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
         records[field] = _json_field(path, meta, field, dict if field == "aliases" else None)
     for field in ("optimizer",):
         records[field] = _json_field(path, meta, field, dict) if field in meta else None
+    if words.FIELD in records["corpus"]:
+        try:
+            words.check_words(records["corpus"][words.FIELD])
+        except words.WordListError as e:
+            raise CheckpointError(f"{path}: corpus word list {e}") from None
     config = records["config"]
     if not isinstance(config.get("arch"), str):
         raise CheckpointError(f"{path}: metadata field 'config' has no 'arch'")

@@ -4,12 +4,14 @@ The one input policy of the command line and the GUI alike::
 
     source = prepare_source(tokenizer, text, source_limit(model), corpus=checkpoint.corpus)
     if source.notice: show(source.notice)       # "source truncated: kept 62 of 1,204 tokens"
+    if source.outside: show(source.outside)     # "never seen in training: there, station"
     trace = greedy(model, tokenizer, source)    # or: ids, notice = prepare_source(...)
 
 Control characters (NUL included) become spaces: sentencepiece and the display never see them.
 A model trained on the classroom corpus reads its sentences as that corpus writes them (lowercase,
 no punctuation). Text with nothing left to translate, or only punctuation, is refused with
-``SourceTextError``.
+``SourceTextError``. Words the model never saw in training and words with a piece that
+became ``<unk>`` are listed on the prepared source (``data/words.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from explorer.seq2seq.data.words import outside_notice, unk_words, unseen_words
 from explorer.seq2seq.decoding.decode import Source
 from explorer.seq2seq.models.base import EOS
 
@@ -69,10 +72,20 @@ def corpus_text(text: str, corpus: Mapping[str, Any] | None = None) -> str:
 @dataclass(frozen=True)
 class PreparedSource(Source):
     """A typed sentence made ready: ``text`` as the corpus writes it, ``ids`` (EOS included, at
-    most the model's limit) and a ``notice`` when the sentence was cut. Every decoder takes it as
+    most the model's limit) and a ``notice`` when the sentence was cut. ``unseen``: its words the
+    model never saw in training (None: the checkpoint does not record them, as for Marian
+    models); ``unknown``: its words with a piece that became ``<unk>``. Every decoder takes it as
     its source; it also unpacks as ``ids, notice``."""
 
     notice: str | None = None
+    unseen: tuple[str, ...] | None = None
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def outside(self) -> str | None:
+        """One line on what lies outside the model's world ("never seen in training: there,
+        station; became <unk>: pizza"), or None."""
+        return outside_notice(self.unseen, self.unknown)
 
     def __iter__(self) -> Iterator:
         return iter((list(self.ids), self.notice))
@@ -97,7 +110,7 @@ def prepare_source(
     corpus: Mapping[str, Any] | None = None,
 ) -> PreparedSource:
     """The sentence as the model reads it (:func:`corpus_text`), encoded: at most ``max_tokens``
-    ids ending in EOS, with a notice when cut."""
+    ids ending in EOS, with a notice when cut, and the words outside the model's world."""
     if max_tokens < 2:
         raise ValueError(f"max_tokens must be at least 2, got {max_tokens}")
     prepared = corpus_text(text, corpus)
@@ -106,13 +119,15 @@ def prepare_source(
     if all(unicodedata.category(c).startswith(("P", "Z")) for c in prepared):
         raise SourceTextError("source sentence is only punctuation: type something to translate")
     ids, total = fit_source(tokenizer, prepared, max_tokens)
+    read = prepared[: max_tokens * MAX_CHARS_PER_TOKEN]  # what fit_source encoded
+    world = {"unseen": unseen_words(read, corpus), "unknown": unk_words(tokenizer, read, ids)}
     if total is None:
-        return PreparedSource(prepared, tuple(ids))
+        return PreparedSource(prepared, tuple(ids), **world)
     notice = (
         f"source truncated: kept the first {len(ids) - 1:,} of {total} tokens "
         "(the model takes no more)"
     )
-    return PreparedSource(prepared, tuple(ids), notice)
+    return PreparedSource(prepared, tuple(ids), notice, **world)
 
 
 def fit_source(tokenizer: Any, text: str, max_tokens: int) -> tuple[list[int], str | None]:

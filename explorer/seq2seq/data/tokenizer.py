@@ -182,6 +182,8 @@ class TokenizerLike(Protocol):
 
     def piece_to_id(self, piece: str, side: str) -> int: ...
 
+    def unk_word_indices(self, text: str, side: str = "src") -> list[int]: ...
+
 
 def _check_vocab(pieces: Sequence[str], side: str) -> tuple[str, ...]:
     pieces = tuple(pieces)
@@ -348,6 +350,19 @@ class Tokenizer:
             if word < 0 or self._id_to_piece(i, side).startswith(WORD_BOUNDARY):
                 word += 1
             out.append(word)
+        return out
+
+    def unk_word_indices(self, text: str, side: str = "src") -> list[int]:
+        """Indices of the whitespace-separated words of ``text`` with a piece that encodes as
+        UNK, each once, in order (the pieces as sentencepiece cut them, so a piece outside a
+        Marian table counts for its own word)."""
+        sp = self._processor(side)
+        out, word = [], -1
+        for piece, i in zip(sp.encode(text, out_type=str), self._encode(text, side), strict=True):
+            if word < 0 or piece.startswith(WORD_BOUNDARY):
+                word += 1
+            if i == UNK and (not out or out[-1] != word):
+                out.append(word)
         return out
 
     def piece_to_id(self, piece: str, side: str = "tgt") -> int:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.seq2seq.data.words import words_record
 from explorer.seq2seq.decoding.decode import pad_sources as pad_batch
 from explorer.seq2seq.models.base import PAD, Seq2Seq
 from explorer.seq2seq.models.families import RNN_ARCHS, build_model, config_to_dict, make_config
@@ -158,8 +159,7 @@ class Trainer:
         """A copy of the current model on the CPU, in eval mode, safe to decode with."""
         if self.model is None:
             raise TrainingError("no model yet: the run has not started")
-        m = copy.deepcopy(self.model).to("cpu").float()
-        return m.eval()
+        return copy.deepcopy(self.model).to("cpu").float().eval()
 
     def save_after_interrupt(self) -> Iterator[Progress]:
         """After an interrupt outside :meth:`run` (Ctrl-C): rank 0 saves the model as it stands,
@@ -208,6 +208,7 @@ class Trainer:
             "test": len(test.pairs),
             "max_words": o.max_words,
             "split_seed": o.seed,
+            **words_record(train.pairs, corpus.description),  # the words a source may use
         }
         return train, valid
 
