@@ -78,12 +78,14 @@ def decode_job(
     entry: LoadedModel, fn: str, source: str, *args, notify: Callable | None = None, **kwargs
 ) -> Trace:
     """In a worker: one decode of ``explorer.seq2seq.decoding.decode`` of ``source`` read through
-    the input policy (``notify`` is told when it was cut), named after the model."""
+    the input policy (``notify`` is told when it was cut, and which words the model never saw
+    in training or read as ``<unk>``), named after the model."""
     from explorer.seq2seq.decoding import decode
 
     src = entry.encode(source)
-    if src.notice and notify is not None:
-        notify(src.notice)
+    said = "; ".join(line for line in (src.notice, src.outside) if line)
+    if said and notify is not None:  # cut to what the model takes; words outside its world
+        notify(said)
     trace = getattr(decode, fn)(entry.model, entry.tokenizer, src, *args, **kwargs)
     return trace.named(entry.name)
 

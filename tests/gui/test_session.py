@@ -111,3 +111,25 @@ def test_the_comparison_names_its_own_model_and_goes_with_it(session, tiny_model
     session.models.remove(tiny_models.none)
     session.models_changed.emit()
     assert session.records["compare"] is None and session.compare_name is None
+
+
+def test_words_outside_the_models_world_are_said_in_the_status_bar(qapp, qtbot, tiny_models):
+    from dataclasses import replace
+
+    from explorer.seq2seq.data.words import words_record
+
+    base = tiny_models.bahdanau
+    words = words_record(tiny_models.pairs, base.corpus)
+    assert "the" in words["words"].split() and "station" not in words["words"].split()
+    entry = replace(base, name="tiny bahdanau with its words", corpus={**base.corpus, **words})
+    s = Session(run=Runner())
+    said = []
+    s.status.connect(said.append)
+    s.add(entry)
+    s.want("trace")
+    s.set_sentence("The cat sat at the station!")
+    qtbot.waitUntil(lambda: s.trace is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: any("never seen in training" in line for line in said), timeout=5_000)
+    line = next(line for line in said if "never seen in training" in line)
+    assert "station" in line and " the" not in line.split(":", 1)[1]
+    assert s.runner.wait_idle(30_000)
