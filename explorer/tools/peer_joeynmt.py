@@ -117,7 +117,7 @@ def joey_config(name: str, data: Path, model_dir: Path) -> dict:
             "patience": 5,
             "epochs": 100,
             "validation_freq": 10**6,
-            "logging_freq": 10,
+            "logging_freq": 5,
             "early_stopping_metric": "loss",
             "overwrite": True,
             "shuffle": True,
