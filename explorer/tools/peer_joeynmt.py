@@ -276,6 +276,9 @@ def measure(args: argparse.Namespace, work: Path) -> list[Run]:
             cmd = our_command(name, args.data, out, args.threads, args.vocab_size)
             runs.append(_report(watch(cmd, env, args.window, parse_ours, Run("ours", name)), args))
             runs[-1].parameters = our_parameters(out)
+            if runs[-1].parameters is None:
+                tail = "\n    ".join(runs[-1].log[-8:])
+                print(f"ours {name}: no checkpoint at {out}; its last lines:\n    {tail}")
             cfg = work / f"joey-{name}-{i}.yaml"
             cfg.write_text(json.dumps(joey_config(name, plain, work / f"joey-{name}-{i}")))
             cmd = [str(args.joey_python), "-m", "joeynmt", "train", str(cfg), "--skip-test"]
