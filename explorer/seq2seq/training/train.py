@@ -180,7 +180,9 @@ class Trainer:
         self._owns_group = self.dist.start(self.device)
         train, valid = self._load_splits()
         optimizer_state = self._build(train)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=(0.9, 0.98))
+        # foreach: one kernel per step for all tensors, the same numbers as the per-tensor loop
+        params = self.model.parameters()
+        self.optimizer = torch.optim.Adam(params, lr=o.lr, betas=(0.9, 0.98), foreach=True)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
         self._encode(train, valid)
