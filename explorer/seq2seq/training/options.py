@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -315,3 +316,10 @@ def load_splits(o: TrainOptions):
     )
     corpus = filter_length(corpus, min_len=1, max_len=o.max_words)
     return corpus, split(corpus, valid=o.valid_fraction, test=o.test_fraction, seed=o.seed)
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, numpy's and torch's random generators seeded alike: the same run twice."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -14,14 +14,12 @@ from __future__ import annotations
 import copy
 import errno
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -47,6 +45,7 @@ from explorer.seq2seq.training.options import (
     load_splits,
     mean_entropy,
     pick_device,
+    seed_everything,
     teacher_forcing_ratio,
     usable_threads,
 )
@@ -170,9 +169,7 @@ class Trainer:
     # -- setup --------------------------------------------------------------------------------
     def _prepare(self) -> None:
         o = self.options
-        random.seed(o.seed)
-        np.random.seed(o.seed)
-        torch.manual_seed(o.seed)
+        seed_everything(o.seed)
         self.device = self.dist.device(o.device)
         threads = o.threads or self.dist.default_threads()
         if threads:
@@ -180,8 +177,7 @@ class Trainer:
         self._owns_group = self.dist.start(self.device)
         train, valid = self._load_splits()
         optimizer_state = self._build(train)
-        # foreach: one kernel per step for all tensors, the same numbers as the per-tensor loop
-        params = self.model.parameters()
+        params = self.model.parameters()  # foreach: one kernel for all tensors, same numbers
         self.optimizer = torch.optim.Adam(params, lr=o.lr, betas=(0.9, 0.98), foreach=True)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
