@@ -167,7 +167,8 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
                 (bar.write if bar else print)(ev.message, file=sys.stderr)
             elif ev.kind == "failed":
                 (bar.write if bar else print)(f"error: {ev.message}", file=sys.stderr)
-                _save_somewhere(trainer, save_failed=ev.path is not None)
+                if main:  # the model as of the last step all processes finished
+                    _save_somewhere(trainer, save_failed=ev.path is not None)
                 status = 1
             elif ev.kind in ("done", "stopped"):
                 (bar.write if bar else print)(

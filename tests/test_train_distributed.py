@@ -195,4 +195,6 @@ def test_a_process_that_stops_answering_ends_the_run_with_a_message(tmp_path):
     assert proc.returncode != 0
     assert "error: rank 0 of 2: lost contact with the other training processes" in proc.stderr
     assert "did not answer within 5 s" in proc.stderr
-    assert not out.exists()
+    # rank 0 keeps the model of the last step both processes finished, and says where
+    assert f"is saved in {out}" in proc.stderr and out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".safetensors") == [out.name]
