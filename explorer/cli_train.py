@@ -155,14 +155,7 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
                     post["tok/s"] = f"{ev.tokens_per_second:.0f}"
                 bar.set_postfix(post, refresh=False)
             elif ev.kind == "eval":
-                bleu = "n/a" if ev.val_bleu is None else f"{ev.val_bleu:.1f}"
-                ent = ev.probe.entropy if ev.probe else None
-                msg = f"step {ev.step}: val loss {ev.val_loss:.3f}, val BLEU {bleu}"
-                if ent is not None:
-                    msg += f", attention entropy {ent:.2f}"
-                if ev.probe:
-                    msg += f", probe → {ev.probe.output!r}"
-                (bar.write if bar else print)(msg, file=sys.stderr)
+                (bar.write if bar else print)(_eval_line(ev), file=sys.stderr)
             elif ev.kind in ("diagnostic", "checkpoint", "start"):
                 (bar.write if bar else print)(ev.message, file=sys.stderr)
             elif ev.kind == "failed":
@@ -189,6 +182,17 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
         if bar is not None:
             bar.close()
     return status
+
+
+def _eval_line(ev) -> str:
+    """An evaluation's line: validation loss and BLEU, the probe's attention entropy and output."""
+    bleu = "n/a" if ev.val_bleu is None else f"{ev.val_bleu:.1f}"
+    msg = f"step {ev.step}: val loss {ev.val_loss:.3f}, val BLEU {bleu}"
+    if ev.probe and ev.probe.entropy is not None:
+        msg += f", attention entropy {ev.probe.entropy:.2f}"
+    if ev.probe:
+        msg += f", probe → {ev.probe.output!r}"
+    return msg
 
 
 def _save_somewhere(trainer, *, save_failed: bool) -> None:
