@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from explorer.seq2seq.checkpoint import load_checkpoint, read_card
+from explorer.seq2seq.metrics import attention_entropy
 from explorer.seq2seq.training.train import (
     Trainer,
     TrainOptions,
     learning_rate,
-    mean_entropy,
     pick_device,
     teacher_forcing_ratio,
 )
@@ -48,8 +48,8 @@ def test_learning_rate_schedules_known_values():
 
 
 def test_mean_entropy_of_uniform_and_one_hot_rows():
-    assert mean_entropy(np.full((2, 4), 0.25)) == pytest.approx(math.log(4))
-    assert mean_entropy(np.eye(3)) == pytest.approx(0.0, abs=1e-9)
+    assert attention_entropy(np.full((2, 4), 0.25)) == pytest.approx(math.log(4))
+    assert attention_entropy(np.eye(3)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_pick_device_auto_is_cpu_here_and_absent_devices_are_refused():

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from explorer.seq2seq.data.corpus import MAX_PAIRS
-from explorer.seq2seq.metrics import attention_entropy as mean_entropy  # noqa: F401  (train.py)
 from explorer.seq2seq.models.families import ARCHS
 from explorer.seq2seq.training.presets import PRESETS
 

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from explorer.seq2seq.decoding.decode import pad_sources
+from explorer.seq2seq.metrics import attention_entropy
 from explorer.seq2seq.models.base import BOS, PAD, Seq2Seq
-from explorer.seq2seq.training.options import Probe, mean_entropy
+from explorer.seq2seq.training.options import Probe
 
 # A sentence whose attention map is drawn at every evaluation, per built-in corpus; other corpora
 # use their first validation pair.
@@ -67,7 +68,7 @@ def probe(model: Seq2Seq, tokenizer, pair: tuple[str, str], step: int) -> Probe:
     tf = teacher_forced(model, tokenizer, src, ref)
     attn = tf.attention_matrix()
     out = tokenizer.decode_tgt(greedy_batch(model, tokenizer, [src])[0])
-    entropy = mean_entropy(attn) if attn is not None else None
+    entropy = attention_entropy(attn) if attn is not None else None
     return Probe(step, list(tf.src_pieces), tf.pieces, attn, entropy, out)
 
 
