@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.cli import format_card, run
+from explorer.cli import format_card
 from explorer.seq2seq.checkpoint import load_checkpoint, read_card
 from explorer.seq2seq.models.base import PAD
 from explorer.seq2seq.models.families import build_model, make_config
@@ -149,8 +149,14 @@ def _history(path: Path, key: str) -> list[float]:
 def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
     one, two = tmp_path / "one" / "m.safetensors", tmp_path / "two" / "m.safetensors"
     one.parent.mkdir(), two.parent.mkdir()
-    assert run([*TRAIN, "--steps", "12", "--out", str(one)]) == 0
-    assert run(["train", "--resume", str(one), "--steps", "18", "--quiet"]) == 0
+    # the one-process reference runs as the torchrun processes do: its own process, one thread
+    # (in this process, threads and state left by earlier tests changed its rounding)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for args in ([*TRAIN, "--steps", "12", "--out", str(one)],
+                 ["train", "--resume", str(one), "--steps", "18", "--quiet"]):  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "explorer", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=240)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
 
     proc, notes = _torchrun(tmp_path, "-", [*TRAIN, "--steps", "12", "--out", str(two)])
     assert proc.returncode == 0, proc.stderr[-3000:]
