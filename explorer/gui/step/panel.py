@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from superqt import QLabeledSlider
 from superqt.utils import signals_blocked
 
+from explorer.gui.exports.step import install as install_exports
 from explorer.gui.session import MODES, Session
 from explorer.gui.state import LoadedModel
 from explorer.gui.step.alignment import AlignmentView
@@ -51,6 +52,7 @@ class StepPanel(QtWidgets.QWidget):
         self._build_inputs()
         self._build_transport()
         self._build_views()
+        install_exports(self)  # each view's right-click menu: PNG, SVG, CSV, JSON
         self._build_layout()
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.timer = QtCore.QTimer(self)
