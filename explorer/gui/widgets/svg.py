@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QRect
-from PySide6.QtGui import QFont, QFontInfo, QPainter
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSizeF
+from PySide6.QtGui import QFont, QFontInfo, QPainter, QPicture, QRegion
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
 
@@ -39,22 +39,29 @@ Affine = tuple[float, float, float, float, float, float]  # SVG's matrix(a b c d
 
 @contextmanager
 def uncached(widget: QWidget) -> Iterator[None]:
-    """Graphics items kept as pixmaps between repaints (cached axes, titles) paint themselves
-    directly while inside: a vector export gets their text and lines, not a bitmap of them."""
+    """While inside, graphics items kept as pixmaps between repaints (cached axes, titles) paint
+    themselves directly, so a vector export gets their text and lines, not a bitmap of them; and
+    pyqtgraph items are in their export mode (scatter symbols drawn as shapes, not as pieces of
+    a pixmap atlas)."""
     items = [
         item
-        for view in widget.findChildren(QGraphicsView)
-        if view.scene() is not None
+        for view in [widget, *widget.findChildren(QGraphicsView)]
+        if isinstance(view, QGraphicsView) and view.scene() is not None
         for item in view.scene().items()
-        if item.cacheMode() != QGraphicsItem.CacheMode.NoCache
     ]
-    modes = [item.cacheMode() for item in items]
-    for item in items:
+    cached = [item for item in items if item.cacheMode() != QGraphicsItem.CacheMode.NoCache]
+    modes = [item.cacheMode() for item in cached]
+    exporting = [item for item in items if callable(getattr(item, "setExportMode", None))]
+    for item in cached:
         item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    for item in exporting:
+        item.setExportMode(True, {"antialias": True, "background": None, "painter": None})
     try:
         yield
     finally:
-        for item, mode in zip(items, modes):
+        for item in exporting:
+            item.setExportMode(False)
+        for item, mode in zip(cached, modes):
             item.setCacheMode(mode)
 
 
@@ -72,19 +79,46 @@ def widget_svg(widget: QWidget, title: str, description: str) -> str:
     gen.setResolution(widget.logicalDpiY())  # fonts sized in points come out as on the screen
     gen.setTitle(title)
     gen.setDescription(description)
+    picture = QPicture()
+    recorder = QPainter(picture)
+    try:
+        with uncached(widget):
+            paint_widgets(widget, recorder)
+    finally:
+        recorder.end()
     painter = QPainter()
     if not painter.begin(gen):
         raise OSError("could not start an SVG painter")
     try:
-        # QWidget's own overload, also for views (QGraphicsView.render means something else);
-        # the painter overload needs an explicit offset.
-        with uncached(widget):
-            QWidget.render(widget, painter, QPoint())
+        painter.drawPicture(0, 0, picture)
     finally:
         painter.end()
     buffer.close()
     text = bytes(data.data()).decode("utf-8")
     return portable(text, widget.width(), widget.height(), drawn_family)
+
+
+def paint_widgets(widget: QWidget, painter: QPainter, origin: QPoint | None = None) -> None:
+    """Paint ``widget`` and its visible children, each at its place under the painter's
+    translation. A graphics view (every plot) draws its scene straight into this painter: painted
+    as a child widget, it paints with a painter of its own moved by an offset that Qt's SVG engine
+    leaves out of clip paths (a plot below a row of buttons was clipped to where the buttons are,
+    and its title vanished)."""
+    origin = origin or QPoint()
+    painter.save()
+    painter.translate(origin)
+    if isinstance(widget, QGraphicsView):
+        viewport = widget.viewport()
+        target = QRectF(QPointF(viewport.pos()), QSizeF(viewport.size()))
+        QGraphicsView.render(widget, painter, target, viewport.rect())
+        painter.restore()
+        return
+    # QWidget's own overload (QGraphicsView.render means something else); no children
+    QWidget.render(widget, painter, QPoint(), QRegion(), QWidget.RenderFlag.DrawWindowBackground)
+    painter.restore()
+    for child in widget.children():
+        if isinstance(child, QWidget) and child.isVisible() and not child.isWindow():
+            paint_widgets(child, painter, origin + child.pos())
 
 
 def drawn_family(family: str) -> str:
