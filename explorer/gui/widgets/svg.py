@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSizeF
-from PySide6.QtGui import QFont, QFontInfo, QPainter, QPicture, QRegion
+from PySide6.QtGui import QFont, QFontInfo, QFontMetricsF, QPainter, QPicture, QRegion
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
 
@@ -95,7 +95,7 @@ def widget_svg(widget: QWidget, title: str, description: str) -> str:
         painter.end()
     buffer.close()
     text = bytes(data.data()).decode("utf-8")
-    return portable(text, widget.width(), widget.height(), drawn_family)
+    return portable(text, widget.width(), widget.height(), drawn_family, TextMeasure(widget))
 
 
 def paint_widgets(widget: QWidget, painter: QPainter, origin: QPoint | None = None) -> None:
@@ -126,6 +126,24 @@ def drawn_family(family: str) -> str:
     return QFontInfo(QFont(family)).family()
 
 
+class TextMeasure:
+    """How wide Qt lays a text out, at a size in the SVG's pixels, on the widget's screen."""
+
+    def __init__(self, widget: QWidget) -> None:
+        self.dpi = widget.logicalDpiY()
+        self.metrics: dict[tuple[str, float, int], QFontMetricsF] = {}
+
+    def __call__(self, text: str, family: str, size: float, weight: int) -> float:
+        key = (family, size, weight)
+        fm = self.metrics.get(key)
+        if fm is None:
+            font = QFont(family)
+            font.setPointSizeF(size * 72 / self.dpi)
+            font.setWeight(QFont.Weight(weight))
+            fm = self.metrics[key] = QFontMetricsF(font)
+        return fm.horizontalAdvance(text)
+
+
 def save_widget_svg(widget: QWidget, path: str | Path, title: str, description: str) -> Path:
     path = Path(path)
     text = widget_svg(widget, title, description)
@@ -139,9 +157,17 @@ def save_widget_svg(widget: QWidget, path: str | Path, title: str, description: 
 # -- rewriting Qt's output (no Qt needed) -------------------------------------------------------
 
 
-def portable(svg: str, width: int, height: int, family: Callable[[str], str]) -> str:
-    """Qt's SVG with pixel size, real font families and non-scaling strokes mapped out of their
-    scaled groups."""
+def portable(
+    svg: str,
+    width: int,
+    height: int,
+    family: Callable[[str], str],
+    measure: Callable[[str, str, float, int], float] | None = None,
+) -> str:
+    """Qt's SVG with pixel size, real font families, each text as wide as Qt laid it out
+    (``measure(text, family, size, weight)``: another renderer's unhinted advances made long lines
+    of numbers drift by several characters), and non-scaling strokes mapped out of their scaled
+    groups."""
     ET.register_namespace("", SVG)
     ET.register_namespace("xlink", XLINK)
     root = ET.fromstring(svg)
@@ -154,6 +180,12 @@ def portable(svg: str, width: int, height: int, family: Callable[[str], str]) ->
             if name not in families:
                 families[name] = family(name)
             el.set("font-family", families[name])
+        if measure is not None and _local(el.tag) == "text" and (el.text or "").strip():
+            size = float(el.get("font-size") or 0)
+            weight = int(float(el.get("font-weight") or 400))
+            if size > 0:
+                el.set("textLength", f"{measure(el.text, el.get('font-family'), size, weight):g}")
+                el.set("lengthAdjust", "spacing")
     for group in list(root.iter(f"{{{SVG}}}g")):
         _flatten(group)
     return '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + ET.tostring(

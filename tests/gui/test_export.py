@@ -1,0 +1,243 @@
+"""Every view's export: the SVG, drawn by a real SVG renderer (resvg), looks like the PNG of the
+same view, heat-map cells keep their colours, and the data files name model, sentence and step."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+resvg_py = pytest.importorskip("resvg_py")
+
+from PySide6.QtCore import QPoint, QPointF, QRect  # noqa: E402
+from PySide6.QtGui import QImage, QPainter  # noqa: E402
+from PySide6.QtSvg import QSvgGenerator  # noqa: E402
+from PySide6.QtWidgets import QWidget  # noqa: E402
+
+from explorer.gui.exports import step as ex  # noqa: E402
+from explorer.gui.session import decode_job  # noqa: E402
+from explorer.gui.step.alignment import AlignmentView  # noqa: E402
+from explorer.gui.step.arithmetic import ArithmeticView  # noqa: E402
+from explorer.gui.step.attention import AttentionBarsView  # noqa: E402
+from explorer.gui.step.hidden import HiddenStatesView  # noqa: E402
+from explorer.gui.step.topk import TopKView  # noqa: E402
+from explorer.gui.step.transformer import TransformerView  # noqa: E402
+from explorer.gui.widgets.export import PNG_SCALE, exportable  # noqa: E402
+
+# Mean absolute difference (0–255, over 8×8-pixel block means of the 2× images, i.e. 4 screen
+# pixels) between the resvg rendering and the PNG of the same view. What differs in a faithful
+# SVG is anti-aliasing and text placed a pixel to the side. The SVG Qt writes unaided (an image
+# spilling out of its plot, strokes scaled by the plot's zoom, titles and axes clipped away)
+# differs by far more.
+MAX_MEAN_DIFF = 4.0
+BLOCK = 8
+CELL_TOLERANCE = 12  # per channel, at a cell's centre
+STEP = 2  # 0-based: the third step, so that rows after it are masked
+
+
+def pixels(image: QImage) -> np.ndarray:
+    """(H, W, 3) uint8 of a QImage."""
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h = image.width(), image.height()
+    raw = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())
+    return raw[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def resvg(svg_path, width: int, height: int) -> np.ndarray:
+    png = bytes(resvg_py.svg_to_bytes(svg_path=str(svg_path), width=width, height=height))
+    image = QImage()
+    assert image.loadFromData(png, "PNG"), "resvg returned no PNG"
+    return pixels(image)
+
+
+def blocks(a: np.ndarray, n: int = BLOCK) -> np.ndarray:
+    """The mean colour of each n×n block: a glyph placed a pixel to the side stays in its block."""
+    h, w = a.shape[0] // n * n, a.shape[1] // n * n
+    return a[:h, :w].astype(np.float64).reshape(h // n, n, w // n, n, 3).mean(axis=(1, 3))
+
+
+def mean_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference (0–255) of the two images' block means."""
+    assert a.shape == b.shape
+    return float(np.abs(blocks(a) - blocks(b)).mean())
+
+
+def qt_unaided_svg(widget: QWidget, path) -> None:
+    """The SVG as the generator writes it by itself (the exporter this project had before)."""
+    gen = QSvgGenerator()
+    gen.setFileName(str(path))
+    gen.setSize(widget.size())
+    gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+    painter = QPainter(gen)
+    QWidget.render(widget, painter, QPoint())
+    painter.end()
+    text = path.read_text("utf-8")  # its millimetre size is rejected by resvg: pixels instead
+    head, rest = text.split("viewBox", 1)
+    head = head.split("<svg", 1)[0] + f'<svg width="{widget.width()}" height="{widget.height()}" '
+    path.write_text(head + "viewBox" + rest, "utf-8")
+
+
+SENTENCE = "the black cat sat on the mat"
+
+
+@pytest.fixture(scope="module")
+def traces():
+    """The bundled Bahdanau and Transformer on a lecture sentence (loading takes a second)."""
+    from explorer.assets import checkpoint_path
+    from explorer.gui.state import LoadedModel
+    from explorer.seq2seq.checkpoint import load_checkpoint
+
+    def decoded(name: str):
+        entry = LoadedModel.from_checkpoint(load_checkpoint(checkpoint_path(name)))
+        return decode_job(entry, "greedy", SENTENCE)
+
+    return {"rnn": decoded("classroom-bahdanau"), "transformer": decoded("classroom-transformer")}
+
+
+def build(kind: str, traces, qtbot):
+    """(view, export entry) of one view showing step STEP, as the Step-through panel feeds it."""
+    trace = traces["transformer" if kind == "transformer" else "rnn"]
+
+    def shown():
+        return trace, STEP
+
+    makers = {
+        "alignment": (AlignmentView, lambda v: ex.alignment_data(shown)),
+        "attention": (AttentionBarsView, lambda v: ex.attention_data(shown)),
+        "top-k": (TopKView, lambda v: ex.topk_data(shown)),
+        "hidden states": (HiddenStatesView, lambda v: ex.hidden_data(shown)),
+        "arithmetic": (
+            ArithmeticView,
+            lambda v: ex.text_data("arithmetic", shown, lambda: list(v.text.lines)),
+        ),
+        "transformer": (TransformerView, lambda v: ex.self_attention_data(shown, -1, None)),
+    }
+    cls, data = makers[kind]
+    view = cls()
+    qtbot.addWidget(view)
+    view.resize(640, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_trace(trace)
+    view.set_step(STEP)
+    qtbot.wait(10)
+    return view, exportable(view, kind, lambda: data(view))
+
+
+VIEWS = ("alignment", "attention", "top-k", "hidden states", "arithmetic", "transformer")
+
+
+@pytest.mark.parametrize("kind", VIEWS)
+def test_the_svg_renders_like_the_png(kind, traces, qtbot, tmp_path):
+    view, entry = build(kind, traces, qtbot)
+    png = entry.save(tmp_path / "v.png")
+    svg = entry.save(tmp_path / "v.svg")
+    shot = pixels(QImage(str(png)))
+    w, h = view.width() * PNG_SCALE, view.height() * PNG_SCALE
+    assert shot.shape == (h, w, 3)  # the PNG is the view at twice its size
+    drawn = resvg(svg, w, h)
+    assert mean_diff(drawn, shot) < MAX_MEAN_DIFF
+
+
+def cell_centres(view: AlignmentView) -> list[tuple[int, int, QPointF]]:
+    """(row, col, where the cell's centre is in the view's own pixels) of every cell."""
+    plot = view.plot
+    vb = plot.getPlotItem().getViewBox()
+    rows, cols = view.shape
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            scene = vb.mapViewToScene(QPointF(c + 0.5, r + 0.5))
+            local = plot.mapFromScene(scene)
+            out.append((r, c, QPointF(plot.mapTo(view, local))))
+    return out
+
+
+def test_heat_map_cells_keep_their_colours_in_the_svg(traces, qtbot, tmp_path):
+    view, entry = build("alignment", traces, qtbot)
+    shot = pixels(QImage(str(entry.save(tmp_path / "a.png"))))
+    drawn = resvg(entry.save(tmp_path / "a.svg"), *shot.shape[1::-1])
+    checked = 0
+    for _, _, p in cell_centres(view):
+        x, y = int(p.x() * PNG_SCALE), int(p.y() * PNG_SCALE)
+        screen, svg = shot[y, x].astype(int), drawn[y, x].astype(int)
+        assert np.abs(screen - svg).max() <= CELL_TOLERANCE, (x, y, screen, svg)
+        checked += 1
+    assert checked == view.shape[0] * view.shape[1] > 4
+
+
+@pytest.mark.parametrize("kind", ("alignment", "attention"))
+def test_the_comparison_tells_qt_unaided_svg_apart(kind, traces, qtbot, tmp_path):
+    """The measure above can fail: the SVG Qt writes by itself (the earlier exporter) breaks it."""
+    view, entry = build(kind, traces, qtbot)
+    shot = pixels(QImage(str(entry.save(tmp_path / "v.png"))))
+    qt_unaided_svg(view, tmp_path / "raw.svg")
+    drawn = resvg(tmp_path / "raw.svg", *shot.shape[1::-1])
+    assert mean_diff(drawn, shot) > 2 * MAX_MEAN_DIFF
+
+
+def test_data_files_name_model_sentence_and_step(traces, qtbot, tmp_path):
+    view, entry = build("alignment", traces, qtbot)
+    trace = traces["rnn"]
+    data = json.loads(entry.save(tmp_path / "a.json").read_text("utf-8"))
+    assert (data["view"], data["model"], data["source"]) == ("alignment", trace.model, trace.source)
+    assert (data["step"], data["steps"]) == (STEP + 1, len(trace))
+    assert data["columns"] == ["step", "target", *trace.src_pieces]
+    assert len(data["rows"]) == STEP + 1  # the rows written so far, as the view shows them
+    alpha = trace.attention_matrix()
+    for i, row in enumerate(data["rows"]):
+        assert row[:2] == [i + 1, trace.pieces[i]]
+        assert np.allclose(row[2:], alpha[i], atol=1e-6)
+    text = entry.save(tmp_path / "a.csv").read_text("utf-8")
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    assert comments[:4] == [
+        "# view: alignment",
+        f"# model: {trace.model}",
+        f"# source: {trace.source}",
+        f"# step: {STEP + 1}",
+    ]
+    table = list(csv.reader(io.StringIO("\n".join(text.splitlines()[len(comments) :]))))
+    assert table[0] == ["step", "target", *trace.src_pieces]
+    assert [float(v) for v in table[1][2:]] == pytest.approx(alpha[0], abs=1e-5)
+    png = QImage(str(entry.save(tmp_path / "a.png")))
+    assert png.text("model") == trace.model and png.text("step") == str(STEP + 1)
+    assert trace.source in entry.save(tmp_path / "a.svg").read_text("utf-8")
+
+
+def test_a_view_with_nothing_to_show_says_so(qtbot, tmp_path):
+    view = AlignmentView()
+    qtbot.addWidget(view)
+    entry = exportable(view, "alignment", lambda: ex.alignment_data(lambda: (None, 0)))
+    with pytest.raises(ValueError, match="decode a sentence first"):
+        entry.save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match=r"\.png, \.svg, \.csv, \.json"):
+        entry.save(tmp_path / "a.bmp")
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_right_click_menu_offers_the_four_files(traces, qtbot):
+    from explorer.gui.widgets.export import ACTIONS, export_menu, export_of
+
+    view, entry = build("top-k", traces, qtbot)
+    assert export_of(view) is entry
+    menu = export_menu(view, entry)
+    assert [a.text() for a in menu.actions()] == list(ACTIONS)
+    assert [a.data() for a in menu.actions()] == [".png", ".svg", ".csv", ".json"]
+
+
+def test_every_step_through_view_has_the_menu(qtbot):
+    from explorer.gui.session import Session
+    from explorer.gui.step.panel import StepPanel
+    from explorer.gui.widgets.export import export_of
+
+    panel = StepPanel(Session())
+    qtbot.addWidget(panel)
+    views = [panel.alignment, panel.bars.plot, panel.bars.context, panel.topk, panel.hidden,
+             panel.arithmetic, panel.transformer, panel.compare]  # fmt: skip
+    names = [export_of(v).name if export_of(v) else None for v in views]
+    assert names == ["alignment", "attention", "context", "top-k", "hidden states",
+                     "arithmetic", "transformer", "compare"]  # fmt: skip
