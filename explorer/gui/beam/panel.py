@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from explorer.gui.beam.readouts import NBestTable, PathDetails
 from explorer.gui.beam.sweep import SweepWidget
 from explorer.gui.beam.tree_view import BeamTreeView, result_parts
+from explorer.gui.exports.beam import install_beam
 from explorer.gui.session import Session
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.empty import EmptyNote
@@ -196,6 +197,7 @@ class BeamPanel(QWidget):
         self.details.empty = EmptyNote(self.details)
         self.nbest_table.empty = EmptyNote(self.nbest_table)
         self.exact_text.empty = EmptyNote(self.exact_text)
+        install_beam(self)  # each view's right-click menu: PNG, SVG, CSV, JSON
 
     def _spin(self, lo: int, hi: int, value: int, tip: str) -> QSpinBox:
         w = QSpinBox()

@@ -214,10 +214,12 @@ class TrainPanel(QWidget):
 
     def _live_views(self) -> tuple:
         if self._live is None:
+            from explorer.gui.exports.beam import install_curves
             from explorer.gui.train.plots import AttentionReplay, LiveCurves
 
             curves = LiveCurves()
             curves.setMinimumWidth(420)
+            install_curves(self, curves)  # its right-click menu: PNG, SVG, CSV, JSON
             replay = AttentionReplay()
             live = QSplitter(Qt.Orientation.Horizontal)
             live.addWidget(curves)
