@@ -19,7 +19,9 @@ from explorer.cli_common import (
     stored_corpus,
     stored_options,
 )
-from explorer.cli_train import cmd_train  # noqa: F401  (subcommands are dispatched by name)
+from explorer.cli_figure import add_parser as _figure_parser
+from explorer.cli_figure import cmd_figure  # noqa: F401  (subcommands are dispatched by name)
+from explorer.cli_train import cmd_train  # noqa: F401
 
 CHECKPOINT_HELP = f"a checkpoint file, or a bundled model by name ({', '.join(BUNDLED)})"
 
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command")
     for add in (_train_parser, _translate_parser, _evaluate_parser, _other_parsers):
         add(sub)
+    _figure_parser(sub, CHECKPOINT_HELP)
     return ap
 
 
