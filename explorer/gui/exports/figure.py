@@ -41,6 +41,16 @@ def checked_step(trace: Trace, step: int | None) -> int:
     return step - 1
 
 
+def _style(view: QWidget) -> None:
+    """The theme's plot colours and fonts, on the view and every plot inside it."""
+    from explorer.gui.widgets.plotting import pg
+
+    if isinstance(view, pg.PlotWidget):
+        view.setBackground(theme.color("plot_bg"))
+        theme.style_plot(view.getPlotItem())
+    theme.style_plots(view)
+
+
 def _shown(view: QWidget, size: tuple[int, int], target: QWidget | None = None) -> None:
     """Show the view so that the widget the figure draws (``target``, a part of the view, or the
     view itself) is ``size`` pixels."""
@@ -103,7 +113,7 @@ def step_figure(name: str, entry: Any, trace: Trace, t: int, size: tuple[int, in
         view.set_trace(trace, entry.tokenizer.tgt_piece)
     else:
         view.set_trace(trace)
-    theme.style_plots(view)
+    _style(view)
     _shown(view, size, target)
     view.set_step(t)
     QApplication.processEvents()
@@ -122,7 +132,7 @@ def bottleneck_figure(trace: Trace, size: tuple[int, int]) -> Exportable:
     view.set_matrix(c, [short(p) for p in trace.pieces], None, symmetric_levels(c))
     view.plot.getPlotItem().hideAxis("bottom")  # a tick per unit would be a black band
     view.set_step(None)
-    theme.style_plots(view)
+    _style(view)
     _shown(view, size)
     return exportable(view, "bottleneck", lambda: step_data.bottleneck_data(lambda: (trace, 0)))
 
@@ -135,7 +145,7 @@ def tree_figure(entry: Any, sentence: str, beam: int, size: tuple[int, int]) -> 
               "alpha": 0.0, "beta": 0.0}  # fmt: skip
     result = stamp_beam(entry, default_search(entry, sentence, params))
     view = BeamTreeView()
-    theme.style_plots(view.parentWidget() or view)
+    _style(view)
     _shown(view, size)
     view.draw_tree(result)
     QApplication.processEvents()
@@ -158,7 +168,7 @@ def sweep_figure(entry: Any, pairs: int, size: tuple[int, int]) -> Exportable:
     origin = SourceRecord(entry.name, f"classroom test set, first {len(test)} pairs", ())
     view = SweepWidget()
     view.show_record(SweepRecord(origin, points, done=True), "")
-    theme.style_plots(view)
+    _style(view)
     _shown(view, size)
     return exportable(view, "sweep", lambda: beam_data.sweep_data(view.record), widget=view.plot)
 
