@@ -241,3 +241,42 @@ def test_every_step_through_view_has_the_menu(qtbot):
     names = [export_of(v).name if export_of(v) else None for v in views]
     assert names == ["alignment", "attention", "context", "top-k", "hidden states",
                      "arithmetic", "transformer", "compare"]  # fmt: skip
+
+
+def test_a_non_scaling_stroke_leaves_its_scaled_group():
+    """Qt writes a 3-px outline in a plot scaled 50×30 as a non-scaling stroke; renderers without
+    that effect drew it 150 px wide. Rewritten, the shape is in the parent's pixels."""
+    from explorer.gui.widgets.svg import portable
+
+    qt = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10mm" height="5mm" viewBox="0 0 400 300">'
+        '<g stroke="#dc2828" stroke-width="3" transform="matrix(50,0,0,30,10,20)" '
+        'font-family="Sans Serif">'
+        '<rect vector-effect="non-scaling-stroke" x="0" y="2" width="8" height="1"/>'
+        '<path vector-effect="non-scaling-stroke" d="M0,0 L1,1 C2,2 3,3 4,4 Z"/>'
+        '<text x="1" y="1">kept under the matrix</text></g></svg>'
+    )
+    out = portable(qt, 400, 300, lambda family: "DejaVu Sans")
+    assert 'width="400" height="300"' in out and "mm" not in out
+    assert 'x="10" y="80" width="400" height="30"' in out  # (0,2)+(8,1) through the matrix
+    assert 'd="M10,20 L60,50 C110,80 160,110 210,140 Z"' in out
+    assert "vector-effect" not in out
+    assert 'transform="matrix(50,0,0,30,10,20)"><text' in out.replace("\n", "")
+    assert 'font-family="DejaVu Sans"' in out and "Sans Serif" not in out
+
+
+def test_tree_sweep_and_curves_data_are_tables():
+    from types import SimpleNamespace
+
+    from explorer.gui.exports.beam import curves_data, sweep_data, tree_data
+
+    with pytest.raises(ValueError, match="type a sentence first"):
+        tree_data(None)
+    origin = SimpleNamespace(model="m", text="classroom test set, first 3 pairs")
+    record = SimpleNamespace(origin=origin, points=((1, 20.0, 7.5), (2, 21.0, 7.0)), done=True)
+    data = sweep_data(record)
+    assert data.columns == ("beam", "BLEU", "average length") and data.rows == record.points
+    curves = curves_data("bahdanau (classroom)", {"loss": ([1, 2], [3.0, 2.5]), "lr": ([], [])})
+    assert curves.rows == (("loss", 1, 3.0), ("loss", 2, 2.5))
+    with pytest.raises(ValueError, match="train a model first"):
+        curves_data("x", {"loss": ([], [])})
