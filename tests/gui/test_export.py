@@ -280,3 +280,39 @@ def test_tree_sweep_and_curves_data_are_tables():
     assert curves.rows == (("loss", 1, 3.0), ("loss", 2, 2.5))
     with pytest.raises(ValueError, match="train a model first"):
         curves_data("x", {"loss": ([], [])})
+
+
+def test_a_right_click_on_a_plot_reaches_its_views_menu(qtbot, monkeypatch):
+    """The click lands on a plot's viewport deep inside the view; the view's menu opens."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QApplication, QGraphicsView
+
+    from explorer.gui.beam.panel import BeamPanel
+    from explorer.gui.session import Session
+    from explorer.gui.step.panel import StepPanel
+    from explorer.gui.widgets import export
+
+    opened = []
+    monkeypatch.setattr(export, "_show_menu", lambda view, entry, pos: opened.append(entry.name))
+    session = Session()
+    step, beam = StepPanel(session), BeamPanel(session)
+    for panel in (step, beam):
+        qtbot.addWidget(panel)
+        panel.resize(1200, 800)
+        panel.show()
+        qtbot.waitExposed(panel)
+    views = {"alignment": step.alignment, "attention": step.bars.plot, "top-k": step.topk,
+             "beam tree": beam.tree_view}  # fmt: skip
+    for name, view in views.items():
+        plot = view if isinstance(view, QGraphicsView) else view.findChildren(QGraphicsView)[0]
+        target = plot.viewport()
+        centre = target.rect().center()
+        event = QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, centre, target.mapToGlobal(centre)
+        )
+        assert event.type() == QEvent.Type.ContextMenu
+        QApplication.sendEvent(target, event)
+        assert opened[-1:] == [name], (name, opened)
+    # pyqtgraph's own right-click menu (with its failing SVG export) gives way to ours
+    assert not beam.sweep.plot.getPlotItem().getViewBox().menuEnabled()

@@ -91,10 +91,15 @@ def exportable(
     view._exportable = entry  # the menu and tests find it here
     view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
     view.customContextMenuRequested.connect(lambda pos: _show_menu(view, entry, pos))
-    for plot in view.findChildren(QGraphicsView):
+    plots = [v for v in (view, *view.findChildren(QGraphicsView)) if isinstance(v, QGraphicsView)]
+    for plot in plots:
         # a plot inside the view hands the right click up to the view (text keeps its own menu)
         if export_of(plot) is None:
             plot.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        # and pyqtgraph's own menu (whose SVG export fails) gives way to this one
+        for item in plot.scene().items() if plot.scene() is not None else ():
+            if callable(getattr(item, "setMenuEnabled", None)):
+                item.setMenuEnabled(False)
     return entry
 
 
