@@ -316,3 +316,20 @@ def test_a_right_click_on_a_plot_reaches_its_views_menu(qtbot, monkeypatch):
         assert opened[-1:] == [name], (name, opened)
     # pyqtgraph's own right-click menu (with its failing SVG export) gives way to ours
     assert not beam.sweep.plot.getPlotItem().getViewBox().menuEnabled()
+
+
+def test_the_compare_column_exports_its_own_models_numbers(traces, qtbot, tmp_path):
+    from explorer.gui.session import Session
+    from explorer.gui.step.panel import StepPanel
+    from explorer.gui.widgets.export import export_of
+
+    panel = StepPanel(Session())
+    qtbot.addWidget(panel)
+    entry = export_of(panel.compare)
+    with pytest.raises(ValueError, match="tick Compare"):
+        entry.save(tmp_path / "c.json")
+    other = traces["transformer"]
+    panel.compare.set_trace(other)
+    data = json.loads(entry.save(tmp_path / "c.json").read_text("utf-8"))
+    assert (data["view"], data["model"]) == ("compare", other.model)
+    assert len(data["rows"]) == panel.t + 1  # the comparison's alignment so far

@@ -154,7 +154,9 @@ def install(panel: Any) -> None:
 def _compare(panel: Any, shown: Shown) -> ViewData:
     """The comparison model's alignment so far (or its top-k, without attention)."""
     trace, _ = shown()
-    if trace is not None and trace.steps and not trace.has_attention:
+    if trace is None or not trace.steps:
+        raise ValueError("the compare view shows nothing yet: tick Compare and pick a model")
+    if not trace.has_attention:
         data = topk_data(shown, 5, panel.piece_of)
     else:
         data = alignment_data(shown)
