@@ -94,6 +94,12 @@ def checked(args: argparse.Namespace) -> tuple[Path, Path | None, tuple[int, int
     return out, data, _size(args.size)
 
 
+def _quiet_size_hints(kind, context, message: str) -> None:
+    """Qt's messages on stderr, less the offscreen plugin's size-hint note (noise here)."""
+    if "propagateSizeHints" not in message:
+        sys.stderr.write(message + "\n")
+
+
 def _start_qt(theme_name: str, projector: bool):
     """The QApplication, offscreen when no display is there; CliError when Qt cannot load."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -102,6 +108,9 @@ def _start_qt(theme_name: str, projector: bool):
         from PySide6.QtWidgets import QApplication
     except ImportError as e:
         raise CliError(f"the figure command needs Qt (PySide6), which did not load: {e}") from None
+    from PySide6.QtCore import qInstallMessageHandler
+
+    qInstallMessageHandler(_quiet_size_hints)
     app = QApplication.instance() or QApplication(["attention-explorer"])
     from explorer.gui.widgets import theme
 
