@@ -110,7 +110,18 @@ class ThemeSignals(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.theme = "light"
-        self.metrics = metrics(*DEFAULT_SCREEN)
+        self._metrics: Metrics | None = None
+
+    @property
+    def metrics(self) -> Metrics:
+        """The sizes applied last; before the first apply(), those it gives without a screen."""
+        if self._metrics is None:
+            return metrics(*screen_size())
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value: Metrics) -> None:
+        self._metrics = value
 
     @property
     def scale(self) -> float:
