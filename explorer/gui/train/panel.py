@@ -215,11 +215,12 @@ class TrainPanel(QWidget):
     def _live_views(self) -> tuple:
         if self._live is None:
             from explorer.gui.train.plots import AttentionReplay, LiveCurves
+            from explorer.gui.widgets.adaptive import AdaptiveSplitter, curves_width
 
             curves = LiveCurves()
-            curves.setMinimumWidth(420)
             replay = AttentionReplay()
-            live = QSplitter(Qt.Orientation.Horizontal)
+            floor = replay.minimumWidth()
+            live = AdaptiveSplitter(lambda: [curves_width(curves, 420), floor])
             live.addWidget(curves)
             live.addWidget(replay)
             live.setStretchFactor(0, 3)
