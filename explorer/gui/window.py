@@ -44,7 +44,6 @@ PANELS = {
     "beam": ("Beam vs greedy", "explorer.gui.beam.panel:BeamPanel"),
 }
 OPENING_PANEL = "step"  # the tab a first start opens on (later starts: the last one shown)
-DEFAULT_SIZE = (1400, 900)  # a first start's window, cut to the screen
 MAX_RECENT = 8
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt);;All files (*)"
 
@@ -169,8 +168,10 @@ class MainWindow(QMainWindow):
         geometry = s.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(*DEFAULT_SIZE)
+        else:  # a first start takes the whole screen: a classroom's projector, say
+            self.resize(*self.screen_size())
+            if self._screen is None:  # on a given screen size, that size is the whole screen
+                self.setWindowState(Qt.WindowState.WindowMaximized)
         if projector is None:
             projector = s.value("projector", False, bool)
         self.projector_action.setChecked(bool(projector))

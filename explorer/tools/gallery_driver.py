@@ -56,6 +56,8 @@ class Driver:
         compare = getattr(panel, "compare_check", None)
         if compare is not None:
             compare.setChecked(shot.tab == COMPARE)
+            if shot.tab == COMPARE:
+                self._compare_with_another(panel)
         settle(self.app, 0.8)
         image = w.grab()
         if image.width() > shot.size[0] or image.height() > shot.size[1]:
@@ -63,6 +65,17 @@ class Driver:
         if not image.save(str(path), "PNG"):
             return f"could not write {path}"
         return None
+
+    def _compare_with_another(self, panel) -> None:
+        """The Compare column on a model other than the current one, as a teacher would pick."""
+        box = getattr(getattr(panel, "compare", None), "model_box", None)
+        current = self.window.state.current
+        if box is None or current is None or box.currentText() != current.name:
+            return
+        others = [i for i in range(box.count()) if box.itemText(i) != current.name]
+        if others:
+            box.setCurrentIndex(others[0])
+            box.activated.emit(others[0])
 
     def close(self) -> None:
         if self.window is not None:
