@@ -155,8 +155,8 @@ def test_every_panel_fits_the_screen_with_text_at_the_floor(open_window, qtbot, 
             assert small_texts(panel, m.floor_px) == [], (key, projector)
             assert all(size == f"{m.plot_px}px" for size in legend_sizes(panel))
             if key == "train":  # the curves are drawn inside their widget, not under the probe
-                curves = panel.curves
-                assert curves.width() + 1 >= curves_width(curves), projector
+                for view in (panel.curves, panel.replay.view):
+                    assert view.width() + 1 >= curves_width(view), (view, projector)
             overlaps = overlapping_labels(panel)
             assert [o for o in overlaps if not known_overlap(o, key, screen, projector)] == []
 

@@ -220,7 +220,9 @@ class TrainPanel(QWidget):
             curves = LiveCurves()
             replay = AttentionReplay()
             floor = replay.minimumWidth()
-            live = AdaptiveSplitter(lambda: [curves_width(curves, 420), floor])
+            live = AdaptiveSplitter(
+                lambda: [curves_width(curves, 420), curves_width(replay.view, floor)]
+            )
             live.addWidget(curves)
             live.addWidget(replay)
             live.setStretchFactor(0, 3)
