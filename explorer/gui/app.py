@@ -36,7 +36,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="screenshot of the Step-through panel at this step (1 = first; "
         "default: the last, with the whole alignment drawn)",
     )
-    p.add_argument("--theme", choices=["light", "dark"], help=argparse.SUPPRESS)
+    p.add_argument("--theme", choices=["light", "dark"], help="with --screenshot: the theme")
     p.add_argument("--preset", help="with --panel train: the training preset the form starts from")
     p.add_argument(
         "--train-steps",

@@ -94,9 +94,9 @@ TITLES = {
 
 
 def _where() -> str:
-    display = os.environ.get("DISPLAY")
+    display = os.environ.get("DISPLAY")  # an Xvfb, or a screen
     if display and os.environ.get("QT_QPA_PLATFORM", "xcb").startswith("xcb"):
-        return f"the real window on X display {display}"
+        return "the real window, on an X display"
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     return "rendered offscreen: no DISPLAY was given"
 
