@@ -115,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     failed: dict[str, str] = {}
     for shot in shots:
-        error = driver.capture(shot, args.out / shot.file)
+        try:
+            error = driver.capture(shot, args.out / shot.file)
+        except Exception as e:  # one panel failing leaves the others' pictures: said below
+            error = f"{type(e).__name__}: {e}"
         if error:
             failed[shot.file] = error
             print(f"gallery: {shot.file}: {error}", file=sys.stderr)

@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings, Qt, QThreadPool
 from PySide6.QtGui import QFontInfo, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QApplication, QGraphicsSimpleTextItem, QGraphicsTextItem, QWidget
 
+from explorer.gui.beam.panel import TREE_MIN_WIDTH
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.adaptive import AdaptiveSplitter, curves_width
 from explorer.gui.window import MODELS_DIR, MainWindow
@@ -154,6 +155,11 @@ def test_every_panel_fits_the_screen_with_text_at_the_floor(open_window, qtbot, 
             assert w.statusBar().geometry().bottom() < screen[1]
             assert small_texts(panel, m.floor_px) == [], (key, projector)
             assert all(size == f"{m.plot_px}px" for size in legend_sizes(panel))
+            if key == "step":  # the sentence box shows the whole lecture example
+                box = panel.sentence
+                assert box.width() > box.fontMetrics().horizontalAdvance(box.text()), projector
+            if key == "beam":  # the tree is no sliver beside the controls and details
+                assert panel.tree_view.width() >= TREE_MIN_WIDTH, projector
             if key == "train":  # the curves are drawn inside their widget, not under the probe
                 for view in (panel.curves, panel.replay.view):
                     assert view.width() + 1 >= curves_width(view), (view, projector)
