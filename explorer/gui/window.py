@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         real screen's (screenshots, the gallery, tests)."""
         super().__init__()
         self._screen = screen
+        self._follows_screen = False
         self.state = state or Session()
         self.settings = settings or QSettings("attention-explorer", "attention-explorer")
         self.error_dialogs = error_dialogs
@@ -546,6 +547,19 @@ class MainWindow(QMainWindow):
             if url.isLocalFile():
                 self.open_checkpoint(url.toLocalFile())
         event.acceptProposedAction()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        """Once shown, a move to another screen (a laptop's window dragged to the projector)
+        sizes the fonts for that screen."""
+        super().showEvent(event)
+        handle = self.windowHandle()
+        if handle is not None and not self._follows_screen:
+            handle.screenChanged.connect(self._screen_changed)
+            self._follows_screen = True
+
+    def _screen_changed(self, _screen) -> None:
+        if self._screen is None:  # a given screen size stays
+            self.apply_theme()
 
     # -- closing ------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 30_000) -> bool:

@@ -276,3 +276,18 @@ def test_comparing_in_projector_mode_keeps_the_source_words_apart(open_window, q
     step.compare_check.setChecked(True)
     settle(qtbot)
     assert overlapping_labels(step) == []
+
+
+def test_a_move_to_another_screen_sizes_the_fonts_for_it(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
+    qtbot.addWidget(w)
+    w.show()
+    here = theme.metrics(*w.screen_size())
+    assert theme.signals().metrics == here
+    theme.apply(QApplication.instance(), "light", False, (3840, 2160))  # as sized elsewhere
+    assert theme.signals().metrics != here
+    w.windowHandle().screenChanged.emit(w.windowHandle().screen())
+    assert theme.signals().metrics == here
+    assert px(QApplication.instance().font()) == here.body_px
+    w.shutdown()
