@@ -36,7 +36,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="screenshot of the Step-through panel at this step (1 = first; "
         "default: the last, with the whole alignment drawn)",
     )
-    p.add_argument("--theme", choices=["light", "dark"], help=argparse.SUPPRESS)
+    p.add_argument("--theme", choices=["light", "dark"], help="with --screenshot: the theme")
     p.add_argument("--preset", help="with --panel train: the training preset the form starts from")
     p.add_argument(
         "--train-steps",
@@ -46,12 +46,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="with --screenshot --panel train: train the preset, grab the panel paused at the "
         "evaluation of step N (0: before training, -N: stopped there)",
     )
-    p.add_argument("--size", default="1400x900", help="screenshot size, WIDTHxHEIGHT")
+    p.add_argument(
+        "--size",
+        default="1400x900",
+        help="screenshot size, WIDTHxHEIGHT (fonts sized for that screen)",
+    )
     p.add_argument("--quit-when-ready", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
-def _wait(app, done, timeout_s: float) -> bool:
+def wait_until(app, done, timeout_s: float) -> bool:
     """Run the event loop until ``done()`` or the timeout; True when done."""
     t_end = time.monotonic() + timeout_s
     while not done():
@@ -62,13 +66,13 @@ def _wait(app, done, timeout_s: float) -> bool:
     return True
 
 
-def _idle(app, settle_s: float = 0.4) -> None:
+def settle(app, settle_s: float = 0.4) -> None:
     """Let workers finish and the panels draw what they produced."""
     from PySide6.QtCore import QThreadPool
 
     pool = QThreadPool.globalInstance()
-    _wait(app, lambda: pool.activeThreadCount() == 0, LOAD_TIMEOUT_S)
-    _wait(app, lambda: False, settle_s)
+    wait_until(app, lambda: pool.activeThreadCount() == 0, LOAD_TIMEOUT_S)
+    wait_until(app, lambda: False, settle_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,12 +131,12 @@ def _set_sentence(window, text: str) -> None:
 
 def _screenshot(app, window, args) -> int:
     w, h = (int(x) for x in args.size.lower().split("x"))
-    window.resize(w, h)
+    window.set_screen((w, h))  # fonts sized for, and the window filling, a screen of that size
     window.show()
-    if not _wait(app, lambda: not window.loading, LOAD_TIMEOUT_S):
+    if not wait_until(app, lambda: not window.loading, LOAD_TIMEOUT_S):
         print("error: timed out waiting for the model to load", file=sys.stderr)
         return 1
-    _idle(app)
+    settle(app)
     if args.checkpoint and window.last_error:
         print(f"error: {window.last_error}", file=sys.stderr)
         return 1
@@ -146,9 +150,9 @@ def _screenshot(app, window, args) -> int:
         status = _train_for_screenshot(app, window, args)
         if status:
             return status
-        _wait(app, lambda: False, 0.5)
+        wait_until(app, lambda: False, 0.5)
     else:
-        _idle(app)
+        settle(app)
     out = Path(args.screenshot)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(out), "PNG"):
@@ -173,7 +177,7 @@ def _train_for_screenshot(app, window, args) -> int:
         panel.corpus.set_spec(preset["corpus"])
         if preset.get("corpus_size"):
             panel.corpus.size.setValue(preset["corpus_size"])
-    _idle(app)
+    settle(app)
     if args.train_steps == 0:
         return 0
     panel.start()
@@ -184,13 +188,13 @@ def _train_for_screenshot(app, window, args) -> int:
             return True
         return any(p.step >= target for p in panel.replay.probes)
 
-    _wait(app, reached, 3600)
+    wait_until(app, reached, 3600)
     if panel.running and args.train_steps > 0:  # during training: paused at the probe
         panel.worker.pause()
-        _wait(app, lambda: panel.paused, 60)
+        wait_until(app, lambda: panel.paused, 60)
         panel.redraw()
     elif panel.running:  # after training: stopped there, the trained model kept
         panel.stop()
-        _wait(app, lambda: not panel.running, 600)
-        _idle(app)
+        wait_until(app, lambda: not panel.running, 600)
+        settle(app)
     return 0

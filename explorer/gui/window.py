@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -43,6 +43,7 @@ PANELS = {
     "step": ("Step-through", "explorer.gui.step.panel:StepPanel"),
     "beam": ("Beam vs greedy", "explorer.gui.beam.panel:BeamPanel"),
 }
+OPENING_PANEL = "step"  # the tab a first start opens on (later starts: the last one shown)
 MAX_RECENT = 8
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt);;All files (*)"
 
@@ -60,6 +61,18 @@ def _version() -> str:
         return version("attention-explorer")
     except Exception:  # not installed (running from a checkout)
         return "0.1.0"
+
+
+OPENING_INDEX = list(PANELS).index(OPENING_PANEL)
+
+
+def load_message(path: Path, entry: LoadedModel, current: LoadedModel | None) -> str:
+    """The status line for a loaded checkpoint. The bundled models load one after the other
+    behind the current one, so a model that is not made current says so (the model label beside
+    the message names the current one)."""
+    if current is None or current is entry:
+        return f"loaded {path.name}: now the current model"
+    return f"also opened {path.stem}: pick it in the Model menu"
 
 
 class Panels(Mapping):
@@ -104,9 +117,14 @@ class MainWindow(QMainWindow):
         projector: bool | None = None,
         error_dialogs: bool = True,
         first_load: FirstLoad | None = None,
+        screen: tuple[int, int] | None = None,
     ) -> None:
-        """``first_load``: the default bundled model, already being read (see FirstLoad)."""
+        """``first_load``: the default bundled model, already being read (see FirstLoad);
+        ``screen``: the screen size (width, height) to fit and size fonts for, in place of the
+        real screen's (screenshots, the gallery, tests)."""
         super().__init__()
+        self._screen = screen
+        self._follows_screen = False
         self.state = state or Session()
         self.settings = settings or QSettings("attention-explorer", "attention-explorer")
         self.error_dialogs = error_dialogs
@@ -142,7 +160,7 @@ class MainWindow(QMainWindow):
                 self._show_model(None)
         # The saved tab's panel is built now (with a load under way, Train & Load holds back its
         # plots and corpus preview until it ends); index 0 emits no change, hence the call.
-        self.tabs.setCurrentIndex(int(self.settings.value("tab", 0, int)))
+        self.tabs.setCurrentIndex(int(self.settings.value("tab", OPENING_INDEX, int)))
         self._tab_shown(self.tabs.currentIndex())
 
     def _restore_settings(self, projector: bool | None) -> None:
@@ -151,8 +169,10 @@ class MainWindow(QMainWindow):
         geometry = s.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
+        else:  # a first start takes the whole screen: a classroom's projector, say
+            self.resize(*self.screen_size())
+            if self._screen is None:  # on a given screen size, that size is the whole screen
+                self.setWindowState(Qt.WindowState.WindowMaximized)
         if projector is None:
             projector = s.value("projector", False, bool)
         self.projector_action.setChecked(bool(projector))
@@ -393,7 +413,7 @@ class MainWindow(QMainWindow):
     def _loaded(self, path: Path, entry: LoadedModel, remember: bool) -> None:
         if remember:
             self._remember(path)
-        self.statusBar().showMessage(f"loaded {path.name}", 10_000)
+        self.statusBar().showMessage(load_message(path, entry, self.state.current), 10_000)
         self.model_loaded.emit(entry)
 
     def _load_error(self, msg: str) -> None:
@@ -477,9 +497,33 @@ class MainWindow(QMainWindow):
     def apply_theme(self) -> None:
         name = "dark" if self.dark_action.isChecked() else "light"
         projector = self.projector_action.isChecked()
-        theme.apply(QApplication.instance(), name, projector)
+        theme.apply(QApplication.instance(), name, projector, self.screen_size())
         self.settings.setValue("theme", name)
         self.settings.setValue("projector", projector)
+        self.fit_to_screen()
+
+    def screen_size(self) -> tuple[int, int]:
+        """The available size of the screen the window is on (or the one it was given)."""
+        if self._screen is not None:
+            return self._screen
+        screen = self.screen()
+        if screen is None:
+            return theme.screen_size()
+        g = screen.availableGeometry()
+        return (g.width(), g.height())
+
+    def set_screen(self, size: tuple[int, int]) -> None:
+        """Size fonts for, and fit into, a ``size`` screen (width, height) in place of the real
+        one; the window takes the whole of it."""
+        self._screen = (int(size[0]), int(size[1]))
+        self.apply_theme()
+        self.resize(*self._screen)
+
+    def fit_to_screen(self) -> None:
+        """Never larger than the screen, whatever the panels' least sizes ask for."""
+        w, h = self.screen_size()
+        self.setMaximumSize(QSize(w, h))
+        self.resize(min(self.width(), w), min(self.height(), h))
 
     def about(self) -> None:
         text = (
@@ -503,6 +547,19 @@ class MainWindow(QMainWindow):
             if url.isLocalFile():
                 self.open_checkpoint(url.toLocalFile())
         event.acceptProposedAction()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        """Once shown, a move to another screen (a laptop's window dragged to the projector)
+        sizes the fonts for that screen."""
+        super().showEvent(event)
+        handle = self.windowHandle()
+        if handle is not None and not self._follows_screen:
+            handle.screenChanged.connect(self._screen_changed)
+            self._follows_screen = True
+
+    def _screen_changed(self, _screen) -> None:
+        if self._screen is None:  # a given screen size stays
+            self.apply_theme()
 
     # -- closing ------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 30_000) -> bool:

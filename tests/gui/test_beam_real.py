@@ -204,14 +204,13 @@ def test_projector_mode_scales_tree_labels_and_axes(panel, qtbot):
     app = QApplication.instance()
     try:
         theme.apply(app, "light", False)
-        label_pt = panel.tree_view.labels.font.pointSizeF()
+        label_pt, scale = panel.tree_view.labels.font.pointSizeF(), theme.signals().scale
         axis = panel.details.attention.getPlotItem().getAxis("bottom")
-        tick_pt = axis.style["tickFont"].pointSizeF()
+        tick_px = axis.style["tickFont"].pixelSize()
         theme.apply(app, "light", True)
-        assert panel.tree_view.labels.font.pointSizeF() == pytest.approx(
-            label_pt * theme.PROJECTOR_SCALE
-        )
-        assert axis.style["tickFont"].pointSizeF() == pytest.approx(tick_pt * theme.PROJECTOR_SCALE)
+        m = theme.signals().metrics
+        assert panel.tree_view.labels.font.pointSizeF() == pytest.approx(label_pt * m.scale / scale)
+        assert axis.style["tickFont"].pixelSize() == m.plot_px > tick_px
     finally:
         theme.apply(app, "light", False)
 

@@ -213,18 +213,19 @@ def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
     def sizes() -> tuple[float, float, float]:
         axis = panel.alignment.plot.getPlotItem().getAxis("left")
         return (
-            axis.style["tickFont"].pointSizeF(),
+            axis.style["tickFont"].pixelSize(),
             panel.arithmetic.text.font().pointSizeF(),
             panel.hidden.labels[0].textItem.font().pointSizeF(),
         )
 
-    small = sizes()
-    assert small[0] == pytest.approx(theme.PLOT_LABEL_PT)
+    small, scale = sizes(), theme.signals().scale
+    assert small[0] == theme.signals().metrics.plot_px
     projector(True)
-    big = sizes()
-    assert big == pytest.approx(tuple(v * theme.PROJECTOR_SCALE for v in small))
+    big, m = sizes(), theme.signals().metrics
+    assert big[0] == m.plot_px > small[0]
+    assert big[1:] == pytest.approx(tuple(v * m.scale / scale for v in small[1:]))
     title = panel.topk.plot.getPlotItem().titleLabel.item.toHtml()
-    assert f"font-size:{theme.TITLE_PT * theme.PROJECTOR_SCALE:g}pt" in title.replace(" ", "")
+    assert f"font-size:{m.title_px}px" in title.replace(" ", "")
 
 
 def test_a_classroom_model_opens_on_the_lectures_first_example(make_panel, qtbot):

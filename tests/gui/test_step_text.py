@@ -121,13 +121,13 @@ def test_mouse_selection_double_click_and_copy(panel, qtbot):
 def test_dark_theme_and_projector_mode(panel):
     panel.show_trace(entry(), make_trace("luong-dot"))
     text = panel.arithmetic.text
-    size = text.font().pointSizeF()
+    size, scale = text.font().pointSizeF(), theme.signals().scale
     try:
         theme.apply(QApplication.instance(), "dark", True)
         QApplication.processEvents()  # the palette reaches the widgets through events
         image = text.viewport().grab().toImage()
         assert image.pixelColor(1, 1) == QColor(theme.COLORS["dark"]["base"])
-        assert text.font().pointSizeF() == pytest.approx(size * theme.PROJECTOR_SCALE)
+        assert text.font().pointSizeF() == pytest.approx(size * theme.signals().scale / scale)
         glyphs = {image.pixelColor(x, y).name() for x in range(200) for y in range(20)}
         assert any(QColor(c).lightness() > 150 for c in glyphs)  # light text on dark
     finally:

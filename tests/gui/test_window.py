@@ -100,15 +100,15 @@ def test_default_bundled_model_loads_first_and_the_others_after_it(
 def test_a_panel_is_built_when_its_tab_is_first_shown(make_window, qtbot, tiny_checkpoint):
     pytest.importorskip("explorer.gui.step.panel")
     w = make_window()
-    assert set(w.panels.built()) == {"train"}  # the first tab only
+    assert set(w.panels.built()) == {"step"}  # the opening tab only
     with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
         w.open_checkpoint(tiny_checkpoint)
-    w.tabs.setCurrentIndex(1)
-    assert set(w.panels.built()) == {"train", "step"}
-    step = w.panels.built()["step"]
-    assert w.current_panel() is step and step.isVisibleTo(w)
-    assert step.entry is blocker.args[0]  # it took the model current before it was built
-    assert w.panels["beam"] is w.panels["beam"]  # asked for by code: built once
+    w.tabs.setCurrentIndex(2)
+    assert set(w.panels.built()) == {"step", "beam"}
+    beam = w.panels.built()["beam"]
+    assert w.current_panel() is beam and beam.isVisibleTo(w)
+    assert beam.state.current is blocker.args[0]  # it took the model current before it was built
+    assert w.panels["train"] is w.panels["train"]  # asked for by code: built once
     assert set(w.panels.built()) == {"train", "step", "beam"}
 
 
@@ -201,23 +201,24 @@ def test_a_hub_name_stays_a_name_in_the_recent_list(make_window, tiny_checkpoint
 def test_projector_and_theme_persist(make_window, settings):
     app = QApplication.instance()
     w = make_window()
-    base = app.font().pointSizeF()
+    normal, big = theme.metrics(*w.screen_size()), theme.metrics(*w.screen_size(), True)
+    base = app.font().pixelSize()
     scales = []
     theme.signals().changed.connect(lambda name, scale: scales.append((name, scale)))
     w.projector_action.trigger()
-    assert app.font().pointSizeF() == pytest.approx(theme.BASE_POINT_SIZE * theme.PROJECTOR_SCALE)
-    assert base == pytest.approx(theme.BASE_POINT_SIZE)
-    assert scales[-1] == ("light", theme.PROJECTOR_SCALE)
+    assert app.font().pixelSize() == big.body_px
+    assert base == normal.body_px < big.body_px
+    assert scales[-1] == ("light", big.scale)
     tick = w.train_panel.curves.plots["loss"].getAxis("left").style["tickFont"]
-    assert tick.pointSizeF() == pytest.approx(theme.PLOT_LABEL_PT * theme.PROJECTOR_SCALE)
+    assert tick.pixelSize() == big.plot_px
     w.dark_action.trigger()
-    assert scales[-1] == ("dark", theme.PROJECTOR_SCALE)
+    assert scales[-1] == ("dark", big.scale)
     assert app.palette().window().color().name() == theme.COLORS["dark"]["window"]
     w.close()
     settings.sync()
     again = make_window()
     assert again.projector_action.isChecked() and again.dark_action.isChecked()
-    assert theme.signals().scale == theme.PROJECTOR_SCALE
+    assert theme.signals().metrics == big
 
 
 def test_geometry_tab_and_corpus_persist(make_window, qtbot, tmp_path):

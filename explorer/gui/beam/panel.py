@@ -57,6 +57,7 @@ TIPS = {
     "outside the beam.",
 }
 DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
+TREE_MIN_WIDTH = 360  # px: the tree's least width
 
 
 class BeamPanel(QWidget):
@@ -162,6 +163,10 @@ class BeamPanel(QWidget):
         top.addWidget(self.tree_view)
         top.addWidget(self.details)
         top.setSizes([220, 760, 420])
+        # The tree keeps room to be read when projector fonts widen the columns beside it.
+        top.setStretchFactor(1, 1)
+        top.setChildrenCollapsible(False)
+        self.tree_view.setMinimumWidth(TREE_MIN_WIDTH)
         vertical = QSplitter(Qt.Vertical)
         vertical.addWidget(top)
         vertical.addWidget(self.tabs)

@@ -122,6 +122,7 @@ class PathDetails(QWidget):
         self.title = QLabel("Click a node to select its path.")
         self.title.setWordWrap(True)
         self.numbers = QLabel("")
+        self.numbers.setWordWrap(True)  # a long line widened the column and squeezed the tree
         self.numbers.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.formula = QLabel("")
         self.formula.setWordWrap(True)

@@ -216,12 +216,15 @@ class TrainPanel(QWidget):
         if self._live is None:
             from explorer.gui.exports.beam import install_curves
             from explorer.gui.train.plots import AttentionReplay, LiveCurves
+            from explorer.gui.widgets.adaptive import AdaptiveSplitter, curves_width
 
             curves = LiveCurves()
-            curves.setMinimumWidth(420)
             install_curves(self, curves)  # its right-click menu: PNG, SVG, CSV, JSON
             replay = AttentionReplay()
-            live = QSplitter(Qt.Orientation.Horizontal)
+            floor = replay.minimumWidth()
+            live = AdaptiveSplitter(
+                lambda: [curves_width(curves, 420), curves_width(replay.view, floor)]
+            )
             live.addWidget(curves)
             live.addWidget(replay)
             live.setStretchFactor(0, 3)
@@ -382,10 +385,8 @@ class TrainPanel(QWidget):
             self.eta_label.setText(f"{ev.elapsed:.0f} s")
 
     def _show_banner(self, text: str, *, error: bool) -> None:
-        bg = theme.color("error_bg" if error else "warn_bg")
-        self.banner.setStyleSheet(
-            f"background: {bg}; padding: 8px; border-radius: 4px; font-weight: bold;"
-        )
+        self.banner.setProperty("error", error)
+        self.banner.setStyleSheet(theme.banner_style(error))
         self.banner.setText(("⛔ " if error else "⚠ ") + text)
         self.banner.setVisible(True)
 
@@ -525,6 +526,8 @@ class TrainPanel(QWidget):
         return QThreadPool.globalInstance().waitForDone(timeout_ms)
 
     def restyle(self, *_) -> None:
+        if self.banner.styleSheet():  # its colours and size follow the theme and screen
+            self.banner.setStyleSheet(theme.banner_style(bool(self.banner.property("error"))))
         views = list(self._live or ()) + ([self._evaluate] if self._evaluate else [])
         for view in views:
             view.restyle()

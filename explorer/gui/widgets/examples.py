@@ -23,7 +23,20 @@ class ExamplePicker(QtWidgets.QComboBox):
         for src, ref in self.pairs:
             self.addItem(f"{src}  →  {ref}")
         self.setToolTip("Example sentences from the lectures (with their translations).")
+        # As wide as its prompt, not as its longest example: a long pair made the whole row
+        # (and, in projector mode, the window) wider than the screen; the open list is wider.
+        self.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.setMinimumContentsLength(len(PROMPT))
         self.activated.connect(self._activated)
+
+    def showPopup(self) -> None:  # noqa: N802
+        """The open list is as wide as its longest pair, in the font of the moment."""
+        view = self.view()
+        scrollbar = view.verticalScrollBar().sizeHint().width()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + scrollbar)
+        super().showPopup()
 
     def pick(self, index: int) -> None:
         """Choose example ``index`` (0: the first) as if from the list."""

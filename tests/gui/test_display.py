@@ -1,0 +1,293 @@
+"""The window on a projector and a laptop screen: it fits the screen, every text is at least the
+floor of its mode, light and dark switch both ways cleanly, and it opens on Step-through with a
+lecture example decoded and a status bar that names the current model. Real bundled models,
+offscreen, with the screen size given to the window."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings, Qt, QThreadPool
+from PySide6.QtGui import QFontInfo, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QApplication, QGraphicsSimpleTextItem, QGraphicsTextItem, QWidget
+
+from explorer.gui.beam.panel import TREE_MIN_WIDTH
+from explorer.gui.widgets import theme
+from explorer.gui.widgets.adaptive import AdaptiveSplitter, curves_width
+from explorer.gui.window import MODELS_DIR, MainWindow
+
+SCREENS = [(1280, 720), (1920, 1080)]
+PANELS = ("train", "step", "beam")
+
+
+@pytest.fixture
+def open_window(qtbot, tmp_path):
+    """A window with the bundled models, for a screen of the given size, once they are loaded."""
+    windows = []
+
+    def make(screen: tuple[int, int], **kw) -> MainWindow:
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        for key, value in kw.items():
+            settings.setValue(key, value)
+        w = MainWindow(settings=settings, models_dir=MODELS_DIR, error_dialogs=False, screen=screen)
+        qtbot.addWidget(w)
+        windows.append(w)
+        w.show()
+        qtbot.waitUntil(lambda: not w.loading and w.state.current is not None, timeout=120_000)
+        settle(qtbot)
+        return w
+
+    yield make
+    for w in windows:
+        w.shutdown()
+    theme.apply(QApplication.instance(), "light", False)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+
+
+def settle(qtbot) -> None:
+    pool = QThreadPool.globalInstance()
+    qtbot.waitUntil(lambda: pool.activeThreadCount() == 0, timeout=120_000)
+    qtbot.wait(100)
+
+
+def px(font) -> int:
+    return QFontInfo(font).pixelSize()
+
+
+def small_texts(root: QWidget, floor: int) -> list[str]:
+    """Every visible widget and every text drawn in a plot inside ``root`` whose font is under
+    ``floor`` pixels, named so that a failure says where."""
+    from explorer.gui.widgets.plotting import pg
+
+    out = []
+    for w in [root, *root.findChildren(QWidget)]:
+        if w.isVisible() and px(w.font()) < floor:
+            out.append(f"{type(w).__name__} {w.objectName()!r}: {px(w.font())} px")
+    for view in root.findChildren(pg.GraphicsView):
+        for item in view.scene().items():
+            if isinstance(item, (QGraphicsTextItem, QGraphicsSimpleTextItem)):
+                text = item.toPlainText() if hasattr(item, "toPlainText") else item.text()
+                size = drawn_px(item)
+                if item.isVisible() and text.strip() and size < floor:
+                    out.append(f"plot text {text[:20]!r}: {size} px")
+            elif isinstance(item, pg.AxisItem) and item.isVisible():
+                tick = item.style.get("tickFont")
+                if tick is not None and px(tick) < floor:
+                    out.append(f"axis ticks {item.orientation} {item.labelText!r}: {px(tick)} px")
+    return out
+
+
+def drawn_px(item) -> int:
+    """The smallest font a text item draws with: an HTML label's spans name their own sizes."""
+    if isinstance(item, QGraphicsSimpleTextItem):
+        return px(item.font())
+    sizes, block = [], item.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.text().strip():
+                sizes.append(px(fragment.charFormat().font().resolve(item.font())))
+            it += 1
+        block = block.next()
+    return min(sizes, default=px(item.font()))
+
+
+def overlapping_labels(root: QWidget) -> list[str]:
+    """Every pair of tick labels that pyqtgraph would draw over each other on a visible axis
+    inside ``root`` (it always draws the first level of ticks, however crowded)."""
+    from explorer.gui.widgets.plotting import pg
+
+    out = []
+    for view in root.findChildren(pg.GraphicsView):
+        if not view.isVisible():
+            continue
+        axes = [i for i in view.scene().items() if isinstance(i, pg.AxisItem) and i.isVisible()]
+        for axis in axes:
+            image = QImage(8, 8, QImage.Format.Format_ARGB32)
+            painter = QPainter(image)
+            painter.setFont(axis.style["tickFont"] or axis.font())
+            specs = axis.generateDrawSpecs(painter)
+            painter.end()
+            texts = [(rect, text) for rect, _, text in (specs[2] if specs else [])]
+            for i, (rect, text) in enumerate(texts):
+                for other, other_text in texts[i + 1 :]:
+                    if rect.intersects(other):
+                        owner = type(view.parentWidget()).__name__
+                        out.append(f"{owner} {axis.orientation} {axis.labelText!r}: "
+                                   f"{text!r} over {other_text!r}")  # fmt: skip
+    return out
+
+
+def known_overlap(line: str, key: str, screen: tuple[int, int], projector: bool) -> bool:
+    """Overlaps in views other branches own, each reported to them: the perplexity plot's log
+    axis labels every minor tick (2 … 9); the selected path's attention in Beam vs greedy
+    lists every target word on a short axis in projector mode; at 1280 × 720 in projector mode
+    the training curves stack above the probe map and are too short for their ticks."""
+    if key == "train" and ("'exp(loss)'" in line or (projector and screen[1] <= 720)):
+        return True
+    return key == "beam" and projector and line.startswith("PathDetails")
+
+
+def legend_sizes(root: QWidget) -> list[str]:
+    from explorer.gui.widgets.plotting import pg
+
+    return [
+        w.getPlotItem().legend.opts["labelTextSize"]
+        for w in root.findChildren(pg.PlotWidget)
+        if w.getPlotItem().legend is not None
+    ]
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_every_panel_fits_the_screen_with_text_at_the_floor(open_window, qtbot, screen):
+    w = open_window(screen)
+    for projector in (False, True):
+        w.projector_action.setChecked(projector)
+        w.apply_theme()
+        m = theme.metrics(*screen, projector)
+        assert px(QApplication.instance().font()) == m.body_px
+        for key in PANELS:
+            panel = w.set_panel(key)
+            settle(qtbot)
+            assert w.width() <= screen[0] and w.height() <= screen[1], (key, projector)
+            need = w.minimumSizeHint()  # more than the screen: widgets squeezed over each other
+            assert need.width() <= screen[0] and need.height() <= screen[1], (key, projector)
+            assert w.statusBar().geometry().bottom() < screen[1]
+            assert small_texts(panel, m.floor_px) == [], (key, projector)
+            assert all(size == f"{m.plot_px}px" for size in legend_sizes(panel))
+            if key == "step":  # the sentence box shows the whole lecture example
+                box = panel.sentence
+                assert box.width() > box.fontMetrics().horizontalAdvance(box.text()), projector
+            if key == "beam":  # the tree is no sliver beside the controls and details
+                assert panel.tree_view.width() >= TREE_MIN_WIDTH, projector
+            if key == "train":  # the curves are drawn inside their widget, not under the probe
+                for view in (panel.curves, panel.replay.view):
+                    assert view.width() + 1 >= curves_width(view), (view, projector)
+            overlaps = overlapping_labels(panel)
+            assert [o for o in overlaps if not known_overlap(o, key, screen, projector)] == []
+
+
+def test_projector_mode_off_gives_back_the_normal_sizes_banner_included(open_window, qtbot):
+    w = open_window((1920, 1080))
+    panel = w.set_panel("train")
+    panel._show_banner("attention stays uniform", error=False)
+    sizes = {}
+    for projector in (False, True, False):
+        w.projector_action.setChecked(projector)
+        w.apply_theme()
+        sizes.setdefault(projector, []).append(
+            (px(QApplication.instance().font()), banner_px(panel.banner))
+        )
+    normal, big = theme.metrics(1920, 1080), theme.metrics(1920, 1080, True)
+    assert sizes[False] == [(normal.body_px, normal.body_px)] * 2
+    assert sizes[True] == [(big.body_px, big.body_px)]
+
+
+def banner_px(banner) -> int:
+    """The font size a banner's style sheet sets (what it is drawn with)."""
+    sheet = banner.styleSheet()
+    return int(sheet.split("font-size:")[1].split("px")[0])
+
+
+def test_light_dark_light_keeps_the_banner_and_the_step_counter_readable(open_window, qtbot):
+    w = open_window((1280, 720))
+    step = w.set_panel("step")
+    settle(qtbot)
+    train = w.set_panel("train")
+    train._show_banner("the probe translation repeats itself", error=False)
+    for dark in (False, True, False):
+        w.dark_action.setChecked(dark)
+        w.apply_theme()
+        QApplication.processEvents()  # palettes reach the widgets through events
+        name = "dark" if dark else "light"
+        c = theme.COLORS[name]
+        sheet = train.banner.styleSheet()
+        assert f"background: {c['warn_bg']}" in sheet and f"color: {c['warn_fg']};" in sheet
+        assert theme.contrast_ratio(c["warn_fg"], c["warn_bg"]) >= 4.5
+        w.set_panel("step")
+        settle(qtbot)
+        counter = step.slider._label  # the number beside the slider: the current step
+        assert counter.isVisible() and counter.text() == str(step.slider.value())
+        assert counter.width() >= counter.fontMetrics().horizontalAdvance(counter.text())
+        fg = counter.palette().color(QPalette.ColorRole.Text)
+        bg = step.palette().color(QPalette.ColorRole.Window)
+        assert bg.name() == c["window"]
+        assert theme.contrast_ratio(fg, bg) >= 4.5, (name, fg.name(), bg.name())
+        w.set_panel("train")
+
+
+def test_it_opens_on_step_through_with_a_lecture_example_decoded(open_window, qtbot):
+    from explorer.seq2seq.data.classroom import EXAMPLES
+
+    w = open_window((1280, 720))
+    assert w.tabs.currentIndex() == 1 and w.current_panel() is w.panels["step"]
+    step = w.panels["step"]
+    qtbot.waitUntil(lambda: step.trace is not None, timeout=60_000)
+    current = w.state.current
+    assert "bahdanau" in current.name
+    assert step.trace.source == current.prepare(EXAMPLES[0][0])
+    assert len(step.trace) > 1 and step.sentence.text() == EXAMPLES[0][0]
+    # The status bar names the current model, though three more loaded after it
+    assert w.model_label.text() == f"model: {current.name}"
+    assert w.model_label.isVisible() and w.model_label.geometry().right() <= 1280
+    message = w.statusBar().currentMessage()
+    assert message == "" or "also opened" in message or current.name in message
+
+
+def test_an_adaptive_splitter_stacks_its_views_when_they_do_not_fit(qtbot):
+    widths = [300.0, 200.0]
+    splitter = AdaptiveSplitter(lambda: widths)
+    views = [QWidget(), QWidget()]
+    for view in views:
+        splitter.addWidget(view)
+    qtbot.addWidget(splitter)
+    splitter.show()
+    splitter.resize(800, 300)
+    qtbot.waitUntil(lambda: splitter.width() == 800)
+    assert splitter.orientation() == Qt.Orientation.Horizontal
+    assert [v.minimumWidth() for v in views] == [300, 200]
+    widths[0] = 700.5  # larger fonts: the views now need more than the width
+    splitter.resize(801, 300)
+    qtbot.waitUntil(lambda: splitter.orientation() == Qt.Orientation.Vertical)
+    assert [v.minimumWidth() for v in views] == [0, 0]
+    widths[0] = 300.0
+    splitter.resize(800, 300)
+    qtbot.waitUntil(lambda: splitter.orientation() == Qt.Orientation.Horizontal)
+    assert views[0].width() >= 300 and views[1].width() >= 200
+
+
+def test_side_by_side_counts_the_handles():
+    from explorer.gui.widgets.adaptive import side_by_side
+
+    assert side_by_side(500, [300, 200]) and not side_by_side(500, [300, 200], handle=1)
+    assert side_by_side(0, [])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Step-through's alignment view draws every source word however narrow its column: "
+    "with the Compare column open in projector mode they run together (stepview's alignment.py)",
+)
+def test_comparing_in_projector_mode_keeps_the_source_words_apart(open_window, qtbot):
+    w = open_window((1280, 720))
+    w.projector_action.setChecked(True)
+    w.apply_theme()
+    step = w.set_panel("step")
+    step.compare_check.setChecked(True)
+    settle(qtbot)
+    assert overlapping_labels(step) == []
+
+
+def test_a_move_to_another_screen_sizes_the_fonts_for_it(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
+    qtbot.addWidget(w)
+    w.show()
+    here = theme.metrics(*w.screen_size())
+    assert theme.signals().metrics == here
+    theme.apply(QApplication.instance(), "light", False, (3840, 2160))  # as sized elsewhere
+    assert theme.signals().metrics != here
+    w.windowHandle().screenChanged.emit(w.windowHandle().screen())
+    assert theme.signals().metrics == here
+    assert px(QApplication.instance().font()) == here.body_px
+    w.shutdown()
