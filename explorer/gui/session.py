@@ -348,7 +348,13 @@ class Session(AppState):
             return
         key = (edit.step, edit.layer, edit.head)
         kept = [e for e in self.edits if e.step <= edit.step and (e.step, e.layer, e.head) != key]
-        self._what_if(trace.tokens[: edit.step], (*kept, edit), edit.step, lambda: None)
+        forced = [(t, token) for t, token in self.forced if t < edit.step]
+        n = max((t + 1 for t, _ in forced), default=0)  # tokens forced before it stay forced
+
+        def then() -> None:
+            self.forced = forced
+
+        self._what_if(trace.tokens[:n], (*kept, edit), edit.step, then)
 
     def _what_if(self, prefix: list[int], edits: tuple, t: int, then: Callable) -> None:
         """Decode again from ``prefix`` with ``edits``; the trace before the first what-if is
@@ -359,7 +365,7 @@ class Session(AppState):
 
         def job() -> Trace:
             src = entry.encode(trace.source)
-            kw = dict(prefix=prefix)
+            kw = dict(prefix=prefix or None)
             if not edits:
                 return decode_job(entry, "greedy", trace.source, **kw)
             return edited_greedy(entry.model, entry.tokenizer, src, edits, **kw).named(entry.name)

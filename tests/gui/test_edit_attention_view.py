@@ -61,7 +61,7 @@ def test_click_a_piece_and_re_decode_then_restore(panel, tiny_models):
     assert panel.t == t
     np.testing.assert_array_equal(panel.alignment.row(t), np.eye(len(ed.sliders))[i])
     line = panel.output_label.text()
-    assert f"attention edited at step {t + 1}" in line and "Original:" in line
+    assert f"Attention edited at step {t + 1}" in line and "Original:" in line
     assert line.count("text-decoration:underline") >= 2  # the changed token in both decodes
     assert panel.restore_button.isEnabled()
     panel.restore()

@@ -60,6 +60,7 @@ def what_if_html(
         said.append("attention edited at step " + ", ".join(map(str, steps)))
     marks = differing([original.pieces, trace.pieces])[0]
     text = "; ".join(said) if said else "Changed"
+    text = text[:1].upper() + text[1:]
     return f"{text}. Original: {words(original, None, marks)}"
 
 

@@ -25,6 +25,7 @@ from explorer.gui.step.common import FONT_PT, LabelBox
 from explorer.gui.step.compare import CompareColumn
 from explorer.gui.step.edit import DIFFER, AttentionEditor, what_if_html
 from explorer.gui.step.hidden import HiddenStatesView
+from explorer.gui.step.sync import SideBySide
 from explorer.gui.step.text import RichLine, TextLines
 from explorer.gui.step.topk import TopKView
 from explorer.gui.step.transformer import TransformerView
@@ -194,6 +195,7 @@ class StepPanel(QtWidgets.QWidget):
         self.transformer.selection_changed.connect(self._head_changed)
         self.editor = AttentionEditor()
         self.editor.edit_requested.connect(self.state.edit_attention)
+        self.sync = SideBySide(self.state)
         self.compare = CompareColumn()
         self.compare.model_box.activated.connect(lambda _: self._decode_compare())
         self.views = {
@@ -245,6 +247,7 @@ class StepPanel(QtWidgets.QWidget):
         self.tabs.addTab(self.hidden, "Hidden states")
         self.tabs.addTab(self.transformer, "Transformer")
         self.tabs.addTab(self.editor, "Edit attention")
+        self.tabs.addTab(self.sync, "Side by side")
         self.tabs.currentChanged.connect(lambda _: self.redraw_all())
         main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         main.addWidget(top)

@@ -191,8 +191,10 @@ def edited_greedy(
 ) -> Trace:
     """Greedy decoding with the attention replaced at the edited steps.
 
-    The trace's ``extras["edits"]`` lists the edited steps; a forced ``prefix`` works as in
-    :func:`greedy`. An edit at a step the decode never reaches (it ended earlier) is an error.
+    The trace's method is "edited", ``extras["edits"]`` describes the edits and
+    ``extras["edited_steps"]`` lists their steps; a forced ``prefix`` works as in :func:`greedy`
+    (``extras["forced_steps"]`` says how many). An edit at a step the decode never reaches (it
+    ended earlier) is an error.
     """
     source = as_source(tokenizer, src)
     S = len(source.ids)
@@ -214,7 +216,9 @@ def edited_greedy(
             f"(0 to {len(trace.steps) - 1})"
         )
     extras = dict(trace.extras, edits=[e.describe() for e in edits], edited_steps=sorted(by_step))
-    return replace(trace, extras=extras)
+    if trace.method == "greedy":
+        extras["then"] = "greedy"
+    return replace(trace, method="edited", extras=extras)
 
 
 # ------------------------------------------------------------------------------ command line
