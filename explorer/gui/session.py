@@ -342,19 +342,19 @@ class Session(AppState):
 
     def edit_attention(self, edit: Any) -> None:
         """What if: an ``AttentionEdit`` at its step, with the earlier edits kept (later ones go:
-        decoding goes on greedily from this step; tokens forced before it stay)."""
+        decoding goes on greedily from this step)."""
         trace = self.trace
         if trace is None or self.current is None or not 0 <= edit.step < len(trace):
             return
         key = (edit.step, edit.layer, edit.head)
         kept = [e for e in self.edits if e.step <= edit.step and (e.step, e.layer, e.head) != key]
         forced = [(t, token) for t, token in self.forced if t < edit.step]
-        n = max((t + 1 for t, _ in forced), default=0)  # tokens forced before it stay forced
 
         def then() -> None:
             self.forced = forced
 
-        self._what_if(trace.tokens[:n], (*kept, edit), edit.step, then)
+        # the tokens before the step stay as they are (forced, sampled or the reference's)
+        self._what_if(trace.tokens[: edit.step], (*kept, edit), edit.step, then)
 
     def _what_if(self, prefix: list[int], edits: tuple, t: int, then: Callable) -> None:
         """Decode again from ``prefix`` with ``edits``; the trace before the first what-if is

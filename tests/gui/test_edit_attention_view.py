@@ -118,3 +118,17 @@ def test_untouched_edits_reproduce_the_greedy_decode(tiny_models):
     weights = tuple(g.steps[0].cross_attention[0, 0])
     e = edited_greedy(entry.model, entry.tokenizer, SENTENCE, [AttentionEdit(0, weights=weights)])
     assert e.tokens == g.tokens
+
+
+def test_an_edit_of_a_sampled_decode_keeps_the_sampled_tokens_before_it(panel, tiny_models):
+    entry, s = tiny_models.bahdanau, panel.state
+    s.set_decode("sample", 3.0, "")
+    assert s.runner.wait_idle(60_000)
+    sampled = panel.trace
+    t = min(2, len(sampled) - 1)
+    s.edit_attention(AttentionEdit(t, source_index=0))
+    assert s.runner.wait_idle(60_000)
+    want = edited_greedy(entry.model, entry.tokenizer, SENTENCE, [AttentionEdit(t, 0)],
+                         prefix=sampled.tokens[:t])  # fmt: skip
+    assert panel.trace.tokens == want.tokens and panel.trace.tokens[:t] == sampled.tokens[:t]
+    assert panel.trace.method == "edited" and s.original is sampled

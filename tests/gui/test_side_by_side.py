@@ -8,7 +8,7 @@ import pytest
 
 from explorer.gui.session import Session
 from explorer.gui.step.panel import StepPanel
-from explorer.gui.step.sync import NONE, differences, output_html
+from explorer.gui.step.sync import NONE, differences, output_html, word_starts
 from explorer.seq2seq.decoding.decode import greedy
 from explorer.seq2seq.decoding.tokendiff import differing
 
@@ -43,12 +43,14 @@ def test_three_models_step_in_sync(panel, tiny_models):
         assert tr.origin.model == entry.name
         assert tr.tokens == greedy(entry.model, entry.tokenizer, SENTENCE).tokens
     marks = differing([tr.pieces for tr in traces])
+    tok = tiny_models.bahdanau.tokenizer  # the three share one tokenizer
     for t in (0, 2, 1):
         panel.set_step(t)
         for col, tr, differ in zip(cols, traces, marks, strict=True):
+            starts = word_starts(tok, tr.tokens)
             u = min(t, len(tr) - 1)
             assert col.topk.entries[:5] == tr.steps[u].topk(5)
-            assert col.output.text() == output_html(tr, t, differ)
+            assert col.output.text() == output_html(tr, t, differ, starts)
             if tr.has_attention:
                 np.testing.assert_allclose(col.alignment.row(u), tr.steps[u].attention(), atol=1e-6)
     assert "no attention" in cols[2].alignment.empty.text()
@@ -70,3 +72,6 @@ def test_marks_and_lines_known_answers():
     line = output_html(a, 0, [False, True, False])
     assert line.startswith("<span style='background") and "underline'><b>chat</b>" in line
     assert output_html(a, 9, [False] * 3).endswith("<b>noir</b></span>")  # clamped to the end
+    c = T(["s", "'", "est"])
+    assert output_html(c, 2, [False] * 3, [True, False, False]).startswith("s&#x27;<span")
+    assert output_html(c, 2, [False] * 3).startswith("s &#x27; <span")

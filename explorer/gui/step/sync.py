@@ -26,14 +26,29 @@ IGNORED = QtWidgets.QSizePolicy.Policy.Ignored
 CURRENT = "<span style='background:#f6c0c0; color:#1c1c1c'><b>{}</b></span>"
 
 
-def output_html(trace: Trace, t: int, differ: Sequence[bool]) -> str:
-    """The decode's pieces: the one at step t highlighted, those that differ marked."""
+def output_html(
+    trace: Trace, t: int, differ: Sequence[bool], starts: Sequence[bool] | None = None
+) -> str:
+    """The decode's pieces: the one at step t highlighted, those that differ marked. Pieces are
+    written apart, or, with ``starts`` (does piece i begin a word?), as words ("s'est")."""
     t = min(t, len(trace) - 1)
     out = []
     for i, piece in enumerate(trace.pieces):
         text = html.escape(piece)
+        if i and (starts is None or starts[i]):
+            out.append(" ")
         out.append(CURRENT.format(text) if i == t else DIFFER.format(text) if differ[i] else text)
-    return " ".join(out)
+    return "".join(out)
+
+
+def word_starts(tokenizer, tokens: Sequence[int]) -> list[bool] | None:
+    """Which target tokens begin a word (sentencepiece's "▁"; special pieces do), or None for a
+    tokenizer that does not say."""
+    raw = getattr(tokenizer, "raw_piece", None)
+    if raw is None:
+        return None
+    pieces = [raw(tok, "tgt") for tok in tokens]
+    return [p.startswith("\u2581") or (p.startswith("<") and p.endswith(">")) for p in pieces]
 
 
 def differences(traces: Sequence[Trace | None]) -> list[list[bool]]:
@@ -67,7 +82,8 @@ class SyncColumn(QtWidgets.QWidget):
         lay.addLayout(views, 1)
         self.trace: Trace | None = None
 
-    def draw(self, trace: Trace | None, why: str, piece_of, t: int, differ) -> None:
+    def draw(self, trace: Trace | None, why: str, entry, t: int, differ) -> None:
+        piece_of = entry.tokenizer.tgt_piece if entry is not None else None
         if trace is not self.trace:
             self.trace = trace
             self.alignment.set_trace(trace)
@@ -82,7 +98,8 @@ class SyncColumn(QtWidgets.QWidget):
         if trace.has_attention:
             self.alignment.set_step(t)
         self.topk.set_step(t)
-        self.output.setText(output_html(trace, t, differ))
+        starts = word_starts(entry.tokenizer, trace.tokens) if entry is not None else None
+        self.output.setText(output_html(trace, t, differ, starts))
 
 
 class SideBySide(QtWidgets.QWidget):
@@ -146,5 +163,4 @@ class SideBySide(QtWidgets.QWidget):
         for col, tr, why, entry, differ in zip(
             self.columns, traces, whys, entries, marks, strict=True
         ):
-            piece_of = entry.tokenizer.tgt_piece if entry is not None else None
-            col.draw(tr, why, piece_of, s.step, differ)
+            col.draw(tr, why, entry, s.step, differ)
