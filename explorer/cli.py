@@ -144,6 +144,14 @@ def _translate_parser(sub) -> None:
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prefix", help="force the translation to start with this text")
+    p.add_argument(
+        "--edit-attention",
+        action="append",
+        metavar="STEP=SRC_INDEX[@LAYER[:HEAD]]",
+        help="at target step STEP attend only to source piece SRC_INDEX, then decode greedily on "
+        "(0-based; repeatable). Transformer: every layer and head, or @LAYER (all its heads), "
+        "or @LAYER:HEAD",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--tree", metavar="FILE.json", help="write the whole beam-search tree")
 
@@ -310,6 +318,43 @@ def _searched(args: argparse.Namespace, ck: Checkpoint, sources, prefix) -> list
     ]
 
 
+def _edited(args: argparse.Namespace, ck: Checkpoint, sources, prefix) -> list[dict[str, Any]]:
+    """Greedy decodes with edited attention, each beside the unedited one."""
+    from explorer.seq2seq.decoding.decode import greedy
+    from explorer.seq2seq.decoding.edit import edited_greedy, parse_edit
+    from explorer.seq2seq.decoding.tokendiff import differing
+
+    if args.beam != 1 or args.temperature is not None:
+        raise CliError(
+            "--edit-attention decodes greedily: it takes neither --beam nor --temperature"
+        )
+    edits = [parse_edit(spec) for spec in args.edit_attention]
+    results = []
+    for n, src in enumerate(sources, 1):
+        where = f"sentence {n}: " if len(sources) > 1 else ""
+        original = greedy(ck.model, ck.tokenizer, src, max_len=args.max_len, prefix=prefix)
+        try:
+            tr = edited_greedy(
+                ck.model, ck.tokenizer, src, edits, max_len=args.max_len, prefix=prefix
+            )
+        except ValueError as e:
+            raise CliError(f"{where}{e}") from e
+        marks = differing([original.pieces, tr.pieces])[1]
+        results.append(
+            {
+                "source": src.text,
+                "source_pieces": list(tr.src_pieces),
+                "nbest": [_trace_json(tr, ck.tokenizer)],
+                "greedy": _trace_json(original, ck.tokenizer),
+                "edited_steps": tr.extras["edited_steps"],
+                "edits": tr.extras["edits"],
+                "differs_at": [t for t, m in enumerate(marks) if m],
+                "attention": _matrix(tr.attention_matrix()),
+            }
+        )
+    return results
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     from explorer.seq2seq.checkpoint import load_checkpoint
     from explorer.seq2seq.data.inputs import corpus_text
@@ -321,6 +366,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     sources = _sources(ck, sentences)
     prefix = corpus_text(args.prefix, ck.corpus) if args.prefix else None
     run = _sampled if args.temperature is not None else _searched
+    if args.edit_attention:
+        run = _edited
     results = run(args, ck, sources, prefix)
     for r, src in zip(results, sources, strict=True):
         r["never_seen"] = None if src.unseen is None else list(src.unseen)  # None: not recorded

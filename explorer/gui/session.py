@@ -30,9 +30,11 @@ NOT_YET = "not computed for this sentence yet"
 NO_MODEL = "no model loaded: train one (Train & Load) or open a checkpoint (Ctrl+O)"
 NO_SENTENCE = "type a sentence to translate"
 MODES = ("greedy", "sample", "teacher-forced")
-PARTS = ("trace", "compare", "beam", "exact", "sweep")
-LABELS = {"trace": "Decoding", "compare": "The comparison", "beam": "Beam search",
-          "exact": "Exact search", "sweep": "Beam sweep"}  # fmt: skip
+PARTS = ("trace", "compare", "compare2", "beam", "exact", "sweep")
+COMPARES = ("compare", "compare2")  # the second and third model on the sentence, decoded greedily
+DECODED = ("trace", "beam", *COMPARES)  # parts computed as soon as a view wants them
+LABELS = {"trace": "Decoding", "compare": "The comparison", "compare2": "The third model",
+          "beam": "Beam search", "exact": "Exact search", "sweep": "Beam sweep"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,10 +116,11 @@ class Session(AppState):
             "beta": 0.0,
         }  # fmt: skip
         self.wants: set[str] = set()  # parts a view shows, computed as soon as they can be
-        self.compare_name: str | None = None
+        self.compare_names: dict[str, str | None] = dict.fromkeys(COMPARES)
         self.step = 0
         self.original: Trace | None = None  # the trace before the first forced token
         self.forced: list[tuple[int, int]] = []  # (step, token) of each forced token, in order
+        self.edits: tuple = ()  # the AttentionEdits of the trace on show (edit.edited_greedy)
         self.records: dict[str, Any] = dict.fromkeys(PARTS)
         self._why: dict[str, str] = dict.fromkeys(PARTS, NO_MODEL)
         self.search_fn: Callable = default_search
@@ -150,8 +153,13 @@ class Session(AppState):
         entry = entry or self.current
         return None if entry is None else (entry.name, self.source(entry))
 
-    def compare_entry(self) -> LoadedModel | None:
-        return self.by_name(self.compare_name) if self.compare_name else None
+    @property
+    def compare_name(self) -> str | None:
+        return self.compare_names["compare"]
+
+    def compare_entry(self, part: str = "compare") -> LoadedModel | None:
+        name = self.compare_names[part]
+        return self.by_name(name) if name else None
 
     # -- changes -------------------------------------------------------------------------------
     def want(self, *parts: str) -> None:
@@ -159,7 +167,7 @@ class Session(AppState):
         new = set(parts) - self.wants
         self.wants |= new
         for part in new:
-            if self.records[part] is None and part in ("trace", "beam", "compare"):
+            if self.records[part] is None and part in DECODED:
                 self._start(part)
 
     def set_sentence(self, text: str) -> None:
@@ -168,7 +176,7 @@ class Session(AppState):
             return
         self.sentence = text
         self.changed.emit("sentence")
-        self._renew(("trace", "compare", "beam", "exact"))
+        self._renew(("trace", *COMPARES, "beam", "exact"))
 
     def set_decode(self, mode: str, temperature: float, reference: str) -> None:
         """Decode mode and its settings; the step trace is decoded again."""
@@ -190,9 +198,10 @@ class Session(AppState):
         self.changed.emit("settings")
         self._renew(("beam", "exact", "sweep"))
 
-    def set_compare(self, name: str | None) -> None:
-        self.compare_name = name or None
-        self._renew(("compare",))
+    def set_compare(self, name: str | None, part: str = "compare") -> None:
+        """The model of a comparison part ("compare", or "compare2" for a third model)."""
+        self.compare_names[part] = name or None
+        self._renew((part,))
 
     def set_step(self, t: int) -> int:
         """Move to step t (clamped to the trace); the step now shown."""
@@ -211,12 +220,13 @@ class Session(AppState):
         self.set_current(entry)
         self.set_sentence(trace.source)
         self.runner.invalidate("trace")  # a decode of the sentence started above is not wanted
-        self.original, self.forced = None, []
+        self.original, self.forced, self.edits = None, [], ()
         self._set("trace", trace.named(entry.name), keep_step=0)
 
     def _models_changed(self) -> None:
-        if self.compare_name and self.compare_entry() is None:  # the second model was closed
-            self.set_compare(None)
+        for part in COMPARES:
+            if self.compare_names[part] and self.compare_entry(part) is None:  # it was closed
+                self.set_compare(None, part)
 
     # -- jobs ----------------------------------------------------------------------------------
     def _renew(self, parts) -> None:
@@ -224,9 +234,9 @@ class Session(AppState):
         for part in parts:
             self.runner.invalidate(part)
             if part == "trace":
-                self.original, self.forced = None, []
+                self.original, self.forced, self.edits = None, [], ()
             self._clear(part, self._missing_reason(part))
-            if part in self.wants and part in ("trace", "beam", "compare"):
+            if part in self.wants and part in DECODED:
                 self._start(part)
 
     def _missing_reason(self, part: str) -> str:
@@ -236,8 +246,8 @@ class Session(AppState):
             return "not run for this model and these settings yet: press Run sweep"
         if not self.sentence:
             return NO_SENTENCE
-        if part == "compare" and self.compare_entry() is None:
-            return "pick a second model to compare with"
+        if part in COMPARES and self.compare_entry(part) is None:
+            return f"pick a {'second' if part == 'compare' else 'third'} model to compare with"
         if part == "exact":
             return f"{NOT_YET}: press Run exact search"
         return NOT_YET
@@ -263,7 +273,7 @@ class Session(AppState):
         self.error.emit(f"{LABELS[part]}: {first}")
 
     def _start(self, part: str) -> None:
-        entry = self.compare_entry() if part == "compare" else self.current
+        entry = self.compare_entry(part) if part in COMPARES else self.current
         if entry is None or not self.sentence:
             return
         if part == "trace" and self.mode == "teacher-forced" and not self.reference.strip():
@@ -277,7 +287,7 @@ class Session(AppState):
         src = self.source(entry)
         if part == "beam":
             return lambda *a: stamp_beam(entry, self.search_fn(*a)), (entry, src, self.params())
-        if part == "compare":
+        if part in COMPARES:
             return decode_job, (entry, "greedy", src)
         notify = self.status.emit  # a sentence cut to what the model takes: the status bar says so
         if self.mode == "greedy":
@@ -292,8 +302,8 @@ class Session(AppState):
 
     def _launch(self, part: str, entry: LoadedModel, job, args, done) -> None:
         expected = (entry.name, self.source(entry))
-        if part == "compare":
-            still = lambda: self.compare_entry() is entry  # noqa: E731
+        if part in COMPARES:
+            still = lambda: self.compare_entry(part) is entry  # noqa: E731
         else:
             still = lambda: self.current is entry  # noqa: E731
 
@@ -313,31 +323,61 @@ class Session(AppState):
         return dict(self.beam_params)
 
     def force(self, token: int) -> None:
-        """What if: ``token`` at the current step, then greedy decoding on from that prefix."""
-        trace, entry, t = self.trace, self.current, self.step
-        if trace is None or entry is None:
+        """What if: ``token`` at the current step, then greedy decoding on from that prefix
+        (attention edits at earlier steps stay)."""
+        trace, t = self.trace, self.step
+        if trace is None or self.current is None:
             return
-        prefix = [*trace.tokens[:t], int(token)]
+        kept = tuple(e for e in self.edits if e.step < t)
+        self._what_if([*trace.tokens[:t], int(token)], kept, t, lambda: self.forced.append(
+            (t, int(token))))  # fmt: skip
+
+    def restore(self) -> None:
+        """Back to the decode before any token was forced or attention edited."""
+        if self.original is not None:
+            self.runner.invalidate("trace")
+            t, original = self.step, self.original
+            self.original, self.forced, self.edits = None, [], ()
+            self._set("trace", original, keep_step=t)
+
+    def edit_attention(self, edit: Any) -> None:
+        """What if: an ``AttentionEdit`` at its step, with the earlier edits kept (later ones go:
+        decoding goes on greedily from this step)."""
+        trace = self.trace
+        if trace is None or self.current is None or not 0 <= edit.step < len(trace):
+            return
+        key = (edit.step, edit.layer, edit.head)
+        kept = [e for e in self.edits if e.step <= edit.step and (e.step, e.layer, e.head) != key]
+        forced = [(t, token) for t, token in self.forced if t < edit.step]
+
+        def then() -> None:
+            self.forced = forced
+
+        # the tokens before the step stay as they are (forced, sampled or the reference's)
+        self._what_if(trace.tokens[: edit.step], (*kept, edit), edit.step, then)
+
+    def _what_if(self, prefix: list[int], edits: tuple, t: int, then: Callable) -> None:
+        """Decode again from ``prefix`` with ``edits``; the trace before the first what-if is
+        kept as the original."""
+        from explorer.seq2seq.decoding.edit import edited_greedy
+
+        trace, entry = self.trace, self.current
+
+        def job() -> Trace:
+            src = entry.encode(trace.source)
+            kw = dict(prefix=prefix or None)
+            if not edits:
+                return decode_job(entry, "greedy", trace.source, **kw)
+            return edited_greedy(entry.model, entry.tokenizer, src, edits, **kw).named(entry.name)
 
         def done(new: Trace) -> None:
             if self.original is None:
                 self.original = trace
-            self.forced.append((t, int(token)))
+            self.edits = edits
+            then()
             self._set("trace", new, keep_step=t)
 
-        # the prefix goes as a keyword: the runner passes positional arguments only
-        self._launch(
-            "trace", entry, lambda: decode_job(entry, "greedy", trace.source, prefix=prefix), (),
-            done,
-        )  # fmt: skip
-
-    def restore(self) -> None:
-        """Back to the decode before any token was forced."""
-        if self.original is not None:
-            self.runner.invalidate("trace")
-            t, original = self.step, self.original
-            self.original, self.forced = None, []
-            self._set("trace", original, keep_step=t)
+        self._launch("trace", entry, job, (), done)
 
     def run_exact(self) -> bool:
         """Exact search for the sentence with the beam's scoring; False when it cannot start."""

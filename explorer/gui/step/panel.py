@@ -24,13 +24,16 @@ from explorer.gui.step.arithmetic import ArithmeticView
 from explorer.gui.step.attention import AttentionBarsView
 from explorer.gui.step.common import FONT_PT, LabelBox
 from explorer.gui.step.compare import CompareColumn
+from explorer.gui.step.edit import DIFFER, AttentionEditor, what_if_html
 from explorer.gui.step.hidden import HiddenStatesView
+from explorer.gui.step.sync import SideBySide
 from explorer.gui.step.text import RichLine, TextLines
 from explorer.gui.step.topk import TopKView
 from explorer.gui.step.transformer import TransformerView
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.examples import ExamplePicker
 from explorer.gui.widgets.export import save_figure, save_json, save_matrix_csv, trace_to_dict
+from explorer.seq2seq.decoding.tokendiff import differing
 from explorer.seq2seq.decoding.trace import Trace
 
 HINT = "Load or train a model (Train & Load tab) to step through its decoding."
@@ -192,6 +195,9 @@ class StepPanel(QtWidgets.QWidget):
         self.hidden = HiddenStatesView()
         self.transformer = TransformerView()
         self.transformer.selection_changed.connect(self._head_changed)
+        self.editor = AttentionEditor()
+        self.editor.edit_requested.connect(self.state.edit_attention)
+        self.sync = SideBySide(self.state)
         self.compare = CompareColumn()
         self.compare.model_box.activated.connect(lambda _: self._decode_compare())
         self.views = {
@@ -242,6 +248,8 @@ class StepPanel(QtWidgets.QWidget):
         self.tabs.addTab(exercise, "Hand exercise")
         self.tabs.addTab(self.hidden, "Hidden states")
         self.tabs.addTab(self.transformer, "Transformer")
+        self.tabs.addTab(self.editor, "Edit attention")
+        self.tabs.addTab(self.sync, "Side by side")
         self.tabs.currentChanged.connect(lambda _: self.redraw_all())
         main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         main.addWidget(top)
@@ -444,6 +452,7 @@ class StepPanel(QtWidgets.QWidget):
         weights = score_weights() if score_weights is not None else None
         self.arithmetic.set_trace(trace, d_embed, weights)
         self.hidden.set_trace(trace)
+        self.editor.set_trace(trace)
         n = len(trace) if trace is not None else 0
         self.pieces_label.setText(
             ""
@@ -490,7 +499,7 @@ class StepPanel(QtWidgets.QWidget):
         self.bars.set_step(t)
         self.topk.set_step(t)
         tab = self.tabs.currentWidget()  # the hidden tabs catch up when they are shown
-        for view in (self.arithmetic, self.hidden, self.transformer):
+        for view in (self.arithmetic, self.hidden, self.transformer, self.editor):
             if view is tab:
                 view.set_step(t)
         if self.compare.isVisible():
@@ -511,21 +520,23 @@ class StepPanel(QtWidgets.QWidget):
     def _output_html(self) -> str:
         tr, t = self.trace, self.t
 
-        def words(trace: Trace, mark: int | None) -> str:
-            # the current step's piece is highlighted
+        def words(trace: Trace, mark: int | None, differ=()) -> str:
+            # the current step's piece is highlighted, pieces that differ from the original marked
             return "".join(
-                space + (MARK.format(text) if i == mark else text)
+                space
+                + (MARK if i == mark else DIFFER if i < len(differ) and differ[i] else "{}").format(
+                    text
+                )
                 for i, (space, text) in enumerate(self._word_parts(trace))
             )
 
-        step = tr.steps[t]
-        line = f"Step {t + 1}/{len(tr)} ({tr.method}): {words(tr, t)}"
+        step, s = tr.steps[t], self.state
+        differ = () if self.original is None else differing([self.original.pieces, tr.pieces])[1]
+        line = f"Step {t + 1}/{len(tr)} ({tr.method}): {words(tr, t, differ)}"
         if tr.method == "teacher-forced":
             line += f"   &nbsp; loss −log p(“{step.piece}”) = <b>{-step.logprob:.3f}</b>"
         if self.original is not None:
-            line += (
-                f"<br>Forced at step {self.forced_at + 1}. Original: {words(self.original, None)}"
-            )
+            line += "<br>" + what_if_html(self.original, tr, words, s.forced, s.edits)
         return line
 
     # transport ----------------------------------------------------------------------------

@@ -275,6 +275,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 # ------------------------------------------------------------------------------------- decoders
 
 Picker = Callable[[torch.Tensor], int]  # (1, V) tempered log-probs -> token id
+StepHook = Callable[[int], contextlib.AbstractContextManager]  # entered around step t's step()
 
 
 def _decode(
@@ -288,6 +289,7 @@ def _decode(
     method: str,
     temperature: float = 1.0,
     extras: dict | None = None,
+    around_step: StepHook | None = None,
 ) -> Trace:
     source = as_source(tokenizer, src)
     forced = [] if prefix is None else target_ids(tokenizer, prefix, "prefix")
@@ -300,7 +302,8 @@ def _decode(
         y_prev = torch.full((1,), BOS, dtype=torch.long, device=src_t.device)
         steps: list[DecodeStep] = []
         for t in range(T):
-            out, state = model.step(memory, state, y_prev)
+            with around_step(t) if around_step else contextlib.nullcontext():
+                out, state = model.step(memory, state, y_prev)
             logp = F.log_softmax(out.logits.float() / temperature, dim=-1)  # (1, V)
             token = forced[t] if t < len(forced) else pick(logp)
             steps += step_records(
@@ -329,12 +332,15 @@ def greedy(
     *,
     max_len: int | None = None,
     prefix: str | Sequence[int] | None = None,
+    around_step: StepHook | None = None,
 ) -> Trace:
     """y_t = argmax_w log p(w | y_<t, x) until end-of-sentence or ``max_len`` tokens.
 
     ``max_len`` defaults to 2·|x| + 10. A ``prefix`` (ids, or text: see :func:`target_ids`) is
     fed first; those steps are recorded too, and the trace's method is then "forced" with
-    ``extras["forced_steps"]`` saying how many steps were forced.
+    ``extras["forced_steps"]`` saying how many steps were forced. ``around_step(t)``, when given,
+    is a context manager entered around the model's step t (``edit.edited_greedy`` replaces the
+    attention that way).
     """
     return _decode(
         model,
@@ -344,6 +350,7 @@ def greedy(
         prefix=prefix,
         pick=lambda logp: int(logp[0].argmax()),
         method="greedy",
+        around_step=around_step,
     )
 
 

@@ -153,7 +153,7 @@ class Trace(_HasSource):
     cross_keys: np.ndarray | None = None  # (L, H, S, d_k) Transformer: k_i = W^K h_i per layer
     cross_values: np.ndarray | None = None  # (L, H, S, d_k) Transformer: v_i = W^V h_i
     arch: str = ""
-    method: str = "greedy"  # greedy | sample | forced | beam | teacher-forced
+    method: str = "greedy"  # greedy | sample | forced | edited | beam | teacher-forced
     eos_id: int = 3
     extras: dict = field(default_factory=dict)
     model: str = ""  # the name of the model that decoded it (see SourceRecord)
