@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (PySide6 before pyqtgraph)
 
+from explorer.gui.step.placement import fit_labels
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
@@ -62,23 +64,49 @@ def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
     return w
 
 
-STAGGER_ABOVE = 8  # more labels than this on a horizontal axis go on two alternating rows
-
-
 def set_ticks(axis: pg.AxisItem, labels: Sequence[str], offset: float = 0.5) -> None:
-    """One tick per label, centred on its cell. A crowded horizontal axis puts every other label
-    on a second row, so neighbours never overlap on a long sentence."""
-    stagger = axis.orientation in ("bottom", "top") and len(labels) > STAGGER_ABOVE
+    """One tick per label, centred on its cell, fitted to the pixels each cell has (see
+    :func:`fit_ticks`), and fitted again whenever the view is resized or its range changes."""
+    axis.all_labels = ([str(s) for s in labels], offset)
+    view = axis.linkedView()
+    if view is not None and not getattr(axis, "follows_view", False):
+        axis.follows_view = True
+        refit = lambda *_: fit_ticks(axis) if shiboken6.isValid(axis) else None  # noqa: E731
+        view.sigResized.connect(refit)
+        (view.sigXRangeChanged if _horizontal(axis) else view.sigYRangeChanged).connect(refit)
+    fit_ticks(axis)
+
+
+def _horizontal(axis: pg.AxisItem) -> bool:
+    return axis.orientation in ("bottom", "top")
+
+
+def fit_ticks(axis: pg.AxisItem) -> None:
+    """The axis's labels as ``placement.fit_labels`` fits them, measured in the axis's font: a
+    horizontal axis whole, on two alternating rows, abbreviated or thinned; a vertical one
+    whole or thinned. New ticks (and a new height) only when they change."""
+    labels, offset = getattr(axis, "all_labels", ([], 0.5))
+    view = axis.linkedView()
+    fm = QtGui.QFontMetricsF(axis.style.get("tickFont") or axis.font())
+    horizontal = _horizontal(axis)
+    size = view.viewPixelSize() if view is not None else (0.0, 0.0)  # data units per pixel
+    unit = size[0] if horizontal else size[1]
+    cell = 1.0 / unit if unit > 0 and view.width() > 1 else float("inf")
+    if horizontal:
+        plan = fit_labels(labels, cell, fm.horizontalAdvance)
+    else:
+        plan = fit_labels(labels, cell, lambda s: fm.height() if s else 0.0, gap=0, two_rows=False)
     ticks = [
-        (i + offset, ("\n" + str(s)) if stagger and i % 2 else str(s)) for i, s in enumerate(labels)
+        (i + offset, ("\n" + s) if plan.rows == 2 and i % 2 else s)
+        for i, s in enumerate(plan.texts)
     ]
+    axis.plan = plan
     if axis._tickLevels != [ticks, []]:  # new ticks redraw the axis: only when they change
         axis.setTicks([ticks, []])
-    if axis.orientation in ("bottom", "top"):
+    if horizontal:
         # room for both rows (and the axis label, if any)
-        line = QtGui.QFontMetrics(axis.style.get("tickFont") or axis.font()).height()
-        label = line + 4 if axis.label.isVisible() else 0
-        height = (2 if stagger else 1) * line + 12 + label
+        label = fm.height() + 4 if axis.label.isVisible() else 0
+        height = int(plan.rows * fm.height() + 12 + label)
         if axis.fixedHeight != height:
             axis.setHeight(height)
 

@@ -24,6 +24,7 @@ from explorer.gui.step.attention import AttentionBarsView
 from explorer.gui.step.common import FONT_PT, LabelBox
 from explorer.gui.step.compare import CompareColumn
 from explorer.gui.step.hidden import HiddenStatesView
+from explorer.gui.step.readout import source_marks, token_diff, words_html
 from explorer.gui.step.text import RichLine, TextLines
 from explorer.gui.step.topk import TopKView
 from explorer.gui.step.transformer import TransformerView
@@ -33,8 +34,6 @@ from explorer.gui.widgets.export import save_figure, save_json, save_matrix_csv,
 from explorer.seq2seq.decoding.trace import Trace
 
 HINT = "Load or train a model (Train & Load tab) to step through its decoding."
-# The current step's piece: dark text on its light background in either theme.
-MARK = "<span style='background:#f6c0c0; color:#1c1c1c'><b>{}</b></span>"
 
 
 class StepPanel(QtWidgets.QWidget):
@@ -413,6 +412,7 @@ class StepPanel(QtWidgets.QWidget):
         s = self.state
         trace = s.records["compare"]
         entry = s.compare_entry()
+        self.compare.alignment.marks = source_marks(entry, trace)
         self.compare.set_trace(trace, entry.tokenizer.tgt_piece if entry is not None else None)
         self.compare.empty.say(s.why("compare") if trace is None else "")
         if trace is not None:
@@ -431,6 +431,8 @@ class StepPanel(QtWidgets.QWidget):
         self.restore_button.setEnabled(self.original is not None)
         d_embed = self.entry.config.get("emb_dim") if self.entry is not None else None
         layer, head = -1, None
+        marks = source_marks(self.entry, trace)  # words never seen in training, or <unk>
+        self.alignment.marks = self.bars.marks = self.transformer.marks = marks
         self.transformer.set_trace(trace)
         if trace is not None and trace.steps and trace.steps[0].self_attention is not None:
             layer, head = self.transformer.layer, self.transformer.head
@@ -509,20 +511,18 @@ class StepPanel(QtWidgets.QWidget):
     def _output_html(self) -> str:
         tr, t = self.trace, self.t
 
-        def words(trace: Trace, mark: int | None) -> str:
-            # the current step's piece is highlighted
-            return "".join(
-                space + (MARK.format(text) if i == mark else text)
-                for i, (space, text) in enumerate(self._word_parts(trace))
-            )
-
+        differs = (
+            token_diff(self.original.tokens, tr.tokens) if self.original is not None else ([], [])
+        )
+        words = lambda trace, mark, diff: words_html(self._word_parts(trace), mark, diff)  # noqa: E731
         step = tr.steps[t]
-        line = f"Step {t + 1}/{len(tr)} ({tr.method}): {words(tr, t)}"
+        line = f"Step {t + 1}/{len(tr)} ({tr.method}): {words(tr, t, differs[1])}"
         if tr.method == "teacher-forced":
             line += f"   &nbsp; loss −log p(“{step.piece}”) = <b>{-step.logprob:.3f}</b>"
         if self.original is not None:
             line += (
-                f"<br>Forced at step {self.forced_at + 1}. Original: {words(self.original, None)}"
+                f"<br>Forced at step {self.forced_at + 1}. Original: "
+                f"{words(self.original, None, differs[0])}"
             )
         return line
 
