@@ -63,9 +63,27 @@ def test_no_fitted_labels_overlap(seed):
     words += ["".join("xyz"[k] for k in rng.integers(0, 3, rng.integers(1, 14))) for _ in range(40)]
     words = words[: rng.integers(2, 40)]
     cell = float(rng.uniform(3, 90))
-    plan = fit_labels(words, cell, px)
+    thick = float(rng.choice([14.0, 200.0]))
+    plan = fit_labels(words, cell, px, upright=lambda s: thick, upright_room=rng.uniform(20, 90))
     assert not plan_overlaps(plan, cell, px), (plan, cell)
     assert len(plan.texts) == len(words)
+
+
+def test_labels_stand_upright_when_a_line_fits_a_cell():
+    def ink(s):
+        return 14.0
+
+    plan = fit_labels(SENTENCE, 16.0, px, upright=ink)  # 14-px text in 16-px cells
+    assert (plan.how, plan.texts) == ("rotated", tuple(SENTENCE))
+    assert plan.thickness == (14.0,) * len(SENTENCE)
+    assert not plan_overlaps(plan, 16.0, px)
+    assert fit_labels(SENTENCE, 13.0, px, upright=ink).how in ("abbreviated", "thinned")
+    assert fit_labels(SENTENCE, 40.0, px, upright=ink).how == "staggered"  # flat text first
+    # at most 35 px long standing: "yesterday" is cut to "yest…"
+    short = fit_labels(SENTENCE, 16.0, px, upright=ink, upright_room=35.0)
+    assert short.how == "rotated" and short.texts[7] == "yest…" and short.texts[1] == "black"
+    # a room that leaves fewer than three characters: not upright
+    assert fit_labels(SENTENCE, 16.0, px, upright=ink, upright_room=20.0).how != "rotated"
 
 
 def test_abbreviate_keeps_the_longest_start_that_fits():

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+__all__ = ["set_ticks"]  # (from .ticks) the train panel's maps label their axes with it too
+
 import numpy as np
-import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (PySide6 before pyqtgraph)
 
-from explorer.gui.step.placement import fit_labels
+from explorer.gui.step.ticks import FittedAxis, set_ticks
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
@@ -43,7 +44,7 @@ def cache_text(*items: QtWidgets.QGraphicsItem) -> None:
 
 def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
     """A white plot with readable axes and no mouse zoom (the views are fixed, not explored)."""
-    w = pg.PlotWidget(background=BACKGROUND)
+    w = pg.PlotWidget(background=BACKGROUND, axisItems={"bottom": FittedAxis("bottom")})
     # No cached background: the background is one colour, and the cache's pixmap was copied
     # into every repainted area by Qt's thread pool, which the UI thread then waited for (a
     # third of a step's time on a busy machine); a plain fill costs less.
@@ -62,53 +63,6 @@ def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
         p.invertY(True)
     cache_text(*(p.getAxis(name) for name in ("left", "bottom", "top", "right")), p.titleLabel)
     return w
-
-
-def set_ticks(axis: pg.AxisItem, labels: Sequence[str], offset: float = 0.5) -> None:
-    """One tick per label, centred on its cell, fitted to the pixels each cell has (see
-    :func:`fit_ticks`), and fitted again whenever the view is resized or its range changes."""
-    axis.all_labels = ([str(s) for s in labels], offset)
-    view = axis.linkedView()
-    if view is not None and not getattr(axis, "follows_view", False):
-        axis.follows_view = True
-        refit = lambda *_: fit_ticks(axis) if shiboken6.isValid(axis) else None  # noqa: E731
-        view.sigResized.connect(refit)
-        (view.sigXRangeChanged if _horizontal(axis) else view.sigYRangeChanged).connect(refit)
-    fit_ticks(axis)
-
-
-def _horizontal(axis: pg.AxisItem) -> bool:
-    return axis.orientation in ("bottom", "top")
-
-
-def fit_ticks(axis: pg.AxisItem) -> None:
-    """The axis's labels as ``placement.fit_labels`` fits them, measured in the axis's font: a
-    horizontal axis whole, on two alternating rows, abbreviated or thinned; a vertical one
-    whole or thinned. New ticks (and a new height) only when they change."""
-    labels, offset = getattr(axis, "all_labels", ([], 0.5))
-    view = axis.linkedView()
-    fm = QtGui.QFontMetricsF(axis.style.get("tickFont") or axis.font())
-    horizontal = _horizontal(axis)
-    size = view.viewPixelSize() if view is not None else (0.0, 0.0)  # data units per pixel
-    unit = size[0] if horizontal else size[1]
-    cell = 1.0 / unit if unit > 0 and view.width() > 1 else float("inf")
-    if horizontal:
-        plan = fit_labels(labels, cell, fm.horizontalAdvance)
-    else:
-        plan = fit_labels(labels, cell, lambda s: fm.height() if s else 0.0, gap=0, two_rows=False)
-    ticks = [
-        (i + offset, ("\n" + s) if plan.rows == 2 and i % 2 else s)
-        for i, s in enumerate(plan.texts)
-    ]
-    axis.plan = plan
-    if axis._tickLevels != [ticks, []]:  # new ticks redraw the axis: only when they change
-        axis.setTicks([ticks, []])
-    if horizontal:
-        # room for both rows (and the axis label, if any)
-        label = fm.height() + 4 if axis.label.isVisible() else 0
-        height = int(plan.rows * fm.height() + 12 + label)
-        if axis.fixedHeight != height:
-            axis.setHeight(height)
 
 
 class LabelBox(QtWidgets.QWidget):

@@ -2,9 +2,9 @@
 
 :func:`fit_labels` decides how a row of labels centred on equal cells (source pieces under an
 alignment matrix, under attention bars) fits the pixels there are: whole on one row, staggered
-on two, abbreviated, or every k-th one. :func:`place_labels` puts a label beside each point of a
-scatter (the PCA trajectory) so that no two labels overlap. Both work in pixels from measured
-text sizes; the views measure with the font they draw in.
+on two, turned upright, abbreviated, or every k-th one. :func:`place_labels` puts a label beside
+each point of a scatter (the PCA trajectory) so that no two labels overlap. Both work in pixels
+from measured text sizes; the views measure with the font they draw in.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class TickPlan:
 
     texts: tuple[str, ...]
     rows: int  # 1, or 2: label i on row i % 2
-    how: str  # "whole" | "staggered" | "abbreviated" | "thinned"
+    how: str  # "whole" | "staggered" | "rotated" | "abbreviated" | "thinned"
+    thickness: tuple[float, ...] = ()  # "rotated": how wide each label is, standing upright
 
 
 def _fits(widths: Sequence[float], cell: float, every: int, gap: float) -> bool:
@@ -54,12 +55,16 @@ def fit_labels(
     gap: float = GAP,
     min_chars: int = 3,
     two_rows: bool = True,
+    upright: Callable[[str], float] | None = None,
+    upright_room: float = float("inf"),
 ) -> TickPlan:
     """How ``labels``, one per cell of ``cell`` px, centred on it, are drawn without overlap.
 
-    In order of preference: whole on one row; whole on two alternating rows; abbreviated on two
-    rows (each keeping at least ``min_chars`` characters before "…"); or every k-th label whole
-    on one row, k as small as fits (the others left out). ``two_rows`` False (a vertical axis,
+    In order of preference: whole on one row; whole on two alternating rows; turned upright,
+    when ``upright`` (a label's thickness standing upright: its ink's height) is given, each
+    cut to ``upright_room`` px long; abbreviated on two rows (each keeping at least
+    ``min_chars`` characters before "…" in both cases); or every k-th label whole on one row,
+    k as small as fits (the others left out). ``two_rows`` False (a vertical axis,
     ``measure`` giving heights): whole or thinned only.
     """
     labels = [str(s) for s in labels]
@@ -68,6 +73,12 @@ def fit_labels(
         return TickPlan(tuple(labels), 1, "whole")
     if two_rows and _fits(widths, cell, 2, gap):
         return TickPlan(tuple(labels), 2, "staggered")
+    if upright is not None:
+        tall = [abbreviate(s, upright_room, measure) for s in labels]
+        thick = [upright(s) for s in tall]
+        kept = all(len(c) >= min(len(s), min_chars + 1) for c, s in zip(tall, labels))
+        if kept and _fits(thick, cell, 1, gap / 3):
+            return TickPlan(tuple(tall), 1, "rotated", tuple(thick))
     room = 2 * cell - gap  # each label's share of its row when staggered
     short = [abbreviate(s, room, measure) for s in labels] if two_rows else []
     if two_rows and all(len(c) >= min(len(s), min_chars + 1) for c, s in zip(short, labels)):
@@ -81,9 +92,10 @@ def fit_labels(
 
 def plan_overlaps(plan: TickPlan, cell: float, measure: Callable[[str], float]) -> bool:
     """Whether two drawn labels of one row overlap (the property :func:`fit_labels` keeps)."""
+    widths = plan.thickness if plan.how == "rotated" else [measure(s) for s in plan.texts]
     for row in range(plan.rows):
         spans = [
-            (i * cell - measure(s) / 2, i * cell + measure(s) / 2)
+            (i * cell - widths[i] / 2, i * cell + widths[i] / 2)
             for i, s in enumerate(plan.texts)
             if s and i % plan.rows == row
         ]
