@@ -122,6 +122,18 @@ def test_a_label_with_room_sits_up_and_right_of_its_point():
     np.testing.assert_allclose(boxes[0], [104, 86, 144, 96])
 
 
+def test_labels_stay_inside_the_plot_when_there_is_room():
+    # a point in the top right corner: its label goes down and to the left
+    inside = (0.0, 0.0, 200.0, 100.0)
+    boxes = place_labels(np.array([[195.0, 3.0]]), np.array([[40.0, 10.0]]), inside=inside)
+    np.testing.assert_allclose(boxes[0], [151, 7, 191, 17])
+    rng = np.random.default_rng(1)
+    points = rng.uniform([0, 0], [200, 100], size=(12, 2))
+    boxes = place_labels(points, np.full((12, 2), [30.0, 10.0]), inside=inside)
+    assert not boxes_overlap(boxes)
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= 200).all() and (boxes[:, 3] <= 100).all()
+
+
 def test_topk_probabilities_log_scale_and_display_temperature():
     p = np.array([0.999, 0.0009, 0.0001])
     logp = np.log(p)

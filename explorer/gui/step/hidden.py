@@ -133,7 +133,8 @@ class HiddenStatesView(QtWidgets.QWidget):
             [(label.textItem.boundingRect().width(), label.textItem.boundingRect().height())
              for label in self.labels]
         )  # fmt: skip
-        self.boxes = place_labels(px, sizes)
+        inside = (0.0, 0.0, vb.width(), vb.height())  # the labels stay in view where they can
+        self.boxes = place_labels(px, sizes, inside=inside)
         for label, (bx, by, _, _) in zip(self.labels, self.boxes):
             label.setPos(x0 + bx * sx, y1 - by * sy)
 

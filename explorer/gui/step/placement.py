@@ -113,19 +113,24 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
 
 
+def _within(box: np.ndarray, area: tuple[float, float, float, float]) -> bool:
+    return bool(box[0] >= area[0] and box[1] >= area[1] and box[2] <= area[2] and box[3] <= area[3])
+
+
 def place_labels(
     points: np.ndarray,  # (N, 2) pixels, y down
     sizes: np.ndarray,  # (N, 2) label width, height in pixels
     *,
     pad: float = 4.0,
     rings: int = 40,
+    inside: tuple[float, float, float, float] | None = None,
 ) -> np.ndarray:
     """(N, 4) boxes (x0, y0, x1, y1) in pixels, one label beside each point, no two overlapping
     and none over a point.
 
     Each label tries the eight places round its point, then the same places further out, ring
-    by ring, and takes the first that is free; after ``rings`` rings it goes straight below
-    every box placed so far, which is always free.
+    by ring, and takes the first that is free and lies ``inside`` (x0, y0, x1, y1), when given;
+    after ``rings`` rings it goes straight below every box placed so far, which is always free.
     """
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     sizes = np.asarray(sizes, dtype=float).reshape(-1, 2)
@@ -140,6 +145,8 @@ def place_labels(
                 cx = x + sx * (reach + w / 2)
                 cy = y + sy * (reach + h / 2)
                 cand = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+                if inside is not None and not _within(cand, inside):
+                    continue
                 if not any(_overlap(cand, b) for b in taken):
                     box = cand
                     break

@@ -39,7 +39,8 @@ class TopKView(QtWidgets.QWidget):
         self.plot = make_plot("Next token p(y_t)", invert_y=True)
         self.plot.setToolTip(
             "The decoder's softmax over the vocabulary; greedy decoding takes the top bar. "
-            "Click a bar to force that token here and decode on from it."
+            "Click a candidate (its bar or its name) to force that token here and decode on "
+            "from it."
         )
         self.bars = BarsItem(BAR)  # one bar per candidate, 0.75 high, centred on its row
         item = self.plot.getPlotItem()
@@ -54,10 +55,12 @@ class TopKView(QtWidgets.QWidget):
             top.addWidget(self.k_spin)
             top.addWidget(self.log_check)
             top.addWidget(self.display_t)
-        top.addWidget(LabelBox(self.entropy_label), 1)  # its text changes every step
+        top.addStretch(1)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(top)
+        if not compact:  # the scale's controls, then the step's line below them
+            lay.addLayout(top)
+        lay.addWidget(LabelBox(self.entropy_label))  # its text changes every step
         lay.addWidget(self.plot, 1)
         self.trace: Trace | None = None
         self.t = 0
