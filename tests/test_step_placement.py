@@ -174,8 +174,8 @@ def test_each_family_says_which_state_it_scores_with():
     for luong in ("luong-dot", "luong-general"):
         assert "s_t" in score_formula(luong) and "s_{t−1}" not in score_formula(luong)
     assert "q_t · k_i / √d" in score_formula("transformer")
-    assert where("transformer", -1, 3, None, 4) == "layer 3/3, average of heads"
-    assert where("transformer", 0, 3, 1, 4) == "layer 1/3, head 2/4"
+    assert where("transformer", -1, 3, None, 4) == "layer 3, mean of heads"
+    assert where("transformer", 0, 3, 1, 4) == "layer 1, head 2"
     assert where("bahdanau", -1, 1, None, 1) == ""
 
 

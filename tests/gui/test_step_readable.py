@@ -112,18 +112,18 @@ def test_transformer_titles_and_arithmetic_show_the_bars_head(panel):
     panel.tabs.setCurrentWidget(panel.arithmetic)
     panel.set_step(1)
     title = panel.alignment.plot.getPlotItem().titleLabel.text
-    assert "layer 2/2, average of heads" in title
-    assert "layer 2/2, average of heads" in panel.bars.plot.getPlotItem().titleLabel.text
-    assert "average of heads" in panel.transformer.cross.plot.getPlotItem().titleLabel.text
+    assert "layer 2, mean of heads" in title
+    assert "layer 2, mean of heads" in panel.bars.plot.getPlotItem().titleLabel.text
+    assert "mean of heads" in panel.transformer.cross.plot.getPlotItem().titleLabel.text
     lines = panel.arithmetic.text.toPlainText().split("\n")
     average = next(line for line in lines if line.endswith("average (as the bars)"))
     numbers = [float(x) for x in re.findall(r"\d+\.\d+", average)]
     np.testing.assert_allclose(numbers, panel.bars.values(), atol=5e-4)
     panel.transformer.head_box.setCurrentIndex(2)  # head 2
     for plot in (panel.alignment.plot, panel.bars.plot, panel.transformer.cross.plot):
-        assert "layer 2/2, head 2/2" in plot.getPlotItem().titleLabel.text
+        assert "layer 2, head 2" in plot.getPlotItem().titleLabel.text
     np.testing.assert_allclose(panel.arithmetic.worked.alpha, panel.bars.values(), atol=1e-9)
-    assert "layer 2/2, head 2/2, as the bars" in panel.arithmetic.text.toPlainText()
+    assert "layer 2, head 2, as the bars" in panel.arithmetic.text.toPlainText()
 
 
 def test_hand_exercise_names_the_rows_by_the_typed_words(panel):
@@ -207,8 +207,8 @@ def test_words_outside_the_models_world_are_marked_on_the_views(qtbot):
     assert [label.strip() for _, label in axis._tickLevels[0]] == [
         "i", "l*", "i*", "ke*", "pi*", "<unk>?", "a*", "</s>"
     ]  # fmt: skip
-    title = panel.alignment.plot.getPlotItem().titleLabel.text
-    assert "* never seen in training, ? became <unk>" in title
+    label = panel.alignment.plot.getPlotItem().getAxis("bottom").label.toPlainText()
+    assert " ".join(label.split()) == "source (* never seen in training, ? became <unk>)"
     bars = [
         label.strip() for _, label in panel.bars.plot.getPlotItem().getAxis("bottom")._tickLevels[0]
     ]

@@ -7,6 +7,7 @@ from PySide6 import QtWidgets
 
 from explorer.gui.step.common import Heatmap, short
 from explorer.gui.step.readout import marked, marks_note, where
+from explorer.gui.step.ticks import set_axis_label, set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -42,8 +43,10 @@ class AlignmentView(Heatmap):
             return
         self.empty.say("")
         L, H, _ = trace.steps[0].cross_attention.shape
-        parts = [self.title, where(trace.arch, layer, L, head, H), marks_note(self.marks)]
-        self.plot.getPlotItem().setTitle("  ·  ".join(p for p in parts if p))
+        item = self.plot.getPlotItem()
+        parts = [self.title, where(trace.arch, layer, L, head, H)]
+        set_title(item, " · ".join(p for p in parts if p))
+        set_axis_label(item, "bottom", f"source  {marks_note(self.marks)}".strip())
         self.matrix = trace.attention_matrix(layer, head)  # (T, S)
         self.set_matrix(
             self.matrix,

@@ -8,6 +8,7 @@ from PySide6 import QtWidgets
 from explorer.gui.step.common import BAR, Heatmap, make_plot, set_ticks, short, symmetric_levels
 from explorer.gui.step.items import BarsItem
 from explorer.gui.step.readout import marked, marks_note, score_formula, where
+from explorer.gui.step.ticks import set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -78,8 +79,9 @@ class AttentionBarsView(QtWidgets.QWidget):
             f"① score: {score_formula(trace.arch)}; how relevant each encoder state is."
         )
         L, H = trace.steps[0].cross_attention.shape[:2] if trace.has_attention else (1, 1)
-        note = [where(trace.arch, layer, L, head, H), marks_note(self.marks)]
-        self.where = "  ·  ".join(n for n in note if n)
+        self.where = where(trace.arch, layer, L, head, H)
+        note = marks_note(self.marks)
+        self.plot.setToolTip(f"Source pieces marked {note}" if note else "")
         self.plot.getPlotItem().setXRange(-0.6, S - 0.4, padding=0)
         self._ctx = np.stack([s.context[layer] for s in trace.steps])  # (T, D_ctx)
         self.context.set_levels(*symmetric_levels(self._ctx))
@@ -106,11 +108,11 @@ class AttentionBarsView(QtWidgets.QWidget):
 
     @staticmethod
     def _title(plot, text: str) -> None:
-        if plot.titleLabel.text != text:  # a new title re-lays the plot out: only on change
-            plot.setTitle(text)
+        set_title(plot, text)  # a new title re-lays the plot out: only on change
 
     def _with_where(self, title: str) -> str:
-        return f"{title}  ·  {self.where}" if self.where else title
+        # a Transformer's layer and head in place of "at step t" (the title must fit)
+        return f"{title.replace(' at step t', '')} · {self.where}" if self.where else title
 
     def _set_y_range(self, lo: float, hi: float, padding: float) -> None:
         """The same range for every step of a trace: set (and the axis redrawn) on a change."""

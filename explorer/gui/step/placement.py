@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 GAP = 6.0  # px between neighbouring labels
+UPRIGHT_GAP = 1.0  # px between the ink of neighbouring upright labels (no side bearings)
 ELLIPSIS = "…"
 
 
@@ -77,7 +78,7 @@ def fit_labels(
         tall = [abbreviate(s, upright_room, measure) for s in labels]
         thick = [upright(s) for s in tall]
         kept = all(len(c) >= min(len(s), min_chars + 1) for c, s in zip(tall, labels))
-        if kept and _fits(thick, cell, 1, gap / 3):
+        if kept and _fits(thick, cell, 1, UPRIGHT_GAP):
             return TickPlan(tuple(tall), 1, "rotated", tuple(thick))
     room = 2 * cell - gap  # each label's share of its row when staggered
     short = [abbreviate(s, room, measure) for s in labels] if two_rows else []

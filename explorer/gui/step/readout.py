@@ -111,8 +111,8 @@ def where(arch: str, layer: int, layers: int, head: int | None, heads: int) -> s
     """Which layer and head a Transformer view shows ("" for an RNN with one of each)."""
     if arch != "transformer":
         return ""
-    which = "average of heads" if head is None else f"head {head + 1}/{heads}"
-    return f"layer {layer % layers + 1}/{layers}, {which}"
+    which = "mean of heads" if head is None else f"head {head + 1}"
+    return f"layer {layer % layers + 1}, {which}"
 
 
 def head_average_lines(alpha: np.ndarray, labels: Sequence[str], digits: int = 3) -> list[str]:

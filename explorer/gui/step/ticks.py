@@ -8,6 +8,7 @@ sentence under a narrow matrix.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import shiboken6
@@ -102,3 +103,33 @@ def fit_ticks(axis: pg.AxisItem) -> None:
         height = int(text + 16 + label)
         if axis.fixedHeight != height:
             axis.setHeight(height)
+
+
+def set_title(item: pg.PlotItem, text: str) -> None:
+    """A plot's title (only when it changes) that never widens the plot: a long title (a
+    Transformer's layer and head) is cut at the plot's edges rather than pushing the plot out
+    of its pane."""
+    label = item.titleLabel
+    if not getattr(label, "shrinks", False):  # every later restyle of the label too
+        label.shrinks = True
+        measured = label.updateMin
+
+        def update_min() -> None:
+            measured()
+            label.setMinimumWidth(0)
+            hints = label._sizeHint  # pyqtgraph's LabelItem answers sizeHint from this table
+            for which in (QtCore.Qt.SizeHint.MinimumSize, QtCore.Qt.SizeHint.PreferredSize):
+                hints[which] = (0, hints[which][1])
+            label.updateGeometry()
+
+        label.updateMin = update_min
+    if label.text != text or not label.isVisible():
+        item.setTitle(text)
+
+
+def set_axis_label(item: pg.PlotItem, side: str, text: str) -> None:
+    """An axis's label as plain text (a "<unk>" in it is not taken for markup), on a change."""
+    axis = item.getAxis(side)
+    escaped = html.escape(text)
+    if axis.labelText != escaped:
+        axis.setLabel(escaped)

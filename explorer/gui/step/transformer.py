@@ -6,7 +6,8 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from explorer.gui.step.common import Heatmap, short
-from explorer.gui.step.readout import marked, where
+from explorer.gui.step.readout import marked, marks_note, where
+from explorer.gui.step.ticks import set_axis_label, set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -128,9 +129,11 @@ class TransformerView(QtWidgets.QWidget):
             (self.self_attn, "Decoder self-attention"),
             (self.encoder, "Encoder self-attention"),
         ):
-            text = f"{title}  ·  {which}"
-            if m.plot.getPlotItem().titleLabel.text != text:
-                m.plot.getPlotItem().setTitle(text)
+            set_title(m.plot.getPlotItem(), f"{title} · {which}")
+        for m in (self.cross, self.encoder):
+            set_axis_label(
+                m.plot.getPlotItem(), "bottom", f"source  {marks_note(self.marks)}".strip()
+            )
         self.cross.set_matrix(tr.attention_matrix(self.layer, self.head), tgt, src)
         self.self_attn.set_matrix(self.decoder_self_matrix(), tgt, tgt)
         enc = tr.encoder_self_attention
