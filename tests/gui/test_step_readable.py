@@ -213,3 +213,22 @@ def test_words_outside_the_models_world_are_marked_on_the_views(qtbot):
         label.strip() for _, label in panel.bars.plot.getPlotItem().getAxis("bottom")._tickLevels[0]
     ]
     assert "<unk>?" in bars and "pi*" in bars
+
+
+def test_a_title_longer_than_its_plot_is_cut_at_its_end(panel, qtbot):
+    tr = make_trace("transformer", L=2, H=2)
+    panel.show_trace(entry("transformer"), tr)
+    panel.show()
+    qtbot.waitExposed(panel)
+    label = panel.bars.plot.getPlotItem().titleLabel
+    full = label.text
+    assert full == "Weights α_ti · layer 2, mean of heads"
+    assert label.item.toPlainText() == full  # room enough at 1280 px
+    panel.bars.setFixedWidth(180)
+    qtbot.waitUntil(lambda: label.item.toPlainText() != full)
+    shown = label.item.toPlainText()
+    assert shown.endswith("…") and full.startswith(shown[:-1].rstrip())
+    assert label.item.document().idealWidth() <= label.width()
+    assert panel.bars.plot.getPlotItem().width() <= 180  # the plot stays in its pane
+    panel.bars.setFixedWidth(600)
+    qtbot.waitUntil(lambda: label.item.toPlainText() == full)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import shiboken6
 from PySide6 import QtCore, QtGui  # noqa: F401  (PySide6 before pyqtgraph)
 
-from explorer.gui.step.placement import fit_labels
+from explorer.gui.step.placement import ELLIPSIS, fit_labels
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
@@ -106,11 +106,10 @@ def fit_ticks(axis: pg.AxisItem) -> None:
 
 
 def set_title(item: pg.PlotItem, text: str) -> None:
-    """A plot's title (only when it changes) that never widens the plot: a long title (a
-    Transformer's layer and head) is cut at the plot's edges rather than pushing the plot out
-    of its pane."""
+    """A plot's title (only when it changes) that never widens the plot: a title longer than
+    the plot (a Transformer's layer and head, projector fonts) is cut with "…" at its end."""
     label = item.titleLabel
-    if not getattr(label, "shrinks", False):  # every later restyle of the label too
+    if not getattr(label, "shrinks", False):  # once per label, for every later change too
         label.shrinks = True
         measured = label.updateMin
 
@@ -123,8 +122,36 @@ def set_title(item: pg.PlotItem, text: str) -> None:
             label.updateGeometry()
 
         label.updateMin = update_min
+        refit = lambda: fit_title(label) if shiboken6.isValid(label) else None  # noqa: E731
+        label.geometryChanged.connect(refit)
     if label.text != text or not label.isVisible():
         item.setTitle(text)
+        fit_title(label)
+
+
+def fit_title(label: pg.LabelItem) -> None:
+    """The label's text, whole or cut with "…" to the label's width, in its own format."""
+    doc = label.item.document()
+    cursor = QtGui.QTextCursor(doc)
+    cursor.select(QtGui.QTextCursor.SelectionType.Document)
+    fmt = cursor.charFormat()
+    room = label.width() - 2 * doc.documentMargin()
+
+    def put(text: str) -> bool:
+        cursor.select(QtGui.QTextCursor.SelectionType.Document)
+        cursor.insertText(text, fmt)
+        return doc.idealWidth() <= room + 0.5
+
+    full = html.unescape(label.text)
+    if room <= 0 or put(full):
+        label.resizeEvent(None)  # centred again
+        return
+    lo, hi = 0, len(full)  # the longest start that fits with "…", by halves
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if put(full[:mid].rstrip() + ELLIPSIS) else (lo, mid - 1)
+    put(full[:lo].rstrip() + ELLIPSIS)
+    label.resizeEvent(None)
 
 
 def set_axis_label(item: pg.PlotItem, side: str, text: str) -> None:
