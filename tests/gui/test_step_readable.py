@@ -79,12 +79,12 @@ def test_topk_log_scale_and_display_temperature_change_only_the_picture(panel):
     np.testing.assert_allclose(view.bars.x0, LOG_FLOOR)
     np.testing.assert_allclose(view.bars.x0 + view.bars.width, step.logprobs[ids])
     assert view.labels.texts[0].endswith(f"{step.logprobs[ids[0]]:.2f}".replace("-", "−"))
-    assert "log p(y_t)" in view.plot.getPlotItem().titleLabel.text
+    assert "log p(y_t)" in view.plot.getPlotItem().titleLabel.whole
     view.log_check.setChecked(False)
     view.display_t.setValue(3.0)
     shown = np.exp(at_temperature(step.logprobs, 3.0))[ids]
     np.testing.assert_allclose(view.bars.width, shown)
-    assert "display T = 3" in view.plot.getPlotItem().titleLabel.text
+    assert "display T = 3" in view.plot.getPlotItem().titleLabel.whole
     assert "the decode used T = 1" in view.entropy_label.text()
     assert panel.trace is before  # nothing was decoded again
 
@@ -111,17 +111,17 @@ def test_transformer_titles_and_arithmetic_show_the_bars_head(panel):
     panel.show_trace(entry("transformer"), tr)
     panel.tabs.setCurrentWidget(panel.arithmetic)
     panel.set_step(1)
-    title = panel.alignment.plot.getPlotItem().titleLabel.text
+    title = panel.alignment.plot.getPlotItem().titleLabel.whole
     assert "layer 2, mean of heads" in title
-    assert "layer 2, mean of heads" in panel.bars.plot.getPlotItem().titleLabel.text
-    assert "mean of heads" in panel.transformer.cross.plot.getPlotItem().titleLabel.text
+    assert "layer 2, mean of heads" in panel.bars.plot.getPlotItem().titleLabel.whole
+    assert "mean of heads" in panel.transformer.cross.plot.getPlotItem().titleLabel.whole
     lines = panel.arithmetic.text.toPlainText().split("\n")
     average = next(line for line in lines if line.endswith("average (as the bars)"))
     numbers = [float(x) for x in re.findall(r"\d+\.\d+", average)]
     np.testing.assert_allclose(numbers, panel.bars.values(), atol=5e-4)
     panel.transformer.head_box.setCurrentIndex(2)  # head 2
     for plot in (panel.alignment.plot, panel.bars.plot, panel.transformer.cross.plot):
-        assert "layer 2, head 2" in plot.getPlotItem().titleLabel.text
+        assert "layer 2, head 2" in plot.getPlotItem().titleLabel.whole
     np.testing.assert_allclose(panel.arithmetic.worked.alpha, panel.bars.values(), atol=1e-9)
     assert "layer 2, head 2, as the bars" in panel.arithmetic.text.toPlainText()
 

@@ -122,36 +122,32 @@ def set_title(item: pg.PlotItem, text: str) -> None:
             label.updateGeometry()
 
         label.updateMin = update_min
-        refit = lambda: fit_title(label) if shiboken6.isValid(label) else None  # noqa: E731
+        refit = lambda *_: fit_title(label) if shiboken6.isValid(label) else None  # noqa: E731
         label.geometryChanged.connect(refit)
-    if label.text != text or not label.isVisible():
+        theme.signals().changed.connect(refit)  # restyled in a new size: measured again
+    if getattr(label, "whole", None) != text or not label.isVisible():
+        label.whole = text
         item.setTitle(text)
         fit_title(label)
 
 
 def fit_title(label: pg.LabelItem) -> None:
-    """The label's text, whole or cut with "…" to the label's width, in its own format."""
-    doc = label.item.document()
-    cursor = QtGui.QTextCursor(doc)
-    cursor.select(QtGui.QTextCursor.SelectionType.Document)
-    fmt = cursor.charFormat()
-    room = label.width() - 2 * doc.documentMargin()
+    """The label's whole text, or its longest start with "…" that fits the label's width."""
+    whole = getattr(label, "whole", label.text)
+    room = label.width() - 2 * label.item.document().documentMargin()
 
     def put(text: str) -> bool:
-        cursor.select(QtGui.QTextCursor.SelectionType.Document)
-        cursor.insertText(text, fmt)
-        return doc.idealWidth() <= room + 0.5
+        if label.text != text:
+            label.setText(text)  # in the label's own colour and size
+        return label.item.document().idealWidth() <= room + 0.5
 
-    full = html.unescape(label.text)
-    if room <= 0 or put(full):
-        label.resizeEvent(None)  # centred again
+    if room <= 0 or put(whole):
         return
-    lo, hi = 0, len(full)  # the longest start that fits with "…", by halves
+    lo, hi = 0, len(whole)  # the longest start that fits with "…", by halves
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if put(full[:mid].rstrip() + ELLIPSIS) else (lo, mid - 1)
-    put(full[:lo].rstrip() + ELLIPSIS)
-    label.resizeEvent(None)
+        lo, hi = (mid, hi) if put(whole[:mid].rstrip() + ELLIPSIS) else (lo, mid - 1)
+    put(whole[:lo].rstrip() + ELLIPSIS)
 
 
 def set_axis_label(item: pg.PlotItem, side: str, text: str) -> None:

@@ -8,6 +8,7 @@ from PySide6 import QtCore, QtWidgets
 from explorer.gui.step.common import ACCENT, BAR, LabelBox, make_plot, short
 from explorer.gui.step.items import BarsItem, RowLabels
 from explorer.gui.step.readout import topk_display
+from explorer.gui.step.ticks import set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import Trace
@@ -134,8 +135,7 @@ class TopKView(QtWidgets.QWidget):
         if bars.x_range != self._x_range:  # only when the scale changes
             self._x_range = bars.x_range
             item.setXRange(*bars.x_range, padding=0.02)
-        if item.titleLabel.text != bars.title:
-            item.setTitle(bars.title)
+        set_title(item, bars.title)
         y_range = (-0.6, max(n, k) - 0.4)
         if y_range != self._y_range:  # a new range redraws the axis: only when k changes
             self._y_range = y_range
