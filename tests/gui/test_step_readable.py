@@ -232,3 +232,21 @@ def test_a_title_longer_than_its_plot_is_cut_at_its_end(panel, qtbot):
     assert panel.bars.plot.getPlotItem().width() <= 180  # the plot stays in its pane
     panel.bars.setFixedWidth(600)
     qtbot.waitUntil(lambda: label.item.toPlainText() == full)
+
+
+def test_upright_labels_are_all_drawn_to_the_axis_ends(panel, qtbot):
+    """pyqtgraph hides a tick label whose flat box passes the axis's ends: upright, none is."""
+    from PySide6.QtGui import QImage, QPainter
+
+    panel.show_trace(entry(), make_trace("luong-dot"))
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.bars.setFixedWidth(135)  # about 19 px a piece: neither flat nor on two rows
+    axis = panel.bars.plot.getPlotItem().getAxis("bottom")
+    qtbot.waitUntil(lambda: axis.plan.how == "rotated")
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    _, _, texts = axis.generateDrawSpecs(painter)  # what the axis will draw
+    painter.end()
+    assert [text for _, _, text in texts] == list(axis.plan.texts)
+    assert len(texts) == len(panel.trace.src_pieces)

@@ -18,6 +18,8 @@ from explorer.gui.step.placement import ELLIPSIS, fit_labels
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
+UPRIGHT_REACH = 400  # px a flat label box may reach past the axis before pyqtgraph hides it
+
 
 class FittedAxis(pg.AxisItem):
     """A pyqtgraph axis whose tick labels may stand upright (``rotated``), read bottom to top,
@@ -98,8 +100,9 @@ def fit_ticks(axis: pg.AxisItem) -> None:
             text = max((fm.horizontalAdvance(s) for s in plan.texts), default=0.0)
         if isinstance(axis, FittedAxis) and axis.rotated != (plan.how == "rotated"):
             axis.rotated = plan.how == "rotated"
-            axis.picture = None  # drawn again, the other way
-            axis.update()
+            # pyqtgraph hides a label whose flat box reaches past the axis's ends: an upright
+            # one does not (the first and last words were missing); drawn again either way
+            axis.setStyle(hideOverlappingLabels=UPRIGHT_REACH if axis.rotated else True)
         height = int(text + 16 + label)
         if axis.fixedHeight != height:
             axis.setHeight(height)
