@@ -213,6 +213,8 @@ def test_words_outside_the_models_world_are_marked_on_the_views(qtbot):
         label.strip() for _, label in panel.bars.plot.getPlotItem().getAxis("bottom")._tickLevels[0]
     ]
     assert "<unk>?" in bars and "pi*" in bars
+    hidden = panel.hidden.encoder.plot.getPlotItem().getAxis("bottom")
+    assert "pi*" in [label.strip() for _, label in hidden._tickLevels[0]]
 
 
 def test_a_title_longer_than_its_plot_is_cut_at_its_end(panel, qtbot):

@@ -7,6 +7,7 @@ from PySide6 import QtGui, QtWidgets
 
 from explorer.gui.step.common import ACCENT, FONT_PT, Heatmap, make_plot, short, symmetric_levels
 from explorer.gui.step.placement import place_labels
+from explorer.gui.step.readout import marked
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import Trace
@@ -66,6 +67,7 @@ class HiddenStatesView(QtWidgets.QWidget):
         vb.sigResized.connect(lambda _vb: self.place())
         self.t = 0
         self.labels: list[pg.TextItem] = []
+        self.marks: tuple[str, ...] | None = None  # as AlignmentView.marks
         self.boxes = np.zeros((0, 4))  # the labels' places in pixels (x0, y0, x1, y1), y down
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -95,7 +97,10 @@ class HiddenStatesView(QtWidgets.QWidget):
         enc = trace.encoder_states.T  # (D_enc, S)
         dec = trace.hidden_matrix().T  # (D, T)
         self.encoder.set_matrix(
-            enc, None, [short(p, 6) for p in trace.src_pieces], symmetric_levels(enc)
+            enc,
+            None,
+            marked([short(p, 6) for p in trace.src_pieces], self.marks),
+            symmetric_levels(enc),
         )
         self.decoder.set_matrix(
             dec, None, [short(p, 6) for p in trace.pieces], symmetric_levels(dec)

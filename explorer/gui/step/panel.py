@@ -432,7 +432,8 @@ class StepPanel(QtWidgets.QWidget):
         d_embed = self.entry.config.get("emb_dim") if self.entry is not None else None
         layer, head = -1, None
         marks = source_marks(self.entry, trace)  # words never seen in training, or <unk>
-        self.alignment.marks = self.bars.marks = self.transformer.marks = marks
+        for view in (self.alignment, self.bars, self.transformer, self.hidden):
+            view.marks = marks
         self.transformer.set_trace(trace)
         if trace is not None and trace.steps and trace.steps[0].self_attention is not None:
             layer, head = self.transformer.layer, self.transformer.head
