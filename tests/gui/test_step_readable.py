@@ -115,6 +115,8 @@ def test_transformer_titles_and_arithmetic_show_the_bars_head(panel):
     assert "layer 2, mean of heads" in title
     assert "layer 2, mean of heads" in panel.bars.plot.getPlotItem().titleLabel.whole
     assert "mean of heads" in panel.transformer.cross.plot.getPlotItem().titleLabel.whole
+    context = panel.bars.context.plot.getPlotItem().titleLabel.whole
+    assert context.endswith("numbers) · layer 2")  # one c_t per layer: W^O joins the heads
     lines = panel.arithmetic.text.toPlainText().split("\n")
     average = next(line for line in lines if line.endswith("average (as the bars)"))
     numbers = [float(x) for x in re.findall(r"\d+\.\d+", average)]

@@ -60,7 +60,8 @@ class AttentionBarsView(QtWidgets.QWidget):
         self._alpha = self._scores = self._ctx = None
         self._y_range: tuple[float, float, float] | None = None
         self.marks: tuple[str, ...] | None = None  # as AlignmentView.marks
-        self.where = ""  # "layer 2/2, head 1/4" for a Transformer
+        self.where = ""  # "layer 2, head 1" for a Transformer
+        self.layer_note = ""  # " · layer 2": c_t joins the layer's heads
 
     @property
     def show_scores(self) -> bool:
@@ -80,6 +81,7 @@ class AttentionBarsView(QtWidgets.QWidget):
         )
         L, H = trace.steps[0].cross_attention.shape[:2] if trace.has_attention else (1, 1)
         self.where = where(trace.arch, layer, L, head, H)
+        self.layer_note = self.where and f" · layer {layer % L + 1}"
         note = marks_note(self.marks)
         self.plot.setToolTip(f"Source pieces marked {note}" if note else "")
         self.plot.getPlotItem().setXRange(-0.6, S - 0.4, padding=0)
@@ -139,5 +141,6 @@ class AttentionBarsView(QtWidgets.QWidget):
             self._set_y_range(0.0, 1.0, 0.02)
             self._title(p, self._with_where("Weights α_ti at step t"))
         title = "Context c_t = Σ_i α_ti h_i" if self._alpha is not None else "Fixed context c"
-        self._title(self.context.plot.getPlotItem(), f"{title}  ({self._ctx.shape[1]} numbers)")
+        numbers = f"({self._ctx.shape[1]} numbers)"
+        self._title(self.context.plot.getPlotItem(), f"{title}  {numbers}{self.layer_note}")
         self.context.show_row(t)

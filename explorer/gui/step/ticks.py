@@ -18,8 +18,6 @@ from explorer.gui.step.placement import ELLIPSIS, fit_labels
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
-UPRIGHT_REACH = 400  # px a flat label box may reach past the axis before pyqtgraph hides it
-
 
 class FittedAxis(pg.AxisItem):
     """A pyqtgraph axis whose tick labels may stand upright (``rotated``), read bottom to top,
@@ -35,14 +33,13 @@ class FittedAxis(pg.AxisItem):
         if self.style["tickFont"] is not None:
             p.setFont(self.style["tickFont"])
         p.setPen(self.textPen())
-        fm = p.fontMetrics()
-        right = QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+        fm = QtGui.QFontMetricsF(p.font())
+        middle = (fm.ascent() - fm.descent()) / 2  # the baseline that centres a line on a tick
         for rect, _flags, text in textSpecs:
-            width = fm.horizontalAdvance(text)
             p.save()
             p.translate(rect.center().x(), rect.top())
-            p.rotate(-90)
-            p.drawText(QtCore.QRectF(-width, -fm.height() / 2, width, fm.height()), right, text)
+            p.rotate(-90)  # x now points up the screen: the text ends at the tick
+            p.drawText(QtCore.QPointF(-fm.horizontalAdvance(text), middle), text)
             p.restore()
 
 
@@ -102,7 +99,8 @@ def fit_ticks(axis: pg.AxisItem) -> None:
             axis.rotated = plan.how == "rotated"
             # pyqtgraph hides a label whose flat box reaches past the axis's ends: an upright
             # one does not (the first and last words were missing); drawn again either way
-            axis.setStyle(hideOverlappingLabels=UPRIGHT_REACH if axis.rotated else True)
+            reach = max((fm.horizontalAdvance(s) for s in plan.texts), default=0.0) / 2 + 2
+            axis.setStyle(hideOverlappingLabels=int(reach) if axis.rotated else True)
         height = int(text + 16 + label)
         if axis.fixedHeight != height:
             axis.setHeight(height)
