@@ -10,6 +10,7 @@ from explorer.gui.step.placement import (
     fit_labels,
     place_labels,
     plan_overlaps,
+    row_font_scale,
 )
 from explorer.gui.step.readout import (
     LOG_FLOOR,
@@ -194,3 +195,9 @@ def test_marks_name_unseen_and_unk_pieces():
     assert marks_note(marks) == "(* never seen in training, ? became <unk>)"
     assert marks_note(("", "unseen")) == "(* never seen in training)"
     assert marks_note(None) == ""
+
+
+def test_row_labels_shrink_to_their_rows_down_to_a_floor():
+    assert row_font_scale(30.0, 20.0) == 1.0  # room enough
+    assert row_font_scale(15.0, 20.0) == 0.75  # a 20-px line in 15-px rows
+    assert row_font_scale(5.0, 20.0) == 0.6  # too short to read smaller

@@ -254,3 +254,22 @@ def test_upright_labels_are_all_drawn_to_the_axis_ends(panel, qtbot):
     painter.end()
     assert [text for _, _, text in texts] == list(axis.plan.texts)
     assert len(texts) == len(panel.trace.src_pieces)
+
+
+def test_topk_names_shrink_rather_than_overlap_in_short_rows(panel, qtbot):
+    from PySide6.QtGui import QFontMetricsF
+
+    panel.show_trace(entry(), make_trace())
+    panel.show()
+    qtbot.waitExposed(panel)
+    view = panel.topk
+    view.grab()
+    assert view.labels.shrink == 1.0  # 8 rows in a 1280×720 panel: room enough
+    view.setFixedHeight(130)  # about 10 px a row
+    qtbot.waitUntil(lambda: view.plot.getPlotItem().getViewBox().height() < 100)
+    view.grab()
+    axis = view.plot.getPlotItem().getAxis("left")
+    line = QFontMetricsF(axis.style.get("tickFont") or axis.font()).height()
+    row = view.plot.getPlotItem().getViewBox().height() / (8 + 0.2)
+    assert view.labels.shrink == pytest.approx(max(0.6, row / line), rel=0.05)
+    assert view.labels.shrink < 1.0

@@ -166,3 +166,11 @@ def boxes_overlap(boxes: np.ndarray) -> bool:
     return any(
         _overlap(boxes[i], boxes[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
     )
+
+
+def row_font_scale(row: float, line: float, floor: float = 0.6) -> float:
+    """How much to shrink a font whose lines are ``line`` px high so that one line fits a row
+    of ``row`` px (1 when it fits; never below ``floor``, where rows are too short to read)."""
+    if line <= 0 or row >= line:
+        return 1.0
+    return max(floor, row / line)

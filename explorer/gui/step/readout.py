@@ -94,9 +94,15 @@ def words_html(
 
 # Which decoder state each family scores the encoder states with.
 SCORES_WITH = {
-    "bahdanau": ("s_{t−1}", "e_ti = v · tanh(W_s s_{t−1} + W_h h_i): the state before step t"),
-    "luong-dot": ("s_t", "e_ti = s_t · h_i: the state after step t's input"),
-    "luong-general": ("s_t", "e_ti = s_t · (W h_i): the state after step t's input"),
+    "bahdanau": (
+        "s_{t−1}",
+        "e_ti = v · tanh(W_s s_{t−1} + W_h h_i): the state before this step's RNN update",
+    ),
+    "luong-dot": ("s_t", "e_ti = s_t · h_i: the state this step's RNN update just computed"),
+    "luong-general": (
+        "s_t",
+        "e_ti = s_t · (W h_i): the state this step's RNN update just computed",
+    ),
     "transformer": ("q_t", "e_ti = q_t · k_i / √d: q_t = W^Q x_t, k_i = W^K h_i"),
 }
 
