@@ -199,7 +199,7 @@ def test_hand_exercise_gives_the_lectures_scores(panel):
     e = np.exp([0.23, 1.28, 0.67, 0.29])
     np.testing.assert_allclose(w.alpha, e / e.sum())
     assert w.best == 1
-    assert "e_2 (2) = 0.560 + 0.720 = 1.280" in ex.output.toPlainText()
+    assert "e_2 (black) = 0.560 + 0.720 = 1.280" in ex.output.toPlainText()  # the lecture's words
     ex.fields["s"].setText("0.7, x")
     assert ex.compute() is None
     assert "s: 'x' is not a number" in ex.output.toPlainText()

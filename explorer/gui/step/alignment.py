@@ -6,6 +6,8 @@ import numpy as np
 from PySide6 import QtWidgets
 
 from explorer.gui.step.common import Heatmap, short
+from explorer.gui.step.readout import marked, marks_note, where
+from explorer.gui.step.ticks import set_axis_label, set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -23,6 +25,10 @@ class AlignmentView(Heatmap):
         )
         self.matrix: np.ndarray | None = None
         self.trace: Trace | None = None
+        self.title = title
+        # one per source token: "unseen" (never seen in training), "unk" (became <unk>) or "";
+        # None when not known (see readout.source_marks)
+        self.marks: tuple[str, ...] | None = None
         self.empty = EmptyNote(self)
 
     def set_trace(self, trace: Trace | None, layer: int = -1, head: int | None = None) -> None:
@@ -36,12 +42,16 @@ class AlignmentView(Heatmap):
                 self.empty.say(NO_ATTENTION)
             return
         self.empty.say("")
-        self.plot.getPlotItem().setTitle("Alignment α_ti")
+        L, H, _ = trace.steps[0].cross_attention.shape
+        item = self.plot.getPlotItem()
+        parts = [self.title, where(trace.arch, layer, L, head, H)]
+        set_title(item, " · ".join(p for p in parts if p))
+        set_axis_label(item, "bottom", f"source  {marks_note(self.marks)}".strip())
         self.matrix = trace.attention_matrix(layer, head)  # (T, S)
         self.set_matrix(
             self.matrix,
             [short(p) for p in trace.pieces],
-            [short(p) for p in trace.src_pieces],
+            marked([short(p) for p in trace.src_pieces], self.marks),
         )
 
     def row(self, t: int) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6 import QtGui, QtWidgets
 
 from explorer.gui.step.common import FONT_PT
+from explorer.gui.step.readout import SCORES_WITH, head_average_lines, where
 from explorer.gui.step.text import TextLines
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.arithmetic import (
@@ -20,6 +21,7 @@ from explorer.seq2seq.decoding.trace import Trace
 
 # The lectures' exercise "Calculate Attention Weights" (generating "noir").
 EXERCISE = {
+    "words": "The, black, cat, sat",
     "s": "0.7, 0.8",
     "h": "0.1, 0.2; 0.8, 0.9; 0.5, 0.4; 0.3, 0.1",
     "W": "1, 0; 0, 1",
@@ -59,6 +61,7 @@ class HandExercise(QtWidgets.QGroupBox):
         form = QtWidgets.QFormLayout()
         form.addRow("score", self.family)
         tips = {
+            "words": "The source word of each h_i, separated by commas (names the rows).",
             "s": "The decoder query s (what I'm looking for), numbers separated by commas.",
             "h": "The encoder states h_i (what's available), one row per word, rows split by ';'.",
             "W": "General score matrix W (rows split by ';').",
@@ -106,13 +109,23 @@ class HandExercise(QtWidgets.QGroupBox):
                 weights["W_s"] = parse_matrix(self.fields["W_s"].text(), "W_s")
                 weights["W_h"] = parse_matrix(self.fields["W_h"].text(), "W_h")
                 weights["v"] = parse_vector(self.fields["v"].text(), "v")
+            words = self.words()
+            if words is not None and len(words) != h.shape[0]:
+                raise ArithmeticInputError(
+                    f"words: {len(words)} given for {h.shape[0]} rows of h (one word per h_i)"
+                )
             self.result = attention(fam, s, h, **weights)
         except ArithmeticInputError as e:
             self.result = None
             self.output.setPlainText(f"Cannot compute: {e}")
             return None
-        self.output.setPlainText("\n".join(self.result.lines()))
+        self.output.setPlainText("\n".join(self.result.lines(labels=self.words())))
         return self.result
+
+    def words(self) -> list[str] | None:
+        """The typed source words, one per h_i (None when there are none: h_i are numbered)."""
+        words = [w.strip() for w in self.fields["words"].text().split(",")]
+        return words if any(words) else None
 
 
 class ArithmeticView(QtWidgets.QWidget):
@@ -130,8 +143,8 @@ class ArithmeticView(QtWidgets.QWidget):
         self.text = TextLines()
         self.text.setFont(mono_font())
         self.text.setToolTip(
-            "Step 1 score e_ti, step 2 softmax α_ti = exp(e_ti)/Σ_j exp(e_tj), "
-            "step 3 weighted sum c_t = Σ_i α_ti h_i, with this step's numbers."
+            "① score e_ti, ② softmax α_ti = exp(e_ti)/Σ_j exp(e_tj), "
+            "③ weighted sum c_t = Σ_i α_ti h_i, with this decoding step's numbers."
         )
         self.exercise = HandExercise()
         top = QtWidgets.QHBoxLayout()
@@ -204,11 +217,15 @@ class ArithmeticView(QtWidgets.QWidget):
             return lines, None
         worked = from_step(tr, t, self.layer, self.head, self.weights)
         lines = [head + f"   ({tr.arch})"]
+        state = SCORES_WITH.get(tr.arch)
+        if state is not None:
+            lines.append(f"scores with {state[0]}: {state[1]}")
         if tr.arch == "transformer":
-            layer = self.layer + 1 if self.layer >= 0 else len(tr.steps[t].scores)
-            where = f"layer {layer}, head {(self.head or 0) + 1}"
-            if self.head is None:
-                where += " (the average over heads has no single q: head 1 shown)"
-            lines.append(f"{where}: q = W^Q x_t, k_i = W^K h_i, v_i = W^V h_i")
+            L, H, _ = step.cross_attention.shape
+            if self.head is None:  # as the bars beside it: the average over heads
+                lines += head_average_lines(step.cross_attention[self.layer], list(tr.src_pieces))
+                lines.append(f"Head 1 of {H} written out (each head has its own q, k_i, v_i):")
+            else:
+                lines.append(f"{where(tr.arch, self.layer, L, self.head, H)}, as the bars:")
         lines += worked.lines(focus if focus >= 0 else None, list(tr.src_pieces))
         return lines, worked

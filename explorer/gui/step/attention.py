@@ -7,6 +7,8 @@ from PySide6 import QtWidgets
 
 from explorer.gui.step.common import BAR, Heatmap, make_plot, set_ticks, short, symmetric_levels
 from explorer.gui.step.items import BarsItem
+from explorer.gui.step.readout import marked, marks_note, score_formula, where
+from explorer.gui.step.ticks import set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -21,10 +23,10 @@ class AttentionBarsView(QtWidgets.QWidget):
         self.scores_button = QtWidgets.QRadioButton("raw scores e_ti")
         self.weights_button.setChecked(True)
         self.weights_button.setToolTip(
-            "Step 2, normalise: α_ti = exp(e_ti) / Σ_j exp(e_tj), probabilities that sum to 1."
+            "② normalise: α_ti = exp(e_ti) / Σ_j exp(e_tj), probabilities that sum to 1."
         )
         self.scores_button.setToolTip(
-            "Step 1, score: e_ti = score(s_t−1, h_i), how relevant each encoder state is."
+            "① score: e_ti = score(s, h_i), how relevant each encoder state is."
         )
         self.weights_button.toggled.connect(lambda _: self._draw())
         self.plot = make_plot("Attention at step t")
@@ -34,7 +36,7 @@ class AttentionBarsView(QtWidgets.QWidget):
             "Context c_t = Σ_i α_ti h_i", cmap="CET-D1", step_axis="col", colorbar=False
         )
         self.context.setToolTip(
-            "Step 3, weighted sum: c_t = Σ_i α_ti h_i, each decoder step's own view of the source."
+            "③ weighted sum: c_t = Σ_i α_ti h_i, each decoder step's own view of the source."
         )
         self.context.setMaximumHeight(110)
         # No bottom axis: a tick for each of hundreds of units drew a black band under the strip
@@ -57,6 +59,9 @@ class AttentionBarsView(QtWidgets.QWidget):
         self.layer, self.head = -1, None
         self._alpha = self._scores = self._ctx = None
         self._y_range: tuple[float, float, float] | None = None
+        self.marks: tuple[str, ...] | None = None  # as AlignmentView.marks
+        self.where = ""  # "layer 2, head 1" for a Transformer
+        self.layer_note = ""  # " · layer 2": c_t joins the layer's heads
 
     @property
     def show_scores(self) -> bool:
@@ -69,9 +74,16 @@ class AttentionBarsView(QtWidgets.QWidget):
             self.bars.set_bars([], [], [], [])
             return
         S = len(trace.src_pieces)
-        set_ticks(
-            self.plot.getPlotItem().getAxis("bottom"), [short(p) for p in trace.src_pieces], 0
+        labels = marked([short(p) for p in trace.src_pieces], self.marks)
+        set_ticks(self.plot.getPlotItem().getAxis("bottom"), labels, 0)
+        self.scores_button.setToolTip(
+            f"① score: {score_formula(trace.arch)}; how relevant each encoder state is."
         )
+        L, H = trace.steps[0].cross_attention.shape[:2] if trace.has_attention else (1, 1)
+        self.where = where(trace.arch, layer, L, head, H)
+        self.layer_note = self.where and f" · layer {layer % L + 1}"
+        note = marks_note(self.marks)
+        self.plot.setToolTip(f"Source pieces marked {note}" if note else "")
         self.plot.getPlotItem().setXRange(-0.6, S - 0.4, padding=0)
         self._ctx = np.stack([s.context[layer] for s in trace.steps])  # (T, D_ctx)
         self.context.set_levels(*symmetric_levels(self._ctx))
@@ -98,8 +110,11 @@ class AttentionBarsView(QtWidgets.QWidget):
 
     @staticmethod
     def _title(plot, text: str) -> None:
-        if plot.titleLabel.text != text:  # a new title re-lays the plot out: only on change
-            plot.setTitle(text)
+        set_title(plot, text)  # a new title re-lays the plot out: only on change
+
+    def _with_where(self, title: str) -> str:
+        # a Transformer's layer and head in place of "at step t" (the title must fit)
+        return f"{title.replace(' at step t', '')} · {self.where}" if self.where else title
 
     def _set_y_range(self, lo: float, hi: float, padding: float) -> None:
         """The same range for every step of a trace: set (and the axis redrawn) on a change."""
@@ -120,11 +135,12 @@ class AttentionBarsView(QtWidgets.QWidget):
             self.bars.set_bars(np.arange(h.shape[0]) - 0.4, 0.0, 0.8, h)
             lo, hi = np.nanmin(self._scores), np.nanmax(self._scores)
             self._set_y_range(min(0.0, lo), max(0.0, hi), 0.05)
-            self._title(p, "Raw scores e_ti at step t")
+            self._title(p, self._with_where("Raw scores e_ti at step t"))
         else:
             self.bars.set_bars(np.arange(self._alpha.shape[1]) - 0.4, 0.0, 0.8, self._alpha[t])
             self._set_y_range(0.0, 1.0, 0.02)
-            self._title(p, "Weights α_ti at step t")
+            self._title(p, self._with_where("Weights α_ti at step t"))
         title = "Context c_t = Σ_i α_ti h_i" if self._alpha is not None else "Fixed context c"
-        self._title(self.context.plot.getPlotItem(), f"{title}  ({self._ctx.shape[1]} numbers)")
+        numbers = f"({self._ctx.shape[1]} numbers)"
+        self._title(self.context.plot.getPlotItem(), f"{title}  {numbers}{self.layer_note}")
         self.context.show_row(t)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+__all__ = ["set_ticks"]  # (from .ticks) the train panel's maps label their axes with it too
+
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (PySide6 before pyqtgraph)
 
+from explorer.gui.step.ticks import FittedAxis, set_ticks
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
@@ -41,7 +44,7 @@ def cache_text(*items: QtWidgets.QGraphicsItem) -> None:
 
 def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
     """A white plot with readable axes and no mouse zoom (the views are fixed, not explored)."""
-    w = pg.PlotWidget(background=BACKGROUND)
+    w = pg.PlotWidget(background=BACKGROUND, axisItems={"bottom": FittedAxis("bottom")})
     # No cached background: the background is one colour, and the cache's pixmap was copied
     # into every repainted area by Qt's thread pool, which the UI thread then waited for (a
     # third of a step's time on a busy machine); a plain fill costs less.
@@ -60,27 +63,6 @@ def make_plot(title: str, *, invert_y: bool = False) -> pg.PlotWidget:
         p.invertY(True)
     cache_text(*(p.getAxis(name) for name in ("left", "bottom", "top", "right")), p.titleLabel)
     return w
-
-
-STAGGER_ABOVE = 8  # more labels than this on a horizontal axis go on two alternating rows
-
-
-def set_ticks(axis: pg.AxisItem, labels: Sequence[str], offset: float = 0.5) -> None:
-    """One tick per label, centred on its cell. A crowded horizontal axis puts every other label
-    on a second row, so neighbours never overlap on a long sentence."""
-    stagger = axis.orientation in ("bottom", "top") and len(labels) > STAGGER_ABOVE
-    ticks = [
-        (i + offset, ("\n" + str(s)) if stagger and i % 2 else str(s)) for i, s in enumerate(labels)
-    ]
-    if axis._tickLevels != [ticks, []]:  # new ticks redraw the axis: only when they change
-        axis.setTicks([ticks, []])
-    if axis.orientation in ("bottom", "top"):
-        # room for both rows (and the axis label, if any)
-        line = QtGui.QFontMetrics(axis.style.get("tickFont") or axis.font()).height()
-        label = line + 4 if axis.label.isVisible() else 0
-        height = (2 if stagger else 1) * line + 12 + label
-        if axis.fixedHeight != height:
-            axis.setHeight(height)
 
 
 class LabelBox(QtWidgets.QWidget):

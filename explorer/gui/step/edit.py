@@ -22,7 +22,6 @@ from explorer.seq2seq.decoding.trace import Trace
 
 SLIDER_MAX = 1000
 # A token that differs from the other decode: bold, underlined, in orange (legible in both themes)
-DIFFER = "<span style='color:#e8710a; text-decoration:underline'><b>{}</b></span>"
 
 
 def shown_alpha(trace: Trace, t: int, layer: int | None, head: int | None) -> np.ndarray:

@@ -6,6 +6,8 @@ import numpy as np
 from PySide6 import QtGui, QtWidgets
 
 from explorer.gui.step.common import ACCENT, FONT_PT, Heatmap, make_plot, short, symmetric_levels
+from explorer.gui.step.placement import place_labels
+from explorer.gui.step.readout import marked
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import Trace
@@ -42,7 +44,7 @@ class HiddenStatesView(QtWidgets.QWidget):
         self.pca = make_plot("Decoder trajectory (PCA)")
         self.pca.setToolTip(
             "The decoder states projected on their two main directions: how the state moves as "
-            "each word is written."
+            "each word is written, up to the current step."
         )
         self.path = pg.PlotDataItem(
             pen=pg.mkPen((120, 120, 120), width=2),
@@ -59,9 +61,14 @@ class HiddenStatesView(QtWidgets.QWidget):
         self.current.setPen(pg.mkPen("k"))
         self.current.setZValue(10)
         self.current.setVisible(False)
-        self.pca.addItem(self.path)
-        self.pca.getPlotItem().getViewBox().addItem(self.current, ignoreBounds=True)
+        vb = self.pca.getPlotItem().getViewBox()
+        vb.addItem(self.path, ignoreBounds=True)  # the view's range is set once per trace
+        vb.addItem(self.current, ignoreBounds=True)
+        vb.sigResized.connect(lambda _vb: self.place())
+        self.t = 0
         self.labels: list[pg.TextItem] = []
+        self.marks: tuple[str, ...] | None = None  # as AlignmentView.marks
+        self.boxes = np.zeros((0, 4))  # the labels' places in pixels (x0, y0, x1, y1), y down
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.encoder, 1)
@@ -75,11 +82,12 @@ class HiddenStatesView(QtWidgets.QWidget):
         self.font.setPointSizeF(FONT_PT * scale)
         for label in self.labels:
             label.setFont(self.font)
+        self.place()
 
     def set_trace(self, trace: Trace | None) -> None:
         self.trace = trace
         for item in self.labels:
-            self.pca.removeItem(item)
+            self.pca.getPlotItem().getViewBox().removeItem(item)
         self.labels = []
         if trace is None or not trace.steps:
             self.points = np.zeros((0, 2))
@@ -89,21 +97,22 @@ class HiddenStatesView(QtWidgets.QWidget):
         enc = trace.encoder_states.T  # (D_enc, S)
         dec = trace.hidden_matrix().T  # (D, T)
         self.encoder.set_matrix(
-            enc, None, [short(p, 6) for p in trace.src_pieces], symmetric_levels(enc)
+            enc,
+            None,
+            marked([short(p, 6) for p in trace.src_pieces], self.marks),
+            symmetric_levels(enc),
         )
         self.decoder.set_matrix(
             dec, None, [short(p, 6) for p in trace.pieces], symmetric_levels(dec)
         )
         self.points = pca_2d(dec.T)  # (T, 2)
-        self.path.setData(self.points[:, 0], self.points[:, 1])
-        for (x, y), piece in zip(self.points, trace.pieces):
-            label = pg.TextItem(short(piece, 8), color="k", anchor=(0, 1))
+        for piece in trace.pieces:
+            label = pg.TextItem(short(piece, 8), color="k", anchor=(0, 0))
             label.setFont(self.font)
-            label.setPos(x, y)
-            self.pca.addItem(label)
+            self.pca.getPlotItem().getViewBox().addItem(label, ignoreBounds=True)
             self.labels.append(label)
-        # The labels sit up and to the right of their points, outside the path's bounds that
-        # auto-range fits: room for them, or the last words were cut at the plot's edge.
+        # Room round the path for the labels (most sit up and to the right of their points),
+        # or the last words were cut at the plot's edge.
         lo, hi = self.points.min(axis=0), self.points.max(axis=0)
         span = np.maximum(hi - lo, 1e-6)
         self.pca.getPlotItem().getViewBox().setRange(
@@ -111,10 +120,38 @@ class HiddenStatesView(QtWidgets.QWidget):
             yRange=(lo[1] - 0.08 * span[1], hi[1] + 0.16 * span[1]),
             padding=0,
         )
+        self.place()
+        self.set_step(self.t)
+
+    def place(self) -> None:
+        """Put every label beside its point with no two overlapping (in pixels at the view's
+        present size; again when it is resized). Labels of later steps keep their places."""
+        if not self.labels:
+            return
+        vb = self.pca.getPlotItem().getViewBox()
+        (x0, _), (_, y1) = vb.viewRange()
+        sx, sy = vb.viewPixelSize()  # data units per pixel
+        if not (sx > 0 and sy > 0):
+            return
+        px = np.column_stack([(self.points[:, 0] - x0) / sx, (y1 - self.points[:, 1]) / sy])
+        sizes = np.array(
+            [(label.textItem.boundingRect().width(), label.textItem.boundingRect().height())
+             for label in self.labels]
+        )  # fmt: skip
+        inside = (0.0, 0.0, vb.width(), vb.height())  # the labels stay in view where they can
+        self.boxes = place_labels(px, sizes, inside=inside)
+        for label, (bx, by, _, _) in zip(self.labels, self.boxes):
+            label.setPos(x0 + bx * sx, y1 - by * sy)
 
     def set_step(self, t: int) -> None:
+        """Steps up to t: the path so far, their labels, t's point (later steps are not shown,
+        as in the heatmap beside it)."""
+        self.t = t
         self.decoder.set_step(t)
         if self.points.shape[0]:
             t = min(t, self.points.shape[0] - 1)
+            self.path.setData(self.points[: t + 1, 0], self.points[: t + 1, 1])
+            for i, label in enumerate(self.labels):
+                label.setVisible(i <= t)
             self.current.setPos(float(self.points[t, 0]), float(self.points[t, 1]))
             self.current.setVisible(True)

@@ -16,6 +16,7 @@ import numpy as np
 import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.gui.step.placement import row_font_scale
 from explorer.gui.widgets.plotting import pg
 
 
@@ -104,6 +105,7 @@ class RowLabels(QtWidgets.QGraphicsObject):
         super().__init__(axis)
         self.axis, self.view = axis, view
         self.texts: list[str] = []
+        self.shrink = 1.0  # the font's scale at the last paint (rows shorter than a line)
         self._laid_out: dict[str, QtGui.QStaticText] = {}
         self._font_key = ""
         axis.setTicks([[], []])
@@ -152,6 +154,11 @@ class RowLabels(QtWidgets.QGraphicsObject):
         y0 = to_axis.map(QtCore.QPointF(0.0, 0.0)).y()
         step = to_axis.map(QtCore.QPointF(0.0, 1.0)).y() - y0
         font = self.axis.style.get("tickFont") or self.axis.font()
+        # rows shorter than a line (a short plot, projector fonts): a smaller font, not overlap
+        shrink = self.shrink = row_font_scale(abs(step), QtGui.QFontMetricsF(font).height())
+        if shrink < 1.0 and font.pointSizeF() > 0:
+            font = QtGui.QFont(font)
+            font.setPointSizeF(font.pointSizeF() * shrink)
         p.setFont(font)
         p.setPen(self.axis.textPen())
         edge = self.axis.rect().right()  # the axis line

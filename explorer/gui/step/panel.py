@@ -24,8 +24,9 @@ from explorer.gui.step.arithmetic import ArithmeticView
 from explorer.gui.step.attention import AttentionBarsView
 from explorer.gui.step.common import FONT_PT, LabelBox
 from explorer.gui.step.compare import CompareColumn
-from explorer.gui.step.edit import DIFFER, AttentionEditor, what_if_html
+from explorer.gui.step.edit import AttentionEditor, what_if_html
 from explorer.gui.step.hidden import HiddenStatesView
+from explorer.gui.step.readout import source_marks, words_html
 from explorer.gui.step.sync import SideBySide
 from explorer.gui.step.text import RichLine, TextLines
 from explorer.gui.step.topk import TopKView
@@ -37,8 +38,6 @@ from explorer.seq2seq.decoding.tokendiff import differing
 from explorer.seq2seq.decoding.trace import Trace
 
 HINT = "Load or train a model (Train & Load tab) to step through its decoding."
-# The current step's piece: dark text on its light background in either theme.
-MARK = "<span style='background:#f6c0c0; color:#1c1c1c'><b>{}</b></span>"
 
 
 class StepPanel(QtWidgets.QWidget):
@@ -423,6 +422,7 @@ class StepPanel(QtWidgets.QWidget):
         s = self.state
         trace = s.records["compare"]
         entry = s.compare_entry()
+        self.compare.alignment.marks = source_marks(entry, trace)
         self.compare.set_trace(trace, entry.tokenizer.tgt_piece if entry is not None else None)
         self.compare.empty.say(s.why("compare") if trace is None else "")
         if trace is not None:
@@ -441,6 +441,9 @@ class StepPanel(QtWidgets.QWidget):
         self.restore_button.setEnabled(self.original is not None)
         d_embed = self.entry.config.get("emb_dim") if self.entry is not None else None
         layer, head = -1, None
+        marks = source_marks(self.entry, trace)  # words never seen in training, or <unk>
+        for view in (self.alignment, self.bars, self.transformer, self.hidden):
+            view.marks = marks
         self.transformer.set_trace(trace)
         if trace is not None and trace.steps and trace.steps[0].self_attention is not None:
             layer, head = self.transformer.layer, self.transformer.head
@@ -520,16 +523,7 @@ class StepPanel(QtWidgets.QWidget):
     def _output_html(self) -> str:
         tr, t = self.trace, self.t
 
-        def words(trace: Trace, mark: int | None, differ=()) -> str:
-            # the current step's piece is highlighted, pieces that differ from the original marked
-            return "".join(
-                space
-                + (MARK if i == mark else DIFFER if i < len(differ) and differ[i] else "{}").format(
-                    text
-                )
-                for i, (space, text) in enumerate(self._word_parts(trace))
-            )
-
+        words = lambda trace, mark, diff: words_html(self._word_parts(trace), mark, diff)  # noqa: E731
         step, s = tr.steps[t], self.state
         differ = () if self.original is None else differing([self.original.pieces, tr.pieces])[1]
         line = f"Step {t + 1}/{len(tr)} ({tr.method}): {words(tr, t, differ)}"

@@ -16,14 +16,13 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.gui.session import COMPARES, Session
 from explorer.gui.step.alignment import AlignmentView
-from explorer.gui.step.edit import DIFFER
+from explorer.gui.step.readout import CURRENT, DIFFERS
 from explorer.gui.step.topk import TopKView
 from explorer.seq2seq.decoding.tokendiff import differing
 from explorer.seq2seq.decoding.trace import Trace
 
 NONE = "—"
 IGNORED = QtWidgets.QSizePolicy.Policy.Ignored
-CURRENT = "<span style='background:#f6c0c0; color:#1c1c1c'><b>{}</b></span>"
 
 
 def output_html(
@@ -37,7 +36,7 @@ def output_html(
         text = html.escape(piece)
         if i and (starts is None or starts[i]):
             out.append(" ")
-        out.append(CURRENT.format(text) if i == t else DIFFER.format(text) if differ[i] else text)
+        out.append(CURRENT.format(text) if i == t else DIFFERS.format(text) if differ[i] else text)
     return "".join(out)
 
 

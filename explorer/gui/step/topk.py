@@ -7,6 +7,8 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.gui.step.common import ACCENT, BAR, LabelBox, make_plot, short
 from explorer.gui.step.items import BarsItem, RowLabels
+from explorer.gui.step.readout import topk_display
+from explorer.gui.step.ticks import set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import Trace
@@ -26,6 +28,7 @@ class TopKView(QtWidgets.QWidget):
         self.k_spin.setPrefix("k = ")
         self.k_spin.setToolTip("How many of the most probable next tokens to show.")
         self.k_spin.valueChanged.connect(lambda _: self._draw())
+        self._build_scale()
         self.entropy_label = QtWidgets.QLabel()
         # plain text: a piece such as "</s>" made Qt guess rich text, which a label lays out
         # only when it paints and then paints a second time
@@ -37,7 +40,8 @@ class TopKView(QtWidgets.QWidget):
         self.plot = make_plot("Next token p(y_t)", invert_y=True)
         self.plot.setToolTip(
             "The decoder's softmax over the vocabulary; greedy decoding takes the top bar. "
-            "Click a bar to force that token here and decode on from it."
+            "Click a candidate (its bar or its name) to force that token here and decode on "
+            "from it."
         )
         self.bars = BarsItem(BAR)  # one bar per candidate, 0.75 high, centred on its row
         item = self.plot.getPlotItem()
@@ -50,10 +54,14 @@ class TopKView(QtWidgets.QWidget):
         top = QtWidgets.QHBoxLayout()
         if not compact:
             top.addWidget(self.k_spin)
-        top.addWidget(LabelBox(self.entropy_label), 1)  # its text changes every step
+            top.addWidget(self.log_check)
+            top.addWidget(self.display_t)
+        top.addStretch(1)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(top)
+        if not compact:  # the scale's controls, then the step's line below them
+            lay.addLayout(top)
+        lay.addWidget(LabelBox(self.entropy_label))  # its text changes every step
         lay.addWidget(self.plot, 1)
         self.trace: Trace | None = None
         self.t = 0
@@ -63,7 +71,27 @@ class TopKView(QtWidgets.QWidget):
         self.reference_token: int | None = None
         self.bar_brush, self.chosen_brush = pg.mkBrush(BAR), pg.mkBrush(ACCENT)
         self._y_range: tuple[float, float] | None = None
+        self._x_range: tuple[float, float] = (0.0, 1.0)
         self._shown: dict[tuple[int, int], tuple] = {}  # (t, k) → what _work_out gives
+
+    def _build_scale(self) -> None:
+        """The display scale: log p or p, and a display temperature."""
+        self.log_check = QtWidgets.QCheckBox("log p")
+        self.log_check.setToolTip(
+            "Show log p in nats (from −20 up to 0) instead of p: a model that is sure of its "
+            "top token still shows how it ranks the others."
+        )
+        self.display_t = QtWidgets.QDoubleSpinBox()
+        self.display_t.setRange(0.1, 10.0)
+        self.display_t.setSingleStep(0.5)
+        self.display_t.setValue(1.0)
+        self.display_t.setPrefix("display T = ")
+        self.display_t.setToolTip(
+            "Display temperature: the bars show p^(1/T) renormalised. Only the picture changes; "
+            "the decode itself used the model's own p (T = 1)."
+        )
+        self.log_check.toggled.connect(self._rescale)
+        self.display_t.valueChanged.connect(self._rescale)
 
     def set_trace(self, trace: Trace | None, piece_of=None) -> None:
         """``piece_of(token id) -> str`` names candidates that were not emitted."""
@@ -75,6 +103,15 @@ class TopKView(QtWidgets.QWidget):
 
     def set_step(self, t: int) -> None:
         self.t = t
+        self._draw()
+
+    @property
+    def scale(self) -> tuple[float, bool]:
+        """(display temperature, log scale): how the bars show the next-token distribution."""
+        return round(self.display_t.value(), 3), self.log_check.isChecked()
+
+    def _rescale(self, *_args) -> None:
+        self._shown.clear()
         self._draw()
 
     def _draw(self) -> None:
@@ -90,10 +127,15 @@ class TopKView(QtWidgets.QWidget):
         shown = self._shown.get((t, k))
         if shown is None:
             shown = self._shown[(t, k)] = self._work_out(t, k)
-        self.entries, self.pieces, probs, brushes, labels, line = shown
+        self.entries, self.pieces, bars, brushes, labels, line = shown
         n = len(self.entries)
-        self.bars.set_bars([0.0] * n, [i - 0.375 for i in range(n)], probs, 0.75, brushes)
+        self.bars.set_bars(bars.start, [i - 0.375 for i in range(n)], bars.length, 0.75, brushes)
         self.labels.set_texts(labels)
+        item = self.plot.getPlotItem()
+        if bars.x_range != self._x_range:  # only when the scale changes
+            self._x_range = bars.x_range
+            item.setXRange(*bars.x_range, padding=0.02)
+        set_title(item, bars.title)
         y_range = (-0.6, max(n, k) - 0.4)
         if y_range != self._y_range:  # a new range redraws the axis: only when k changes
             self._y_range = y_range
@@ -108,20 +150,29 @@ class TopKView(QtWidgets.QWidget):
         if step.token not in [i for i, _ in entries]:  # the chosen token is always shown
             entries.append((step.token, float(np.exp(step.logprobs[step.token]))))
         pieces = [step.piece if i == step.token else self.piece_of(i) for i, _ in entries]
-        probs = [p for _, p in entries]
+        temperature, log_scale = self.scale
+        bars = topk_display(step.logprobs, [i for i, _ in entries], temperature, log_scale)
         brushes = [self.chosen_brush if i == step.token else self.bar_brush for i, _ in entries]
-        labels = [f"{short(piece, 12)}  {q:.2f}" for piece, q in zip(pieces, probs)]
+        labels = [f"{short(piece, 12)}  {q}" for piece, q in zip(pieces, bars.numbers)]
         line = (
             f"step {t + 1}: chose “{step.piece}” p = {np.exp(step.logprob):.3f}   "
             f"entropy H = {step.entropy:.3f} nats"
         )
-        return entries, pieces, probs, brushes, labels, line
+        if temperature != 1.0:
+            line += f"   (bars at display T = {temperature:g}; the decode used T = 1)"
+        return entries, pieces, bars, brushes, labels, line
 
     def _clicked(self, event) -> None:
+        """A click on a candidate's row forces it: on its bar, beside it, or on its name."""
         if not self.entries:
             return
-        vb = self.plot.getPlotItem().getViewBox()
-        pos = vb.mapSceneToView(event.scenePos())
-        rank = int(round(pos.y()))
-        if 0 <= rank < len(self.entries) and pos.x() >= -0.05:
+        item = self.plot.getPlotItem()
+        scene = event.scenePos()
+        rows = (
+            item.getViewBox().sceneBoundingRect().united(item.getAxis("left").sceneBoundingRect())
+        )
+        if not rows.contains(scene):  # the title, the bottom axis
+            return
+        rank = int(round(item.getViewBox().mapSceneToView(scene).y()))
+        if 0 <= rank < len(self.entries):
             self.candidate_clicked.emit(self.entries[rank][0])

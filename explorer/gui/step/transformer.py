@@ -6,6 +6,8 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from explorer.gui.step.common import Heatmap, short
+from explorer.gui.step.readout import marked, marks_note, where
+from explorer.gui.step.ticks import set_axis_label, set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -54,6 +56,7 @@ class TransformerView(QtWidgets.QWidget):
         self.t = 0
         self.empty = EmptyNote(self)
         self.chosen_layer: int | None = None  # None: the last layer, whatever the model's depth
+        self.marks: tuple[str, ...] | None = None  # as AlignmentView.marks
 
     @property
     def layer(self) -> int:
@@ -117,8 +120,20 @@ class TransformerView(QtWidgets.QWidget):
 
     def _fill(self) -> None:
         tr = self.trace
-        src = [short(p, 8) for p in tr.src_pieces]
+        src = marked([short(p, 8) for p in tr.src_pieces], self.marks)
         tgt = [short(p, 8) for p in tr.pieces]
+        L, H, _ = tr.steps[0].cross_attention.shape
+        which = where(tr.arch, self.layer, L, self.head, H)
+        for m, title in (
+            (self.cross, "Cross-attention"),
+            (self.self_attn, "Decoder self-attention"),
+            (self.encoder, "Encoder self-attention"),
+        ):
+            set_title(m.plot.getPlotItem(), f"{title} · {which}")
+        for m in (self.cross, self.encoder):
+            set_axis_label(
+                m.plot.getPlotItem(), "bottom", f"source  {marks_note(self.marks)}".strip()
+            )
         self.cross.set_matrix(tr.attention_matrix(self.layer, self.head), tgt, src)
         self.self_attn.set_matrix(self.decoder_self_matrix(), tgt, tgt)
         enc = tr.encoder_self_attention

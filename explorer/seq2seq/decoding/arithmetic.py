@@ -1,8 +1,10 @@
-"""Worked attention arithmetic: the lectures' three steps with the numbers written out.
+"""Worked attention arithmetic: the lectures' three stages with the numbers written out.
 
-    Step 1, score:        e_i = score(s, h_i)
-    Step 2, normalise:    α_i = exp(e_i) / Σ_j exp(e_j)
-    Step 3, weighted sum: c = Σ_i α_i h_i
+    ① score:        e_i = score(s, h_i)
+    ② normalise:    α_i = exp(e_i) / Σ_j exp(e_j)
+    ③ weighted sum: c = Σ_i α_i h_i
+
+(Numbered ①②③, not "step", which names a decoding step: "Step 3: writing noir".)
 
 Each function returns a :class:`WorkedAttention`: the scores with every product's terms, the
 exponentials, their sum, the weights and the context, plus :meth:`WorkedAttention.lines` for
@@ -85,7 +87,7 @@ class WorkedAttention:
     def _score_lines(self, focus: int, names: list[str], fmt: _Numbers) -> list[str]:
         f, vec = fmt.f, fmt.vec
         q_name, k_name = ("q", "k") if self.family == "scaled-dot" else ("s", "h")
-        out = [f"Step 1 — score ({self.family}):"]
+        out = [f"① score ({self.family}):"]
         if self.query is not None:
             out.append(f"  {q_name} = {vec(self.query)}   ({self.query.shape[0]} numbers)")
         keys = self.keys if self.keys_scored is None else self.keys_scored
@@ -114,7 +116,7 @@ class WorkedAttention:
     def _softmax_lines(self, focus: int, fmt: _Numbers) -> list[str]:
         f = fmt.f
         shift = f" − {f(self.shift)}" if self.shift else ""
-        out = [f"Step 2 — softmax: α_i = exp(e_i{shift}) / Σ_j exp(e_j{shift})"]
+        out = [f"② softmax: α_i = exp(e_i{shift}) / Σ_j exp(e_j{shift})"]
         out.append(
             "  exp: " + ", ".join(f(float(x)) for x in self.exps) + f"   Σ = {f(self.total)}"
         )
@@ -130,8 +132,8 @@ class WorkedAttention:
         f, qk = fmt.f, self.family == "scaled-dot"
         v_name, S = ("v" if qk else "h"), self.scores.shape[0]
         if self.context is None:
-            return ["Step 3 — weighted sum: the values were not recorded for this family"]
-        out = [f"Step 3 — weighted sum: c = Σ_i α_i {v_name}_i"]
+            return ["③ weighted sum: the values were not recorded for this family"]
+        out = [f"③ weighted sum: c = Σ_i α_i {v_name}_i"]
         top = np.argsort(-self.alpha, kind="stable")[: min(3, S)]
         parts = " + ".join(f"{f(float(self.alpha[i]))}·{v_name}_{i + 1}" for i in top)
         more = " + …" if S > len(top) else ""
