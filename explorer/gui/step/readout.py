@@ -70,7 +70,7 @@ def words_html(
     parts: Sequence[tuple[str, str]], current: int | None, differs: Sequence[bool] = ()
 ) -> str:
     """A decode's text: ``parts`` (the space before it, the escaped piece) per token, the
-    ``current`` token highlighted, tokens flagged in ``differs`` (``tokendiff.differing``) marked."""
+    ``current`` token highlighted, tokens flagged in ``differs`` (``differing``) marked."""
     return "".join(
         space
         + (
