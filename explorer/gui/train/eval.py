@@ -56,6 +56,9 @@ class EvaluateView(QWidget):
         row.addWidget(QLabel("sentences"))
         row.addWidget(self.limit)
         row.addWidget(self.status, 1)
+        self.steps_button = QPushButton("BLEU step by step…")  # each model's corpus BLEU
+        self.steps_button.clicked.connect(self.open_steps)
+        row.addWidget(self.steps_button)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
         lay.addWidget(self.view, 1)
@@ -79,6 +82,12 @@ class EvaluateView(QWidget):
             "evaluate", evaluate_job, models, self.limit.value(), yielded=self._add,
             errored=lambda e: self.error.emit(f"evaluation failed: {e}"), finished=self._done,
         )  # fmt: skip
+
+    def open_steps(self):
+        from explorer.gui.beam.bleu_walkthrough import open_walkthrough
+
+        corpus = [(n, r["bleu_steps"]) for n, r in self.results.items() if "bleu_steps" in r]
+        return open_walkthrough(self, corpus=corpus)
 
     def _add(self, item) -> None:
         name, result = item
