@@ -203,18 +203,19 @@ def _num(x: float) -> str:
     return f"{x:.3f}".replace("-", "−")
 
 
-def _order_line(o: OrderStep) -> str:
+def _order_lines(o: OrderStep) -> list[str]:
     head = f"p{o.n} = {o.matches}/{o.total}"
     if o.total:
         head += f" = {_num(o.precision)}"
     if o.note:
         used = "" if o.used is None else f" = {_num(o.used)}"
         head += f"   {o.note}{used}"
+    lines = [head]
     if o.matched or o.missed:
-        head += f"   matched: {', '.join(o.matched) or '—'}"
+        lines.append(f"     matched: {', '.join(o.matched) or '—'}")
         if o.missed:
-            head += f";  not in the reference: {', '.join(o.missed)}"
-    return head
+            lines.append(f"     not in the reference: {', '.join(o.missed)}")
+    return lines
 
 
 def explain(s: BleuSteps) -> list[str]:
@@ -231,7 +232,7 @@ def explain(s: BleuSteps) -> list[str]:
             "reference tokens; n-gram counts summed over the sentences"
         )
     lines.append("2. clipped n-gram precisions p_n = matches / candidate n-grams:")
-    lines.extend("   " + _order_line(o) for o in s.orders)
+    lines.extend("   " + line for o in s.orders for line in _order_lines(o))
     k = len(s.counted)
     if s.no_match:
         lines.append("3. no n-gram matches at all: BLEU = 0")

@@ -163,3 +163,11 @@ def test_evaluate_walks_through_each_models_corpus_bleu(qtbot, tiny_models):
     qtbot.addWidget(d)
     assert d.source.currentIndex() == 1 and d.steps is steps
     assert "5. BLEU = BP × geometric mean" in d.sacre.toPlainText()
+
+
+def test_reset_centres_on_the_densest_stretch_of_the_chosen_path():
+    from explorer.gui.beam.tree_view import densest_centre
+
+    # the root midway down a tall tree, then the chosen path near the top
+    assert densest_centre(np.array([36.0, 36.0, 0.0, 0.0, 0.0, 1.0]), 10.0) == 0.5
+    assert densest_centre(np.array([4.0]), 10.0) == 4.0

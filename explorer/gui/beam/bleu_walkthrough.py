@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QFormLayout,
@@ -42,7 +43,9 @@ def _text_box() -> QPlainTextEdit:
     box = QPlainTextEdit()
     box.setReadOnly(True)
     box.setLineWrapMode(QPlainTextEdit.WidgetWidth)
-    box.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+    font = QFontDatabase.systemFont(QFontDatabase.FixedFont)
+    font.setPointSizeF(QApplication.font().pointSizeF())  # as large as projector mode's text
+    box.setFont(font)
     return box
 
 

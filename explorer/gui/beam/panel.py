@@ -119,6 +119,7 @@ class BeamPanel(QWidget):
             "<span style='color:#2ca02c'>●</span> chosen &nbsp; "
             "<span style='color:#c2187a'>◆ – –</span> greedy"
         )
+        self.legend.setWordWrap(True)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         # room for the wrapped lines: a splitter column does not pass height-for-width down
@@ -179,6 +180,8 @@ class BeamPanel(QWidget):
         vertical.addWidget(top)
         vertical.addWidget(self.tabs)
         vertical.setSizes([620, 260])
+        vertical.setStretchFactor(0, 3)  # the tree gets most of a taller window
+        vertical.setStretchFactor(1, 1)
         page = QWidget()
         pl = QVBoxLayout(page)
         row = QHBoxLayout()
@@ -205,9 +208,9 @@ class BeamPanel(QWidget):
         self.zoom_out.clicked.connect(lambda: self.tree_view.zoom(1 / 1.4))
         self.zoom_in.clicked.connect(lambda: self.tree_view.zoom(1.4))
         self.zoom_reset.clicked.connect(self.tree_view.reset_view)
-        self.tree_hint = QLabel(TREE_HINT)
+        # grey by rich text, not a style sheet, which would keep projector mode's font off it
+        self.tree_hint = QLabel(f"<span style='color:#777'>{TREE_HINT}</span>")
         self.tree_hint.setWordWrap(True)
-        self.tree_hint.setStyleSheet("color: #666;")
         bar = QHBoxLayout()
         for b in (self.zoom_out, self.zoom_in, self.zoom_reset):
             bar.addWidget(b)

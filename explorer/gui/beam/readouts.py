@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -136,6 +136,7 @@ class PathDetails(QWidget):
         self.title = QLabel("Click a node to select its path.")
         self.title.setWordWrap(True)
         self.numbers = QLabel("")
+        self.numbers.setWordWrap(True)  # unwrapped, its one line set the column's least width
         self.numbers.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.formula = QLabel("")
         self.formula.setWordWrap(True)
@@ -252,6 +253,7 @@ class NBestTable(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(1, QHeaderView.Stretch)  # the translation takes the room
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # as tall as its rows
+        self.table.setWordWrap(False)  # one line a row; the whole text is in its tooltip
         self.bleu_text = QLabel("")
         self.bleu_text.setWordWrap(True)
         self.bleu_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -292,8 +294,9 @@ class NBestTable(QWidget):
         for r, (kind, text, s, ns, n) in enumerate(rows):
             numbers = [f"{v:.3f}".replace("-", "−") for v in (s, ns)]
             for c, v in enumerate((kind, text, *numbers, str(n))):
-                self.table.setItem(r, c, QTableWidgetItem(v))
-        self.table.resizeColumnToContents(0)
+                item = QTableWidgetItem(v)
+                item.setToolTip(v)
+                self.table.setItem(r, c, item)
         self._score()
         self.fit_rows()
 
@@ -306,9 +309,16 @@ class NBestTable(QWidget):
         candidate = self.rows[row][1] if self.rows else ""
         return open_walkthrough(self, candidate, self.reference.text().strip())
 
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.FontChange, QEvent.StyleChange):  # projector mode
+            QTimer.singleShot(0, self.fit_rows)
+
     def fit_rows(self) -> None:
         """As tall as its header and rows (at least one row), no taller: every row shows."""
         t = self.table
+        for c in (0, 2, 3, 4, 5):  # all but the translation, which stretches
+            t.resizeColumnToContents(c)
         t.resizeRowsToContents()
         rows = sum(t.rowHeight(r) for r in range(t.rowCount()))
         rows = max(rows, t.verticalHeader().defaultSectionSize())

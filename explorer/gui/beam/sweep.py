@@ -121,12 +121,10 @@ class SweepWidget(QWidget):
         )
         self.run_button.clicked.connect(self.start)
         self.status = QLabel("")
-        # BLEU above, average length below, one beam-size axis: two plots, not two y axes
+        # BLEU and average length side by side, each with its own axes (not two y axes on one)
         self.plot = self._make_plot("BLEU", "#3b75af")
         self.len_plot = self._make_plot("average length (words)", "#ef8636")
         self.len_plot.setXLink(self.plot)
-        self.plot.getPlotItem().getAxis("bottom").setLabel("")
-        self.len_plot.getPlotItem().setLabel("bottom", "beam size (log scale)")
         self.bleu_curve = self.plot.getPlotItem().plot(
             pen=pg.mkPen("#3b75af", width=3), symbol="o", symbolSize=10, symbolBrush="#3b75af"
         )
@@ -144,17 +142,22 @@ class SweepWidget(QWidget):
         row.addWidget(self.status, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
-        lay.addWidget(self.plot, 1)
-        lay.addWidget(self.len_plot, 1)
+        self.plots = QWidget()  # the empty note covers both
+        plots = QHBoxLayout(self.plots)
+        plots.setContentsMargins(0, 0, 0, 0)
+        plots.addWidget(self.plot, 1)
+        plots.addWidget(self.len_plot, 1)
+        lay.addWidget(self.plots, 1)
         self.points: list[tuple[int, float, float]] = []
         self.record = None  # the session's SweepRecord on show
-        self.empty = EmptyNote(self.plot)
+        self.empty = EmptyNote(self.plots)
 
     @staticmethod
     def _make_plot(label: str, colour: str):
         plot = pg.PlotWidget(background="w")
         pi = plot.getPlotItem()
         pi.setLabel("left", label, color=colour)
+        pi.setLabel("bottom", "beam size (log scale)")
         pi.setLogMode(x=True, y=False)
         pi.showGrid(x=True, y=True, alpha=0.2)
         pi.getAxis("bottom").setTicks([beam_ticks()])
@@ -162,7 +165,6 @@ class SweepWidget(QWidget):
         pi.setMouseEnabled(False, False)
         pi.setMenuEnabled(False)
         pi.hideButtons()
-        pi.getAxis("left").setWidth(70)  # both plots' y axes line up
         return plot
 
     def _pick_tsv(self) -> None:

@@ -48,6 +48,14 @@ def result_parts(result: Any) -> tuple[BeamTree, Trace | None, int | None]:
     return tree, greedy, tree.divergence if div is None else div
 
 
+def densest_centre(rows: np.ndarray, span: float) -> float:
+    """The centre of a window ``span`` rows tall that holds the most of ``rows``."""
+    r = np.sort(np.asarray(rows, dtype=float))
+    inside = np.searchsorted(r, r + span * 0.8, side="right") - np.arange(len(r))
+    i = int(np.argmax(inside))  # the window starting at r[i] holds the most
+    return 0.5 * (r[i] + r[i + inside[i] - 1])
+
+
 class _Labels(pg.GraphicsObject):
     """Paints a :class:`TreeLabels` placement: each node's token over its score, the "+n" of
     folded candidates beside it, each edge's log-probability. Boxes keep their size in pixels
@@ -418,8 +426,8 @@ class BeamTreeView(pg.PlotWidget):
         top, bottom = float(ys.min()) - 0.7, float(ys.max()) + 0.7
         if bottom - top <= span_y:
             yc = 0.5 * (top + bottom)
-        else:  # the chosen (else greedy) path where the view starts
-            yc = float(np.mean(self._path_rows(x0 + span_x)))
+        else:  # as much of the chosen (else greedy) path as the view's first steps can hold
+            yc = densest_centre(self._path_rows(x0 + span_x), span_y)
         vb = self.getPlotItem().getViewBox()
         vb.setRange(xRange=(x0, x0 + span_x), yRange=(yc - span_y / 2, yc + span_y / 2), padding=0)
 
