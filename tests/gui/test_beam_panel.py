@@ -217,24 +217,20 @@ def test_divergence_marker_with_both_scores(panel):
     v = panel.tree_view
     assert v.divergence_line.isVisible()
     assert v.divergence_line.value() == v.column_x[2]  # step index 1: the column of step 2
-    text = v.divergence_text.toPlainText()
+    text = v.divergence_text.text()
     assert "step 2" in text
     assert "greedy S = −1.20" in text  # the + cat
     assert "beam S = −1.30" in text  # the + black
 
 
-def test_the_divergence_text_stays_inside_a_narrow_view(qtbot):
-    from explorer.gui.beam.tree_view import BeamTreeView
-
-    v = BeamTreeView()
-    qtbot.addWidget(v)
-    v.resize(330, 600)  # a narrow tree column: beside the line, the text ran off the left edge
-    v.show()
-    v.draw_tree(result(divergence=3))
-    QApplication.processEvents()
-    box = v.divergence_text.mapRectToScene(v.divergence_text.boundingRect())
-    view = v.getPlotItem().getViewBox().sceneBoundingRect()
-    assert view.left() <= box.left() and box.bottom() <= view.bottom()
+def test_the_divergence_note_sits_above_the_tree_not_on_it(panel):
+    panel.show_result(result(divergence=3))
+    v = panel.tree_view
+    note = v.divergence_text
+    assert note.text().startswith("step 4: greedy leaves the beam")
+    assert note.parent() is not v and note.parent() is v.parent()
+    panel.show_result(result(greedy=greedy_trace(GREEDY), divergence=None))
+    assert note.text() == ""
 
 
 def test_no_divergence_marker_when_greedy_agrees(panel):

@@ -100,7 +100,7 @@ def test_greedy_overlay_and_divergence_marker(panel, qtbot, sentences):
         assert (x[t + 1], y[t + 1]) == view.node_position(int(ov.node_ids[t]))
     assert view.divergence_line.isVisible()
     assert view.divergence_line.value() == view.column_x[d + 1]
-    assert f"step {d + 1}: greedy leaves the beam" in view.divergence_text.toPlainText()
+    assert f"step {d + 1}: greedy leaves the beam" in view.divergence_text.text()
     assert f"at step {d + 1}" in panel.summary.text()
 
     r = search(panel, qtbot, agree)

@@ -219,6 +219,7 @@ class BeamPanel(QWidget):
         lay = QVBoxLayout(column)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
+        lay.addWidget(self.tree_view.divergence_text)
         lay.addWidget(self.tree_view, 1)
         return column
 

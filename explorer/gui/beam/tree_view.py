@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
+from PySide6.QtWidgets import QLabel
 
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import BeamTree, Fate, Trace
@@ -220,9 +221,11 @@ class BeamTreeView(pg.PlotWidget):
         self.divergence_line = pg.InfiniteLine(
             angle=90, pen=pen("#d62728", width=2, style=Qt.DotLine), movable=False
         )
-        self.divergence_text = pg.TextItem(
-            color="#d62728", anchor=(0, 0), fill=(255, 255, 255, 220)
-        )
+        # Above the tree, not on it (where it covered the start of the tree): the panel
+        # places this label, which says where greedy leaves the beam, with both scores.
+        self.divergence_text = QLabel("")
+        self.divergence_text.setStyleSheet("color: #d62728;")
+        self.divergence_text.setWordWrap(True)
         for item in (
             self.selected_edges,
             self.pruned_edges,
@@ -235,12 +238,9 @@ class BeamTreeView(pg.PlotWidget):
             self.divergence_line,
         ):
             self.addItem(item)
-        # In the view's own pixels, at its lower left: it stays put while the tree pans.
-        self.divergence_text.setParentItem(self.getPlotItem().getViewBox())
         self.empty_text = pg.TextItem(EMPTY, color="#777777", anchor=(0.5, 0.5))
         self.addItem(self.empty_text)
         self.divergence_line.setZValue(-5)
-        self.divergence_text.setZValue(20)
         self.labels.setZValue(10)
 
     # ---------------------------------------------------------------- public
@@ -248,7 +248,6 @@ class BeamTreeView(pg.PlotWidget):
         self.labels.font.setPointSizeF(11 * scale)
         f = QFont()
         f.setPointSizeF(11 * scale)
-        self.divergence_text.setFont(f)
         self.empty_text.setFont(f)
         axis = self.getPlotItem().getAxis("bottom")
         axis.setStyle(tickFont=f)
@@ -272,7 +271,7 @@ class BeamTreeView(pg.PlotWidget):
         self.getPlotItem().getAxis("bottom").setTicks(None)
         self._apply_limits()
         self.divergence_line.hide()
-        self.divergence_text.hide()
+        self.divergence_text.setText("")
         # Nothing to lay out: a sentence of what to do, no axis with nothing on it.
         pi = self.getPlotItem()
         pi.hideAxis("bottom")
@@ -452,19 +451,13 @@ class BeamTreeView(pg.PlotWidget):
         self._apply_limits()
         if self.auto_view:
             self.reset_view()
-        self._place_divergence_text()
 
     def _on_manual_range(self, *_: Any) -> None:
         self.auto_view = False
 
-    def _place_divergence_text(self) -> None:
-        vb = self.getPlotItem().getViewBox()
-        h = self.divergence_text.boundingRect().height()
-        self.divergence_text.setPos(6, max(vb.height() - h - 6, 0))
-
     def _draw_greedy(self) -> None:
         self.divergence_line.hide()
-        self.divergence_text.hide()
+        self.divergence_text.setText("")
         ov = self.overlay
         if ov is None:
             self.greedy_line.setData(x=np.zeros(0), y=np.zeros(0))
@@ -485,12 +478,9 @@ class BeamTreeView(pg.PlotWidget):
         g = f"{ov.scores[d]:.2f}" if d < len(ov.scores) else "—"
         b = f"{beam_path[d].score:.2f}" if d < len(beam_path) else "—"
         self.divergence_line.setValue(float(self.column_x[d + 1]))
-        self.divergence_text.setText(
-            f"step {d + 1}: greedy leaves the beam\ngreedy S = {g}\nbeam S = {b}".replace("-", "−")
-        )
+        note = f"step {d + 1}: greedy leaves the beam (greedy S = {g}, beam S = {b})"
+        self.divergence_text.setText(note.replace("-", "−"))
         self.divergence_line.show()
-        self.divergence_text.show()
-        self._place_divergence_text()
 
     # ---------------------------------------------------------------- events
     def _tip(self, x: float, y: float, data: Any) -> str:
