@@ -56,6 +56,7 @@ class EvaluateView(QWidget):
         row.addWidget(QLabel("sentences"))
         row.addWidget(self.limit)
         row.addWidget(self.status, 1)
+        self.status.setWordWrap(True)  # a long status wraps instead of widening the window
         self.steps_button = QPushButton("BLEU step by step…")  # each model's corpus BLEU
         self.steps_button.clicked.connect(self.open_steps)
         row.addWidget(self.steps_button)
