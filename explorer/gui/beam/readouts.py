@@ -312,7 +312,7 @@ class NBestTable(QWidget):
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
         if event.type() in (QEvent.FontChange, QEvent.StyleChange):  # projector mode
-            QTimer.singleShot(0, self.fit_rows)
+            QTimer.singleShot(0, self, self.fit_rows)  # cancelled if self is deleted first
 
     def fit_rows(self) -> None:
         """As tall as its header and rows (at least one row), no taller: every row shows."""
