@@ -45,7 +45,6 @@ class TreeLabels:
     lines: tuple[tuple[str, ...], ...]  # node: (token, score); edge: (log p,)
     badge: tuple[str, ...]  # "+n" over a node with n folded candidates, else ""
     kind: np.ndarray  # (k,) NODE or EDGE
-    ref: np.ndarray  # (k,) the node's or edge's index in the arrays given to place_labels
     shown: np.ndarray  # (k,) False for an edge label that would meet another box
 
     def __len__(self) -> int:
@@ -210,7 +209,6 @@ def place_labels(
         lines=tuple(nlines) + tuple(elines),
         badge=tuple(badges) + ("",) * m,
         kind=np.array([NODE] * n + [EDGE] * m, dtype=np.int64),
-        ref=np.concatenate([np.arange(n), np.arange(m)]).astype(np.int64),
         shown=shown,
     )
 
