@@ -570,3 +570,22 @@ def test_labels_keep_their_size_and_the_view_never_zooms_out_past_them(qtbot):
     assert [placed.lines[i][0] for i in np.flatnonzero(nodes)][: len(pieces)] == pieces
     assert placed.shown[nodes].all()
     assert overlapping(placed.rects()[placed.shown]) == []
+
+
+def test_zoom_buttons_and_hint(panel, qtbot):
+    panel.resize(1280, 720)
+    panel.show()
+    panel.show_result(result())
+    QApplication.processEvents()
+    vb = panel.tree_view.getPlotItem().getViewBox()
+    width = lambda: vb.viewRange()[0][1] - vb.viewRange()[0][0]  # noqa: E731
+    start = width()
+    panel.zoom_in.click()
+    assert width() == pytest.approx(start / 1.4, rel=1e-3)
+    panel.zoom_out.click()
+    panel.zoom_out.click()  # no further out than the labels' own spacing
+    assert width() == pytest.approx(start, rel=1e-3)
+    panel.zoom_in.click()
+    panel.zoom_reset.click()
+    assert width() == pytest.approx(start, rel=1e-3) and panel.tree_view.auto_view
+    assert "zoom" in panel.tree_hint.text() and "+n folded" in panel.tree_hint.text()
