@@ -3,6 +3,7 @@ BLEU walkthrough (from Beam vs greedy, Step-through and Evaluate)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -158,7 +159,8 @@ def test_evaluate_walks_through_each_models_corpus_bleu(qtbot, tiny_models):
     assert steps.score == pytest.approx(result["bleu"], abs=1e-6)  # the number the view plots
     view = EvaluateView(Session())
     qtbot.addWidget(view)
-    view.results = {name: result}
+    view._add((name, result))
+    json.dumps(view.results)  # the results stay plain data: Export data writes them as JSON
     d = view.open_steps()
     qtbot.addWidget(d)
     assert d.source.currentIndex() == 1 and d.steps is steps

@@ -30,6 +30,7 @@ class EvaluateView(QWidget):
         super().__init__(parent)
         self.state = state
         self.results: dict[str, dict] = {}
+        self.bleu_steps: dict = {}  # model name → BleuSteps of its corpus BLEU
         self.worker = None
         self.run_button = QPushButton("Evaluate loaded models")
         self.run_button.setToolTip(
@@ -75,7 +76,7 @@ class EvaluateView(QWidget):
             return
         from explorer.gui.train.jobs import evaluate_job
 
-        self.results = {}
+        self.results, self.bleu_steps = {}, {}
         self.redraw()
         self.run_button.setEnabled(False)
         self.status.setText(f"evaluating {len(models)} model(s)…")
@@ -87,11 +88,11 @@ class EvaluateView(QWidget):
     def open_steps(self):
         from explorer.gui.beam.bleu_walkthrough import open_walkthrough
 
-        corpus = [(n, r["bleu_steps"]) for n, r in self.results.items() if "bleu_steps" in r]
-        return open_walkthrough(self, corpus=corpus)
+        return open_walkthrough(self, corpus=list(self.bleu_steps.items()))
 
     def _add(self, item) -> None:
         name, result = item
+        self.bleu_steps[name] = result.pop("bleu_steps")  # results stay plain data (JSON)
         self.results[name] = result
         self.status.setText(f"{name}: BLEU {result['bleu']:.1f} on {result['sentences']} pairs")
         self.redraw()
