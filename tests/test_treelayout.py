@@ -60,6 +60,28 @@ def test_collapsed_layout_hides_pruned_and_counts_them():
     assert lay.row_of[3] == -1
 
 
+def test_dead_branches_fold_into_their_nearest_drawn_ancestor():
+    """Beam 2 with a hypothesis the beam kept at step 1 and dropped at step 2."""
+    n = list(small_tree().nodes[:4])  # root; a kept, b kept, c pruned
+    n.append(_node(4, 1, 1, 8, -0.1, -0.5, 0, Fate.KEPT))  # a → x kept
+    n.append(_node(5, 2, 1, 9, -0.2, -1.0, 1, Fate.KEPT))  # b → y kept, then dropped
+    n.append(_node(6, 4, 2, 3, -0.1, -0.6, 0, Fate.CHOSEN))  # a x </s>
+    n.append(_node(7, 4, 2, 11, -0.3, -0.8, 1, Fate.FINISHED))  # a x w (at the limit)
+    n.append(_node(8, 5, 2, 12, -0.9, -1.9, 2, Fate.PRUNED))  # b y v: outside the beam
+    n.append(_node(9, 2, 1, 10, -3.0, -4.0, 3, Fate.PRUNED))
+    tree = BeamTree("src", (4, 3), ("a", "</s>"), tuple(n), (6, 7), np.zeros((2, 2)))
+    lay = layout_tree(tree)
+    assert lay.ids.tolist() == [0, 1, 4, 6, 7]
+    folded = dict(zip(lay.ids.tolist(), lay.folded.tolist()))
+    # the root holds b and all it grew (b, y, v, and b's pruned child) plus c
+    assert folded == {0: 5, 1: 0, 4: 0, 6: 0, 7: 0}
+    assert lay.folded.sum() == len(tree) - len(lay)
+    every_kept = layout_tree(tree, show_dead=True)
+    assert every_kept.ids.tolist() == [0, 1, 2, 4, 5, 6, 7]
+    assert dict(zip(every_kept.ids.tolist(), every_kept.folded.tolist()))[5] == 1
+    assert len(layout_tree(tree, show_pruned=True)) == len(tree)
+
+
 def test_show_pruned_lays_out_every_node_best_rank_first():
     tree = small_tree()
     lay = layout_tree(tree, show_pruned=True)
@@ -124,7 +146,7 @@ def test_synthetic_tree_has_beam_kept_per_step(beam):
     # scores are cumulative along every path
     for n in tree.nodes[1:]:
         assert n.score == pytest.approx(tree.nodes[n.parent].score + n.logprob)
-    lay = layout_tree(tree)
+    lay = layout_tree(tree, show_dead=True)
     assert len(lay) == 1 + sum(1 for n in tree.nodes[1:] if n.fate != Fate.PRUNED)
     # no two visible nodes share a position
     assert len({(float(a), float(b)) for a, b in zip(lay.x, lay.y)}) == len(lay)

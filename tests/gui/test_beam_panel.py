@@ -173,9 +173,16 @@ def test_node_count_and_fates_equal_the_tree(panel):
         and [p.piece for p in tree.path(n.id)] == ["the", "cat", "black", "sleeps"]
     ]
     assert len(pruned_on_greedy) == 1
-    expected = {n.id for n in tree.nodes if n.fate != Fate.PRUNED} | set(pruned_on_greedy)
+    greedy_path = {n.id for n in tree.path(pruned_on_greedy[0])}
+    finished_paths = {p.id for i in tree.finished for p in tree.path(i)}
+    # by default, only the paths to finished hypotheses (and greedy's): the rest is folded
+    expected = {0} | finished_paths | greedy_path
     assert set(view.layout.ids.tolist()) == expected
     assert view.nodes.data.shape[0] == len(expected)
+    assert view.layout.folded.sum() == len(tree) - len(expected)
+    panel.show_dead.setChecked(True)
+    kept = {n.id for n in tree.nodes if n.fate != Fate.PRUNED}
+    assert set(view.layout.ids.tolist()) == kept | greedy_path
     panel.show_pruned.setChecked(True)
     assert len(view.layout) == len(tree)
     assert view.nodes.data.shape[0] == len(tree)
@@ -201,7 +208,7 @@ def test_greedy_overlay_follows_the_greedy_trace(panel):
         assert (x[t + 1], y[t + 1]) == panel.tree_view.node_position(int(nid))
     # the off-tree </s> is its own node in the greedy scatter
     gx, gy = panel.tree_view.greedy_nodes.getData()
-    assert gx.tolist() == [5.0]
+    assert gx.tolist() == [panel.tree_view.column_x[5]]
     np.testing.assert_allclose(ov.scores, np.cumsum([lp for _, lp in GREEDY]))
 
 
@@ -209,25 +216,21 @@ def test_divergence_marker_with_both_scores(panel):
     panel.show_result(result(divergence=1))
     v = panel.tree_view
     assert v.divergence_line.isVisible()
-    assert v.divergence_line.value() == 2  # step index 1 is drawn at x = 2
-    text = v.divergence_text.toPlainText()
+    assert v.divergence_line.value() == v.column_x[2]  # step index 1: the column of step 2
+    text = v.divergence_text.text()
     assert "step 2" in text
     assert "greedy S = −1.20" in text  # the + cat
     assert "beam S = −1.30" in text  # the + black
 
 
-def test_the_divergence_text_stays_inside_a_narrow_view(qtbot):
-    from explorer.gui.beam.tree_view import BeamTreeView
-
-    v = BeamTreeView()
-    qtbot.addWidget(v)
-    v.resize(330, 600)  # a narrow tree column: beside the line, the text ran off the left edge
-    v.show()
-    v.draw_tree(result(divergence=3))
-    QApplication.processEvents()
-    box = v.divergence_text.mapRectToScene(v.divergence_text.boundingRect())
-    view = v.getPlotItem().getViewBox().sceneBoundingRect()
-    assert view.left() <= box.left() and box.bottom() <= view.bottom()
+def test_the_divergence_note_sits_above_the_tree_not_on_it(panel):
+    panel.show_result(result(divergence=3))
+    v = panel.tree_view
+    note = v.divergence_text
+    assert note.text().startswith("step 4: greedy leaves the beam")
+    assert note.parent() is not v and note.parent() is v.parent()
+    panel.show_result(result(greedy=greedy_trace(GREEDY), divergence=None))
+    assert note.text() == ""
 
 
 def test_no_divergence_marker_when_greedy_agrees(panel):
@@ -283,7 +286,8 @@ def test_selecting_a_node_shows_that_paths_attention(panel, qtbot):
     assert panel.details.attention.image.image.shape == (2, len(SRC))
     # the selection highlight runs root → a → black
     x, y = panel.tree_view.selected_edges.getData()
-    assert x.tolist() == [0.0, 1.0, 1.0, 2.0]
+    cx = panel.tree_view.column_x
+    assert x.tolist() == [cx[0], cx[1], cx[1], cx[2]]
     # clicking the node in the scatter selects it too
     pt = next(p for p in panel.tree_view.nodes.points() if p.data() == tree.chosen.id)
     panel.tree_view._on_click(panel.tree_view.nodes, [pt])
@@ -529,8 +533,9 @@ def test_a_reference_from_an_example_goes_when_the_sentence_changes(panel, qtbot
     panel.wait_idle(qtbot)
 
 
-def test_pruned_counts_only_where_rows_leave_room_and_always_in_the_tooltip(qtbot):
+def test_labels_keep_their_size_and_the_view_never_zooms_out_past_them(qtbot):
     from explorer.gui.beam.tree_view import BeamTreeView
+    from explorer.seq2seq.decoding.treelabels import NODE, overlapping
 
     v = BeamTreeView()
     qtbot.addWidget(v)
@@ -539,12 +544,48 @@ def test_pruned_counts_only_where_rows_leave_room_and_always_in_the_tooltip(qtbo
     assert counts  # the fixture's tree hides pruned candidates under some nodes
     node, k = next(iter(counts.items()))
     assert f"{k} pruned candidates after it" in v._tip(0, 0, node)
+    folded = int(v.layout.folded[v.layout.row_of[node]])
+    assert f"+{folded}: candidates folded into this node" in v._tip(0, 0, node)
     vb = v.getPlotItem().getViewBox()
-    v.resize(500, 160)  # rows a few pixels apart: the notes would run into the next node
+    v.resize(500, 220)  # a small view: it shows part of the tree at full size, not all of it
     v.show()
+    QApplication.processEvents()
+    placed = v.placed
+    assert vb.viewRange()[0][1] - vb.viewRange()[0][0] == pytest.approx(v.spans()[0], rel=1e-3)
+    v.zoom(1 / 1.4)  # zooming out stops at the labels' own spacing
+    (x0, x1), (y0, y1) = vb.viewRange()
+    assert vb.width() / (x1 - x0) >= placed.px_step * 0.999
+    assert vb.height() / (y1 - y0) >= placed.px_row * 0.999
+    v.zoom(1.4)
+    v.zoom(1.4)
+    assert vb.viewRange()[0][1] - vb.viewRange()[0][0] < x1 - x0
+    assert not v.auto_view
+    v.reset_view()
+    assert vb.viewRange()[0][0] == pytest.approx(-0.6)
     v.grab()
-    assert v.labels.badges_painted == 0
-    v.resize(900, 900)
-    vb.setRange(yRange=(-0.5, 3.5), padding=0)  # zoomed in: room under each node
-    v.grab()
-    assert v.labels.painted > 0 and v.labels.badges_painted > 0
+    assert v.labels.painted > 0 and v.labels.badges_painted > 0 and v.labels.edges_painted > 0
+    # every node's label is its whole token over its score, and no two labels meet
+    nodes = placed.kind == NODE
+    pieces = [v.tree.nodes[i].piece for i in v.layout.ids]
+    assert [placed.lines[i][0] for i in np.flatnonzero(nodes)][: len(pieces)] == pieces
+    assert placed.shown[nodes].all()
+    assert overlapping(placed.rects()[placed.shown]) == []
+
+
+def test_zoom_buttons_and_hint(panel, qtbot):
+    panel.resize(1280, 720)
+    panel.show()
+    panel.show_result(result())
+    QApplication.processEvents()
+    vb = panel.tree_view.getPlotItem().getViewBox()
+    width = lambda: vb.viewRange()[0][1] - vb.viewRange()[0][0]  # noqa: E731
+    start = width()
+    panel.zoom_in.click()
+    assert width() == pytest.approx(start / 1.4, rel=1e-3)
+    panel.zoom_out.click()
+    panel.zoom_out.click()  # no further out than the labels' own spacing
+    assert width() == pytest.approx(start, rel=1e-3)
+    panel.zoom_in.click()
+    panel.zoom_reset.click()
+    assert width() == pytest.approx(start, rel=1e-3) and panel.tree_view.auto_view
+    assert "zoom" in panel.tree_hint.text() and "+n folded" in panel.tree_hint.text()

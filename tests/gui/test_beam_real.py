@@ -98,8 +98,9 @@ def test_greedy_overlay_and_divergence_marker(panel, qtbot, sentences):
     x, y = view.greedy_line.getData()
     for t in on_tree:
         assert (x[t + 1], y[t + 1]) == view.node_position(int(ov.node_ids[t]))
-    assert view.divergence_line.isVisible() and view.divergence_line.value() == d + 1
-    assert f"step {d + 1}: greedy leaves the beam" in view.divergence_text.toPlainText()
+    assert view.divergence_line.isVisible()
+    assert view.divergence_line.value() == view.column_x[d + 1]
+    assert f"step {d + 1}: greedy leaves the beam" in view.divergence_text.text()
     assert f"at step {d + 1}" in panel.summary.text()
 
     r = search(panel, qtbot, agree)

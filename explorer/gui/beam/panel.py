@@ -53,9 +53,15 @@ TIPS = {
     "beta": "Coverage penalty β: punishes hypotheses that leave source words with less than one "
     "unit of total attention (under-translation).",
     "max_len": "The longest translation the search may produce, in tokens.",
-    "pruned": "Show the candidates the search considered but dropped because they ranked "
-    "outside the beam.",
+    "pruned": "Show every candidate the search considered, also those that ranked outside the "
+    "beam (pruned) and hypotheses it dropped later.",
+    "dead": "Show the hypotheses the beam kept for a while and dropped later; otherwise they are "
+    "folded into the node where they branched off, which counts them (+n).",
 }
+TREE_HINT = (
+    "drag: pan · wheel or − +: zoom · ⟲: back to the chosen path · "
+    "node: token over score S, +n folded in · edge: log p"
+)
 DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
 TREE_MIN_WIDTH = 360  # px: the tree's least width
 
@@ -106,6 +112,8 @@ class BeamPanel(QWidget):
         self.max_len = self._spin(1, 200, 40, "max_len")
         self.show_pruned = QCheckBox("show pruned")
         self.show_pruned.setToolTip(TIPS["pruned"])
+        self.show_dead = QCheckBox("show dropped")
+        self.show_dead.setToolTip(TIPS["dead"])
         self.legend = QLabel(
             "<span style='color:#3b75af'>●</span> kept &nbsp; "
             "<span style='color:#aaaaaa'>●</span> pruned &nbsp; "
@@ -113,6 +121,7 @@ class BeamPanel(QWidget):
             "<span style='color:#2ca02c'>●</span> chosen &nbsp; "
             "<span style='color:#c2187a'>◆ – –</span> greedy"
         )
+        self.legend.setWordWrap(True)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         # room for the wrapped lines: a splitter column does not pass height-for-width down
@@ -128,6 +137,7 @@ class BeamPanel(QWidget):
         controls = QWidget()
         cl = QVBoxLayout(controls)
         cl.addLayout(form)
+        cl.addWidget(self.show_dead)
         cl.addWidget(self.show_pruned)
         cl.addWidget(self.legend)
         cl.addWidget(self.summary)
@@ -160,17 +170,23 @@ class BeamPanel(QWidget):
 
         top = QSplitter(Qt.Horizontal)
         top.addWidget(controls)
-        top.addWidget(self.tree_view)
+        top.addWidget(self._tree_column())
         top.addWidget(self.details)
         top.setSizes([220, 760, 420])
-        # The tree keeps room to be read when projector fonts widen the columns beside it.
-        top.setStretchFactor(1, 1)
+        # the tree takes most of what the window gains or loses; the controls keep their width,
+        # and the tree keeps room to be read when projector fonts widen the columns beside it
+        top.setStretchFactor(0, 0)
+        top.setStretchFactor(1, 3)
+        top.setStretchFactor(2, 1)
         top.setChildrenCollapsible(False)
         self.tree_view.setMinimumWidth(TREE_MIN_WIDTH)
+        self.controls = controls
         vertical = QSplitter(Qt.Vertical)
         vertical.addWidget(top)
         vertical.addWidget(self.tabs)
         vertical.setSizes([620, 260])
+        vertical.setStretchFactor(0, 3)  # the tree gets most of a taller window
+        vertical.setStretchFactor(1, 1)
         page = QWidget()
         pl = QVBoxLayout(page)
         row = QHBoxLayout()
@@ -182,6 +198,36 @@ class BeamPanel(QWidget):
         self._connect()
         return page
 
+    def _tree_column(self) -> QWidget:
+        """The tree with its zoom buttons and a line that says how to move about."""
+        self.zoom_out = QPushButton("−")
+        self.zoom_in = QPushButton("+")
+        self.zoom_reset = QPushButton("⟲")
+        for b, tip in (
+            (self.zoom_out, "Zoom out (never so far that labels would meet)"),
+            (self.zoom_in, "Zoom in"),
+            (self.zoom_reset, "Back to the labels' own size, from the start, on the chosen path"),
+        ):
+            b.setToolTip(tip)
+            b.setFixedWidth(b.fontMetrics().horizontalAdvance("⟲") * 3 + 12)
+        self.zoom_out.clicked.connect(lambda: self.tree_view.zoom(1 / 1.4))
+        self.zoom_in.clicked.connect(lambda: self.tree_view.zoom(1.4))
+        self.zoom_reset.clicked.connect(self.tree_view.reset_view)
+        # grey by rich text, not a style sheet, which would keep projector mode's font off it
+        self.tree_hint = QLabel(f"<span style='color:#777'>{TREE_HINT}</span>")
+        self.tree_hint.setWordWrap(True)
+        bar = QHBoxLayout()
+        for b in (self.zoom_out, self.zoom_in, self.zoom_reset):
+            bar.addWidget(b)
+        bar.addWidget(self.tree_hint, 1)
+        column = QWidget()
+        lay = QVBoxLayout(column)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.tree_view.divergence_text)
+        lay.addWidget(self.tree_view, 1)
+        return column
+
     def _connect(self) -> None:
         for w in (self.beam, self.nbest, self.max_len):
             w.valueChanged.connect(self._schedule)
@@ -191,6 +237,7 @@ class BeamPanel(QWidget):
         self.sentence.textChanged.connect(self._debounce.start)
         self.examples.watch(self.sentence, self.nbest_table.reference)
         self.show_pruned.toggled.connect(self.tree_view.set_show_pruned)
+        self.show_dead.toggled.connect(self.tree_view.set_show_dead)
         self.tree_view.node_clicked.connect(self.select_node)
         self.tree_view.greedy_clicked.connect(self._select_greedy)
         self.details.open_in_step.connect(self._open_in_step)
@@ -428,6 +475,9 @@ class BeamPanel(QWidget):
         scale = theme.signals().scale if scale is None else scale
         theme.style_plots(self, scale)
         self.tree_view.set_font_scale(scale)
+        # in the window's font, which projector mode enlarges
+        self.controls.setMaximumWidth(self.controls.fontMetrics().horizontalAdvance("m") * 20)
+        self.nbest_table.fit_rows()
 
 
 def _hyp_from_node(tree: Any, node_id: int) -> Any:

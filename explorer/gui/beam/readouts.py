@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -22,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from explorer.gui.beam.formula import agrees, score_breakdown, settings_of
 from explorer.gui.widgets.plotting import pg
+from explorer.seq2seq.bleu_steps import SENTENCE, BleuSteps, sentence_steps
 from explorer.seq2seq.decoding.trace import BeamTree, Trace
-from explorer.seq2seq.metrics import sentence_bleu_details
 
 
 def detokenize(pieces: list[str], eos: str = "</s>") -> str:
@@ -44,7 +47,7 @@ def output_text(tokens, pieces, decode=None, eos: str = "</s>") -> str:
 
 @dataclass(frozen=True)
 class BleuDetails:
-    """``explorer.seq2seq.metrics.sentence_bleu_details`` with its sum written out."""
+    """Sentence BLEU (sacrebleu's) with its sum written out: see ``bleu_steps``."""
 
     bleu: float  # 0–100
     precisions: tuple[float, ...]  # 1..4-gram precisions, percent (unsmoothed)
@@ -53,30 +56,41 @@ class BleuDetails:
     bp: float
     hyp_len: int
     ref_len: int
+    steps: BleuSteps
 
     def text(self) -> str:
-        p = "  ".join(
-            f"p{n + 1} = {c}/{t}" for n, (c, t) in enumerate(zip(self.counts, self.totals)) if t > 0
+        """One line: each p_n (with its smoothing), the geometric mean, BP, the product."""
+        s = self.steps
+        ps = []
+        for o in s.counted:
+            p = f"p{o.n} = {o.matches}/{o.total}"
+            ps.append(p if o.matches else f"{p} → {o.used:.3f} (smoothed)")
+        if s.no_match:
+            return f"BLEU = 0.0:  {'  '.join(ps)}: no n-gram matches"
+        mean = f"({' × '.join(f'{o.used:.3f}' for o in s.counted)})^(1/{len(s.counted)})"
+        bp = (
+            f"BP = exp(1 − {s.ref_len}/{s.hyp_len}) = {s.bp:.3f}"
+            if s.hyp_len < s.ref_len
+            else f"BP = 1 (c = {s.hyp_len} ≥ r = {s.ref_len})"
         )
         return (
-            f"BLEU = {self.bleu:.1f}:  {p};  BP = exp(1 − r/c) = exp(1 − "
-            f"{self.ref_len}/{self.hyp_len}) = {self.bp:.3f}"
-            if self.hyp_len < self.ref_len
-            else f"BLEU = {self.bleu:.1f}:  {p};  BP = 1 (c = {self.hyp_len} ≥ r = {self.ref_len})"
+            f"BLEU = {self.bleu:.1f}:  {', '.join(ps)};  geometric mean {mean} = "
+            f"{s.geo_mean:.3f};  {bp};  {s.bp:.3f} × {s.geo_mean:.3f} = {s.bleu:.3f}"
         )
 
 
 def bleu_details(hyp: str, ref: str) -> BleuDetails:
-    """Sentence BLEU (sacrebleu, effective order) with its n-gram precisions and brevity penalty."""
-    d = sentence_bleu_details(hyp, ref)
+    """Sentence BLEU (sacrebleu's, effective order) and every step to it."""
+    s = sentence_steps(hyp, ref, SENTENCE)
     return BleuDetails(
-        bleu=d["bleu"],
-        precisions=tuple(d["precisions"]),
-        counts=tuple(d["matches"]),
-        totals=tuple(d["totals"]),
-        bp=d["bp"],
-        hyp_len=d["hyp_len"],
-        ref_len=d["ref_len"],
+        bleu=s.score,
+        precisions=tuple(100.0 * o.precision for o in s.orders),
+        counts=tuple(o.matches for o in s.orders),
+        totals=tuple(o.total for o in s.orders),
+        bp=s.bp,
+        hyp_len=s.hyp_len,
+        ref_len=s.ref_len,
+        steps=s,
     )
 
 
@@ -122,7 +136,7 @@ class PathDetails(QWidget):
         self.title = QLabel("Click a node to select its path.")
         self.title.setWordWrap(True)
         self.numbers = QLabel("")
-        self.numbers.setWordWrap(True)  # a long line widened the column and squeezed the tree
+        self.numbers.setWordWrap(True)  # unwrapped, its one line set the column's least width
         self.numbers.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.formula = QLabel("")
         self.formula.setWordWrap(True)
@@ -235,22 +249,37 @@ class NBestTable(QWidget):
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(False)
-        self.table.setColumnWidth(1, 360)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, QHeaderView.Stretch)  # the translation takes the room
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # as tall as its rows
+        self.table.setWordWrap(False)  # one line a row; the whole text is in its tooltip
         self.bleu_text = QLabel("")
         self.bleu_text.setWordWrap(True)
         self.bleu_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.bleu_text.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        self.steps_button = QPushButton("BLEU step by step…")
+        self.steps_button.setToolTip(
+            "Every step from n-gram counts to the final BLEU, for the selected row (or the "
+            "best) against the reference; type the lecture's own example there too."
+        )
         row = QHBoxLayout()
         row.addWidget(QLabel("Reference:"))
         row.addWidget(self.reference, 1)
+        row.addWidget(self.steps_button)
+        text = QScrollArea()
+        text.setWidget(self.bleu_text)
+        text.setWidgetResizable(True)
+        text.setFrameShape(QFrame.NoFrame)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
-        lay.addWidget(self.table, 1)
-        lay.addWidget(self.bleu_text)
+        lay.addWidget(self.table)
+        lay.addWidget(text, 1)
         self.rows: list[tuple[str, str, float, float, int]] = []
         self.bleu: list[BleuDetails | None] = []
         self.decode = None  # the model's ids-to-text (see output_text); set with the model
         self.reference.textChanged.connect(lambda _t: self._score())
+        self.steps_button.clicked.connect(self.open_steps)
 
     def show_result(self, nbest: list[Any], greedy: Trace | None) -> None:
         rows = []
@@ -265,8 +294,35 @@ class NBestTable(QWidget):
         for r, (kind, text, s, ns, n) in enumerate(rows):
             numbers = [f"{v:.3f}".replace("-", "−") for v in (s, ns)]
             for c, v in enumerate((kind, text, *numbers, str(n))):
-                self.table.setItem(r, c, QTableWidgetItem(v))
+                item = QTableWidgetItem(v)
+                item.setToolTip(v)
+                self.table.setItem(r, c, item)
         self._score()
+        self.fit_rows()
+
+    def open_steps(self):
+        """The BLEU walkthrough for the selected row (else the best) against the reference."""
+        from explorer.gui.beam.bleu_walkthrough import open_walkthrough
+
+        row = self.table.currentRow()
+        row = row if 0 <= row < len(self.rows) else 0
+        candidate = self.rows[row][1] if self.rows else ""
+        return open_walkthrough(self, candidate, self.reference.text().strip())
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.FontChange, QEvent.StyleChange):  # projector mode
+            QTimer.singleShot(0, self, self.fit_rows)  # cancelled if self is deleted first
+
+    def fit_rows(self) -> None:
+        """As tall as its header and rows (at least one row), no taller: every row shows."""
+        t = self.table
+        for c in (0, 2, 3, 4, 5):  # all but the translation, which stretches
+            t.resizeColumnToContents(c)
+        t.resizeRowsToContents()
+        rows = sum(t.rowHeight(r) for r in range(t.rowCount()))
+        rows = max(rows, t.verticalHeader().defaultSectionSize())
+        t.setFixedHeight(t.horizontalHeader().sizeHint().height() + rows + 2 * t.frameWidth())
 
     def _score(self) -> None:
         ref = self.reference.text().strip()

@@ -28,6 +28,9 @@ from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.metrics import corpus_bleu
 
 BEAMS = (1, 2, 4, 8, 16)
+# The least height of each axis, so that a change of a fraction of a point does not fill it.
+MIN_SPAN_BLEU = 5.0
+MIN_SPAN_LENGTH = 2.0
 
 # decode(sources, beam) -> one output string per source
 Decoder = Callable[[list[str], int], list[str]]
@@ -47,6 +50,28 @@ def read_pairs_tsv(path: str | Path) -> list[tuple[str, str]]:
                 raise SweepInputError(f"{path}:{lineno}: expected 'source<TAB>reference'")
             pairs.append((row[0].strip(), row[1].strip()))
     return pairs
+
+
+def axis_range(
+    values, min_span: float, lo: float | None = None, hi: float | None = None
+) -> tuple[float, float]:
+    """A y range holding every value with a margin, at least ``min_span`` tall (centred on the
+    values), kept inside [lo, hi] where given (BLEU stays within 0–100)."""
+    v = np.asarray(values, dtype=float)
+    top, bottom = float(v.max()), float(v.min())
+    span = max(top - bottom, min_span) * 1.15
+    a, b = 0.5 * (top + bottom) - span / 2, 0.5 * (top + bottom) + span / 2
+    if lo is not None and a < lo:
+        a, b = lo, b + (lo - a)
+    if hi is not None and b > hi:
+        a, b = a - (b - hi), hi
+        a = a if lo is None else max(a, lo)
+    return a, b
+
+
+def beam_ticks(beams=BEAMS) -> list[tuple[float, str]]:
+    """One labelled tick per beam size on a log10 axis (16 included)."""
+    return [(float(np.log10(k)), str(k)) for k in beams]
 
 
 def run_sweep(
@@ -96,29 +121,19 @@ class SweepWidget(QWidget):
         )
         self.run_button.clicked.connect(self.start)
         self.status = QLabel("")
-        self.plot = pg.PlotWidget(background="w")
-        pi = self.plot.getPlotItem()
-        pi.setLabel("bottom", "beam size (log scale)")
-        pi.setLabel("left", "BLEU", color="#3b75af")
-        pi.setLogMode(x=True, y=False)
-        pi.showGrid(x=True, y=True, alpha=0.2)
-        self.bleu_curve = pi.plot(
+        # BLEU and average length side by side, each with its own axes (not two y axes on one)
+        self.plot = self._make_plot("BLEU", "#3b75af")
+        self.len_plot = self._make_plot("average length (words)", "#ef8636")
+        self.len_plot.setXLink(self.plot)
+        self.bleu_curve = self.plot.getPlotItem().plot(
             pen=pg.mkPen("#3b75af", width=3), symbol="o", symbolSize=10, symbolBrush="#3b75af"
         )
-        self.len_view = pg.ViewBox()
-        pi.showAxis("right")
-        pi.scene().addItem(self.len_view)
-        pi.getAxis("right").linkToView(self.len_view)
-        pi.getAxis("right").setLabel("average length (words)", color="#ef8636")
-        self.len_view.setXLink(pi)
-        self.len_curve = pg.PlotDataItem(
+        self.len_curve = self.len_plot.getPlotItem().plot(
             pen=pg.mkPen("#ef8636", width=3, style=Qt.DashLine),
             symbol="s",
             symbolSize=10,
             symbolBrush="#ef8636",
         )
-        self.len_view.addItem(self.len_curve)
-        pi.getViewBox().sigResized.connect(self._sync_views)
         row = QHBoxLayout()
         row.addWidget(QLabel("pairs:"))
         row.addWidget(self.count)
@@ -127,13 +142,30 @@ class SweepWidget(QWidget):
         row.addWidget(self.status, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
-        lay.addWidget(self.plot, 1)
+        self.plots = QWidget()  # the empty note covers both
+        plots = QHBoxLayout(self.plots)
+        plots.setContentsMargins(0, 0, 0, 0)
+        plots.addWidget(self.plot, 1)
+        plots.addWidget(self.len_plot, 1)
+        lay.addWidget(self.plots, 1)
         self.points: list[tuple[int, float, float]] = []
         self.record = None  # the session's SweepRecord on show
-        self.empty = EmptyNote(self.plot)
+        self.empty = EmptyNote(self.plots)
 
-    def _sync_views(self) -> None:
-        self.len_view.setGeometry(self.plot.getPlotItem().getViewBox().sceneBoundingRect())
+    @staticmethod
+    def _make_plot(label: str, colour: str):
+        plot = pg.PlotWidget(background="w")
+        pi = plot.getPlotItem()
+        pi.setLabel("left", label, color=colour)
+        pi.setLabel("bottom", "beam size (log scale)")
+        pi.setLogMode(x=True, y=False)
+        pi.showGrid(x=True, y=True, alpha=0.2)
+        pi.getAxis("bottom").setTicks([beam_ticks()])
+        pi.setXRange(np.log10(BEAMS[0]) - 0.1, np.log10(BEAMS[-1]) + 0.1, padding=0)
+        pi.setMouseEnabled(False, False)
+        pi.setMenuEnabled(False)
+        pi.hideButtons()
+        return plot
 
     def _pick_tsv(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Test set", "", "TSV (*.tsv *.txt)")
@@ -191,6 +223,6 @@ class SweepWidget(QWidget):
             return
         k, bleu, length = (np.array(v, dtype=float) for v in zip(*self.points))
         self.bleu_curve.setData(k, bleu)
-        self.len_curve.setData(np.log10(k), length)
-        self.len_view.enableAutoRange()
-        self._sync_views()
+        self.len_curve.setData(k, length)
+        self.plot.setYRange(*axis_range(bleu, MIN_SPAN_BLEU, 0.0, 100.0), padding=0)
+        self.len_plot.setYRange(*axis_range(length, MIN_SPAN_LENGTH, 0.0), padding=0)

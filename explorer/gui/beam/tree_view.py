@@ -7,14 +7,17 @@ leaves room for them. So a tree of beam 16 over 40 steps stays a few items, not 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
+from PySide6.QtWidgets import QLabel
 
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import BeamTree, Fate, Trace
+from explorer.seq2seq.decoding.treelabels import NODE, PAD, TreeLabels, label_tree
 from explorer.seq2seq.decoding.treelayout import (
     FATE_CODES,
     ROOT_CODE,
@@ -33,6 +36,7 @@ SELECT_COLOUR = "#f2b600"
 EMPTY = "Type a source sentence above (or pick a lecture example):\nthe search runs as you type."
 FADED = QColor(FATE_COLOURS[1])
 FATE_NAMES = {v: k.value for k, v in FATE_CODES.items()} | {ROOT_CODE: "start"}
+ZOOM_IN = 4.0  # the most the view zooms in, relative to the labels' own spacing
 
 
 def result_parts(result: Any) -> tuple[BeamTree, Trace | None, int | None]:
@@ -45,34 +49,47 @@ def result_parts(result: Any) -> tuple[BeamTree, Trace | None, int | None]:
     return tree, greedy, tree.divergence if div is None else div
 
 
+def densest_centre(rows: np.ndarray, span: float) -> float:
+    """The centre of a window ``span`` rows tall that holds the most of ``rows``."""
+    r = np.sort(np.asarray(rows, dtype=float))
+    inside = np.searchsorted(r, r + span * 0.8, side="right") - np.arange(len(r))
+    i = int(np.argmax(inside))  # the window starting at r[i] holds the most
+    return 0.5 * (r[i] + r[i + inside[i] - 1])
+
+
 class _Labels(pg.GraphicsObject):
-    """Token pieces at node positions and log-probabilities at edge midpoints, painted only for
-    what is inside the view and only at zoom levels where they do not overlap."""
+    """Paints a :class:`TreeLabels` placement: each node's token over its score, the "+n" of
+    folded candidates beside it, each edge's log-probability. Boxes keep their size in pixels
+    at any zoom (the view never zooms out past the spacing they were placed for), so no word is
+    shortened and no two labels meet."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._nodes: tuple[np.ndarray, np.ndarray, list[str], list[QColor]] = (
-            np.zeros(0),
-            np.zeros(0),
-            [],
-            [],
-        )
-        self._edges: tuple[np.ndarray, np.ndarray, list[str]] = (np.zeros(0), np.zeros(0), [])
+        self.placed: TreeLabels | None = None
+        self.colours: list[QColor] = []
         self._bounds = QRectF()
-        self._badges: list[str] = []
         self.font = QFont()
         self.font.setPointSizeF(11)
         self.painted = 0  # node labels painted by the last paint (for tests)
-        self.badges_painted = 0  # "+N pruned" notes painted by the last paint
+        self.badges_painted = 0  # "+n" notes painted by the last paint
+        self.edges_painted = 0  # edge log-probabilities painted by the last paint
 
-    def set_labels(self, x, y, texts, colours, ex, ey, etexts, badges=None) -> None:
+    def small(self) -> QFont:
+        f = QFont(self.font)
+        f.setPointSizeF(self.font.pointSizeF() * 0.8)
+        return f
+
+    def measure(self, text: str, small: bool) -> tuple[float, float]:
+        fm = QFontMetricsF(self.small() if small else self.font)
+        return fm.horizontalAdvance(text), fm.height()
+
+    def set_labels(self, placed: TreeLabels | None, colours: list[QColor]) -> None:
         self.prepareGeometryChange()
-        self._nodes = (np.asarray(x, float), np.asarray(y, float), list(texts), list(colours))
-        self._badges = [""] * len(texts) if badges is None else list(badges)
-        self._edges = (np.asarray(ex, float), np.asarray(ey, float), list(etexts))
-        if len(x):
+        self.placed, self.colours = placed, list(colours)
+        if placed is not None and len(placed):
+            x, y = placed.x, placed.y
             self._bounds = QRectF(
-                float(np.min(x)) - 1, float(np.min(y)) - 1, float(np.ptp(x)) + 3, np.ptp(y) + 2
+                float(x.min()) - 1, float(y.min()) - 1, float(np.ptp(x)) + 2, float(np.ptp(y)) + 2
             )
         else:
             self._bounds = QRectF()
@@ -81,74 +98,67 @@ class _Labels(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:
         return self._bounds
 
-    def _paint_edge_labels(self, p, tr, view, small: QFont) -> None:
-        """Each edge's log-probability, where the zoom leaves room for it."""
-        ex, ey, etexts = self._edges
-        p.setFont(small)
-        p.setPen(QColor("#777777"))
-        e_in = np.flatnonzero(
-            (ex >= view.left())
-            & (ex <= view.right())
-            & (ey >= view.top() - 1)
-            & (ey <= view.bottom() + 1)
-        )
-        for i in e_in[:4000]:
-            pt = tr.map(QPointF(ex[i], ey[i]))
-            p.drawText(QRectF(pt.x() - 40, pt.y() - 16, 80, 14), Qt.AlignCenter, etexts[i])
+    def _node(self, p, i: int, anchor: QPointF, small: QFont) -> None:
+        """The token over the score in a box round the node; "+n" on the box's corner."""
+        token, score = self.placed.lines[i]
+        badge = self.placed.badge[i]
+        fm, fs = QFontMetricsF(self.font), QFontMetricsF(small)
+        w = max(fm.horizontalAdvance(token), fs.horizontalAdvance(score)) + 2 * PAD
+        h = fm.height() + fs.height() + PAD
+        box = QRectF(anchor.x() - w / 2, anchor.y() - h / 2, w, h)
+        colour = self.colours[i]
+        p.setPen(QPen(colour, 2))
+        p.setBrush(QColor(255, 255, 255, 240))
+        p.drawRoundedRect(box, 4, 4)
         p.setFont(self.font)
+        p.setPen(QColor("#999999") if colour == FADED else QColor("#111111"))
+        top = box.top() + PAD / 2
+        p.drawText(QRectF(box.left(), top, w, fm.height()), Qt.AlignCenter, token)
+        p.setFont(small)
+        p.setPen(QColor("#555555"))
+        p.drawText(QRectF(box.left(), top + fm.height(), w, fs.height()), Qt.AlignCenter, score)
+        if badge:
+            wb = fs.horizontalAdvance(badge)
+            tag = QRectF(box.right() - wb - PAD, box.top() - fs.height(), wb + PAD, fs.height())
+            p.setPen(Qt.NoPen)
+            p.setBrush(QColor(235, 235, 235, 240))
+            p.drawRoundedRect(tag, 3, 3)
+            p.setPen(QColor("#555555"))
+            p.drawText(tag, Qt.AlignCenter, badge)
+            self.badges_painted += 1
+        self.painted += 1
 
     def paint(self, p, *args) -> None:
-        x, y, texts, colours = self._nodes
-        self.painted = self.badges_painted = 0
-        if not len(x):
+        self.painted = self.badges_painted = self.edges_painted = 0
+        placed, view = self.placed, self.viewRect()
+        if placed is None or not len(placed) or view is None:
             return
-        tr = p.transform()
-        px_x, px_y = abs(tr.m11()), abs(tr.m22())  # pixels per step, per row
-        fm = QFontMetricsF(self.font)
-        if px_y < fm.height() * 0.95:
-            return
-        view = self.viewRect()
-        if view is None:
-            return
+        x, y = placed.x, placed.y
         inside = (
-            (x >= view.left() - 1)
+            placed.shown
+            & (x >= view.left() - 1)
             & (x <= view.right() + 1)
             & (y >= view.top() - 1)
             & (y <= view.bottom() + 1)
         )
-        rows = np.flatnonzero(inside)
-        if len(rows) > 2000:
-            return
+        tr = p.transform()
         p.save()
         p.resetTransform()
-        p.setFont(self.font)
-        max_w = px_x * 0.95
-        small = QFont(self.font)
-        small.setPointSizeF(self.font.pointSizeF() * 0.8)
-        if px_x > fm.horizontalAdvance("−0.00") * 1.1 and px_y > fm.height() * 1.6:
-            self._paint_edge_labels(p, tr, view, small)
-        # "+N pruned" under a node only where a row leaves room for it (else it ran into the node
-        # below); the count is in the node's tooltip at any zoom.
-        badges = px_y > fm.height() * 2.1
-        for i in rows:
+        small = self.small()
+        for i in np.flatnonzero(inside):
             pt = tr.map(QPointF(x[i], y[i]))
-            text = fm.elidedText(texts[i], Qt.ElideRight, max(max_w, fm.horizontalAdvance("m…")))
-            w = fm.horizontalAdvance(text) + 8
-            h = fm.height() + 2
-            box = QRectF(pt.x() - w / 2, pt.y() - h / 2, w, h)
-            p.setPen(QPen(colours[i], 2))
-            p.setBrush(QColor(255, 255, 255, 235))
-            p.drawRoundedRect(box, 4, 4)
-            p.setPen(QColor("#999999") if colours[i] == FADED else QColor("#111111"))
-            p.drawText(box, Qt.AlignCenter, text)
-            if badges and self._badges[i]:
+            if placed.kind[i] == NODE:
+                self._node(p, int(i), pt, small)
+            else:
+                left, top, right, bottom = placed.box[i]
+                r = QRectF(pt.x() + left, pt.y() + top, right - left, bottom - top)
+                p.setPen(Qt.NoPen)
+                p.setBrush(QColor(255, 255, 255, 220))
+                p.drawRect(r)
                 p.setFont(small)
-                p.setPen(QColor("#888888"))
-                below = QPointF(box.left() + 2, box.bottom() + fm.height() * 0.8)
-                p.drawText(below, self._badges[i])
-                p.setFont(self.font)
-                self.badges_painted += 1
-            self.painted += 1
+                p.setPen(QColor("#666666"))
+                p.drawText(r, Qt.AlignCenter, placed.lines[i][0])
+                self.edges_painted += 1
         p.restore()
 
 
@@ -167,6 +177,9 @@ class BeamTreeView(pg.PlotWidget):
         self.overlay: GreedyOverlay | None = None
         self.selected: int | None = None
         self.show_pruned = False
+        self.show_dead = False
+        self.placed: TreeLabels | None = None
+        self.auto_view = True  # until the user pans or zooms, a resize re-fits the view
         pi = self.getPlotItem()
         pi.hideAxis("left")
         pi.setLabel("bottom", "target position (tokens emitted)")
@@ -179,6 +192,9 @@ class BeamTreeView(pg.PlotWidget):
         self._colours = [QColor(c) for c in FATE_COLOURS]
         self.nodes.sigClicked.connect(self._on_click)
         self.greedy_nodes.sigClicked.connect(lambda *_: self.greedy_clicked.emit())
+        vb = pi.getViewBox()
+        vb.sigResized.connect(self._on_resized)
+        vb.sigRangeChangedManually.connect(self._on_manual_range)
         self.set_font_scale(1.0)
         self.clear_tree()
 
@@ -205,9 +221,11 @@ class BeamTreeView(pg.PlotWidget):
         self.divergence_line = pg.InfiniteLine(
             angle=90, pen=pen("#d62728", width=2, style=Qt.DotLine), movable=False
         )
-        self.divergence_text = pg.TextItem(
-            color="#d62728", anchor=(0, 0), fill=(255, 255, 255, 220)
-        )
+        # Above the tree, not on it (where it covered the start of the tree): the panel
+        # places this label, which says where greedy leaves the beam, with both scores.
+        self.divergence_text = QLabel("")
+        self.divergence_text.setStyleSheet("color: #d62728;")
+        self.divergence_text.setWordWrap(True)
         for item in (
             self.selected_edges,
             self.pruned_edges,
@@ -218,13 +236,11 @@ class BeamTreeView(pg.PlotWidget):
             self.greedy_nodes,
             self.labels,
             self.divergence_line,
-            self.divergence_text,
         ):
             self.addItem(item)
         self.empty_text = pg.TextItem(EMPTY, color="#777777", anchor=(0.5, 0.5))
         self.addItem(self.empty_text)
         self.divergence_line.setZValue(-5)
-        self.divergence_text.setZValue(20)
         self.labels.setZValue(10)
 
     # ---------------------------------------------------------------- public
@@ -232,11 +248,13 @@ class BeamTreeView(pg.PlotWidget):
         self.labels.font.setPointSizeF(11 * scale)
         f = QFont()
         f.setPointSizeF(11 * scale)
-        self.divergence_text.setFont(f)
         self.empty_text.setFont(f)
         axis = self.getPlotItem().getAxis("bottom")
         axis.setStyle(tickFont=f)
         axis.label.setFont(f)
+        if self.tree is not None:  # boxes are measured in the new font and placed again
+            self._redraw()
+            self.reset_view()
         self.labels.update()
 
     def clear_tree(self) -> None:
@@ -247,9 +265,13 @@ class BeamTreeView(pg.PlotWidget):
         self.greedy_line.setData(x=np.zeros(0), y=np.zeros(0))
         self.nodes.setData(x=[], y=[])
         self.greedy_nodes.setData(x=[], y=[])
-        self.labels.set_labels([], [], [], [], [], [], [], [])
+        self.placed = None
+        self.column_x = np.zeros(0)
+        self.labels.set_labels(None, [])
+        self.getPlotItem().getAxis("bottom").setTicks(None)
+        self._apply_limits()
         self.divergence_line.hide()
-        self.divergence_text.hide()
+        self.divergence_text.setText("")
         # Nothing to lay out: a sentence of what to do, no axis with nothing on it.
         pi = self.getPlotItem()
         pi.hideAxis("bottom")
@@ -266,26 +288,21 @@ class BeamTreeView(pg.PlotWidget):
         self.empty_text.hide()
         self.getPlotItem().showAxis("bottom")
         self._redraw()
-        self._fit()
-
-    def _fit(self) -> None:
-        vb = self.getPlotItem().getViewBox()
-        vb.autoRange(padding=0.04)
-        ys = self.layout.y
-        if self.overlay is not None:
-            ys = np.concatenate([ys, self.overlay.y])
-        bottom = 4.0 if self.divergence_text.isVisible() else 0.8
-        vb.setRange(
-            xRange=(-0.6, float(self.layout.x.max()) + 1.2),
-            yRange=(float(ys.min()) - 0.8, float(ys.max()) + bottom),
-            padding=0,
-        )
+        self.reset_view()
 
     def set_show_pruned(self, show: bool) -> None:
+        """Draw every candidate (pruned and dropped ones too), or only finished paths."""
         self.show_pruned = bool(show)
         if self.tree is not None:
             self._redraw()
-            self._fit()
+            self.reset_view()
+
+    def set_show_dead(self, show: bool) -> None:
+        """Draw the hypotheses the beam kept for a while and dropped, or fold them."""
+        self.show_dead = bool(show)
+        if self.tree is not None:
+            self._redraw()
+            self.reset_view()
 
     def select(self, node_id: int | None) -> None:
         """Highlight the path from the root to ``node_id`` (None clears)."""
@@ -312,8 +329,20 @@ class BeamTreeView(pg.PlotWidget):
             always.extend(int(i) for i in greedy_node_ids(tree, self.greedy.tokens) if i >= 0)
         if self.selected is not None:
             always.append(self.selected)
-        lay = layout_tree(tree, show_pruned=self.show_pruned, always_show=tuple(always))
-        self.layout = lay
+        lay = layout_tree(
+            tree,
+            show_pruned=self.show_pruned,
+            show_dead=self.show_dead or self.show_pruned,
+            always_show=tuple(always),
+        )
+        ov = greedy_overlay(tree, self.greedy, lay) if self.greedy is not None else None
+        self.layout, self.overlay = lay, ov
+        self._draw_labels()  # places the labels, which decide where each step column goes
+        cx = self.column_x = self.placed.column_x
+        lay = self.layout = replace(lay, x=cx[np.round(lay.x).astype(np.int64)])
+        if ov is not None:
+            self.overlay = replace(ov, x=cx[np.round(ov.x).astype(np.int64)])
+        self.getPlotItem().getAxis("bottom").setTicks([[(x, str(s)) for s, x in enumerate(cx)]])
         codes = lay.fate.astype(np.int64)
         self.nodes.setData(
             x=lay.x,
@@ -328,7 +357,6 @@ class BeamTreeView(pg.PlotWidget):
         self.pruned_edges.setData(*lay.segments(np.flatnonzero(pruned)))
         self.kept_edges.setData(*lay.segments(np.flatnonzero(~pruned)))
         self._draw_chosen()
-        self._draw_labels()
         self._draw_greedy()
         self._draw_selection()
 
@@ -355,26 +383,86 @@ class BeamTreeView(pg.PlotWidget):
             self.selected_edges.setData(*self._path_segments(self.selected))
 
     def _draw_labels(self) -> None:
+        """Place every label (the tree's, then greedy's own chain) and hand the placement to
+        the painter; the view's zoom limits follow its spacing."""
+        lay, ov = self.layout, self.overlay
+        self.placed = label_tree(self.tree, lay, ov, self.labels.measure)
+        n_greedy = int(np.sum(self.placed.kind == NODE)) - len(lay)
+        colours = [self._colours[c] for c in lay.fate] + [QColor(GREEDY_COLOUR)] * n_greedy
+        self.labels.set_labels(self.placed, colours)
+        self._apply_limits()
+
+    # ---------------------------------------------------------------- zoom
+    def _apply_limits(self) -> None:
+        """The view may zoom in (up to ZOOM_IN times), never out past the labels' spacing."""
+        vb = self.getPlotItem().getViewBox()
+        if self.placed is None:
+            vb.setLimits(maxXRange=None, maxYRange=None, minXRange=None, minYRange=None)
+            return
+        w, h = max(vb.width(), 1.0), max(vb.height(), 1.0)
+        sx, sy = w / self.placed.px_step, h / self.placed.px_row
+        vb.setLimits(maxXRange=sx, maxYRange=sy, minXRange=sx / ZOOM_IN, minYRange=sy / ZOOM_IN)
+
+    def spans(self) -> tuple[float, float]:
+        """How many steps and rows the view holds at the labels' own spacing."""
+        vb = self.getPlotItem().getViewBox()
+        return (
+            max(vb.width(), 1.0) / self.placed.px_step,
+            max(vb.height(), 1.0) / self.placed.px_row,
+        )
+
+    def reset_view(self) -> None:
+        """Back to the labels' own size, from the start symbol, the chosen path in the middle."""
+        self.auto_view = True
+        if self.layout is None or self.placed is None:
+            return
+        self._apply_limits()
+        span_x, span_y = self.spans()
+        x0 = -0.6
+        ys = self.layout.y
+        if self.overlay is not None:
+            ys = np.concatenate([ys, self.overlay.y])
+        top, bottom = float(ys.min()) - 0.7, float(ys.max()) + 0.7
+        if bottom - top <= span_y:
+            yc = 0.5 * (top + bottom)
+        else:  # as much of the chosen (else greedy) path as the view's first steps can hold
+            yc = densest_centre(self._path_rows(x0 + span_x), span_y)
+        vb = self.getPlotItem().getViewBox()
+        vb.setRange(xRange=(x0, x0 + span_x), yRange=(yc - span_y / 2, yc + span_y / 2), padding=0)
+
+    def _path_rows(self, x_end: float) -> np.ndarray:
         lay, tree = self.layout, self.tree
-        nodes = tree.nodes
-        texts = [nodes[nid].piece for nid in lay.ids]
-        badges = [f"+{k} pruned" if k else "" for k in lay.hidden_pruned]
-        colours = [self._colours[c] for c in lay.fate]
-        mid_x = 0.5 * (lay.x[lay.edges[:, 0]] + lay.x[lay.edges[:, 1]])
-        mid_y = 0.5 * (lay.y[lay.edges[:, 0]] + lay.y[lay.edges[:, 1]])
-        etexts = [f"{v:.2f}".replace("-", "−") for v in lay.edge_logprob]
-        self.labels.set_labels(lay.x, lay.y, texts, colours, mid_x, mid_y, etexts, badges)
+        if tree.chosen is not None:
+            rows = lay.row_of[[0] + [n.id for n in tree.path(tree.chosen.id)]]
+            rows = rows[rows >= 0]
+            xs, ys = lay.x[rows], lay.y[rows]
+        elif self.overlay is not None:
+            xs, ys = self.overlay.x, self.overlay.y
+        else:
+            xs, ys = lay.x, lay.y
+        return ys[xs <= x_end] if np.any(xs <= x_end) else ys
+
+    def zoom(self, factor: float) -> None:
+        """Zoom about the view's centre: factor > 1 zooms in (labels keep their size)."""
+        self.auto_view = False
+        self.getPlotItem().getViewBox().scaleBy(s=(1 / factor, 1 / factor))
+
+    def _on_resized(self, *_: Any) -> None:
+        self._apply_limits()
+        if self.auto_view:
+            self.reset_view()
+
+    def _on_manual_range(self, *_: Any) -> None:
+        self.auto_view = False
 
     def _draw_greedy(self) -> None:
-        self.overlay = None
         self.divergence_line.hide()
-        self.divergence_text.hide()
-        if self.greedy is None:
+        self.divergence_text.setText("")
+        ov = self.overlay
+        if ov is None:
             self.greedy_line.setData(x=np.zeros(0), y=np.zeros(0))
             self.greedy_nodes.setData(x=[], y=[])
             return
-        ov = greedy_overlay(self.tree, self.greedy, self.layout)
-        self.overlay = ov
         self.greedy_line.setData(ov.x, ov.y)
         off = np.flatnonzero(ov.off_tree) + 1
         self.greedy_nodes.setData(
@@ -382,7 +470,6 @@ class BeamTreeView(pg.PlotWidget):
             y=ov.y[off],
             data=off - 1,
         )
-        self._greedy_label_extra(ov, off)
         d = self.divergence
         if d is None:
             return
@@ -390,47 +477,28 @@ class BeamTreeView(pg.PlotWidget):
         beam_path = self.tree.path(chosen.id) if chosen is not None else []
         g = f"{ov.scores[d]:.2f}" if d < len(ov.scores) else "—"
         b = f"{beam_path[d].score:.2f}" if d < len(beam_path) else "—"
-        self.divergence_line.setValue(d + 1)
-        self.divergence_text.setText(
-            f"step {d + 1}: greedy leaves the beam\ngreedy S = {g}\nbeam S = {b}".replace("-", "−")
-        )
-        # In the free band below every node (the view keeps room for it), from the view's left
-        # edge: placed beside the line, it ran off the view when the tree was narrow.
-        self.divergence_text.setAnchor((0, 0))
-        lowest = max(float(self.layout.y.max()), float(ov.y.max()))
-        self.divergence_text.setPos(-0.5, lowest + 0.6)
+        self.divergence_line.setValue(float(self.column_x[d + 1]))
+        note = f"step {d + 1}: greedy leaves the beam (greedy S = {g}, beam S = {b})"
+        self.divergence_text.setText(note.replace("-", "−"))
         self.divergence_line.show()
-        self.divergence_text.show()
-
-    def _greedy_label_extra(self, ov: GreedyOverlay, off: np.ndarray) -> None:
-        """Append the greedy chain's own nodes to the label painter."""
-        if not len(off):
-            return
-        x, y, texts, colours = self.labels._nodes
-        ex, ey, etexts = self.labels._edges
-        badges = self.labels._badges
-        g_logp = self.greedy.token_logprobs
-        self.labels.set_labels(
-            np.concatenate([x, ov.x[off]]),
-            np.concatenate([y, ov.y[off]]),
-            texts + [ov.pieces[i - 1] for i in off],
-            colours + [QColor(GREEDY_COLOUR)] * len(off),
-            np.concatenate([ex, 0.5 * (ov.x[off - 1] + ov.x[off])]),
-            np.concatenate([ey, 0.5 * (ov.y[off - 1] + ov.y[off])]),
-            etexts + [f"{g_logp[i - 1]:.2f}".replace("-", "−") for i in off],
-            badges + ["greedy"] * len(off),
-        )
 
     # ---------------------------------------------------------------- events
     def _tip(self, x: float, y: float, data: Any) -> str:
         if self.tree is None or data is None:
             return ""
         n = self.tree.nodes[int(data)]
-        hidden = 0
-        if self.layout is not None and not self.show_pruned:
+        more = ""
+        if self.layout is not None:
             row = int(self.layout.row_of[n.id])
             hidden = int(self.layout.hidden_pruned[row]) if row >= 0 else 0
-        more = f"\n{hidden} pruned candidates after it (show pruned to see them)" if hidden else ""
+            folded = int(self.layout.folded[row]) if row >= 0 else 0
+            if hidden:
+                more += f"\n{hidden} pruned candidates after it"
+            if folded:
+                more += (
+                    f"\n+{folded}: candidates folded into this node (pruned, or kept and "
+                    "dropped later); tick 'show dropped' or 'show pruned' to see them"
+                )
         if n.parent < 0:
             return "start symbol <s>" + more
         return (

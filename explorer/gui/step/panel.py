@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from superqt import QLabeledSlider
 from superqt.utils import signals_blocked
 
+from explorer.gui.beam.bleu_walkthrough import step_panel_button
 from explorer.gui.exports.step import install as install_exports
 from explorer.gui.session import MODES, Session
 from explorer.gui.state import LoadedModel
@@ -214,6 +215,7 @@ class StepPanel(QtWidgets.QWidget):
         row1.addWidget(self.temperature)
         row1.addWidget(self.reference, 2)
         row1.addWidget(self.decode_button)
+        row1.addWidget(step_panel_button(self))  # BLEU of the output, step by step
         row2 = QtWidgets.QHBoxLayout()
         for w in (
             self.first_button,

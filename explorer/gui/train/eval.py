@@ -30,6 +30,7 @@ class EvaluateView(QWidget):
         super().__init__(parent)
         self.state = state
         self.results: dict[str, dict] = {}
+        self.bleu_steps: dict = {}  # model name → BleuSteps of its corpus BLEU
         self.worker = None
         self.run_button = QPushButton("Evaluate loaded models")
         self.run_button.setToolTip(
@@ -56,6 +57,10 @@ class EvaluateView(QWidget):
         row.addWidget(QLabel("sentences"))
         row.addWidget(self.limit)
         row.addWidget(self.status, 1)
+        self.status.setWordWrap(True)  # a long status wraps instead of widening the window
+        self.steps_button = QPushButton("BLEU step by step…")  # each model's corpus BLEU
+        self.steps_button.clicked.connect(self.open_steps)
+        row.addWidget(self.steps_button)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
         lay.addWidget(self.view, 1)
@@ -71,7 +76,7 @@ class EvaluateView(QWidget):
             return
         from explorer.gui.train.jobs import evaluate_job
 
-        self.results = {}
+        self.results, self.bleu_steps = {}, {}
         self.redraw()
         self.run_button.setEnabled(False)
         self.status.setText(f"evaluating {len(models)} model(s)…")
@@ -80,8 +85,14 @@ class EvaluateView(QWidget):
             errored=lambda e: self.error.emit(f"evaluation failed: {e}"), finished=self._done,
         )  # fmt: skip
 
+    def open_steps(self):
+        from explorer.gui.beam.bleu_walkthrough import open_walkthrough
+
+        return open_walkthrough(self, corpus=list(self.bleu_steps.items()))
+
     def _add(self, item) -> None:
         name, result = item
+        self.bleu_steps[name] = result.pop("bleu_steps")  # results stay plain data (JSON)
         self.results[name] = result
         self.status.setText(f"{name}: BLEU {result['bleu']:.1f} on {result['sentences']} pairs")
         self.redraw()

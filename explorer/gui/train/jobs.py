@@ -120,11 +120,13 @@ def save_trained(trainer, path: str | Path, elapsed: float) -> Path:
 def evaluate_job(models: list, limit: int | None = None):
     """Generator: ``(name, result of evaluate_pairs)`` for each LoadedModel on the classroom test
     set; results carry ``by_length`` (BLEU per source-length bucket)."""
+    from explorer.seq2seq.bleu_steps import corpus_steps
     from explorer.seq2seq.evaluate import classroom_test_pairs, evaluate_pairs
 
     pairs = classroom_test_pairs(limit)
     for entry in models:
         src = [(entry.prepare(s), t) for s, t in pairs]
         result = evaluate_pairs(entry.model, entry.tokenizer, src)
-        result.pop("hypotheses", None)
+        # every step of the corpus BLEU, for the Evaluate view's walkthrough
+        result["bleu_steps"] = corpus_steps(result.pop("hypotheses"), [t for _, t in pairs])
         yield entry.name, result

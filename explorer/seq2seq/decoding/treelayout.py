@@ -6,6 +6,11 @@ sits midway between its first and last child, as in a classic tidy tree. Pruned 
 leaves (they were never extended), so hiding them ("collapsing") never orphans a node; each visible
 node then counts how many pruned children it hides.
 
+By default only the paths that lead to a finished hypothesis are drawn (with the greedy path and
+any node asked for): a hypothesis the beam kept for a while and then dropped is folded, with all
+it grew, into its nearest drawn ancestor, which counts the nodes it holds (``folded``: the "+n"
+on the node). ``show_dead`` draws every kept node, ``show_pruned`` also the pruned candidates.
+
 The greedy decode is matched against the tree token by token from the root. Where greedy picks a
 token the search never considered from that prefix, the rest of the greedy decode is laid out as its
 own chain of nodes one row below the tree.
@@ -36,6 +41,7 @@ class TreeLayout:
     y: np.ndarray  # (n,) row, 0 at the top
     fate: np.ndarray  # (n,) FATE_CODES value, ROOT_CODE for the root
     hidden_pruned: np.ndarray  # (n,) pruned children not drawn under this node
+    folded: np.ndarray  # (n,) nodes not drawn whose nearest drawn ancestor is this node
     edges: np.ndarray  # (m, 2) row indices (parent row, child row)
     edge_logprob: np.ndarray  # (m,) log p of the child's token
     row_of: np.ndarray  # (len(tree),) row of each node id, -1 where hidden
@@ -104,21 +110,41 @@ def greedy_node_ids(tree: BeamTree, tokens: list[int]) -> np.ndarray:
 
 
 def _visible(
-    tree: BeamTree, fate_all: np.ndarray, show_pruned: bool, always_show: tuple[int, ...]
+    tree: BeamTree,
+    fate_all: np.ndarray,
+    show_pruned: bool,
+    show_dead: bool,
+    always_show: tuple[int, ...],
 ) -> np.ndarray:
-    """(N,) which nodes are drawn: all but pruned leaves, plus those asked for."""
-    n_all = len(tree.nodes)
-    visible = np.ones(n_all, dtype=bool) if show_pruned else fate_all != FATE_CODES[Fate.PRUNED]
-    for nid in always_show:
-        # A forced node brings its ancestors with it.
-        while nid >= 0 and not visible[nid]:
-            visible[nid] = True
-            nid = tree.nodes[nid].parent
-    # A pruned node that was extended anyway (a malformed tree) stays visible with its subtree.
-    for nid in range(n_all - 1, 0, -1):
+    """(N,) which nodes are drawn: the paths to finished hypotheses (every kept node with
+    ``show_dead``, every node with ``show_pruned``), plus those asked for, with their ancestors."""
+    pruned = fate_all == FATE_CODES[Fate.PRUNED]
+    if show_pruned:
+        visible = np.ones(len(tree.nodes), dtype=bool)
+    elif show_dead:
+        visible = ~pruned
+    else:
+        ends = (fate_all == FATE_CODES[Fate.FINISHED]) | (fate_all == FATE_CODES[Fate.CHOSEN])
+        visible = ends.copy()
+        visible[0] = True
+    visible[list(always_show)] = True
+    # Every drawn node brings its ancestors (a pruned node that was extended anyway, in a
+    # malformed tree, stays visible with its subtree). Parents have smaller ids than children.
+    for nid in range(len(tree.nodes) - 1, 0, -1):
         if visible[nid]:
             visible[tree.nodes[nid].parent] = True
     return visible
+
+
+def _folded(parents: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """(N,) for each drawn node, how many hidden nodes have it as nearest drawn ancestor."""
+    anchor = np.arange(len(parents))
+    for nid in range(1, len(parents)):
+        if not visible[nid]:
+            anchor[nid] = anchor[parents[nid]]
+    out = np.zeros(len(parents), dtype=np.int64)
+    np.add.at(out, anchor[~visible], 1)
+    return out
 
 
 def _rows(tree: BeamTree, kids: list[list[int]], visible: np.ndarray) -> np.ndarray:
@@ -149,14 +175,19 @@ def _rows(tree: BeamTree, kids: list[list[int]], visible: np.ndarray) -> np.ndar
 
 
 def layout_tree(
-    tree: BeamTree, *, show_pruned: bool = False, always_show: tuple[int, ...] = ()
+    tree: BeamTree,
+    *,
+    show_pruned: bool = False,
+    show_dead: bool = False,
+    always_show: tuple[int, ...] = (),
 ) -> TreeLayout:
-    """Lay out ``tree``; pruned leaves hidden unless ``show_pruned`` or listed in always_show."""
+    """Lay out ``tree``: the paths to finished hypotheses and ``always_show`` (with their
+    ancestors); every kept node with ``show_dead``, every node with ``show_pruned``."""
     _check_ids(tree)
     kids = _children(tree)
     n_all = len(tree.nodes)
     fate_all = np.array([ROOT_CODE] + [FATE_CODES[n.fate] for n in tree.nodes[1:]])
-    visible = _visible(tree, fate_all, show_pruned, always_show)
+    visible = _visible(tree, fate_all, show_pruned, show_dead, always_show)
     y_all = _rows(tree, kids, visible)
     ids = np.flatnonzero(visible)
     row_of = np.full(n_all, -1, dtype=np.int64)
@@ -176,6 +207,7 @@ def layout_tree(
         y=y_all[ids],
         fate=fate_all[ids],
         hidden_pruned=hidden[ids],
+        folded=_folded(parents, visible)[ids],
         edges=edges,
         edge_logprob=logp[child_ids],
         row_of=row_of,
