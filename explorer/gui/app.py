@@ -46,6 +46,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="with --screenshot --panel train: train the preset, grab the panel paused at the "
         "evaluation of step N (0: before training, -N: stopped there)",
     )
+    p.add_argument("--lesson", metavar="FILE", help="open this lesson file (Page Down: next scene)")
+    p.add_argument(
+        "--scene", type=int, default=1, metavar="N", help="with --lesson: start at scene N"
+    )
     p.add_argument("--size", default="1400x900", help="screenshot size, WIDTHxHEIGHT")
     p.add_argument("--quit-when-ready", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         window.open_checkpoint(checkpoint_path(args.checkpoint), make_current=True)
     if args.panel:
         window.set_panel(args.panel)
+    if args.lesson:
+        window.lesson.open(args.lesson, start=max(0, args.scene - 1))
     if not args.screenshot:
         window.show()
         if args.sentence:
@@ -138,7 +144,14 @@ def _screenshot(app, window, args) -> int:
         return 1
     if args.sentence:
         _set_sentence(window, args.sentence)
-    step_panel = window.panels.get("step")
+    player = window.lesson.player
+    if args.lesson:  # the scene as the lesson sets it: no other step is chosen
+        _wait(app, lambda: (player.lesson and player.ready) or window.last_error, LOAD_TIMEOUT_S)
+        _idle(app)
+        if window.last_error:
+            print(f"error: {window.last_error}", file=sys.stderr)
+            return 1
+    step_panel = window.panels.get("step") if not args.lesson else None
     if step_panel is not None and getattr(step_panel, "trace", None) is not None:
         n = len(step_panel.trace)
         step_panel.set_step(min(args.step, n) - 1 if args.step > 0 else n - 1)

@@ -1,0 +1,155 @@
+"""Replaying a lesson: after each scene the session's model, sentence, forced tokens and step and
+the window's tab and view are the scene's; the shipped lecture replays end to end; a scene saved
+from the window reads back; a bad lesson is one line in the status bar."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from PySide6.QtCore import QSettings, QThreadPool
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication
+
+from explorer import assets
+from explorer.gui.lesson import NO_EDITS, LessonPlayer
+from explorer.gui.runner import Runner
+from explorer.gui.session import Session
+from explorer.seq2seq.lesson import FORMAT, load_lesson
+
+A = "the good cow did not laugh"
+B = "the small dog ate the cake"
+
+
+@pytest.fixture(scope="module")
+def lesson_folder(tmp_path_factory, tiny_models):
+    """Two tiny checkpoints and a lesson of three scenes over them."""
+    from explorer.seq2seq.checkpoint import save_checkpoint
+
+    folder = tmp_path_factory.mktemp("lesson")
+    (folder / "models").mkdir()
+    sums = {}
+    for arch in ("bahdanau", "none"):
+        entry = getattr(tiny_models, arch)
+        path = save_checkpoint(folder / "models" / f"{arch}.safetensors", entry.model,
+                               entry.tokenizer, corpus=entry.corpus)  # fmt: skip
+        sums[arch] = hashlib.sha256(path.read_bytes()).hexdigest()
+    scenes = [
+        {"model": "models/bahdanau.safetensors", "sha256": sums["bahdanau"], "sentence": A,
+         "step": 2, "tab": "step", "note": "first"},
+        {"model": "models/none.safetensors", "sha256": sums["none"], "sentence": B, "step": 3,
+         "tab": "beam", "forced": [{"step": 2, "piece": "petit"}], "beam": {"beam": 3},
+         "edits": [{"step": 1, "source": 0}], "note": "second"},
+        {"model": "models/bahdanau.safetensors", "sha256": sums["bahdanau"], "sentence": A,
+         "step": 4, "tab": "step", "view": "hidden states", "note": "third"},
+    ]  # fmt: skip
+    doc = {"format": FORMAT, "version": 1, "title": "tiny", "scenes": scenes}
+    (folder / "tiny.json").write_text(json.dumps(doc))
+    return folder
+
+
+def wait_scene(qtbot, player, index):
+    qtbot.waitUntil(lambda: player.index == index and player.ready, timeout=60_000)
+    assert player.session.runner.wait_idle(30_000)
+
+
+def test_each_scene_is_a_sequence_of_session_changes(qapp, qtbot, lesson_folder):
+    session = Session(run=Runner())
+    shown, notes, said = [], [], []
+    player = LessonPlayer(session, lambda tab, view: shown.append((tab, view)))
+    player.note.connect(notes.append)
+    session.status.connect(said.append)
+    lesson = load_lesson(lesson_folder / "tiny.json")
+    player.open(lesson)
+    for i, scene in enumerate(lesson.scenes):
+        if i:
+            player.next()
+        wait_scene(qtbot, player, i)
+        assert session.current.path.resolve() == scene.path
+        assert session.sentence == scene.sentence and session.step == scene.step - 1
+        assert session.trace.origin.model == session.current.name
+        assert shown[-1] == (scene.tab, scene.view) and scene.note in notes[-1]
+        tok = session.current.tokenizer
+        assert session.forced == [(f.step - 1, tok.piece_to_id(f.piece, "tgt"))
+                                  for f in scene.forced]  # fmt: skip
+        for t, token in session.forced:
+            assert session.trace.tokens[t] == token
+        assert session.beam_params["beam"] == scene.beam.get("beam", 5)
+    assert any(NO_EDITS in line for line in said)  # scene 2's edits: kept, said, not applied
+    assert len({id(m) for m in session.models}) == 2  # each checkpoint loaded once
+    player.previous()  # back to scene 2: the forced token is forced again, once
+    wait_scene(qtbot, player, 1)
+    assert len(session.forced) == 1 and session.step == 2
+    player.go(0)
+    wait_scene(qtbot, player, 0)
+    assert session.forced == [] and session.original is None and session.step == 1
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from explorer.gui.widgets import theme
+    from explorer.gui.window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, models_dir=tmp_path / "no-models", error_dialogs=False)
+    qtbot.addWidget(w)
+    yield w
+    w.shutdown()
+    theme.apply(QApplication.instance(), "light", False)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+
+
+def test_the_shipped_lecture_replays_end_to_end(window, qtbot, tmp_path):
+    path = assets.resources_dir() / "lessons" / "lecture.json"
+    lesson = load_lesson(path)
+    lc = window.lesson
+    assert lc.actions["Next scene"].shortcut() == QKeySequence("PgDown")
+    assert lc.actions["Previous scene"].shortcut() == QKeySequence("PgUp")
+    lc.open(path)
+    state = window.state
+    for i, scene in enumerate(lesson.scenes):
+        if i:
+            lc.actions["Next scene"].trigger()
+        wait_scene(qtbot, lc.player, i)
+        assert state.current.path.resolve() == scene.path, scene.title
+        assert (state.sentence, state.step) == (scene.sentence, scene.step - 1)
+        assert lc.current_view() == (scene.tab, scene.view or lc.current_view()[1])
+        assert not lc.bar.isHidden() and scene.note in lc.note_label.text()
+        trace = state.trace
+        if scene.title.startswith("« noir »"):
+            assert trace.pieces[scene.step - 1] == "noir"
+            assert trace.src_pieces[int(trace.steps[2].attention().argmax())] == "black"
+        if scene.tab == "beam":
+            beam = state.beam
+            assert beam.greedy.pieces[3] == "parfois" and beam.nbest[0].text.split()[3] == "suit"
+        if scene.forced:
+            assert trace.pieces[3:5] == ["suit", "parfois"]
+    assert window.last_error == ""
+    scene = lc.save_scene("forced, saved again", title="again")  # prepare a lesson from here
+    assert scene.forced == lesson.scenes[-1].forced or scene.forced[0].step == 4
+    out = lc.save_lesson(tmp_path / "mine.json")
+    back = load_lesson(out)
+    assert back.scenes[0].model == "classroom-none" and back.scenes[0].step == 4
+    assert back.scenes[0].note == "forced, saved again"
+    lc.close()
+    assert lc.bar.isHidden()
+
+
+def test_a_bad_lesson_is_one_line_in_the_status_bar(window, qtbot, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "attention-explorer lesson", "version": 1, "scenes": [{"model": '
+                   '"../../etc/passwd", "sha256": "' + "0" * 64 + '"}]}')  # fmt: skip
+    window.lesson.open(bad)
+    qtbot.waitUntil(lambda: window.last_error != "", timeout=30_000)
+    assert window.last_error.startswith("bad.json: scenes[0].model: ")
+    assert "\n" not in window.last_error and window.lesson.player.lesson is None
+
+
+def test_a_scene_needs_a_saved_model(window):
+    from explorer.seq2seq.lesson import LessonError
+
+    with pytest.raises(LessonError, match="no file; save it first"):
+        window.lesson.save_scene("note")
+    with pytest.raises(LessonError, match="no scene saved yet"):
+        window.lesson.save_lesson("x.json")
