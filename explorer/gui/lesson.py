@@ -222,6 +222,9 @@ class LessonController(QObject):
         self.note_label.setObjectName("lessonNote")
         self.note_label.setWordWrap(True)
         self.note_label.setTextFormat(Qt.TextFormat.PlainText)
+        font = self.note_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)  # read from the back of the room
+        self.note_label.setFont(font)
         box = QWidget()
         lay = QHBoxLayout(box)
         lay.setContentsMargins(8, 4, 8, 4)
@@ -236,6 +239,7 @@ class LessonController(QObject):
         self.bar = QDockWidget("Lesson", self.window)
         self.bar.setObjectName("lessonBar")
         self.bar.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        self.bar.setTitleBarWidget(QWidget())  # the note is the bar: no title above it
         self.bar.setWidget(box)
         self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bar)
         self.bar.setVisible(False)

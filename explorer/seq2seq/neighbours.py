@@ -289,3 +289,33 @@ def project(
         _, _, vt = np.linalg.svd(v - mean, full_matrices=False)  # vt (min(k, D), D)
         axes[: min(2, vt.shape[0])] = vt[:2]
     return Projection((v - mean) @ axes.T, (q - mean) @ axes.T)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One question to the index and its answer: the current decode's state of ``kind`` at
+    ``position`` (a target step, or a source piece for h_i), its neighbours and their PCA."""
+
+    kind: str
+    position: int
+    metric: str
+    query: np.ndarray
+    found: tuple[Neighbour, ...]
+    projection: Projection
+
+
+def lookup(
+    index: NeighbourIndex,
+    trace,
+    kind: str,
+    step: int,
+    source_index: int = 0,
+    k: int = 8,
+    metric: str = "cosine",
+) -> Lookup:
+    """The k neighbours of a decode's state: s_t or c_t at ``step``, or h_i of ``source_index``."""
+    query = query_state(trace, kind, step, source_index)
+    found = tuple(nearest(index, kind, query, k, metric))
+    limit = trace.encoder_states.shape[0] if kind == "encoder" else len(trace.steps)
+    position = max(0, min(int(source_index if kind == "encoder" else step), limit - 1))
+    return Lookup(kind, position, metric, query, found, project(index, kind, query, found))

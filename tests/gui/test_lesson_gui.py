@@ -153,3 +153,62 @@ def test_a_scene_needs_a_saved_model(window):
         window.lesson.save_scene("note")
     with pytest.raises(LessonError, match="no scene saved yet"):
         window.lesson.save_lesson("x.json")
+
+
+def test_the_neighbours_view_follows_the_session(qapp, qtbot, tiny_models):
+    """A training sentence's encoder state finds itself at distance 0; the view follows the
+    step and the kind; each model's index is built once and kept."""
+    from explorer.gui.step.neighbours import NeighboursView
+
+    session = Session(run=Runner())
+    session.add(tiny_models.bahdanau)
+    session.add(tiny_models.none, make_current=False)
+    pairs = tiny_models.pairs[:150]
+    asked = []
+
+    def pairs_fn(entry):
+        asked.append(entry.name)
+        return pairs
+
+    view = NeighboursView(session, pairs_fn=pairs_fn, cap=2000)
+    qtbot.addWidget(view)
+    view.show()
+    assert view.empty.text() == "type a sentence to translate"
+    session.want("trace")
+    session.set_sentence(pairs[7][0])
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    assert asked == [tiny_models.bahdanau.name]
+    assert view.result.kind == "decoder" and view.result.position == 0
+    session.set_step(2)
+    assert view.result.position == 2  # follows the step, no new index
+    view.kind.setCurrentIndex(view.kind.findData("encoder"))
+    view.piece.setCurrentIndex(1)
+    best = view.result.found[0]
+    assert (best.position, best.side, best.distance) == (1, "source", pytest.approx(0, abs=1e-5))
+    assert " ".join(best.pieces[:-1]) == " ".join(session.trace.src_pieces[:-1])
+    assert (
+        f"<b>{best.pieces[1]}</b>" in view.text.toHtml()
+        or best.pieces[1] in view.text.toPlainText()
+    )
+    assert view.result.projection.points.shape == (8, 2)
+    session.set_current(tiny_models.none)
+    qtbot.waitUntil(lambda: view.result is not None and len(asked) == 2, timeout=60_000)
+    session.set_current(tiny_models.bahdanau)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    assert len(asked) == 2  # the first model's index was kept
+    assert session.runner.wait_idle(30_000)
+
+
+def test_a_model_without_a_built_in_corpus_says_why(qapp, qtbot, tiny_models):
+    from explorer.gui.step.neighbours import NeighboursView
+
+    session = Session(run=Runner())
+    session.add(tiny_models.bahdanau)  # no stored options: its corpus cannot be regenerated
+    view = NeighboursView(session)
+    qtbot.addWidget(view)
+    view.show()
+    session.want("trace")
+    session.set_sentence(A)
+    qtbot.waitUntil(lambda: "No neighbours" in view.empty.text(), timeout=60_000)
+    assert "does not record the options" in view.empty.text()
+    assert session.runner.wait_idle(30_000)

@@ -24,6 +24,7 @@ from explorer.gui.step.attention import AttentionBarsView
 from explorer.gui.step.common import FONT_PT, LabelBox
 from explorer.gui.step.compare import CompareColumn
 from explorer.gui.step.hidden import HiddenStatesView
+from explorer.gui.step.neighbours import NeighboursView
 from explorer.gui.step.text import RichLine, TextLines
 from explorer.gui.step.topk import TopKView
 from explorer.gui.step.transformer import TransformerView
@@ -240,6 +241,8 @@ class StepPanel(QtWidgets.QWidget):
         self.tabs.addTab(exercise, "Hand exercise")
         self.tabs.addTab(self.hidden, "Hidden states")
         self.tabs.addTab(self.transformer, "Transformer")
+        self.neighbours = NeighboursView(self.state)  # follows the session by itself
+        self.tabs.addTab(self.neighbours, "Neighbours")
         self.tabs.currentChanged.connect(lambda _: self.redraw_all())
         main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         main.addWidget(top)
