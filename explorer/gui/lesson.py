@@ -117,8 +117,10 @@ class LessonPlayer(QObject):
 
     # -- one scene, as session changes -----------------------------------------------------------
     def _loaded(self, scene: Scene, entry: LoadedModel) -> None:
-        self.session.add(entry, make_current=False)
-        self._with_model(scene, entry)
+        known = next((m for m in self.session.models if same_file(m.path, scene.path)), None)
+        if known is None:  # (the window may have opened the same file meanwhile: that one)
+            self.session.add(entry, make_current=False)
+        self._with_model(scene, known or entry)
 
     def _with_model(self, scene: Scene, entry: LoadedModel) -> None:
         s = self.session

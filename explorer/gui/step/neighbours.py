@@ -84,6 +84,7 @@ class NeighboursView(QtWidgets.QWidget):
         self.building: LoadedModel | None = None
         self.progress = 0.0
         self.result: Lookup | None = None
+        self.trace = None  # the decode whose state ``result`` looked up (names model, sentence)
         self._build_controls()
         self._build_plot()
         lay = QtWidgets.QVBoxLayout(self)
@@ -177,6 +178,7 @@ class NeighboursView(QtWidgets.QWidget):
         self.result = lookup(index, trace, self.kind.currentData(), s.step,
                              max(0, self.piece.currentIndex()), self.k.value(),
                              self.distance.currentText())  # fmt: skip
+        self.trace = trace
         self._draw(self.result)
 
     def _fill_pieces(self, trace) -> None:
@@ -190,7 +192,7 @@ class NeighboursView(QtWidgets.QWidget):
             self.piece.blockSignals(False)
 
     def _say(self, why: str) -> None:
-        self.result = None
+        self.result = self.trace = None
         self.empty.say(why)
         self.status.setText("")
 
@@ -228,7 +230,7 @@ class NeighboursView(QtWidgets.QWidget):
     # -- drawing -------------------------------------------------------------------------------
     def _draw(self, result: Lookup) -> None:
         self.empty.say("")
-        trace = self.session.trace
+        trace = self.trace
         where = (
             f"h_{result.position + 1} of “{trace.src_pieces[result.position]}”"
             if result.kind == "encoder"
