@@ -244,6 +244,10 @@ class LessonController(QObject):
         self.bar.setTitleBarWidget(QWidget())  # the note is the bar: no title above it
         self.bar.setWidget(box)
         self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bar)
+        # A wrapped label asks for more height than its lines: at most three lines of the note,
+        # the panels keep the rest (a longer note is cut: keep notes short).
+        lines = self.note_label.fontMetrics().lineSpacing() * 3
+        self.bar.setMaximumHeight(lines + 16)
         self.bar.setVisible(False)
 
     def _build_menu(self) -> None:

@@ -170,6 +170,8 @@ def build_index(
     )
     by_length = sorted(range(len(chosen)), key=lambda i: (len(chosen[i][1]), len(chosen[i][0])))
     blocks: dict[str, list] = {k: [] for k in KINDS}  # (sentence id, vectors) per kind
+    work = [len(src) + len(tgt) for src, tgt, _ in chosen]  # progress counts tokens, not batches
+    total, done = sum(work), 0
     with inference(model):
         for start in range(0, len(by_length), batch_size):
             ids = by_length[start : start + batch_size]
@@ -179,7 +181,8 @@ def build_index(
                     n = chosen[sid][2][kind]
                     if n:
                         blocks[kind].append((sid, matrix[b, :n]))
-            yield min(1.0, (start + len(ids)) / len(by_length))
+            done += sum(work[i] for i in ids)
+            yield min(1.0, done / total)
     tables = {k: _table(sorted(blocks[k], key=lambda b: b[0])) for k in KINDS}
     return NeighbourIndex(name, sentences, tables, int(seed), int(cap))
 

@@ -94,8 +94,11 @@ class NeighboursView(QtWidgets.QWidget):
         body.addWidget(self.text)
         body.addWidget(self.plot)
         body.setSizes([700, 400])
-        lay.addWidget(body, 1)
-        self.empty = EmptyNote(body)
+        holder = QtWidgets.QWidget()  # the note covers the list and the plot, not the controls
+        QtWidgets.QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+        holder.layout().addWidget(body)
+        lay.addWidget(holder, 1)
+        self.empty = EmptyNote(holder)  # (a splitter would take it for one more pane)
         session.changed.connect(self._on_session)
         session.current_changed.connect(lambda _: self.refresh())
         theme.signals().changed.connect(self.restyle)
