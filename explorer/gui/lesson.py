@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from explorer.gui.runner import runner
 from explorer.gui.state import LoadedModel
+from explorer.gui.widgets import theme
 
 if TYPE_CHECKING:
     from explorer.gui.session import Session
@@ -224,9 +226,7 @@ class LessonController(QObject):
         self.note_label.setObjectName("lessonNote")
         self.note_label.setWordWrap(True)
         self.note_label.setTextFormat(Qt.TextFormat.PlainText)
-        font = self.note_label.font()
-        font.setPointSizeF(font.pointSizeF() * 1.2)  # read from the back of the room
-        self.note_label.setFont(font)
+        self.note_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         box = QWidget()
         lay = QHBoxLayout(box)
         lay.setContentsMargins(8, 4, 8, 4)
@@ -244,11 +244,20 @@ class LessonController(QObject):
         self.bar.setTitleBarWidget(QWidget())  # the note is the bar: no title above it
         self.bar.setWidget(box)
         self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bar)
-        # A wrapped label asks for more height than its lines: at most three lines of the note,
-        # the panels keep the rest (a longer note is cut: keep notes short).
-        lines = self.note_label.fontMetrics().lineSpacing() * 3
-        self.bar.setMaximumHeight(lines + 16)
+        theme.signals().changed.connect(self.restyle)
+        self.restyle()
         self.bar.setVisible(False)
+
+    def restyle(self, *_: Any) -> None:
+        """The note a fifth larger than the window's text (projector mode included). A wrapped
+        label asks for more height than its lines: the bar holds two to three lines of the note,
+        the panels keep the rest (a longer note is cut at the bottom: keep notes short)."""
+        font = QApplication.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        self.note_label.setFont(font)
+        line = QFontMetrics(font).lineSpacing()
+        self.bar.setMinimumHeight(line * 2 + 12)
+        self.bar.setMaximumHeight(line * 3 + 16)
 
     def _build_menu(self) -> None:
         self.menu = self.window.menuBar().addMenu("&Lesson")
