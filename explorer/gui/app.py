@@ -4,7 +4,8 @@
 the bundled (or ``--checkpoint``) model is loaded and the panel has drawn. For the documentation's
 training pictures, ``--train-steps N`` (with ``--preset NAME``) trains first and grabs the panel
 paused at the evaluation of step N (``--train-steps 0``: before training starts; ``-N``: after
-the run, stopped at the evaluation of step N).
+the run, stopped at the evaluation of step N). ``--lesson FILE`` opens a lesson (``--scene N``
+starts at scene N; with ``--screenshot``, the picture is taken once that scene is shown).
 """
 
 from __future__ import annotations

@@ -210,3 +210,29 @@ def test_a_model_without_a_built_in_corpus_says_why(qapp, qtbot, tiny_models):
     qtbot.waitUntil(lambda: "No neighbours" in view.empty.text(), timeout=60_000)
     assert "does not record the options" in view.empty.text()
     assert session.runner.wait_idle(30_000)
+
+
+def run_app(tmp_path, *args):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "explorer", *args], capture_output=True, text=True,
+                       timeout=300, env=env)  # fmt: skip
+    noise = "This plugin does not support propagateSizeHints()"  # Qt's offscreen platform
+    return r.returncode, [x for x in r.stderr.splitlines() if x != noise]
+
+
+def test_the_lesson_flag_opens_a_lesson_at_a_scene(tmp_path):
+    out = tmp_path / "scene.png"
+    lecture = assets.resources_dir() / "lessons" / "lecture.json"
+    rc, err = run_app(tmp_path, "--screenshot", str(out), "--lesson", str(lecture), "--scene", "3")
+    assert rc == 0, err[-20:]
+    assert out.stat().st_size > 10_000
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "attention-explorer lesson", "version": 1, "scenes": [{"model": '
+                   '"classroom-none", "sha256": "' + "0" * 64 + '"}]}')  # fmt: skip
+    rc, err = run_app(tmp_path, "--screenshot", str(tmp_path / "x.png"), "--lesson", str(bad))
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith("error: bad.json: scenes[0].model: classroom-none.safetensors has ")
