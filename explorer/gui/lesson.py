@@ -132,6 +132,9 @@ class LessonPlayer(QObject):
             s.restore()
         s.want("trace")
         s.set_sentence(scene.sentence)
+        if not s.sentence:  # a scene without a sentence: nothing to decode or force
+            self._finish(scene)
+            return
         self._after_trace(lambda: self._force(scene, list(scene.forced)))
 
     def _after_trace(self, then: Callable[[], None]) -> None:
@@ -164,6 +167,10 @@ class LessonPlayer(QObject):
             token = s.current.tokenizer.piece_to_id(forced.piece, "tgt")
         except ValueError as e:
             self._stop(f"cannot force {forced.piece!r}: {e}")
+            return
+        if forced.step > len(s.trace):
+            self._stop(f"cannot force {forced.piece!r} at step {forced.step}: the decode has "
+                       f"{len(s.trace)} steps")  # fmt: skip
             return
         s.set_step(forced.step - 1)
         s.force(token)

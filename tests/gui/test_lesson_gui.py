@@ -236,3 +236,26 @@ def test_the_lesson_flag_opens_a_lesson_at_a_scene(tmp_path):
     rc, err = run_app(tmp_path, "--screenshot", str(tmp_path / "x.png"), "--lesson", str(bad))
     assert rc == 1 and len(err) == 1, err
     assert err[0].startswith("error: bad.json: scenes[0].model: classroom-none.safetensors has ")
+
+
+def test_a_scene_without_a_sentence_and_a_force_past_the_end(qapp, qtbot, tmp_path):
+    path = assets.models_dir() / "classroom-none.safetensors"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    scenes = [
+        {"model": "classroom-none", "sha256": digest, "tab": "beam", "note": "empty"},
+        {"model": "classroom-none", "sha256": digest,
+         "sentence": "her rabbit sometimes follows her", "forced": [{"step": 9, "piece": "suit"}]},
+    ]  # fmt: skip
+    doc = {"format": FORMAT, "version": 1, "title": "edge", "scenes": scenes}
+    (tmp_path / "edge.json").write_text(json.dumps(doc))
+    session = Session(run=Runner())
+    errors, shown = [], []
+    session.error.connect(errors.append)
+    player = LessonPlayer(session, lambda tab, view: shown.append(tab))
+    player.open(load_lesson(tmp_path / "edge.json"))
+    wait_scene(qtbot, player, 0)
+    assert session.current.path == path and session.sentence == "" and shown == ["beam"]
+    player.next()
+    wait_scene(qtbot, player, 1)
+    assert errors == ["Lesson, scene 2: cannot force 'suit' at step 9: the decode has 6 steps"]
+    assert session.forced == [] and len(shown) == 1  # stopped: the scene was not shown

@@ -84,8 +84,8 @@ class NeighboursView(QtWidgets.QWidget):
         self.session, self.pairs_fn, self.cap, self.seed = session, pairs_fn, cap, seed
         self.indexes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # entry → index
         self.failed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # entry → why
-        self.building: LoadedModel | None = None
-        self.progress = 0.0
+        self.building: weakref.WeakSet = weakref.WeakSet()  # models whose index is under way
+        self.progress: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → done
         self.result: Lookup | None = None
         self.trace = None  # the decode whose state ``result`` looked up (names model, sentence)
         self._build_controls()
@@ -203,31 +203,32 @@ class NeighboursView(QtWidgets.QWidget):
         self.status.setText("")
 
     def _start(self, entry: LoadedModel) -> None:
-        if self.building is entry:
-            self._say(f"indexing the training set… {self.progress:.0%}")
+        if entry in self.building:
+            self._say(f"indexing the training set… {self.progress.get(entry, 0.0):.0%}")
             return
-        self.building, self.progress = entry, 0.0
+        self.building.add(entry)
         self._say("indexing the training set…")
 
         def progress(fraction: float) -> None:
-            self.progress = fraction
+            self.progress[entry] = fraction
             if self.session.current is entry:
                 self._say(f"indexing the training set… {fraction:.0%}")
 
+        # one kind per model: an index under way goes on when another model is shown
         runner().run(
-            "neighbours", index_job, entry, self.pairs_fn, self.cap, self.seed,
+            f"neighbours {id(entry)}", index_job, entry, self.pairs_fn, self.cap, self.seed,
             yielded=progress, returned=lambda index: self._ready(entry, index),
             errored=lambda e: self._failed(entry, e),
         )  # fmt: skip
 
     def _ready(self, entry: LoadedModel, index) -> None:
         self.indexes[entry] = index
-        self.building = None
+        self.building.discard(entry)
         self.index_ready.emit(entry)
         self.refresh()
 
     def _failed(self, entry: LoadedModel, error: BaseException) -> None:
-        self.building = None
+        self.building.discard(entry)
         if not isinstance(error, NeighboursError):
             self.session.error.emit(f"Neighbours: {error}")
         self.failed[entry] = str(error).strip().splitlines()[0] if str(error).strip() else "?"
