@@ -114,6 +114,7 @@ def test_the_wheel_carries_models_and_resources_and_finds_them_installed(tmp_pat
     assert {f"explorer/_models/{n}.safetensors" for n in ARCH} <= names
     assert {"explorer/_models/README.md", "explorer/py.typed"} <= names
     assert {f"explorer/_resources/classroom/{n}.json" for n in ("lexicon", "grammar")} <= names
+    assert "explorer/_resources/lessons/lecture.json" in names
     assert not [n for n in names if n.split("/")[0] in ("models", "resources", "tests")]
     entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "attention-explorer = explorer.__main__:main" in (site / entry).read_text()

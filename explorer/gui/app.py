@@ -4,7 +4,8 @@
 the bundled (or ``--checkpoint``) model is loaded and the panel has drawn. For the documentation's
 training pictures, ``--train-steps N`` (with ``--preset NAME``) trains first and grabs the panel
 paused at the evaluation of step N (``--train-steps 0``: before training starts; ``-N``: after
-the run, stopped at the evaluation of step N).
+the run, stopped at the evaluation of step N). ``--lesson FILE`` opens a lesson (``--scene N``
+starts at scene N; with ``--screenshot``, the picture is taken once that scene is shown).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="N",
         help="with --screenshot --panel train: train the preset, grab the panel paused at the "
         "evaluation of step N (0: before training, -N: stopped there)",
+    )
+    p.add_argument("--lesson", metavar="FILE", help="open this lesson file (Page Down: next scene)")
+    p.add_argument(
+        "--scene", type=int, default=1, metavar="N", help="with --lesson: start at scene N"
     )
     p.add_argument(
         "--size",
@@ -111,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         window.open_checkpoint(checkpoint_path(args.checkpoint), make_current=True)
     if args.panel:
         window.set_panel(args.panel)
+    if args.lesson:
+        window.lesson.open(args.lesson, start=max(0, args.scene - 1))
     if not args.screenshot:
         window.show()
         if args.sentence:
@@ -142,7 +149,15 @@ def _screenshot(app, window, args) -> int:
         return 1
     if args.sentence:
         _set_sentence(window, args.sentence)
-    step_panel = window.panels.get("step")
+    player = window.lesson.player
+    if args.lesson:  # the scene as the lesson sets it: no other step is chosen
+        shown = lambda: (player.lesson and player.ready) or window.last_error  # noqa: E731
+        wait_until(app, shown, LOAD_TIMEOUT_S)
+        settle(app)
+        if window.last_error:
+            print(f"error: {window.last_error}", file=sys.stderr)
+            return 1
+    step_panel = window.panels.get("step") if not args.lesson else None
     if step_panel is not None and getattr(step_panel, "trace", None) is not None:
         n = len(step_panel.trace)
         step_panel.set_step(min(args.step, n) - 1 if args.step > 0 else n - 1)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.gui.lesson import LessonController
 from explorer.gui.loading import Loader
 from explorer.gui.pyside_hook import quicken_feature_scan
 from explorer.gui.runner import runner
@@ -148,6 +149,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore_settings(projector)
         self._connect_state()
+        self.lesson = LessonController(self)  # the Lesson menu and the note bar
         paths = bundled_paths(models_dir) if models_dir is not None else []
         self.loader = self._make_loader(paths)
         if paths and first_load is not None and first_load.path == paths[0]:

@@ -108,7 +108,7 @@ def beam_size(w, rng):
 
 def tab(w, rng):
     rng.choice([lambda: w.set_panel(rng.choice(["step", "beam", "train"])),
-                lambda: w.panels["step"].tabs.setCurrentIndex(rng.randrange(4)),
+                lambda: w.panels["step"].tabs.setCurrentIndex(rng.randrange(5)),
                 lambda: w.panels["beam"].tabs.setCurrentIndex(rng.randrange(3))])()  # fmt: skip
 
 
@@ -146,7 +146,8 @@ def visible_views(w) -> dict:
     views = {f"step.{k}": v for k, v in step.views.items()}
     views.update({"step.compare": step.compare, "beam.tree": beam.tree_view,
                   "beam.details": beam.details, "beam.nbest": beam.nbest_table,
-                  "beam.exact": beam.exact_text, "beam.sweep": beam.sweep})  # fmt: skip
+                  "beam.exact": beam.exact_text, "beam.sweep": beam.sweep,
+                  "step.neighbours": step.neighbours})  # fmt: skip
     return {k: v for k, v in views.items() if v.isVisible()}
 
 

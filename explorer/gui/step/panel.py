@@ -27,6 +27,7 @@ from explorer.gui.step.common import FONT_PT, LabelBox
 from explorer.gui.step.compare import CompareColumn
 from explorer.gui.step.edit import AttentionEditor, what_if_html
 from explorer.gui.step.hidden import HiddenStatesView
+from explorer.gui.step.neighbours import NeighboursView
 from explorer.gui.step.readout import source_marks, words_html
 from explorer.gui.step.sync import SideBySide
 from explorer.gui.step.text import RichLine, TextLines
@@ -251,6 +252,8 @@ class StepPanel(QtWidgets.QWidget):
         self.tabs.addTab(self.transformer, "Transformer")
         self.tabs.addTab(self.editor, "Edit attention")
         self.tabs.addTab(self.sync, "Side by side")
+        self.neighbours = NeighboursView(self.state)  # follows the session by itself
+        self.tabs.addTab(self.neighbours, "Neighbours")
         self.tabs.currentChanged.connect(lambda _: self.redraw_all())
         main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         main.addWidget(top)
