@@ -236,6 +236,26 @@ class StepPanel(QtWidgets.QWidget):
         for w in (self.alignment, self.bars, self.topk):
             top.addWidget(w)
         top.setSizes([420, 420, 360])
+        self._build_tabs()
+        self.tabs.currentChanged.connect(lambda _: self.redraw_all())
+        main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(self.tabs)
+        main.setSizes([420, 330])
+        body = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        body.addWidget(main)
+        body.addWidget(self.compare)
+        body.setSizes([1100, 300])
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(row1)
+        lay.addWidget(self.pieces_label)
+        lay.addWidget(self.output_box)
+        lay.addLayout(row2)
+        lay.addWidget(body, 1)
+        self._mode_changed()
+
+    def _build_tabs(self) -> None:
+        """The views below the plots, one tab each."""
         self.tabs = QtWidgets.QTabWidget()
         # As the window's own tabs: no styled frame round the page, which Fusion fills pixel by
         # pixel on every repaint (the largest single cost of redrawing a step).
@@ -254,22 +274,6 @@ class StepPanel(QtWidgets.QWidget):
         self.tabs.addTab(self.sync, "Side by side")
         self.neighbours = NeighboursView(self.state)  # follows the session by itself
         self.tabs.addTab(self.neighbours, "Neighbours")
-        self.tabs.currentChanged.connect(lambda _: self.redraw_all())
-        main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        main.addWidget(top)
-        main.addWidget(self.tabs)
-        main.setSizes([420, 330])
-        body = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        body.addWidget(main)
-        body.addWidget(self.compare)
-        body.setSizes([1100, 300])
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(row1)
-        lay.addWidget(self.pieces_label)
-        lay.addWidget(self.output_box)
-        lay.addLayout(row2)
-        lay.addWidget(body, 1)
-        self._mode_changed()
 
     def restyle(self, _theme: str | None = None, scale: float | None = None) -> None:
         """Follow the theme and projector mode: plot fonts, the arithmetic text, PCA labels."""
