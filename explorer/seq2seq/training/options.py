@@ -227,6 +227,9 @@ class Probe:
     attention: np.ndarray | None  # (T, S) teacher-forced along the probe's reference
     entropy: float | None  # mean row entropy of ``attention``, in nats
     output: str  # the greedy translation of the probe
+    # the word each piece belongs to (tokenizer.word_index; -1 for specials), to draw per word
+    source_words: list[int] | None = None
+    target_words: list[int] | None = None
 
 
 @dataclass
