@@ -30,8 +30,8 @@ def bar_format(evaluating: bool) -> str:
 
 
 def time_text(ev, *, paused: bool, evaluating: bool) -> str:
-    """Beside the bar: the time left while training, nothing of it while paused or evaluating,
-    the run's duration once it has ended."""
+    """Beside the bar: the time left while training, "paused" while paused, nothing while an
+    evaluation runs (the bar says so), the run's duration once it has ended."""
     if ev is None:
         return ""
     if ev.kind in ("done", "stopped", "failed"):
@@ -39,7 +39,7 @@ def time_text(ev, *, paused: bool, evaluating: bool) -> str:
     if paused:
         return "paused"
     if evaluating:
-        return EVALUATING
+        return ""
     if ev.kind == "step":
         return format_eta(ev.eta)
     return ""
