@@ -135,6 +135,7 @@ class AttentionReplay(QWidget):
             "spread at random, then the alignment emerges, then it becomes sharp."
         )
         self.step_label = QLabel("No evaluation yet")
+        self.step_label.setWordWrap(True)
         self.entropy_label = QLabel("")
         self.entropy_label.setObjectName("entropy")
         self.entropy_label.setToolTip(
@@ -199,6 +200,7 @@ class AttentionReplay(QWidget):
         p = self.probes[i]
         n = len(self.probes)
         self.step_label.setText(f"Evaluation {i + 1} of {n} · step {p.step}")
+        self.step_label.setToolTip("")
         self.output_label.setText(f"Greedy output: {p.output}")
         if p.attention is None:
             self.image.clear()
@@ -217,9 +219,12 @@ class AttentionReplay(QWidget):
         set_ticks(bottom, m.source_labels)  # staggered on two rows when crowded
         set_ticks(left, m.target_labels)
         if m.merged:
-            self.step_label.setText(
-                f"{self.step_label.text()} · per word: {m.pieces[0]} source and {m.pieces[1]} "
-                "target pieces are too many to show one by one here"
+            s, t = m.pieces
+            self.step_label.setText(f"{self.step_label.text()} · per word ({s} × {t} pieces)")
+            self.step_label.setToolTip(
+                f"The probe's {s} source and {t} target pieces are too many to show one by one "
+                "at this size: each source word's column sums its pieces' attention, each target "
+                "word's row is the mean of its pieces' rows. A larger window shows the pieces."
             )
         uniform = math.log(max(2, p.attention.shape[1]))
         ent = "n/a" if p.entropy is None else f"{p.entropy:.2f}"
