@@ -196,7 +196,7 @@ def test_pieces_offer_what_the_tokenizer_trains_and_clip_zero_is_off(panel):
 def test_curves_and_map_never_overlap_at_1280_or_1920(panel, qtbot):
     from explorer.gui.train.live import side_by_side
 
-    assert not side_by_side(820) and side_by_side(1400)
+    assert not side_by_side(920) and side_by_side(1400)
     panel.show()
     area = panel.live_area
     panel.resize(1280, 680)  # a 1280×720 window less its menu and status bars
@@ -209,7 +209,7 @@ def test_curves_and_map_never_overlap_at_1280_or_1920(panel, qtbot):
 
     def apart() -> bool:
         curves, replay = panel.curves.geometry(), panel.replay.geometry()
-        return curves.right() < replay.left() and curves.width() >= 3 * 190
+        return curves.right() < replay.left() and curves.width() >= 3 * 220
 
     qtbot.waitUntil(apart, timeout=5_000)
     assert panel.replay.width() >= 340

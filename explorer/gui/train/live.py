@@ -10,8 +10,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter, QStackedLayout, QTabWidget, QWidget
 
-# Three curve columns of about 190 px and a map of about 330 px (with its labels and colour bar)
-SIDE_BY_SIDE_PX = 900
+# Three curve columns of about 220 px (each with its axis labels) and a map of about 440 px
+# (with its labels and colour bar): a 1920-pixel window has room, 1400 and 1280 do not
+SIDE_BY_SIDE_PX = 1100
 
 
 def side_by_side(width: int) -> bool:
