@@ -149,3 +149,10 @@ def test_cli_run_whose_loss_becomes_nan_stops_in_one_line_and_keeps_good_weights
     assert ck.train_state["step"] == 50
     assert max(h["step"] for h in ck.history) == 50
     assert all(torch.isfinite(p).all() for p in ck.model.parameters())
+
+
+def test_cli_trains_without_clipping_and_records_it(tmp_path):
+    out = tmp_path / "m.safetensors"
+    args = ["train", "--preset", "tiny", "--steps", "3", "--corpus-size", "300", "--clip", "0"]
+    assert run([*args, "--eval-every", "0", "--out", str(out), "--quiet"]) == 0
+    assert load_checkpoint(out).train_state["options"]["clip"] == 0.0
