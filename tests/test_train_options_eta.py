@@ -11,7 +11,7 @@ import torch
 from explorer.cli import run
 from explorer.seq2seq.checkpoint import load_checkpoint
 from explorer.seq2seq.training import train as train_module
-from explorer.seq2seq.training.clock import EtaEstimator
+from explorer.seq2seq.training.clock import Clock, EtaEstimator
 from explorer.seq2seq.training.options import TrainOptionError, clip_norm
 from explorer.seq2seq.training.train import Trainer, TrainOptions
 
@@ -48,6 +48,16 @@ def test_eta_is_a_moving_average_of_step_times_plus_the_evaluations_due():
     eta.step_took(float("nan"))  # a broken clock reading changes nothing
     eta.step_took(-1.0)
     assert eta.step_s == pytest.approx(3.0)
+
+
+def test_throughput_counts_the_time_in_steps_not_the_pauses_between_them():
+    clock = Clock(total=10, per_epoch=5)
+    clock.count(600, 0.2)  # under a second of wall time: no figure yet
+    assert clock.tokens_per_second is None
+    clock.window_t0 -= 30.0  # thirty seconds later (an evaluation, a pause) ...
+    clock.count(400, 0.3)  # ... the window's 1,000 tokens took 0.5 s of steps
+    assert clock.tokens_per_second == pytest.approx(2000.0)
+    assert (clock.window_tokens, clock.window_busy) == (0, 0.0)
 
 
 class FakeTime:

@@ -61,20 +61,24 @@ class EtaEstimator:
 
 @dataclass
 class Clock:
-    """The run's steps planned (``total``), its start, and the window that measures tokens/s."""
+    """The run's steps planned (``total``), its start, and the window that measures tokens/s:
+    a second or more of wall time, over the time spent in its steps (not in evaluations or
+    pauses, which made the throughput plot dip after each)."""
 
     total: int
     per_epoch: int
     t0: float = field(default_factory=time.perf_counter)
     window_tokens: int = 0
+    window_busy: float = 0.0  # seconds spent in the window's steps
     window_t0: float = field(default_factory=time.perf_counter)
     tokens_per_second: float | None = None
 
-    def count(self, tokens: int) -> float:
-        """Add a batch's tokens to the window; the time now."""
+    def count(self, tokens: int, seconds: float) -> float:
+        """Add a batch's tokens and the seconds its step took to the window; the time now."""
         self.window_tokens += tokens
+        self.window_busy += seconds
         now = time.perf_counter()
-        if now - self.window_t0 >= 1.0:
-            self.tokens_per_second = self.window_tokens / (now - self.window_t0)
-            self.window_tokens, self.window_t0 = 0, now
+        if now - self.window_t0 >= 1.0 and self.window_busy > 0:
+            self.tokens_per_second = self.window_tokens / self.window_busy
+            self.window_tokens, self.window_busy, self.window_t0 = 0, 0.0, now
         return now

@@ -365,9 +365,10 @@ class Trainer:
             yield self._out_of_memory(clock.total, clock.t0, restore=phase == "optimizer")
             return False
         self.step += 1
-        self.eta.step_took(time.perf_counter() - began)
+        took = time.perf_counter() - began
+        self.eta.step_took(took)
         ev = self._step_event(
-            clock, batch.tokens, loss=lv, lr=lr, grad_norm=grad_norm, teacher_forcing=ratio
+            clock, (batch.tokens, took), loss=lv, lr=lr, grad_norm=grad_norm, teacher_forcing=ratio
         )
         yield ev
         self.history.append({k: getattr(ev, k) for k in _STEP_RECORD})
@@ -384,8 +385,8 @@ class Trainer:
         (whole,) = self.dist.total(float(summed.detach()) * batch.weight, device=self.device)
         return share_of_loss(summed, batch, self.dist.world_size), whole / batch.tokens
 
-    def _step_event(self, clock: Clock, tokens: int, **values: Any) -> Progress:
-        now = clock.count(tokens)
+    def _step_event(self, clock: Clock, batch: tuple[int, float], **values: Any) -> Progress:
+        now = clock.count(*batch)
         elapsed = now - clock.t0
         lv = values["loss"]
         return Progress(
