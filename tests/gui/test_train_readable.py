@@ -118,7 +118,9 @@ def test_a_40_piece_probe_is_drawn_per_word_when_its_pieces_do_not_fit(char_prob
     assert not big.merged and big.source_labels == char_probe.source_pieces
 
 
-def test_the_replay_draws_words_on_a_small_view_and_pieces_on_a_large_one(qtbot, char_probe):
+def test_the_replay_draws_words_on_a_small_view_and_pieces_on_a_large_one(
+    qtbot, char_probe, monkeypatch
+):
     from explorer.gui.train.plots import AttentionReplay
 
     replay = AttentionReplay()
@@ -134,6 +136,11 @@ def test_the_replay_draws_words_on_a_small_view_and_pieces_on_a_large_one(qtbot,
     qtbot.waitUntil(lambda: not replay.shown.merged, timeout=5_000)
     assert replay.image.image.shape == char_probe.attention.shape
     assert "per word" not in replay.step_label.text()
+    from explorer.gui.widgets import theme
+
+    monkeypatch.setattr(theme.signals(), "scale", 3.0)  # projector-sized labels need more room
+    replay.restyle()
+    assert replay.shown.merged
 
 
 # -- the progress line ------------------------------------------------------------------------

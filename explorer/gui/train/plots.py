@@ -15,7 +15,7 @@ from superqt import QLabeledSlider
 
 from explorer.gui.step.common import set_ticks
 from explorer.gui.train.axes import plain_axes
-from explorer.gui.train.probemap import probe_map
+from explorer.gui.train.probemap import MIN_CELL_PX, probe_map
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
@@ -209,7 +209,8 @@ class AttentionReplay(QWidget):
         # the cells' room: the view less its axes, colour bar and title (not the plot's own
         # box, whose size follows the labels drawn: deciding on it could swing back and forth)
         room = (self.view.width() - 150, self.view.height() - 90)
-        m = probe_map(p, *room)  # per word when the pieces do not fit
+        min_cell = MIN_CELL_PX * theme.signals().scale  # projector fonts need larger cells
+        m = probe_map(p, *room, min_cell)  # per word when the pieces do not fit
         self.shown = m
         a = m.attention  # (T, S), or (target words, source words)
         self.image.setImage(a, levels=(0.0, 1.0), autoLevels=False)
@@ -233,3 +234,5 @@ class AttentionReplay(QWidget):
     def restyle(self) -> None:
         self.view.setBackground(theme.color("plot_bg"))
         theme.style_plot(self.plot)
+        if self.probes:  # another font scale: the pieces may fit, or no longer
+            self.show_index(self.slider.value())
