@@ -204,6 +204,7 @@ def test_curves_and_map_never_overlap_at_1280_or_1920(panel, qtbot):
     from explorer.gui.train.live import side_by_side
 
     assert not side_by_side(920) and side_by_side(1400)
+    assert not side_by_side(1400, scale=1.5)  # projector fonts
     panel.show()
     area = panel.live_area
     panel.resize(1280, 680)  # a 1280×720 window less its menu and status bars

@@ -10,14 +10,17 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter, QStackedLayout, QTabWidget, QWidget
 
+from explorer.gui.widgets import theme
+
 # Three curve columns of about 220 px (each with its axis labels) and a map of about 440 px
 # (with its labels and colour bar): a 1920-pixel window has room, 1400 and 1280 do not
 SIDE_BY_SIDE_PX = 1100
 
 
-def side_by_side(width: int) -> bool:
-    """Whether an area ``width`` pixels wide shows the curves and the map side by side."""
-    return width >= SIDE_BY_SIDE_PX
+def side_by_side(width: int, scale: float = 1.0) -> bool:
+    """Whether an area ``width`` pixels wide shows the curves and the map side by side, with
+    fonts at ``scale`` (projector mode's larger labels need more room)."""
+    return width >= SIDE_BY_SIDE_PX * scale
 
 
 class LiveArea(QWidget):
@@ -35,6 +38,13 @@ class LiveArea(QWidget):
         self.stack.addWidget(self.tabs)
         self.side: bool | None = None
         self.arrange(True)
+        theme.signals().changed.connect(self._rescaled)
+
+    def _rescaled(self, *_) -> None:
+        self._fit(self.width())
+
+    def _fit(self, width: int) -> None:
+        self.arrange(side_by_side(width, theme.signals().scale))
 
     def arrange(self, side: bool) -> None:
         if side == self.side:
@@ -56,5 +66,5 @@ class LiveArea(QWidget):
             self.stack.setCurrentWidget(self.tabs)
 
     def resizeEvent(self, event) -> None:
-        self.arrange(side_by_side(event.size().width()))
+        self._fit(event.size().width())
         super().resizeEvent(event)
