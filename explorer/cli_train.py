@@ -154,6 +154,8 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
                 if ev.tokens_per_second:
                     post["tok/s"] = f"{ev.tokens_per_second:.0f}"
                 bar.set_postfix(post, refresh=False)
+            elif ev.kind == "evaluating":
+                bar.set_postfix_str("evaluating…")
             elif ev.kind == "eval":
                 (bar.write if bar else print)(_eval_line(ev), file=sys.stderr)
             elif ev.kind in ("diagnostic", "checkpoint", "start"):

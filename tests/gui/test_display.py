@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QApplication, QGraphicsSimpleTextItem, QGraphicsTe
 
 from explorer.gui.beam.panel import TREE_MIN_WIDTH
 from explorer.gui.widgets import theme
-from explorer.gui.widgets.adaptive import AdaptiveSplitter, curves_width
 from explorer.gui.window import MODELS_DIR, MainWindow
 
 SCREENS = [(1280, 720), (1920, 1080)]
@@ -138,6 +137,12 @@ def legend_sizes(root: QWidget) -> list[str]:
     ]
 
 
+def curves_width(view, floor: float = 0.0) -> float:
+    """The least width of a pyqtgraph ``GraphicsLayoutWidget``'s plots (the widget's own least
+    width says nothing of them: narrower, they are drawn past its edge), at least ``floor``."""
+    return max(floor, view.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).width())
+
+
 @pytest.mark.parametrize("screen", SCREENS)
 def test_every_panel_fits_the_screen_with_text_at_the_floor(open_window, qtbot, screen):
     w = open_window(screen)
@@ -232,35 +237,6 @@ def test_it_opens_on_step_through_with_a_lecture_example_decoded(open_window, qt
     assert w.model_label.isVisible() and w.model_label.geometry().right() <= 1280
     message = w.statusBar().currentMessage()
     assert message == "" or "also opened" in message or current.name in message
-
-
-def test_an_adaptive_splitter_stacks_its_views_when_they_do_not_fit(qtbot):
-    widths = [300.0, 200.0]
-    splitter = AdaptiveSplitter(lambda: widths)
-    views = [QWidget(), QWidget()]
-    for view in views:
-        splitter.addWidget(view)
-    qtbot.addWidget(splitter)
-    splitter.show()
-    splitter.resize(800, 300)
-    qtbot.waitUntil(lambda: splitter.width() == 800)
-    assert splitter.orientation() == Qt.Orientation.Horizontal
-    assert [v.minimumWidth() for v in views] == [300, 200]
-    widths[0] = 700.5  # larger fonts: the views now need more than the width
-    splitter.resize(801, 300)
-    qtbot.waitUntil(lambda: splitter.orientation() == Qt.Orientation.Vertical)
-    assert [v.minimumWidth() for v in views] == [0, 0]
-    widths[0] = 300.0
-    splitter.resize(800, 300)
-    qtbot.waitUntil(lambda: splitter.orientation() == Qt.Orientation.Horizontal)
-    assert views[0].width() >= 300 and views[1].width() >= 200
-
-
-def test_side_by_side_counts_the_handles():
-    from explorer.gui.widgets.adaptive import side_by_side
-
-    assert side_by_side(500, [300, 200]) and not side_by_side(500, [300, 200], handle=1)
-    assert side_by_side(0, [])
 
 
 @pytest.mark.xfail(

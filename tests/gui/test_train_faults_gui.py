@@ -119,3 +119,30 @@ def test_a_full_disk_on_save_keeps_the_model_and_says_where(panel, qtbot, monkey
     ck = load_checkpoint(elsewhere)
     for k, v in ck.model.state_dict().items():
         torch.testing.assert_close(v, entry.model.state_dict()[k])
+
+
+def test_a_loss_that_becomes_nan_stops_with_a_banner_and_keeps_the_good_weights(
+    panel, qtbot, monkeypatch
+):
+    from explorer.seq2seq.training.train import Trainer
+
+    real_forward = Trainer._forward
+
+    def forward(self, *args):
+        loss, value = real_forward(self, *args)
+        return loss, (float("nan") if self.step >= 4 else value)
+
+    monkeypatch.setattr(Trainer, "_forward", forward)
+    errors = []
+    panel.state.error.connect(errors.append)
+    choose_tiny(panel, qtbot, steps=8)
+    panel.start()
+    qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
+    failed = panel.last_event
+    # the first step's weights are the last good ones kept (then every 50 steps)
+    assert failed.kind == "failed" and failed.step == 1 == panel.trainer.step
+    assert "became nan at step 5" in failed.message and "weights of step 1" in failed.message
+    assert panel.banner.isVisibleTo(panel) and failed.message in panel.banner.text()
+    assert "\n" not in failed.message and not errors  # a message, not a traceback
+    assert panel.save_button.isEnabled() and panel.start_button.isEnabled()
+    assert panel.progress_bar.value() == 1

@@ -10,7 +10,8 @@ from PySide6.QtCore import QThreadPool
 
 from explorer.gui.session import Session
 from explorer.gui.train.options import FORM_DEFAULTS, RNN_DEFAULTS, TRANSFORMER_DEFAULTS
-from explorer.gui.train.panel import TrainPanel, format_eta
+from explorer.gui.train.panel import TrainPanel
+from explorer.gui.train.status import format_eta
 
 STEPS = 30
 EVAL_EVERY = 10
@@ -143,6 +144,7 @@ def test_pause_resume_and_stop(panel, qtbot):
     with qtbot.waitSignal(panel.worker.paused, timeout=10_000):
         panel.toggle_pause()
     assert panel.paused and panel.pause_button.text() == "Resume"
+    assert panel.eta_label.text() == "paused"  # no time left while none is passing
     step = panel.last_event.step
     qtbot.wait(300)
     assert panel.last_event.step == step  # nothing ran while paused

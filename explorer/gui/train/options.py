@@ -51,6 +51,9 @@ FORM_DEFAULTS = {
     "device": "auto",
     "eval_every": 250,
 }
+# The piece models the tokenizer trains (seq2seq.data.tokenizer.MODEL_TYPES; a test checks they
+# match; sentencepiece's char and word models are not among them).
+SPM_TYPES = ("bpe", "unigram")
 RNN_DEFAULTS = {"emb_dim": 128, "hidden_dim": 256, "layers": 1, "cell": "gru",
                 "bidirectional": True, "dropout": 0.1}  # fmt: skip
 TRANSFORMER_DEFAULTS = {"d_model": 256, "heads": 4, "enc_layers": 3, "dec_layers": 3,
@@ -59,7 +62,7 @@ TRANSFORMER_DEFAULTS = {"d_model": 256, "heads": 4, "enc_layers": 3, "dec_layers
 TIPS = {
     "preset": "A recipe of settings known to train well; choosing one fills in every field.",
     "spm_type": "How sentencepiece cuts words into pieces: BPE merges frequent pairs of symbols, "
-    "unigram keeps the most probable pieces, char and word are the two extremes.",
+    "unigram keeps the most probable pieces.",
     "vocab_size": "Number of pieces per language: small vocabularies split rare words into "
     "subwords, large ones keep whole words.",
     "arch": "No attention squeezes the whole sentence into one context vector (the bottleneck); "
@@ -93,7 +96,7 @@ TIPS = {
     "label_smoothing": "Moves a little probability from the correct word to all others, so the "
     "model is not over-confident (0.1 in the Transformer paper).",
     "clip": "Gradient clipping: rescale the gradient when its norm exceeds this value; "
-    "essential for RNNs (1.0 works well).",
+    "essential for RNNs (1.0 works well). 0 turns clipping off.",
     "eval_every": "Evaluate (validation loss, BLEU, probe attention) every this many steps.",
     "device": "Where to train: auto picks a CUDA GPU, then Apple MPS, then the CPU.",
 }
@@ -183,7 +186,7 @@ class OptionsForm(QWidget):
 
     def _make_fields(self) -> None:
         f = self.fields
-        f["spm_type"] = _combo(["bpe", "unigram", "char", "word"])
+        f["spm_type"] = _combo(list(SPM_TYPES))
         f["vocab_size"] = _spin(16, 64000, 100)
         f["emb_dim"] = _spin(4, 2048, 16)
         f["hidden_dim"] = _spin(4, 4096, 32)
@@ -206,6 +209,7 @@ class OptionsForm(QWidget):
         f["tf_ratio"] = _dspin(0.0, 1.0, 0.05, 2)
         f["label_smoothing"] = _dspin(0.0, 0.5, 0.05, 2)
         f["clip"] = _dspin(0.0, 100.0, 0.5, 2)
+        f["clip"].setSpecialValueText("off (no clipping)")  # shown at 0
         f["eval_every"] = _spin(1, 100_000, 50)
         f["device"] = _combo({"auto": "auto", "cpu": "CPU"})
 

@@ -31,22 +31,10 @@ from explorer.gui.runner import runner
 from explorer.gui.state import AppState, LoadedModel
 from explorer.gui.train.corpus import CorpusBox
 from explorer.gui.train.options import OptionsForm
+from explorer.gui.train.status import bar_format, time_text
 from explorer.gui.widgets import theme
 
 REDRAW_MS = 100
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "time left: estimating…"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"about {seconds} s left"
-    m, s = divmod(seconds, 60)
-    if m < 60:
-        return f"about {m} min {s:02d} s left"
-    h, m = divmod(m, 60)
-    return f"about {h} h {m:02d} min left"
 
 
 def _import_plot_modules() -> None:
@@ -73,6 +61,7 @@ class TrainPanel(QWidget):
         self.worker = None
         self.save_worker = None
         self.last_event = None
+        self.evaluating = False  # between an "evaluating" event and its "eval"
         self.diagnostics: list[str] = []
         self.trained_entry: LoadedModel | None = None
         self._t0 = 0.0
@@ -144,7 +133,7 @@ class TrainPanel(QWidget):
         """Buttons, progress, messages and the plots' tabs."""
         buttons = self._build_buttons()
         self.progress_bar = QProgressBar()
-        self.progress_bar.setFormat("step %v of %m")
+        self.progress_bar.setFormat(bar_format(False))
         self.progress_bar.setToolTip("Optimiser steps done out of the steps asked for.")
         self.progress_bar.setValue(0)
         steps = self.form.fields["steps"]
@@ -215,23 +204,14 @@ class TrainPanel(QWidget):
     def _live_views(self) -> tuple:
         if self._live is None:
             from explorer.gui.exports.beam import install_curves
+            from explorer.gui.train.live import LiveArea
             from explorer.gui.train.plots import AttentionReplay, LiveCurves
-            from explorer.gui.widgets.adaptive import AdaptiveSplitter, curves_width
 
             curves = LiveCurves()
             install_curves(self, curves)  # its right-click menu: PNG, SVG, CSV, JSON
             replay = AttentionReplay()
-            floor = replay.minimumWidth()
-            live = AdaptiveSplitter(
-                lambda: [curves_width(curves, 420), curves_width(replay.view, floor)]
-            )
-            live.addWidget(curves)
-            live.addWidget(replay)
-            live.setStretchFactor(0, 3)
-            live.setStretchFactor(1, 2)
-            live.setSizes([600, 400])
-            live.setChildrenCollapsible(False)
-            self.views.widget(0).layout().addWidget(live)
+            self.live_area = LiveArea(curves, replay)  # side by side, or tabs when narrow
+            self.views.widget(0).layout().addWidget(self.live_area)
             self._live = (curves, replay)
         return self._live
 
@@ -306,7 +286,7 @@ class TrainPanel(QWidget):
         self._launch(f"continuing from step {self.trainer.step} with {summary}…")
 
     def _launch(self, message: str) -> None:
-        self.last_event = None
+        self.last_event, self.evaluating = None, False
         self.banner.setVisible(False)
         self._show_fixes([])
         self.message.setText(message)
@@ -350,8 +330,11 @@ class TrainPanel(QWidget):
 
     def _on_progress(self, ev) -> None:
         self.last_event = ev
+        self.evaluating = ev.kind == "evaluating"
         self.curves.add(ev)
-        if ev.kind == "eval":
+        if self.evaluating:
+            self.message.setText(ev.message)
+        elif ev.kind == "eval":
             self.replay.add(ev.probe)
         elif ev.kind in ("start", "done", "stopped", "checkpoint"):
             self.message.setText(ev.message)
@@ -374,15 +357,14 @@ class TrainPanel(QWidget):
             return
         self.progress_bar.setRange(0, ev.total_steps)
         self.progress_bar.setValue(ev.step)
+        self.progress_bar.setFormat(bar_format(self.evaluating))
+        self.eta_label.setText(time_text(ev, paused=self.paused, evaluating=self.evaluating))
         if ev.kind == "step":
-            self.eta_label.setText(format_eta(ev.eta))
             loss = f"loss {ev.loss:.3f}" if ev.loss is not None else ""
             tf = (
                 "" if ev.teacher_forcing is None else f" · teacher forcing {ev.teacher_forcing:.2f}"
             )
             self.message.setText(f"step {ev.step} of {ev.total_steps} · {loss}{tf}")
-        elif ev.kind in ("done", "stopped", "failed"):
-            self.eta_label.setText(f"{ev.elapsed:.0f} s")
 
     def _show_banner(self, text: str, *, error: bool) -> None:
         self.banner.setProperty("error", error)
@@ -460,6 +442,10 @@ class TrainPanel(QWidget):
         self.pause_button.setText("Resume" if self.paused else "Pause")
         if self.paused:
             self.message.setText("paused")
+        if running:  # no time left is shown while paused: none is passing
+            self.eta_label.setText(
+                time_text(self.last_event, paused=self.paused, evaluating=self.evaluating)
+            )
         self.stop_button.setEnabled(running)
         has_model = self.trainer is not None and self.trainer.model is not None
         self.save_button.setEnabled(not running and has_model and self.save_worker is None)

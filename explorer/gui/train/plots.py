@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from superqt import QLabeledSlider
 
 from explorer.gui.step.common import set_ticks
+from explorer.gui.train.axes import plain_axes
+from explorer.gui.train.probemap import MIN_CELL_PX, probe_map
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
@@ -42,7 +44,7 @@ class LiveCurves(pg.GraphicsLayoutWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         for i, (name, (title, ylabel, series, logy)) in enumerate(PLOTS.items()):
-            p = self.addPlot(row=i // 3, col=i % 3, title=title)
+            p = self.addPlot(row=i // 3, col=i % 3, title=title, axisItems=plain_axes())
             p.setLabel("left", ylabel)
             p.setLabel("bottom", "step")
             p.showGrid(x=True, y=True, alpha=0.25)
@@ -59,6 +61,8 @@ class LiveCurves(pg.GraphicsLayoutWidget):
                 )  # fmt: skip
                 self.data[key] = ([], [])
             self.plots[name] = p
+        self.plots["bleu"].setYRange(0.0, 100.0, padding=0)  # BLEU's whole scale, as reported
+        self.plots["bleu"].enableAutoRange(y=False)
         self.restyle()
 
     def clear_data(self) -> None:
@@ -131,6 +135,7 @@ class AttentionReplay(QWidget):
             "spread at random, then the alignment emerges, then it becomes sharp."
         )
         self.step_label = QLabel("No evaluation yet")
+        self.step_label.setWordWrap(True)
         self.entropy_label = QLabel("")
         self.entropy_label.setObjectName("entropy")
         self.entropy_label.setToolTip(
@@ -151,6 +156,8 @@ class AttentionReplay(QWidget):
         lay.addLayout(info)
         lay.addWidget(self.output_label)
         self.slider.valueChanged.connect(self.show_index)
+        self.shown = None  # the ProbeMap drawn
+        self.view.installEventFilter(self)  # a new size may fit the pieces, or no longer
         self.clear_data()
         self.restyle()
 
@@ -179,6 +186,11 @@ class AttentionReplay(QWidget):
             else:
                 self.slider.setValue(len(self.probes) - 1)
 
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.view and event.type() == QEvent.Type.Resize and self.probes:
+            self.show_index(self.slider.value())
+        return False
+
     def current(self):
         return self.probes[self.slider.value()] if self.probes else None
 
@@ -188,22 +200,39 @@ class AttentionReplay(QWidget):
         p = self.probes[i]
         n = len(self.probes)
         self.step_label.setText(f"Evaluation {i + 1} of {n} · step {p.step}")
+        self.step_label.setToolTip("")
         self.output_label.setText(f"Greedy output: {p.output}")
         if p.attention is None:
             self.image.clear()
             self.entropy_label.setText("no attention (the model has none)")
             return
-        a = np.asarray(p.attention, dtype=float)  # (T, S)
+        # the cells' room: the view less its axes, colour bar and title (not the plot's own
+        # box, whose size follows the labels drawn: deciding on it could swing back and forth)
+        room = (self.view.width() - 150, self.view.height() - 90)
+        min_cell = MIN_CELL_PX * theme.signals().scale  # projector fonts need larger cells
+        m = probe_map(p, *room, min_cell)  # per word when the pieces do not fit
+        self.shown = m
+        a = m.attention  # (T, S), or (target words, source words)
         self.image.setImage(a, levels=(0.0, 1.0), autoLevels=False)
         self.image.setRect(0, 0, a.shape[1], a.shape[0])
         self.plot.setRange(xRange=(0, a.shape[1]), yRange=(0, a.shape[0]), padding=0)
         bottom, left = self.plot.getAxis("bottom"), self.plot.getAxis("left")
-        set_ticks(bottom, p.source_pieces)  # staggered on two rows when crowded
-        set_ticks(left, p.target_pieces)
-        uniform = math.log(max(2, a.shape[1]))
+        set_ticks(bottom, m.source_labels)  # staggered on two rows when crowded
+        set_ticks(left, m.target_labels)
+        if m.merged:
+            s, t = m.pieces
+            self.step_label.setText(f"{self.step_label.text()} · per word ({s} × {t} pieces)")
+            self.step_label.setToolTip(
+                f"The probe's {s} source and {t} target pieces are too many to show one by one "
+                "at this size: each source word's column sums its pieces' attention, each target "
+                "word's row is the mean of its pieces' rows. A larger window shows the pieces."
+            )
+        uniform = math.log(max(2, p.attention.shape[1]))
         ent = "n/a" if p.entropy is None else f"{p.entropy:.2f}"
         self.entropy_label.setText(f"mean entropy {ent} nats (uniform {uniform:.2f})")
 
     def restyle(self) -> None:
         self.view.setBackground(theme.color("plot_bg"))
         theme.style_plot(self.plot)
+        if self.probes:  # another font scale: the pieces may fit, or no longer
+            self.show_index(self.slider.value())

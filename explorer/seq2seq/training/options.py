@@ -95,6 +95,9 @@ def _model_sizes(v: Any) -> str | None:
 
 
 _BIG = 10**9
+# Adam's learning rate: above 1 every step overshoots (the presets use 2e-3 to 3e-3; the noam
+# schedule peaks at lr itself), so a larger one is a typo, not an experiment.
+MAX_LR = 1.0
 # Each field's check: None when the value is acceptable, else what it must be. A stored run's
 # options come from a file, so nothing here may be trusted to be the right type.
 _CHECKS = {
@@ -114,12 +117,12 @@ _CHECKS = {
     "epochs": _number(0, 1e6, low_open=True, optional=True),
     "max_minutes": _number(0, 1e7, low_open=True, optional=True),
     "batch_size": _whole(1, 1 << 20),
-    "lr": _number(0, 100, low_open=True),
+    "lr": _number(0, MAX_LR, low_open=True),
     "schedule": _one_of("constant", "step", "noam"),
     "decay_every": _whole(1, _BIG),
     "decay_factor": _number(0, 10, low_open=True),
     "warmup": _whole(1, _BIG),
-    "clip": _number(0, 1e9, low_open=True),
+    "clip": _number(0, 1e9),  # 0: no clipping (as fairseq's --clip-norm 0)
     "label_smoothing": _number(0, 0.99),
     "teacher_forcing": _one_of("constant", "linear", "step"),
     "tf_ratio": _number(0, 1),
@@ -160,7 +163,7 @@ class TrainOptions:
     decay_every: int = 1000  # step schedule: multiply lr by decay_factor every N steps
     decay_factor: float = 0.5
     warmup: int = 400  # noam schedule
-    clip: float = 1.0
+    clip: float = 1.0  # the gradient norm is rescaled to at most this; 0: no clipping
     label_smoothing: float = 0.0
     teacher_forcing: str = "constant"  # constant | linear | step (100% → 50% → 0%)
     tf_ratio: float = 1.0  # constant: the ratio; linear: the starting ratio, decaying to 0
@@ -224,13 +227,18 @@ class Probe:
     attention: np.ndarray | None  # (T, S) teacher-forced along the probe's reference
     entropy: float | None  # mean row entropy of ``attention``, in nats
     output: str  # the greedy translation of the probe
+    # the word each piece belongs to (tokenizer.word_index; -1 for specials), to draw per word
+    source_words: list[int] | None = None
+    target_words: list[int] | None = None
 
 
 @dataclass
 class Progress:
     """One event of a training run."""
 
-    kind: str  # start | step | eval | checkpoint | diagnostic | done | stopped | failed
+    # start | step | evaluating (one is starting) | eval | checkpoint | diagnostic | done |
+    # stopped | failed
+    kind: str
     step: int
     total_steps: int
     epoch: float = 0.0
@@ -277,6 +285,13 @@ def describe_device(device: torch.device) -> str:
         return "Apple GPU (MPS)"
     n = torch.get_num_threads()
     return f"CPU ({n} thread{'s' if n != 1 else ''})"
+
+
+def clip_norm(opts: TrainOptions) -> float:
+    """The max_norm for ``clip_grad_norm_``: ``clip``, or infinity (the norm is measured, the
+    gradient left alone) when ``clip`` is 0, as fairseq's ``--clip-norm 0`` and JoeyNMT without
+    ``clip_grad_norm`` do. torch's own max_norm 0 would zero every gradient."""
+    return opts.clip if opts.clip > 0 else math.inf
 
 
 def teacher_forcing_ratio(opts: TrainOptions, step: int, total: int) -> float:

@@ -16,7 +16,6 @@ import errno
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,14 @@ from explorer.seq2seq.training.batch import (
     scheduled_logits,
     share_of_loss,
 )
+from explorer.seq2seq.training.clock import Clock, EtaEstimator
 from explorer.seq2seq.training.distributed import Distributed, PeerLost
 from explorer.seq2seq.training.options import (
     Probe,
     Progress,
     TrainingError,
     TrainOptions,
+    clip_norm,
     describe_device,
     learning_rate,
     load_splits,
@@ -75,28 +76,6 @@ __all__ = [
 _STEP_RECORD = ("step", "loss", "lr", "grad_norm", "tokens_per_second", "teacher_forcing")
 
 
-@dataclass
-class _Clock:
-    """The run's steps planned (``total``), its start, and the window that measures tokens/s."""
-
-    total: int
-    per_epoch: int
-    start_step: int
-    t0: float = field(default_factory=time.perf_counter)
-    window_tokens: int = 0
-    window_t0: float = field(default_factory=time.perf_counter)
-    tokens_per_second: float | None = None
-
-    def count(self, tokens: int) -> float:
-        """Add a batch's tokens to the window; the time now."""
-        self.window_tokens += tokens
-        now = time.perf_counter()
-        if now - self.window_t0 >= 1.0:
-            self.tokens_per_second = self.window_tokens / (now - self.window_t0)
-            self.window_tokens, self.window_t0 = 0, now
-        return now
-
-
 class _StopRequested(Exception):
     """Raised inside a batch when a stop was asked for; the batch is dropped."""
 
@@ -129,9 +108,11 @@ class Trainer:
         self.corpus_description: dict[str, Any] = {}
         self.device = torch.device("cpu")
         self.last_good: dict[str, torch.Tensor] | None = None
+        self.good_step = 0  # the step of last_good's weights
         self._carried: tuple | None = None  # (model, tokenizer, optimizer state) to continue
         self._evaluated_at: int | None = None  # the step of the latest evaluation
         self._owns_group = False  # this trainer started the process group, and ends it
+        self.eta = EtaEstimator()  # the time left, from step and evaluation durations
 
     # -- control ------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -149,7 +130,7 @@ class Trainer:
         state = self.optimizer.state_dict() if self.optimizer is not None else None
         nxt._carried = (self.model, self.tokenizer, state)
         nxt.history, nxt.probes = list(self.history), list(self.probes)
-        nxt.step, nxt.last_good = self.step, self.last_good
+        nxt.step, nxt.last_good, nxt.good_step = self.step, self.last_good, self.good_step
         return nxt
 
     def snapshot(self) -> Seq2Seq:
@@ -304,7 +285,7 @@ class Trainer:
         self._prepare()
         o = self.options
         per_epoch = max(1, math.ceil(len(self.train_src) / o.batch_size))
-        clock = _Clock(self._total_steps(), per_epoch, start_step=self.step)
+        clock = Clock(self._total_steps(), per_epoch)
         where = describe_device(self.device)
         if self.dist.active:
             where += f" in each of {self.dist.world_size} processes"
@@ -326,7 +307,7 @@ class Trainer:
                     return
         yield from self._finish(clock.total, clock.t0, stopped=False)
 
-    def _halt(self, clock: _Clock) -> str | None:
+    def _halt(self, clock: Clock) -> str | None:
         """Why the run goes no further before the next batch: ``stop`` (asked for), ``done``,
         ``budget`` (the time budget, by rank 0's clock), or None. Every process agrees."""
         minutes = self.options.max_minutes
@@ -341,9 +322,10 @@ class Trainer:
             return "budget"
         return None
 
-    def _train_step(self, idx: list[int], clock: _Clock) -> Iterator[Progress]:
+    def _train_step(self, idx: list[int], clock: Clock) -> Iterator[Progress]:
         """One optimiser step on batch ``idx``; returns False when it ended the run."""
         o, opt, scaler = self.options, self.optimizer, self._scaler
+        began = time.perf_counter()  # a step's duration: this batch alone, no evaluation, no pause
         self._engine.train()
         lr = learning_rate(o, self.step)
         for g in opt.param_groups:
@@ -361,7 +343,7 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.clip))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip_norm(o)))
             if not math.isfinite(grad_norm) and not scaler.is_enabled():
                 yield from self._diverged(clock.total, clock.t0, grad_norm, what="gradient norm")
                 return False
@@ -383,8 +365,10 @@ class Trainer:
             yield self._out_of_memory(clock.total, clock.t0, restore=phase == "optimizer")
             return False
         self.step += 1
+        took = time.perf_counter() - began
+        self.eta.step_took(took)
         ev = self._step_event(
-            clock, batch.tokens, loss=lv, lr=lr, grad_norm=grad_norm, teacher_forcing=ratio
+            clock, (batch.tokens, took), loss=lv, lr=lr, grad_norm=grad_norm, teacher_forcing=ratio
         )
         yield ev
         self.history.append({k: getattr(ev, k) for k in _STEP_RECORD})
@@ -401,10 +385,9 @@ class Trainer:
         (whole,) = self.dist.total(float(summed.detach()) * batch.weight, device=self.device)
         return share_of_loss(summed, batch, self.dist.world_size), whole / batch.tokens
 
-    def _step_event(self, clock: _Clock, tokens: int, **values: Any) -> Progress:
-        now = clock.count(tokens)
+    def _step_event(self, clock: Clock, batch: tuple[int, float], **values: Any) -> Progress:
+        now = clock.count(*batch)
         elapsed = now - clock.t0
-        done = self.step - clock.start_step
         lv = values["loss"]
         return Progress(
             "step",
@@ -414,15 +397,16 @@ class Trainer:
             perplexity=math.exp(min(lv, 50.0)),
             tokens_per_second=clock.tokens_per_second,
             elapsed=elapsed,
-            eta=elapsed / done * (clock.total - self.step) if done else None,
+            eta=self.eta.remaining(self.step, clock.total, self.options.eval_every),
             **values,
         )
 
-    def _after_step(self, clock: _Clock) -> Iterator[Progress]:
+    def _after_step(self, clock: Clock) -> Iterator[Progress]:
         """Keep good weights, evaluate and save when due; returns False when the run ends."""
         o = self.options
-        if self.step % 50 == 0:
+        if self.step % 50 == 0 or self.last_good is None:
             self.last_good = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.good_step = self.step
         if o.eval_every and self.step % o.eval_every == 0 and self.step < clock.total:
             yield from self._evaluations(clock.total, clock.t0, diagnose=True)
         if o.out and o.checkpoint_every and self.step % o.checkpoint_every == 0:
@@ -432,7 +416,17 @@ class Trainer:
     def _evaluations(self, total: int, t0: float, *, diagnose: bool) -> Iterator[Progress]:
         """Rank 0 evaluates (and diagnoses) while the other processes wait."""
         if self.dist.is_main:
+            n = min(len(self.valid_pairs), self.options.bleu_sentences)
+            yield Progress(
+                "evaluating",
+                self.step,
+                total,
+                elapsed=time.perf_counter() - t0,
+                message=f"evaluating: validation loss, BLEU of {n} sentences, the probe…",
+            )
+            began = time.perf_counter()
             ev = self._evaluate(total, t0)
+            self.eta.eval_took(time.perf_counter() - began)
             yield ev
             if diagnose:
                 yield from self._diagnose(ev, total)
@@ -474,11 +468,14 @@ class Trainer:
     def _diverged(
         self, total: int, t0: float, value: float, what: str = "loss"
     ) -> Iterator[Progress]:
-        if self.last_good is not None:
+        at = self.step + 1
+        if self.last_good is not None:  # the run goes back to the step of the kept weights
             self.model.load_state_dict(self.last_good)
+            self.step = self.good_step
+            self.history = [h for h in self.history if h["step"] <= self.step]
         msg = (
-            f"The {what} became {value} at step {self.step + 1}: training stopped and the last "
-            f"good weights are kept. Lower the learning rate (now {self.options.lr:g}) and resume."
+            f"The {what} became {value} at step {at}: training stopped and the weights of step "
+            f"{self.step} are kept. Lower the learning rate (now {self.options.lr:g}) and resume."
         )
         yield Progress("failed", self.step, total, message=msg, elapsed=time.perf_counter() - t0)
 

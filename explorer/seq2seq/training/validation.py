@@ -69,7 +69,8 @@ def probe(model: Seq2Seq, tokenizer, pair: tuple[str, str], step: int) -> Probe:
     attn = tf.attention_matrix()
     out = tokenizer.decode_tgt(greedy_batch(model, tokenizer, [src])[0])
     entropy = attention_entropy(attn) if attn is not None else None
-    return Probe(step, list(tf.src_pieces), tf.pieces, attn, entropy, out)
+    words = tokenizer.word_index(tf.src_tokens, "src"), tokenizer.word_index(tf.tokens, "tgt")
+    return Probe(step, list(tf.src_pieces), tf.pieces, attn, entropy, out, *words)
 
 
 def diagnoses(p: Probe, total: int) -> list[str]:
