@@ -280,8 +280,7 @@ class LessonController(QObject):
         """The note a fifth larger than the window's text (projector mode included). A wrapped
         label asks for more height than its lines: the bar holds two to three lines of the note,
         the panels keep the rest (a longer note is cut at the bottom: keep notes short)."""
-        font = QApplication.font()
-        font.setPointSizeF(font.pointSizeF() * 1.2)
+        font = theme.scaled_font(QApplication.font(), 1.2)
         self.note_label.setFont(font)
         line = QFontMetrics(font).lineSpacing()
         self.bar.setMinimumHeight(line * 2 + 12)

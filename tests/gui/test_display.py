@@ -119,12 +119,11 @@ def overlapping_labels(root: QWidget) -> list[str]:
 
 def known_overlap(line: str, key: str, screen: tuple[int, int], projector: bool) -> bool:
     """Overlaps in views other branches own, each reported to them: the perplexity plot's log
-    axis labels every minor tick (2 … 9); the selected path's attention in Beam vs greedy
-    lists every target word on a short axis in projector mode; at 1280 × 720 in projector mode
+    axis labels every minor tick (2 … 9); at 1280 × 720 in projector mode
     the training curves stack above the probe map and are too short for their ticks."""
     if key == "train" and ("'exp(loss)'" in line or (projector and screen[1] <= 720)):
         return True
-    return key == "beam" and projector and line.startswith("PathDetails")
+    return False
 
 
 def legend_sizes(root: QWidget) -> list[str]:
@@ -167,9 +166,12 @@ def test_every_panel_fits_the_screen_with_text_at_the_floor(open_window, qtbot, 
                 assert panel.tree_view.width() >= TREE_MIN_WIDTH, projector
             if key == "train":  # the curves are drawn inside their widget, not under the probe
                 for view in (panel.curves, panel.replay.view):
+                    if not view.isVisible():  # a hidden tab: laid out when it is shown
+                        continue
                     assert view.width() + 1 >= curves_width(view), (view, projector)
             overlaps = overlapping_labels(panel)
-            assert [o for o in overlaps if not known_overlap(o, key, screen, projector)] == []
+            unknown = [o for o in overlaps if not known_overlap(o, key, screen, projector)]
+            assert unknown == [], (key, projector)
 
 
 def test_projector_mode_off_gives_back_the_normal_sizes_banner_included(open_window, qtbot):

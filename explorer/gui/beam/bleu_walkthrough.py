@@ -44,7 +44,11 @@ def _text_box() -> QPlainTextEdit:
     box.setReadOnly(True)
     box.setLineWrapMode(QPlainTextEdit.WidgetWidth)
     font = QFontDatabase.systemFont(QFontDatabase.FixedFont)
-    font.setPointSizeF(QApplication.font().pointSizeF())  # as large as projector mode's text
+    app = QApplication.font()  # as large as the window's text (projector mode's included)
+    if app.pixelSize() > 0:
+        font.setPixelSize(app.pixelSize())
+    else:
+        font.setPointSizeF(app.pointSizeF())
     box.setFont(font)
     return box
 

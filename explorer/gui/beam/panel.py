@@ -18,10 +18,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -142,7 +144,13 @@ class BeamPanel(QWidget):
         cl.addWidget(self.legend)
         cl.addWidget(self.summary)
         cl.addStretch(1)
-        return controls
+        # scrolled: projector fonts on a small screen must not make the panel taller than it
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return scroll
 
     def _build_main(self) -> QWidget:
         controls = self._build_controls()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui.beam.formula import agrees, score_breakdown, settings_of
+from explorer.gui.step.ticks import set_ticks
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.bleu_steps import SENTENCE, BleuSteps, sentence_steps
 from explorer.seq2seq.decoding.trace import BeamTree, Trace
@@ -121,9 +122,9 @@ class AttentionView(pg.PlotWidget):
         self.setVisible(True)
         self.image.setImage(A, levels=(0.0, 1.0))  # (T, S)
         pi.setTitle("attention α of the selected path")
-        pi.getAxis("bottom").setTicks([[(i + 0.5, p) for i, p in enumerate(src)]])
-        pi.getAxis("left").setTicks([[(j + 0.5, p) for j, p in enumerate(tgt)]])
         pi.getViewBox().setRange(xRange=(0, A.shape[1]), yRange=(0, A.shape[0]), padding=0)
+        set_ticks(pi.getAxis("bottom"), src)  # fitted to each cell's pixels: thinned, not piled
+        set_ticks(pi.getAxis("left"), tgt)
 
 
 class PathDetails(QWidget):
@@ -252,7 +253,7 @@ class NBestTable(QWidget):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(1, QHeaderView.Stretch)  # the translation takes the room
-        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # as tall as its rows
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded)  # rows cut only when short
         self.table.setWordWrap(False)  # one line a row; the whole text is in its tooltip
         self.bleu_text = QLabel("")
         self.bleu_text.setWordWrap(True)
@@ -315,14 +316,17 @@ class NBestTable(QWidget):
             QTimer.singleShot(0, self, self.fit_rows)  # cancelled if self is deleted first
 
     def fit_rows(self) -> None:
-        """As tall as its header and rows (at least one row), no taller: every row shows."""
+        """As tall as its header and rows (at least one row), no taller: every row shows where
+        there is room; on a small screen it may shrink to two rows and scroll."""
         t = self.table
         for c in (0, 2, 3, 4, 5):  # all but the translation, which stretches
             t.resizeColumnToContents(c)
         t.resizeRowsToContents()
         rows = sum(t.rowHeight(r) for r in range(t.rowCount()))
         rows = max(rows, t.verticalHeader().defaultSectionSize())
-        t.setFixedHeight(t.horizontalHeader().sizeHint().height() + rows + 2 * t.frameWidth())
+        chrome = t.horizontalHeader().sizeHint().height() + 2 * t.frameWidth()
+        t.setMaximumHeight(chrome + rows)
+        t.setMinimumHeight(chrome + min(rows, 2 * t.verticalHeader().defaultSectionSize()))
 
     def _score(self) -> None:
         ref = self.reference.text().strip()

@@ -95,10 +95,18 @@ class AttentionEditor(QtWidgets.QWidget):
         bar.addWidget(self.head_box)
         bar.addWidget(self.reset_button)
         bar.addWidget(self.decode_button)
-        self.columns = QtWidgets.QHBoxLayout()
+        # one column per source piece, scrolled sideways: a long sentence must not widen the
+        # panel past the screen
+        holder = QtWidgets.QWidget()
+        self.columns = QtWidgets.QHBoxLayout(holder)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(holder)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(bar)
-        lay.addLayout(self.columns, 1)
+        lay.addWidget(scroll, 1)
         self.sliders: list[QtWidgets.QSlider] = []
         self.buttons: list[QtWidgets.QPushButton] = []
         self.values: list[QtWidgets.QLabel] = []

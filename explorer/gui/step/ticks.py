@@ -52,7 +52,8 @@ def set_ticks(axis: pg.AxisItem, labels: Sequence[str], offset: float = 0.5) -> 
         axis.follows_view = True
         refit = lambda *_: fit_ticks(axis) if shiboken6.isValid(axis) else None  # noqa: E731
         view.sigResized.connect(refit)
-        theme.signals().changed.connect(refit)  # a new font (projector mode) measures anew
+        # a new font (projector mode) measures anew, once the views' restyles have set it
+        theme.signals().changed.connect(lambda *_: QtCore.QTimer.singleShot(0, refit))
         (view.sigXRangeChanged if _horizontal(axis) else view.sigYRangeChanged).connect(refit)
     fit_ticks(axis)
 
@@ -71,7 +72,11 @@ def fit_ticks(axis: pg.AxisItem) -> None:
     horizontal = _horizontal(axis)
     size = view.viewPixelSize() if view is not None else (0.0, 0.0)  # data units per pixel
     unit = size[0] if horizontal else size[1]
-    cell = 1.0 / unit if unit > 0 and view.width() > 1 else float("inf")
+    extent = 0 if view is None else (view.width() if horizontal else view.height())
+    if view is not None and view.width() > 1 and extent <= 1:
+        cell = 0.0  # laid out, but squeezed to nothing this way: one label at most
+    else:
+        cell = 1.0 / unit if unit > 0 and extent > 1 else float("inf")
     if horizontal:
         # upright labels: as thick as their ink is high, at most a third of the plot long
         ink = lambda s: fm.tightBoundingRect(s).height() + 1 if s else 0.0  # noqa: E731

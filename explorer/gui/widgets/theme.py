@@ -261,6 +261,17 @@ def _sizes(scale: float | None) -> Metrics:
     return Metrics(m.screen, m.projector, body, body, round(body * TITLE_PT / PLOT_LABEL_PT))
 
 
+def scaled_font(font: QFont, factor: float = 1.0) -> QFont:
+    """A copy of ``font`` ``factor`` times as large, in the unit it was set in (the window's
+    fonts are set in pixels, from the screen; a font set in points stays in points)."""
+    f = QFont(font)
+    if f.pixelSize() > 0:
+        f.setPixelSize(max(1, round(f.pixelSize() * factor)))
+    else:
+        f.setPointSizeF(f.pointSizeF() * factor)
+    return f
+
+
 def plot_font(scale: float | None = None) -> QFont:
     f = QFont()
     f.setPixelSize(_sizes(scale).plot_px)
