@@ -30,19 +30,18 @@ from PySide6.QtWidgets import (
 from explorer.gui.runner import runner
 from explorer.gui.state import LoadedModel
 from explorer.gui.widgets import theme
-from explorer.seq2seq.decoding.edit import AttentionEdit
-from explorer.seq2seq.lesson import Forced
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (torch loads with the first model, not with the window)
     from explorer.gui.session import Session
-    from explorer.seq2seq.lesson import Lesson, Scene
+    from explorer.seq2seq.decoding.edit import AttentionEdit
+    from explorer.seq2seq.lesson import Forced, Lesson, Scene
 
 LESSON_FILTER = "Lessons (*.json);;All files (*)"
 
 
 def _step_of(change: Forced | AttentionEdit) -> int:
     """A scene's change by the step it is made at (a forced token's step counts from 1)."""
-    return change.step - 1 if isinstance(change, Forced) else change.step
+    return change.step if hasattr(change, "source_index") else change.step - 1
 
 
 def load_verified(path: Path, sha256: str) -> LoadedModel:
@@ -171,7 +170,7 @@ class LessonPlayer(QObject):
             self._finish(scene)
             return
         change = left.pop(0)
-        done = self._force(change) if isinstance(change, Forced) else self._edit(change)
+        done = self._edit(change) if hasattr(change, "source_index") else self._force(change)
         if done:
             self._waiting = lambda: self._changes(scene, left)
 
@@ -218,7 +217,7 @@ class LessonPlayer(QObject):
 
 def capture(session: Session, tab: str, view: str | None, note: str, title: str = "") -> Scene:
     """The session as a scene (the model must have a file: its checksum goes in the lesson)."""
-    from explorer.seq2seq.lesson import LessonError, Scene, sha256_of
+    from explorer.seq2seq.lesson import Forced, LessonError, Scene, sha256_of
 
     entry = session.current
     if entry is None or entry.path is None or not Path(entry.path).is_file():

@@ -138,7 +138,9 @@ def test_the_replay_draws_words_on_a_small_view_and_pieces_on_a_large_one(
     assert "per word" not in replay.step_label.text()
     from explorer.gui.widgets import theme
 
-    monkeypatch.setattr(theme.signals(), "scale", 3.0)  # projector-sized labels need more room
+    m = theme.signals().metrics  # projector-sized labels (3× the body text) need more room
+    big = round(3 * theme.BASE_POINT_SIZE * 96 / 72)
+    monkeypatch.setattr(theme.signals(), "metrics", theme.Metrics(m.screen, True, big, big, big))
     replay.restyle()
     assert replay.shown.merged
 
