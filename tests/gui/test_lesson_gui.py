@@ -194,6 +194,16 @@ def test_the_neighbours_view_follows_the_session(qapp, qtbot, tiny_models):
     assert " ".join(best.pieces) in view.text.toPlainText()  # the sentence, listed
     assert sentence_html(("le", "chat", "<b>"), 1) == f"le {HIGHLIGHT.format('chat')} &lt;b&gt;"
     assert view.result.projection.points.shape == (8, 2)
+    qtbot.wait(50)  # laid out: the eight labels sit beside their points, none over another,
+    middle = view.label_points.mean(axis=0)  # even when the states are one point
+    view.label_points = view.label_points * 0 + middle
+    for label in view.labels:
+        label.setPos(*middle)
+    view.place()
+    rects = [label.sceneBoundingRect() for label in view.labels]
+    assert len(rects) == 8 and not any(
+        a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :]
+    )
     session.set_current(tiny_models.none)
     qtbot.waitUntil(lambda: view.result is not None and len(asked) == 2, timeout=60_000)
     session.set_current(tiny_models.bahdanau)

@@ -274,8 +274,8 @@ class NBestTable(QWidget):
         text.setFrameShape(QFrame.NoFrame)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
-        lay.addWidget(self.table)
-        lay.addWidget(text, 1)
+        lay.addWidget(self.table, 1)  # the rows first (up to all of them), the BLEU lines below
+        lay.addWidget(text)
         self.rows: list[tuple[str, str, float, float, int]] = []
         self.bleu: list[BleuDetails | None] = []
         self.decode = None  # the model's ids-to-text (see output_text); set with the model

@@ -13,6 +13,26 @@ from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import Trace
 
 
+def place_beside(vb: pg.ViewBox, points: np.ndarray, labels: list[pg.TextItem]) -> np.ndarray:
+    """Put each label (anchored at its top left) beside its point of ``points`` (N, 2, data
+    units) in ``vb`` with no two overlapping, in pixels at the view's present size: the boxes
+    placed, (N, 4) pixels, or none while the view has no size."""
+    (x0, _), (_, y1) = vb.viewRange()
+    sx, sy = vb.viewPixelSize()  # data units per pixel
+    if not (sx > 0 and sy > 0) or not labels:
+        return np.zeros((0, 4))
+    px = np.column_stack([(points[:, 0] - x0) / sx, (y1 - points[:, 1]) / sy])
+    sizes = np.array(
+        [(label.textItem.boundingRect().width(), label.textItem.boundingRect().height())
+         for label in labels]
+    )  # fmt: skip
+    inside = (0.0, 0.0, vb.width(), vb.height())  # the labels stay in view where they can
+    boxes = place_labels(px, sizes, inside=inside)
+    for label, (bx, by, _, _) in zip(labels, boxes):
+        label.setPos(x0 + bx * sx, y1 - by * sy)
+    return boxes
+
+
 def pca_2d(x: np.ndarray) -> np.ndarray:
     """(T, D) → (T, 2): the rows projected on their two main directions (numpy SVD)."""
     x = np.asarray(x, dtype=np.float64)
@@ -128,20 +148,7 @@ class HiddenStatesView(QtWidgets.QWidget):
         present size; again when it is resized). Labels of later steps keep their places."""
         if not self.labels:
             return
-        vb = self.pca.getPlotItem().getViewBox()
-        (x0, _), (_, y1) = vb.viewRange()
-        sx, sy = vb.viewPixelSize()  # data units per pixel
-        if not (sx > 0 and sy > 0):
-            return
-        px = np.column_stack([(self.points[:, 0] - x0) / sx, (y1 - self.points[:, 1]) / sy])
-        sizes = np.array(
-            [(label.textItem.boundingRect().width(), label.textItem.boundingRect().height())
-             for label in self.labels]
-        )  # fmt: skip
-        inside = (0.0, 0.0, vb.width(), vb.height())  # the labels stay in view where they can
-        self.boxes = place_labels(px, sizes, inside=inside)
-        for label, (bx, by, _, _) in zip(self.labels, self.boxes):
-            label.setPos(x0 + bx * sx, y1 - by * sy)
+        self.boxes = place_beside(self.pca.getPlotItem().getViewBox(), self.points, self.labels)
 
     def set_step(self, t: int) -> None:
         """Steps up to t: the path so far, their labels, t's point (later steps are not shown,

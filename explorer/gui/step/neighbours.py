@@ -21,6 +21,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.gui.runner import runner
 from explorer.gui.state import LoadedModel
 from explorer.gui.step.common import ACCENT, BAR, FONT_PT, make_plot, short
+from explorer.gui.step.hidden import place_beside
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
@@ -140,6 +141,8 @@ class NeighboursView(QtWidgets.QWidget):
             "state highlighted, its distance, and the other side of the pair below."
         )
         self.plot = make_plot("Neighbours on their two main directions (PCA)")
+        self.label_points = np.zeros((0, 2))
+        self.plot.getPlotItem().getViewBox().sigResized.connect(lambda _vb: self.place())
         self.plot.setToolTip("Each neighbour (numbered as in the list) and the current state ★.")
         self.points = pg.ScatterPlotItem(size=10, brush=pg.mkBrush(BAR), pen=pg.mkPen("k"))
         self.here = pg.ScatterPlotItem(size=18, symbol="star", brush=pg.mkBrush(ACCENT),
@@ -255,10 +258,10 @@ class NeighboursView(QtWidgets.QWidget):
         self.labels = []
         for i, (n, (x, y)) in enumerate(zip(result.found, p.points, strict=True)):
             label = pg.TextItem(f"{i + 1} {short(n.pieces[n.position], 10)}", color="k",
-                                anchor=(0, 1))  # fmt: skip
+                                anchor=(0, 0))  # fmt: skip
             label.setFont(self.label_font)
             label.setPos(float(x), float(y))
-            self.plot.addItem(label)
+            self.plot.addItem(label, ignoreBounds=True)
             self.labels.append(label)
         everything = np.vstack([p.points, p.query[None]])
         lo, hi = everything.min(axis=0), everything.max(axis=0)
@@ -267,12 +270,21 @@ class NeighboursView(QtWidgets.QWidget):
             xRange=(lo[0] - 0.08 * span[0], hi[0] + 0.3 * span[0]),
             yRange=(lo[1] - 0.1 * span[1], hi[1] + 0.2 * span[1]), padding=0,
         )  # fmt: skip
+        self.label_points = p.points
+        self.place()
+
+    def place(self) -> None:
+        """The labels beside their points, none over another (again when the plot is resized)."""
+        if getattr(self, "labels", None):
+            vb = self.plot.getPlotItem().getViewBox()
+            place_beside(vb, self.label_points, self.labels)
 
     def restyle(self, _theme: str, scale: float) -> None:
         """Projector mode: the list's and the labels' fonts follow the scale."""
         self.label_font.setPointSizeF(FONT_PT * scale)
         for label in self.labels:
             label.setFont(self.label_font)
+        self.place()
         font = self.text.font()
         font.setPointSizeF(FONT_PT * scale)
         self.text.setFont(font)
