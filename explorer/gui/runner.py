@@ -20,6 +20,7 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QObject, QThread, Signal
 
+from explorer.gui.collector import collect_on_main_thread
 from explorer.gui.heap import drop_stale_warning_hook, release_free_memory
 
 
@@ -30,6 +31,7 @@ class Runner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        collect_on_main_thread()  # workers must never destroy Qt objects (see collector.py)
         self._generation: Counter[str] = Counter()
         self._live: dict[int, tuple[str, Any]] = {}  # id(worker) → (kind, worker)
 
