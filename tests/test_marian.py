@@ -3,6 +3,7 @@ implementation token for token, with random models built and saved by ``transfor
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sys
@@ -115,6 +116,26 @@ def test_every_step_matches_a_teacher_forced_pass(marian):
             np.testing.assert_allclose(ours[finite], expected[finite], atol=1e-5, rtol=0)
             assert step.logprobs[BOS] == -np.inf and step.logprobs[PAD] == -np.inf
             np.testing.assert_allclose(step.cross_attention, cross[:, :, t], atol=1e-5, rtol=0)
+
+
+def test_output_matrix_stored_by_columns_gives_the_same_log_probs(marian):
+    """The loader stores the output projection column-major (faster on the CPU); every step's
+    log-probabilities equal those of the same model with the row-major matrix, to 1e-5."""
+    _, _, _, m = marian
+    W = m.model.tgt_embed.tok.weight if m.model.W_out is None else m.model.W_out.weight
+    assert W.stride() == (1, W.shape[0])  # columns contiguous
+    rows = copy.deepcopy(m.model)
+    R = rows.tgt_embed.tok.weight if rows.W_out is None else rows.W_out.weight
+    R.data = R.data.contiguous()
+    assert R.stride() == (W.shape[1], 1) and torch.equal(R, W)
+    for sentence in EN:
+        ours = greedy(m.model, m.tokenizer, sentence, max_len=MAX_NEW)
+        ref = greedy(rows, m.tokenizer, sentence, max_len=MAX_NEW)
+        assert ours.tokens == ref.tokens
+        for a, b in zip(ours.steps, ref.steps, strict=True):
+            assert np.array_equal(np.isinf(a.logprobs), np.isinf(b.logprobs))
+            finite = np.isfinite(b.logprobs)
+            np.testing.assert_allclose(a.logprobs[finite], b.logprobs[finite], atol=1e-5, rtol=0)
 
 
 def test_greedy_tokens_equal_generate(marian):

@@ -343,6 +343,21 @@ class TransformerSeq2Seq(Seq2Seq):
             bias = base.index_fill(0, self._pad_bos.to(base.device), float("-inf"))
         return F.linear(h, W, bias)
 
+    def output_columns(self) -> None:
+        """Store the output projection W (V, d_model) column by column, for decoding.
+
+        A decoding step multiplies one row per hypothesis by W; for a large vocabulary that
+        product reads all of W and is most of a step's time. With W's columns contiguous the
+        product is ``h @ Wᵀ`` over a row-major (d_model, V) matrix, which the CPU's BLAS reads
+        about twice as fast (opus-mt's 59k × 512 matrix: a step's share fell by half on our AMD
+        EPYC). The values are the same; only the memory order changes, so logits agree with the
+        row-major product to float rounding. Embedding lookups of a tied matrix read rows with a
+        stride, a negligible cost; saving a checkpoint makes tensors contiguous again.
+        """
+        W = self.tgt_embed.tok.weight if self.W_out is None else self.W_out.weight
+        with torch.no_grad():
+            W.data = W.data.t().contiguous().t()
+
     def _decode(
         self, memory: Memory, y: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     ) -> tuple[list[DecoderLayerOutput], torch.Tensor]:
