@@ -37,7 +37,7 @@ SOURCE_TOKENS = 30
 SENTENCES = ["the cat sleeps on the mat", "a dog runs in the park", "hello world", "i love you"]
 
 
-def _write_folder(folder: Path) -> Any:
+def _write_folder(folder: Path) -> None:
     """A random opus-mt-en-fr-shaped MarianMTModel saved as the hub's folders are."""
     import sentencepiece as spm
     from transformers import MarianConfig, MarianMTModel
@@ -63,7 +63,26 @@ def _write_folder(folder: Path) -> Any:
     model = MarianMTModel(MarianConfig(**OPUS_MT_EN_FR)).eval()
     model.generation_config.bad_words_ids = [[V - 1]]
     model.save_pretrained(folder)
-    return MarianMTModel.from_pretrained(folder).eval()
+
+
+def open_random(folder: Path) -> Any:
+    """A random opus-mt-en-fr-shaped model written to ``folder`` and opened through our loader
+    (a ``MarianModel``); needs ``transformers``."""
+    from explorer.seq2seq.models.marian import load_marian
+
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        raise RuntimeError("needs transformers, the reference: pip install transformers") from None
+    _write_folder(folder)
+    return load_marian(folder)
+
+
+def source_ids(m: Any) -> list[int]:
+    """A fixed random source of SOURCE_TOKENS ids, end of sentence included."""
+    g = torch.Generator().manual_seed(1)
+    src = torch.randint(4, len(m.src_vocab.pieces), (SOURCE_TOKENS - 1,), generator=g).tolist()
+    return src + [3]
 
 
 def bench_marian(quick: bool) -> dict[str, Any]:
@@ -72,19 +91,15 @@ def bench_marian(quick: bool) -> dict[str, Any]:
     from explorer.seq2seq.models.marian import load_marian
     from explorer.tools.bench import timed
 
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
-        raise RuntimeError("needs transformers, the reference: pip install transformers") from None
     repeat = 1 if quick else 3
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        hf = _write_folder(folder)
+        m = open_random(folder)
+        from transformers import MarianMTModel
+
+        hf = MarianMTModel.from_pretrained(folder).eval()
         load_s = timed(lambda: load_marian(folder))
-        m = load_marian(folder)
-    g = torch.Generator().manual_seed(1)
-    src = torch.randint(4, len(m.src_vocab.pieces), (SOURCE_TOKENS - 1,), generator=g).tolist()
-    src = src + [3]  # end of sentence: 30 source tokens
+    src = source_ids(m)
     hf_src = torch.from_numpy(m.src_vocab.marian_ids[src])[None]  # (1, S)
     new = 30
     rows = []
