@@ -66,10 +66,11 @@ def _show_tab(panel: QtWidgets.QWidget, label: str) -> None:
 def step_redraw(
     model, tok, name: str, rounds: int, source=LONG_SENTENCE, tab: str | None = None
 ) -> dict:
-    """Per step of a decode of the long sentence, two timings: ``scrub`` is ``set_step(t)`` and
-    the event loop run until a pass paints nothing (what the window does when a student scrubs:
-    every view that changed is painted); ``full`` is ``set_step(t)`` plus a forced repaint of the
-    whole panel, static controls included (an upper bound)."""
+    """Per step of a decode of ``source`` (at most 30 steps), on the panel's ``tab`` when given,
+    two timings: ``scrub`` is ``set_step(t)`` and the event loop run until a pass paints nothing
+    (what the window does when a student scrubs: every view that changed is painted); ``full`` is
+    ``set_step(t)`` plus a forced repaint of the whole panel, static controls included (an upper
+    bound)."""
     from explorer.gui.session import Session
     from explorer.gui.state import LoadedModel
     from explorer.gui.step.panel import StepPanel
@@ -80,20 +81,36 @@ def step_redraw(
     entry = LoadedModel(name=name, model=model, tokenizer=tok, config={"arch": model.arch})
     state.add(entry)
     panel = StepPanel(state)
-    panel.resize(1400, 900)
-    panel.show()
-    state.runner.wait_idle()  # the panel's own first decode, which would race the one measured
-    trace = greedy(model, tok, source, max_len=30)
-    panel.show_trace(entry, trace)
-    if tab is not None:
-        _show_tab(panel, tab)
-    app.processEvents()
-    state.runner.wait_idle()
+    try:
+        panel.resize(1400, 900)
+        panel.show()
+        trace = greedy(model, tok, source, max_len=30)
+        panel.show_trace(entry, trace)
+        if tab is not None:
+            _show_tab(panel, tab)
+        app.processEvents()
+        # show_trace set the sentence, which started a decode whose result is dropped: with a
+        # large model it would run beside the measurement
+        state.runner.wait_idle()
+        scrub, full, paints = _scrub_timings(panel, len(trace), rounds)
+    finally:
+        state.runner.wait_idle()  # no worker may outlive the panel
+        _dispose(panel)
+    return {
+        "steps": len(trace),
+        "scrub": summary(scrub),
+        "full": summary(full),
+        "paints": statistics.median(paints),
+    }
+
+
+def _scrub_timings(panel, steps: int, rounds: int) -> tuple[list, list, list]:
+    app = _app()
     counter = _PaintCounter()
     app.installEventFilter(counter)
     scrub, full, paints = [], [], []
     for _ in range(rounds):
-        for t in range(len(trace)):
+        for t in range(steps):
             before = counter.paints
             t0 = time.perf_counter()
             panel.set_step(t)
@@ -104,20 +121,14 @@ def step_redraw(
                     break
             scrub.append((time.perf_counter() - t0) * 1000)
             paints.append(counter.paints - before)
-        for t in range(len(trace)):
+        for t in range(steps):
             t0 = time.perf_counter()
             panel.set_step(t)
             panel.repaint()
             app.processEvents()
             full.append((time.perf_counter() - t0) * 1000)
     app.removeEventFilter(counter)
-    _dispose(panel)
-    return {
-        "steps": len(trace),
-        "scrub": summary(scrub),
-        "full": summary(full),
-        "paints": statistics.median(paints),
-    }
+    return scrub, full, paints
 
 
 def tree_draw(beam: int, steps: int, repeat: int) -> dict:
