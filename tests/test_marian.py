@@ -122,10 +122,10 @@ def test_output_matrix_stored_by_columns_gives_the_same_log_probs(marian):
     """The loader stores the output projection column-major (faster on the CPU); every step's
     log-probabilities equal those of the same model with the row-major matrix, to 1e-5."""
     _, _, _, m = marian
-    W = m.model.tgt_embed.tok.weight if m.model.W_out is None else m.model.W_out.weight
+    W = m.model.output_weight
     assert W.stride() == (1, W.shape[0])  # columns contiguous
     rows = copy.deepcopy(m.model)
-    R = rows.tgt_embed.tok.weight if rows.W_out is None else rows.W_out.weight
+    R = rows.output_weight
     R.data = R.data.contiguous()
     assert R.stride() == (W.shape[1], 1) and torch.equal(R, W)
     for sentence in EN:

@@ -88,7 +88,7 @@ def source_ids(m: Any) -> list[int]:
 
 def _output_rows(model: Any, rows: bool) -> None:
     """The output matrix row-major (as stored before the loader laid it out by columns) or back."""
-    W = model.tgt_embed.tok.weight if model.W_out is None else model.W_out.weight
+    W = model.output_weight
     if rows:
         W.data = W.data.contiguous()
     else:

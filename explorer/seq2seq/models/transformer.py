@@ -333,10 +333,15 @@ class TransformerSeq2Seq(Seq2Seq):
 
     # ---- pieces shared by forward and step -------------------------------------------------
 
+    @property
+    def output_weight(self) -> nn.Parameter:
+        """W (V, d_model) of the output projection: the decoder's embeddings when tied."""
+        return self.tgt_embed.tok.weight if self.W_out is None else self.W_out.weight
+
     def project(self, h: torch.Tensor) -> torch.Tensor:
         """Decoder output (..., d_model) → logits (..., V)."""
         h = self.dec_ln_f(h)
-        W = self.tgt_embed.tok.weight if self.W_out is None else self.W_out.weight
+        W = self.output_weight
         bias = self.b_out
         if self.config.never_pad_bos:  # -inf in the (V,) bias: no pass over every row's logits
             base = bias if bias is not None else h.new_zeros(W.shape[0])
@@ -354,7 +359,7 @@ class TransformerSeq2Seq(Seq2Seq):
         row-major product to float rounding. Embedding lookups of a tied matrix read rows with a
         stride, a negligible cost; saving a checkpoint makes tensors contiguous again.
         """
-        W = self.tgt_embed.tok.weight if self.W_out is None else self.W_out.weight
+        W = self.output_weight
         with torch.no_grad():
             W.data = W.data.t().contiguous().t()
 
