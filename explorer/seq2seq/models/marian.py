@@ -432,7 +432,6 @@ def load_marian(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     model = TransformerSeq2Seq(transformer_config(cfg, src, tgt))
     model.load_state_dict(state, strict=True)
     model.to(device).eval()
-    model.output_columns()  # its 59k-way output projection is most of a decoding step
     return MarianModel(model, tokenizer, src, tgt, cfg, folder)
 
 
