@@ -20,7 +20,12 @@ from explorer.seq2seq.decoding.beam import beam_search
 from explorer.seq2seq.decoding.decode import greedy
 from explorer.seq2seq.models.base import BOS, EOS, PAD
 from explorer.seq2seq.models.marian import MarianError, is_marian_source, load_marian
-from explorer.seq2seq.models.transformer import TransformerConfig, TransformerSeq2Seq
+from explorer.seq2seq.models.transformer import (
+    FEW_ROWS,
+    TransformerConfig,
+    TransformerSeq2Seq,
+    few_rows_logits,
+)
 
 MAX_NEW = 12
 CONFIGS = {
@@ -357,3 +362,43 @@ def test_marian_options_keep_step_equal_to_forward():
             torch.testing.assert_close(out.attention, full.attention[:, t], atol=1e-6, rtol=0)
     assert torch.isinf(full.logits[..., [PAD, BOS]]).all()
     assert torch.isfinite(full.logits[..., EOS:]).all()
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, FEW_ROWS])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_few_rows_logits_equal_linear(rows, with_bias):
+    """Decoding steps compute the output product as (W hᵀ)ᵀ, faster on the CPU for a large W:
+    the same logits as F.linear to 1e-5, -inf entries of the bias kept."""
+    g = torch.Generator().manual_seed(rows)
+    W = torch.randn(3001, 64, generator=g) * 0.1
+    h = torch.randn(rows, 1, 64, generator=g)
+    bias = torch.randn(3001, generator=g).index_fill(0, torch.tensor([0, 2]), float("-inf"))
+    bias = bias if with_bias else None
+    got, ref = few_rows_logits(h, W, bias), F.linear(h, W, bias)
+    assert got.shape == ref.shape == (rows, 1, 3001) and got.is_contiguous()
+    assert torch.equal(torch.isinf(got), torch.isinf(ref))
+    finite = torch.isfinite(ref)
+    torch.testing.assert_close(got[finite], ref[finite], atol=1e-5, rtol=0)
+
+
+def test_a_decoding_step_takes_the_few_rows_product(monkeypatch):
+    """project() takes it without autograd, for at most FEW_ROWS rows and a matrix of at least
+    BIG_OUTPUT numbers; training keeps F.linear."""
+    import explorer.seq2seq.models.transformer as tr
+
+    config = TransformerConfig(src_vocab=20, tgt_vocab=500, d_model=16, heads=2, enc_layers=1,
+                               dec_layers=1, d_ff=24, dropout=0.0, output_bias=True)  # fmt: skip
+    model = TransformerSeq2Seq(config).eval()
+    calls = []
+    monkeypatch.setattr(tr, "few_rows_logits", lambda *a: calls.append(a) or F.linear(*a))
+    h = torch.randn(FEW_ROWS, 16)
+    with torch.no_grad():
+        model.project(h)
+        assert calls == []  # 500 × 16: a small matrix keeps F.linear
+        monkeypatch.setattr(tr, "BIG_OUTPUT", 500 * 16)
+        model.project(h)
+        assert len(calls) == 1
+        model.project(torch.randn(FEW_ROWS + 1, 16))
+        assert len(calls) == 1
+    model.project(h)
+    assert len(calls) == 1
