@@ -118,7 +118,7 @@ def overlapping_labels(root: QWidget) -> list[str]:
 
 
 def known_overlap(line: str, key: str, screen: tuple[int, int], projector: bool) -> bool:
-    """Overlaps in views other branches own, each reported to them: the perplexity plot's log
+    """Overlaps known and left for now: the perplexity plot's log
     axis labels every minor tick (2 … 9); at 1280 × 720 in projector mode
     the training curves stack above the probe map and are too short for their ticks."""
     if key == "train" and ("'exp(loss)'" in line or (projector and screen[1] <= 720)):
@@ -244,7 +244,7 @@ def test_it_opens_on_step_through_with_a_lecture_example_decoded(open_window, qt
 @pytest.mark.xfail(
     strict=True,
     reason="Step-through's alignment view draws every source word however narrow its column: "
-    "with the Compare column open in projector mode they run together (stepview's alignment.py)",
+    "with the Compare column open in projector mode at 1280 × 720 they run together",
 )
 def test_comparing_in_projector_mode_keeps_the_source_words_apart(open_window, qtbot):
     w = open_window((1280, 720))
