@@ -173,3 +173,24 @@ def test_reset_centres_on_the_densest_stretch_of_the_chosen_path():
     # the root midway down a tall tree, then the chosen path near the top
     assert densest_centre(np.array([36.0, 36.0, 0.0, 0.0, 0.0, 1.0]), 10.0) == 0.5
     assert densest_centre(np.array([4.0]), 10.0) == 4.0
+
+
+def test_the_rows_come_before_the_bleu_lines_when_room_is_short(qtbot):
+    from types import SimpleNamespace
+
+    t = NBestTable()
+    qtbot.addWidget(t)
+    hyps = [
+        SimpleNamespace(
+            text=f"hyp {i}", pieces=[], tokens=[1, 2], score=-1.0, normalized_score=-1.0
+        )
+        for i in range(4)
+    ]
+    t.show_result(hyps, None)
+    t.reference.setText("hyp 0")  # four BLEU lines below the table
+    rows = sum(t.table.rowHeight(r) for r in range(4))
+    t.resize(900, t.table.maximumHeight() + 90)  # room for the rows, little for the lines
+    t.show()
+    qtbot.waitExposed(t)
+    QApplication.processEvents()
+    assert t.table.viewport().height() >= rows  # every row whole: the lines take what is left

@@ -274,7 +274,9 @@ class NBestTable(QWidget):
         text.setFrameShape(QFrame.NoFrame)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
-        lay.addWidget(self.table, 1)  # the rows first (up to all of them), the BLEU lines below
+        # the rows first (up to all of them), the BLEU lines in what is left
+        text.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Ignored)
+        lay.addWidget(self.table, 1)
         lay.addWidget(text)
         self.rows: list[tuple[str, str, float, float, int]] = []
         self.bleu: list[BleuDetails | None] = []
