@@ -91,6 +91,11 @@ def drawn_px(item) -> int:
     return min(sizes, default=px(item.font()))
 
 
+def second_row(rect, text: str):
+    """A staggered label ("\nword") is drawn on the second of its two lines: only that line."""
+    return rect.adjusted(0, rect.height() / 2, 0, 0) if text.startswith("\n") else rect
+
+
 def overlapping_labels(root: QWidget) -> list[str]:
     """Every pair of tick labels that pyqtgraph would draw over each other on a visible axis
     inside ``root`` (it always draws the first level of ticks, however crowded)."""
@@ -102,12 +107,16 @@ def overlapping_labels(root: QWidget) -> list[str]:
             continue
         axes = [i for i in view.scene().items() if isinstance(i, pg.AxisItem) and i.isVisible()]
         for axis in axes:
+            if getattr(axis, "rotated", False):  # upright labels: their flat boxes say nothing
+                continue  # (placement.fit_labels keeps them apart, tested in test_step_placement)
             image = QImage(8, 8, QImage.Format.Format_ARGB32)
             painter = QPainter(image)
             painter.setFont(axis.style["tickFont"] or axis.font())
             specs = axis.generateDrawSpecs(painter)
             painter.end()
-            texts = [(rect, text) for rect, _, text in (specs[2] if specs else [])]
+            texts = [
+                (second_row(rect, text), text) for rect, _, text in (specs[2] if specs else [])
+            ]
             for i, (rect, text) in enumerate(texts):
                 for other, other_text in texts[i + 1 :]:
                     if rect.intersects(other):
@@ -243,17 +252,17 @@ def test_it_opens_on_step_through_with_a_lecture_example_decoded(open_window, qt
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Step-through's alignment view draws every source word however narrow its column: "
-    "with the Compare column open in projector mode at 1280 × 720 they run together",
+    reason="with the Compare column open in projector mode at 1280 × 720 the attention bars are "
+    "too short for their value axis: its ticks 0, 0.2 … 1.0 touch",
 )
-def test_comparing_in_projector_mode_keeps_the_source_words_apart(open_window, qtbot):
+def test_comparing_in_projector_mode_keeps_every_label_apart(open_window, qtbot):
     w = open_window((1280, 720))
     w.projector_action.setChecked(True)
     w.apply_theme()
     step = w.set_panel("step")
     step.compare_check.setChecked(True)
     settle(qtbot)
-    assert overlapping_labels(step) == []
+    assert overlapping_labels(step) == [], "\n".join(overlapping_labels(step))
 
 
 def test_a_move_to_another_screen_sizes_the_fonts_for_it(qtbot, tmp_path):
