@@ -201,3 +201,13 @@ def test_row_labels_shrink_to_their_rows_down_to_a_floor():
     assert row_font_scale(30.0, 20.0) == 1.0  # room enough
     assert row_font_scale(15.0, 20.0) == 0.75  # a 20-px line in 15-px rows
     assert row_font_scale(5.0, 20.0) == 0.6  # too short to read smaller
+
+
+def test_a_value_axis_takes_the_smallest_nice_step_whose_labels_stand_a_line_apart():
+    from explorer.gui.step.ticks import value_step
+
+    assert value_step(0, 1, 400, 16) == 0.1  # 12 intervals fit: 0.1 (10 of them)
+    assert value_step(0, 1, 100, 24) == 0.5  # 2 fit (0.2 would need 5)
+    assert value_step(-3, 25, 200, 16) == 5.0  # 6 fit: 28 / 5 = 5.6
+    assert value_step(0, 1, 30, 24) == 1.0  # not even two: the ends only
+    assert value_step(0, 0, 100, 16) == 1.0  # nothing to divide

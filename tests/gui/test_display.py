@@ -250,11 +250,6 @@ def test_it_opens_on_step_through_with_a_lecture_example_decoded(open_window, qt
     assert message == "" or "also opened" in message or current.name in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with the Compare column open in projector mode at 1280 × 720 the attention bars are "
-    "too short for their value axis: its ticks 0, 0.2 … 1.0 touch",
-)
 def test_comparing_in_projector_mode_keeps_every_label_apart(open_window, qtbot):
     w = open_window((1280, 720))
     w.projector_action.setChecked(True)

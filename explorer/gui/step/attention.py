@@ -8,7 +8,7 @@ from PySide6 import QtWidgets
 from explorer.gui.step.common import BAR, Heatmap, make_plot, set_ticks, short, symmetric_levels
 from explorer.gui.step.items import BarsItem
 from explorer.gui.step.readout import marked, marks_note, score_formula, where
-from explorer.gui.step.ticks import set_title
+from explorer.gui.step.ticks import fit_value_axis, set_title
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -121,6 +121,7 @@ class AttentionBarsView(QtWidgets.QWidget):
         if (lo, hi, padding) != self._y_range:
             self._y_range = (lo, hi, padding)
             self.plot.getPlotItem().setYRange(lo, hi, padding=padding)
+            fit_value_axis(self.plot.getPlotItem().getAxis("left"))
 
     def _draw(self) -> None:
         if self.trace is None or self._ctx is None:

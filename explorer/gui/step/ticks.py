@@ -9,6 +9,7 @@ sentence under a narrow matrix.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 
 import shiboken6
@@ -162,3 +163,42 @@ def set_axis_label(item: pg.PlotItem, side: str, text: str) -> None:
     escaped = html.escape(text)
     if axis.labelText != escaped:
         axis.setLabel(escaped)
+
+
+NICE_STEPS = (1.0, 2.0, 2.5, 5.0)  # a value axis's spacing: one of these times a power of ten
+
+
+def value_step(lo: float, hi: float, pixels: float, line: float) -> float:
+    """The smallest nice spacing of a value axis from ``lo`` to ``hi`` drawn ``pixels`` long whose
+    labels, ``line`` pixels tall, stand a line apart."""
+    span = hi - lo
+    if not (span > 0 and pixels > 0 and line > 0):
+        return 1.0
+    most = max(1, int(pixels // (2 * line)))  # intervals that fit: a label and a gap each
+    exp = math.floor(math.log10(span / most))
+    for power in (exp, exp + 1, exp + 2):
+        for nice in NICE_STEPS:
+            step = nice * 10.0**power
+            if span / step <= most:
+                return step
+    return span
+
+
+def fit_value_axis(axis: pg.AxisItem) -> None:
+    """A vertical value axis's tick spacing from its height and font, so its labels never touch
+    (pyqtgraph always draws its first tick level, however crowded); again on every resize."""
+    view = axis.linkedView()
+    if view is None:
+        return
+    lo, hi = view.viewRange()[1]
+    line = QtGui.QFontMetricsF(axis.style.get("tickFont") or axis.font()).height()
+    step = value_step(lo, hi, view.height(), line)
+    if getattr(axis, "value_step", None) != step:
+        axis.value_step = step
+        axis.setTickSpacing(major=step, minor=step / 2)
+    if not getattr(axis, "follows_height", False):
+        axis.follows_height = True
+        refit = lambda *_: fit_value_axis(axis) if shiboken6.isValid(axis) else None  # noqa: E731
+        view.sigResized.connect(refit)
+        view.sigYRangeChanged.connect(refit)
+        theme.signals().changed.connect(lambda *_: QtCore.QTimer.singleShot(0, refit))
