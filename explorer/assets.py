@@ -88,3 +88,19 @@ def checkpoint_path(spec: str | Path) -> Path:
     if not path.exists() and str(spec) in BUNDLED:
         return models_dir() / f"{spec}{CHECKPOINT_SUFFIX}"
     return path
+
+
+def shipped_lessons() -> list[str]:
+    """The names of the lessons shipped with the application (``lecture``, …)."""
+    folder = resources_dir() / "lessons"
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def lesson_path(spec: str | Path) -> Path:
+    """A lesson named on the command line: a file, or the name of a shipped lesson
+    (``lecture``). A file of that name wins; anything else is returned as a path (reading it
+    says it is missing)."""
+    path = Path(spec)
+    if not path.exists() and str(spec) in shipped_lessons():
+        return resources_dir() / "lessons" / f"{spec}.json"
+    return path

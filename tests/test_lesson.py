@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,14 @@ def test_the_shipped_lecture_follows_the_lectures_story():
     assert (beam.model, beam.sentence) == ("classroom-none", "her rabbit sometimes follows her")
     assert all(s.note for s in lesson.scenes)
     assert all(s.path.parent == assets.models_dir() for s in lesson.scenes)
+
+
+def test_a_shipped_lesson_opens_by_name_and_a_file_of_that_name_wins(tmp_path, monkeypatch):
+    assert "lecture" in assets.shipped_lessons()
+    shipped = assets.lesson_path("lecture")
+    assert shipped == assets.resources_dir() / "lessons" / "lecture.json" and shipped.is_file()
+    assert load_lesson(shipped).scenes  # it reads
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lecture").write_text("{}")
+    assert assets.lesson_path("lecture") == Path("lecture")  # the file in the working folder
+    assert assets.lesson_path("no-such") == Path("no-such")  # left for the reader to refuse

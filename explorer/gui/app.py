@@ -47,7 +47,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="with --screenshot --panel train: train the preset, grab the panel paused at the "
         "evaluation of step N (0: before training, -N: stopped there)",
     )
-    p.add_argument("--lesson", metavar="FILE", help="open this lesson file (Page Down: next scene)")
+    p.add_argument(
+        "--lesson",
+        metavar="FILE",
+        help="open this lesson file, or a shipped lesson by name: lecture (Page Down: next scene)",
+    )
     p.add_argument(
         "--scene", type=int, default=1, metavar="N", help="with --lesson: start at scene N"
     )

@@ -316,10 +316,11 @@ class LessonController(QObject):
     # -- replaying -------------------------------------------------------------------------------
     def open(self, path: str | Path, start: int = 0) -> None:
         """Read and check the lesson (checksums included) in a worker, then show scene ``start``."""
+        from explorer.assets import lesson_path
         from explorer.seq2seq.lesson import load_lesson
 
         runner().run(
-            "lesson", load_lesson, Path(path),
+            "lesson", load_lesson, lesson_path(path),
             returned=lambda lesson: self.player.open(lesson, start),
             errored=lambda e: self.window.show_error(str(e)),
         )  # fmt: skip
