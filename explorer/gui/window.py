@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self._screen = screen
         self._follows_screen = False
+        self._maximise_on_show = False  # a first start fills the screen it is shown on
         self.state = state or Session()
         self.settings = settings or QSettings("attention-explorer", "attention-explorer")
         self.error_dialogs = error_dialogs
@@ -173,8 +174,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:  # a first start takes the whole screen: a classroom's projector, say
             self.resize(*self.screen_size())
-            if self._screen is None:  # on a given screen size, that size is the whole screen
-                self.setWindowState(Qt.WindowState.WindowMaximized)
+            self._maximise_on_show = True  # unless a screen size is given before (showEvent)
         if projector is None:
             projector = s.value("projector", False, bool)
         self.projector_action.setChecked(bool(projector))
@@ -554,6 +554,9 @@ class MainWindow(QMainWindow):
         """Once shown, a move to another screen (a laptop's window dragged to the projector)
         sizes the fonts for that screen."""
         super().showEvent(event)
+        if self._maximise_on_show and self._screen is None:  # on a given screen size, that
+            self.setWindowState(Qt.WindowState.WindowMaximized)  # size is the whole screen
+        self._maximise_on_show = False
         handle = self.windowHandle()
         if handle is not None and not self._follows_screen:
             handle.screenChanged.connect(self._screen_changed)

@@ -273,3 +273,16 @@ def test_a_move_to_another_screen_sizes_the_fonts_for_it(qtbot, tmp_path):
     assert theme.signals().metrics == here
     assert px(QApplication.instance().font()) == here.body_px
     w.shutdown()
+
+
+def test_a_given_screen_size_is_the_window_size_on_a_first_start(qtbot, tmp_path):
+    """A first start maximises the window on the real screen; a screenshot's --size wins."""
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, models_dir=None, error_dialogs=False)
+    qtbot.addWidget(w)
+    w.set_screen((1280, 720))
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.wait(200)  # a maximised state would have been applied by now
+    assert not w.isMaximized() and (w.width(), w.height()) == (1280, 720)
+    w.shutdown()
