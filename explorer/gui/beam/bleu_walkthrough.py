@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.gui.widgets import theme
 from explorer.seq2seq.bleu_steps import (
     DECK,
     LECTURE_EXAMPLE,
@@ -43,13 +44,9 @@ def _text_box() -> QPlainTextEdit:
     box = QPlainTextEdit()
     box.setReadOnly(True)
     box.setLineWrapMode(QPlainTextEdit.WidgetWidth)
-    font = QFontDatabase.systemFont(QFontDatabase.FixedFont)
-    app = QApplication.font()  # as large as the window's text (projector mode's included)
-    if app.pixelSize() > 0:
-        font.setPixelSize(app.pixelSize())
-    else:
-        font.setPointSizeF(app.pointSizeF())
-    box.setFont(font)
+    fixed = QFontDatabase.systemFont(QFontDatabase.FixedFont)
+    # as large as the window's text (projector mode's included)
+    box.setFont(theme.scaled_font(fixed, size_of=QApplication.font()))
     return box
 
 

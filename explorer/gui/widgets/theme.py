@@ -261,14 +261,15 @@ def _sizes(scale: float | None) -> Metrics:
     return Metrics(m.screen, m.projector, body, body, round(body * TITLE_PT / PLOT_LABEL_PT))
 
 
-def scaled_font(font: QFont, factor: float = 1.0) -> QFont:
-    """A copy of ``font`` ``factor`` times as large, in the unit it was set in (the window's
-    fonts are set in pixels, from the screen; a font set in points stays in points)."""
-    f = QFont(font)
-    if f.pixelSize() > 0:
-        f.setPixelSize(max(1, round(f.pixelSize() * factor)))
+def scaled_font(font: QFont, factor: float = 1.0, size_of: QFont | None = None) -> QFont:
+    """A copy of ``font`` ``factor`` times as large as ``size_of`` (by default ``font`` itself),
+    in the unit that was set in (the window's fonts are set in pixels, from the screen; a font
+    set in points stays in points)."""
+    f, like = QFont(font), font if size_of is None else size_of
+    if like.pixelSize() > 0:
+        f.setPixelSize(max(1, round(like.pixelSize() * factor)))
     else:
-        f.setPointSizeF(f.pointSizeF() * factor)
+        f.setPointSizeF(like.pointSizeF() * factor)
     return f
 
 
