@@ -192,7 +192,7 @@ class BeamPanel(QWidget):
         vertical = QSplitter(Qt.Vertical)
         vertical.addWidget(top)
         vertical.addWidget(self.tabs)
-        vertical.setSizes([620, 260])
+        vertical.setSizes([560, 320])  # at 720 px high the n-best rows (and greedy) still show
         vertical.setStretchFactor(0, 3)  # the tree gets most of a taller window
         vertical.setStretchFactor(1, 1)
         page = QWidget()
