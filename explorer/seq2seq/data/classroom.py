@@ -34,11 +34,10 @@ from explorer.seq2seq.data.classroom_grammar import (
     _valid,
     load_grammar,
     normalize,
-    parse,
     participle,
     realise,
-    translate,
 )
+from explorer.seq2seq.data.classroom_parse import parse, translate
 
 __all__ = [
     "DEFAULT_SIZE", "DEFAULT_TOY_SIZE", "EXAMPLES", "RESOURCES", "Alignment", "ClassroomError",
