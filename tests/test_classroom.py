@@ -16,7 +16,7 @@ from explorer.seq2seq.data.classroom import (
 from explorer.seq2seq.data.corpus import load_corpus
 
 # sha256 of classroom.tsv + classroom.align for generate(30000, seed=0): the corpus must not drift
-CORPUS_SHA256 = "62014d2bf25821362505686da532611ab3555a0ae310862780d41b5f252e72fd"
+CORPUS_SHA256 = "29a8ee6b6c62020a0f69e8c3d382c01ed2d4475a1e139496e2558fd41733484d"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def fr(english: str) -> str:
 
 
 def test_lecture_examples_are_translated_exactly():
-    assert len(EXAMPLES) == 7
+    assert len(EXAMPLES) == 10
     for english, french in EXAMPLES:
         assert fr(english) == french
 
@@ -116,10 +116,25 @@ def test_gold_alignments_by_hand():
         ("he laughed because she fell", "il a ri parce qu'elle est tombée"),
         ("we played last night", "nous avons joué hier soir"),
         ("the child plays every day", "l'enfant joue tous les jours"),
+        # there is / there are, with the number of the noun
+        ("There is a cat at the station", "il y a un chat à la gare"),
+        ("there are two dogs in the garden", "il y a deux chiens dans le jardin"),
+        ("there was a white mouse that i saw", "il y avait une souris blanche que j'ai vue"),
+        ("there is two dogs", None),
+        # the weather: impersonal "it", it's for it is, the idiom as a whole
+        ("It's raining cats and dogs", "il pleut des cordes"),
+        ("it is raining today", "il pleut aujourd'hui"),
+        ("it was snowing yesterday and the cat slept", "il neigeait hier et le chat a dormi"),
+        ("it was snowing cats and dogs", None),
+        # greetings stand alone, with an addressee or nobody
+        ("Hello world", "bonjour le monde"),
+        ("goodbye everyone", "au revoir tout le monde"),
+        ("good night my small cats", "bonne nuit mes petits chats"),
+        ("hello world and the cat sleeps", None),
     ],
 )
 def test_phenomena(english, french):
-    if french is None:  # "it" is only an object pronoun
+    if french is None:  # "it" is only an object pronoun or the weather's; agreement; no idiom
         with pytest.raises(ClassroomError, match="not a sentence"):
             translate(english)
     else:
@@ -156,12 +171,7 @@ def test_default_corpus_is_unchanged(corpus):
     digest.update("".join(f"{s}\t{t}\n" for s, t in pairs).encode())
     digest.update("".join(" ".join(f"{i}-{j}" for i, j in a) + "\n" for a in alignments).encode())
     assert digest.hexdigest() == CORPUS_SHA256
-    assert pairs[1] == (
-        "my child that saw the white wall behind this bridge runs next to the child under their "
-        "pretty black windows",
-        "mon enfant qui a vu le mur blanc derrière ce pont court à côté de l'enfant sous leurs "
-        "jolies fenêtres noires",
-    )
+    assert pairs[1] == ("he fell on her world", "il est tombé sur son monde")
 
 
 def test_generate_is_cached_and_returns_fresh_lists(corpus):
@@ -230,8 +240,14 @@ def test_corpus_shows_every_phenomenon(corpus):
         assert french[word] > 0, word
     for word in ["that", "and", "because", "not", "twenty", "yesterday"]:
         assert english[word] > 100, word
-    for phrase in ["je le vois", "les a vus", "que j'ai vu", " t'aime", "le chat noir"]:
+    for phrase in ["le vois", "les a vus", "que j'ai vu", " t'aime", "le chat noir"]:
         assert any(phrase in t for _, t in pairs), phrase
+    # the lecture decks' kinds of sentence: there is …, the weather and its idiom, greetings
+    for phrase in ["il y a un", "il y avait des", "à la gare", "il pleut des cordes", "il neigeait"]:
+        assert any(phrase in t for _, t in pairs), phrase
+    for start in ["bonjour le monde", "au revoir tout le monde", "bonne nuit mes"]:
+        assert any(t.startswith(start) for _, t in pairs), start
+    assert english["it's"] > 100 and english["there"] > 1000
 
 
 # ----------------------------------------------------------------------------- toy tasks and files

@@ -27,8 +27,11 @@ from explorer.seq2seq.data.classroom_grammar import (
     Clause,
     Coord,
     Grammar,
+    Greeting,
     Pron,
     Sentence,
+    There,
+    Weather,
     _finish,
     _Realiser,
     _valid,
@@ -56,6 +59,9 @@ EXAMPLES: list[tuple[str, str]] = [
     ("i saw the red house", "j'ai vu la maison rouge"),
     ("i love you", "je t'aime"),
     ("the black cat that i saw yesterday sat", "le chat noir que j'ai vu hier s'est assis"),
+    ("there is a cat at the station", "il y a un chat à la gare"),
+    ("it's raining cats and dogs", "il pleut des cordes"),
+    ("hello world", "bonjour le monde"),
 ]
 
 Pair = tuple[str, str]
@@ -100,6 +106,8 @@ class _Sampler:
         self.freq, self.manner, self.conjs = list(g.freq), list(g.manner), list(g.conjs)
         self.subj_prons, self.obj_prons = list(g.subj_prons), list(g.obj_prons)
         self.subj_agr = {w: g.pron_agr(e) for w, e in g.subj_prons.items()}
+        self.weather, self.greetings = list(g.weather), list(g.greetings)
+        self.addressees, self.possessives = list(g.addressees), ["my", "our", "your"]
 
     def chance(self, key: str) -> bool:
         return self.random() < self.p[key]
@@ -162,10 +170,7 @@ class _Sampler:
         freq = None
         if not neg and rnd() < p["frequency_adverb"]:
             freq = self.freq[int(rnd() * len(self.freq))]
-        time = None
-        if rnd() < p["time_adverb"]:
-            times = self.times[past]
-            time = times[int(rnd() * len(times))]
+        time = self.time(past)
         if copula:
             pred = self.pick(self.adjs["after", kind] or self.adjs["before", kind])
             return Clause(subj, "be", past, neg, freq, pred=pred, time=time)
@@ -176,16 +181,47 @@ class _Sampler:
         manner = None
         if rnd() < p["manner_adverb"]:
             manner = self.manner[int(rnd() * len(self.manner))]
+        pps = self.pps(v.get("motion", False))
+        return Clause(subj, v["en"][0], past, neg, freq, obj, gap == "obj", None, manner, pps, time)
+
+    def time(self, past: bool) -> str | None:
+        if self.random() < self.p["time_adverb"]:
+            return self.pick(self.times[past])
+        return None
+
+    def pps(self, motion: bool) -> tuple[PP, ...]:
+        rnd, p = self.random, self.p
         pps: list[PP] = []
-        preps = self.preps[v.get("motion", False)]
+        preps = self.preps[motion]
         while len(pps) < 2 and rnd() < (
             p["second_prepositional_phrase"] if pps else p["prepositional_phrase"]
         ):
             prep = preps[int(rnd() * len(preps))]
             pps.append(PP(prep["en"], self.np(prep["objects"], False)))
-        return Clause(
-            subj, v["en"][0], past, neg, freq, obj, gap == "obj", None, manner, tuple(pps), time
-        )
+        return tuple(pps)
+
+    def unit(self) -> Clause | There | Weather:
+        """A clause, an existential (there is …) or a weather clause (it is raining …)."""
+        if self.chance("existential"):
+            past = self.chance("past")
+            return There(self.np(self.kinds, True), past, self.pps(False), self.time(past))
+        if self.chance("weather"):
+            verb = self.pick(self.weather)
+            past = self.chance("past")
+            contracted = not past and self.chance("contracted")
+            idiom = "idiom" in self.g.weather[verb] and self.chance("weather_idiom")
+            return Weather(verb, past, contracted, idiom, self.time(past))
+        return self.clause()
+
+    def greeting(self) -> Greeting:
+        """hello, and maybe whom to: an addressee of the lexicon or my/our/your + a noun."""
+        word = self.pick(self.greetings)
+        if not self.chance("addressee"):
+            return Greeting(word)
+        if self.random() < 0.5:
+            return Greeting(word, self.pick(self.addressees))
+        det = self.pick(self.possessives)
+        return Greeting(word, NP(det, self.pick(self.noun_list(ANIMATE)), self.chance("plural")))
 
     def object(self, subj, v: dict, rel_ok: bool) -> NP | Pron:
         if self.chance("pronoun_object"):
@@ -198,13 +234,18 @@ class _Sampler:
         """Clauses joined by conjunctions until the English has lo..hi words; a clause that
         overshoots is dropped and drawn again, each clause is realised once."""
         real, toks, n_clauses, misses = _Realiser(self.g), [], 0, 0
+        if self.chance("greeting"):  # a sentence of its own
+            toks = real.greeting(self.greeting())
+            if lo <= len(real.en) <= hi:
+                return _finish(real, toks)
+            real, toks = _Realiser(self.g), []
         while len(real.en) < lo:
             mark = len(real.en)
             piece = []
             if n_clauses:
                 conj = self.pick(self.conjs)
                 piece = real.phrase(conj, self.g.conjs[conj]["fr"])
-            piece += real.clause(self.clause())
+            piece += real.unit(self.unit())
             if len(real.en) > hi:
                 del real.en[mark:]
                 misses += 1

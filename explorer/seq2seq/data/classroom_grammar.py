@@ -3,15 +3,17 @@
 A small grammar (lexicon and rules in ``resources/classroom/*.json``) generates English parse
 trees; both languages are realised from the same tree, so every pair comes with its alignment:
 pairs of (English word index, French word index) over whitespace-split words, 0-based, written
-in Pharaoh style ("0-0 1-2 2-1"). ``translate`` parses an English sentence of the grammar and
-realises its French, so the corpus and the lecture examples agree by construction.
+in Pharaoh style ("0-0 1-2 2-1"). ``classroom_parse.translate`` parses an English sentence of the
+grammar and realises its French, so the corpus and the lecture examples agree by construction.
 
 What the French side shows: adjectives after the noun (le chat noir) except a few that stay before
 (le petit chat); gender and number agreement of determiners, adjectives, verbs and participles;
 passé composé (sat → s'est assis, saw → ai vu) and negation (does not sleep → ne dort pas);
 object pronouns before the verb (i see it → je le vois, i love you → je t'aime, she saw them →
-elle les a vus); elision and contraction (l'oiseau, j'ai, au jardin, près du pont); numbers; and
-relative clauses (le chat noir que j'ai vu hier s'est assis).
+elle les a vus); elision and contraction (l'oiseau, j'ai, au jardin, près du pont); numbers;
+relative clauses (le chat noir que j'ai vu hier s'est assis); there is → il y a (il y a un chat à
+la gare); the weather's impersonal "it" and an idiom taken as a whole (it's raining cats and dogs
+→ il pleut des cordes); and greetings standing alone (hello world → bonjour le monde).
 
 Fixed choices: "you" is tu/te, "they" is ils, "it" as an object is le; je/tu/nous count as
 masculine; a participle with avoir agrees with a direct object placed before it (object pronoun,
@@ -106,8 +108,40 @@ class Clause:
 
 
 @dataclass(slots=True)
+class There:
+    """there is/are NP [PP…] [time] → il y a NP …; there was/were → il y avait."""
+
+    np: NP
+    past: bool = False
+    pps: tuple[PP, ...] = ()
+    time: str | None = None
+
+
+@dataclass(slots=True)
+class Weather:
+    """it is/was raining [cats and dogs] [time] → il pleut/pleuvait [des cordes] …; it's = it is."""
+
+    verb: str  # the English -ing form, as in the lexicon's "weather"
+    past: bool = False
+    contracted: bool = False
+    idiom: bool = False
+    time: str | None = None
+
+
+@dataclass(slots=True)
+class Greeting:
+    """hello [world | everyone | my friend …] → bonjour [le monde | tout le monde | mon ami …]."""
+
+    word: str
+    to: NP | str | None = None  # an NP, an addressee of the lexicon, or nobody
+
+
+Unit = Clause | There | Weather | Greeting
+
+
+@dataclass(slots=True)
 class Sentence:
-    clauses: tuple[Clause, ...]
+    clauses: tuple[Unit, ...]  # a Greeting only ever stands alone
     conjs: tuple[str, ...] = field(default=())
 
 
@@ -133,6 +167,9 @@ class Grammar:
         self.manner = {a["en"]: a for a in adverbs["manner"]}
         self.time = {a["en"]: a for a in adverbs["time"]}
         self.numbers, self.numbers_fr = lexicon["numbers"], lexicon["numbers_fr"]
+        self.weather = {w["en"]: w for w in lexicon["weather"]}
+        self.greetings = {w["en"]: w for w in lexicon["greetings"]}
+        self.addressees = {w["en"]: w for w in lexicon["addressees"]}
         self.dets = rules["determiners"]
         # tables for realising: agreement of (noun, plural); French determiner forms by English
         # determiner or number ("one" takes the forms of "a", the others are invariable)
@@ -160,6 +197,9 @@ class Grammar:
                 *self.time, *self.numbers, *self.dets, *self.subj_prons, *self.obj_prons,
                 *self.preps, *self.conjs, *rules["be_en"]["present"], *rules["be_en"]["past"],
                 *rules["do_en"]["present"], *rules["do_en"]["past"], "not", "that", "an",
+                *self.greetings, *self.addressees, *self.weather,
+                *(w["idiom"]["en"] for w in self.weather.values() if "idiom" in w),
+                rules["existential"]["en"], *rules["impersonal"].values(),
             )
             for w in phrase.split()
         }  # fmt: skip
@@ -311,22 +351,65 @@ class _Realiser:
             )
         return subj + vg + obj + pred + manner + adjuncts
 
-    def adjuncts(self, c: Clause) -> list[Tok]:
+    def adjuncts(self, c: Clause | There) -> list[Tok]:
         """The clause's prepositional phrases, then its time phrase."""
         out: list[Tok] = []
         for pp in c.pps:
             out += self.phrase(pp.prep, self.g.preps[pp.prep]["fr"])
             out += self.np(pp.np)[0]
-        if c.time:
-            t = self.g.time[c.time]
-            out += self.phrase(c.time, t["fr"], t.get("links"))
-        return out
+        return out + self.time(c.time)
+
+    def time(self, time: str | None) -> list[Tok]:
+        if not time:
+            return []
+        t = self.g.time[time]
+        return self.phrase(time, t["fr"], t.get("links"))
+
+    def there(self, c: There) -> list[Tok]:
+        ex = self.g.rules["existential"]
+        there = self.w(ex["en"])
+        agr = self.g.np_agr(c.np)
+        be = self.w(self.g.rules["be_en"]["past" if c.past else "present"][agr.person])
+        toks = [(f, there) for f in ex["fr"].split()] + [(ex["verb"][c.past], be)]
+        return toks + self.np(c.np)[0] + self.adjuncts(c)
+
+    def weather(self, c: Weather) -> list[Tok]:
+        it = self.g.rules["impersonal"]
+        if c.contracted:  # it's: one English word for il and the finite verb
+            subj = be = self.w(it["contracted"])
+        else:
+            subj = self.w(it["en"])
+            be = self.w(self.g.rules["be_en"]["past" if c.past else "present"][2])
+        entry = self.g.weather[c.verb]
+        toks = [(it["fr"], subj), (entry["fr"][c.past], tuple(sorted({*be, *self.w(c.verb)})))]
+        if c.idiom:
+            toks += self.phrase(entry["idiom"]["en"], entry["idiom"]["fr"])
+        return toks + self.time(c.time)
+
+    def greeting(self, c: Greeting) -> list[Tok]:
+        hello = self.g.greetings[c.word]
+        toks = self.phrase(c.word, hello["fr"], hello.get("links"))
+        if isinstance(c.to, NP):
+            toks += self.np(c.to)[0]
+        elif c.to:
+            to = self.g.addressees[c.to]
+            toks += self.phrase(c.to, to["fr"], to.get("links"))
+        return toks
+
+    def unit(self, c: Unit) -> list[Tok]:
+        if isinstance(c, There):
+            return self.there(c)
+        if isinstance(c, Weather):
+            return self.weather(c)
+        if isinstance(c, Greeting):
+            return self.greeting(c)
+        return self.clause(c)
 
     def sentence(self, s: Sentence) -> list[Tok]:
-        toks = self.clause(s.clauses[0])
+        toks = self.unit(s.clauses[0])
         for conj, c in zip(s.conjs, s.clauses[1:], strict=True):
             toks += self.phrase(conj, self.g.conjs[conj]["fr"])
-            toks += self.clause(c)
+            toks += self.unit(c)
         return toks
 
 

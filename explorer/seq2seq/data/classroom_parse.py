@@ -19,8 +19,12 @@ from explorer.seq2seq.data.classroom_grammar import (
     Clause,
     Coord,
     Grammar,
+    Greeting,
     Pron,
     Sentence,
+    There,
+    Unit,
+    Weather,
     _valid,
     load_grammar,
     normalize,
@@ -53,8 +57,54 @@ class _Parser:
                 for c, j in self.clause(i + 1):
                     yield from more([*clauses, c], [*conjs, self.t[i]], j)
 
+        for c, j in self.greeting(0):
+            if j == len(self.t):
+                yield Sentence((c,))
         for c, j in self.clause(0):
             yield from more([c], [], j)
+
+    def greeting(self, i: int) -> Iterator[tuple[Greeting, int]]:
+        for word, j in self.multi(i, self.g.greetings):
+            yield Greeting(word), j
+            for to, k in self.multi(j, self.g.addressees):
+                yield Greeting(word, to), k
+            for np, k in self.np(j, rel_ok=False):
+                yield Greeting(word, np), k
+
+    def there(self, i: int, rel_ok: bool) -> Iterator[tuple[There, int]]:
+        g, be = self.g, self.g.rules["be_en"]
+        if self.at(i) != g.rules["existential"]["en"]:
+            return
+        for np, j in self.np(i + 2, rel_ok):
+            for past in (False, True):
+                if self.at(i + 1) == be["past" if past else "present"][g.np_agr(np).person]:
+                    for pps, k in self.pps(j, False, 2):
+                        yield There(np, past, pps), k
+                        yield from ((There(np, past, pps, t), m) for t, m in self.multi(k, g.time))
+
+    def weather(self, i: int) -> Iterator[tuple[Weather, int]]:
+        g, it, be = self.g, self.g.rules["impersonal"], self.g.rules["be_en"]
+        if self.at(i) == it["contracted"]:
+            forms = [(False, True, i + 1)]
+        elif self.at(i) == it["en"]:
+            forms = [
+                (past, False, i + 2)
+                for past in (False, True)
+                if self.at(i + 1) == be["past" if past else "present"][2]
+            ]
+        else:
+            return
+        for past, contracted, j in forms:
+            entry = g.weather.get(self.at(j))
+            if entry is None:
+                continue
+            ends = [(False, j + 1)]
+            if "idiom" in entry:
+                ends += [(True, k) for _, k in self.multi(j + 1, [entry["idiom"]["en"]])]
+            for idiom, k in ends:
+                c = Weather(entry["en"], past, contracted, idiom)
+                yield c, k
+                yield from ((replace(c, time=t), m) for t, m in self.multi(k, g.time))
 
     def np(self, i: int, rel_ok: bool) -> Iterator[tuple[NP, int]]:
         g, det = self.g, self.at(i)
@@ -91,7 +141,10 @@ class _Parser:
         for np, j in self.np(i, rel_ok):
             yield np, g.np_agr(np), j
 
-    def clause(self, i, gap=None, gap_agr=None, rel_ok=True) -> Iterator[tuple[Clause, int]]:
+    def clause(self, i, gap=None, gap_agr=None, rel_ok=True) -> Iterator[tuple[Unit, int]]:
+        if gap is None:
+            yield from self.there(i, rel_ok)
+            yield from self.weather(i)
         subjects = [(None, gap_agr, i)] if gap == "subj" else self.subjects(i, rel_ok)
         for subj, agr, j in subjects:
             for head, k in self.verb_group(subj, agr, j):

@@ -4,7 +4,7 @@ The one input policy of the command line and the GUI alike::
 
     source = prepare_source(tokenizer, text, source_limit(model), corpus=checkpoint.corpus)
     if source.notice: show(source.notice)       # "source truncated: kept 62 of 1,204 tokens"
-    if source.outside: show(source.outside)     # "never seen in training: there, station"
+    if source.outside: show(source.outside)     # "never seen in training: airport"
     trace = greedy(model, tokenizer, source)    # or: ids, notice = prepare_source(...)
 
 Control characters (NUL included) become spaces: sentencepiece and the display never see them.
@@ -83,8 +83,8 @@ class PreparedSource(Source):
 
     @property
     def outside(self) -> str | None:
-        """One line on what lies outside the model's world ("never seen in training: there,
-        station; became <unk>: pizza"), or None."""
+        """One line on what lies outside the model's world ("never seen in training: zebra,
+        airport; became <unk>: pizza"), or None."""
         return outside_notice(self.unseen, self.unknown)
 
     def __iter__(self) -> Iterator:
