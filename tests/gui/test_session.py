@@ -120,16 +120,16 @@ def test_words_outside_the_models_world_are_said_in_the_status_bar(qapp, qtbot, 
 
     base = tiny_models.bahdanau
     words = words_record(tiny_models.pairs, base.corpus)
-    assert "the" in words["words"].split() and "station" not in words["words"].split()
+    assert "the" in words["words"].split() and "airport" not in words["words"].split()
     entry = replace(base, name="tiny bahdanau with its words", corpus={**base.corpus, **words})
     s = Session(run=Runner())
     said = []
     s.status.connect(said.append)
     s.add(entry)
     s.want("trace")
-    s.set_sentence("The cat sat at the station!")
+    s.set_sentence("The cat sat near the airport!")
     qtbot.waitUntil(lambda: s.trace is not None, timeout=30_000)
     qtbot.waitUntil(lambda: any("never seen in training" in line for line in said), timeout=5_000)
     line = next(line for line in said if "never seen in training" in line)
-    assert "station" in line and " the" not in line.split(":", 1)[1]
+    assert "airport" in line and " the" not in line.split(":", 1)[1]
     assert s.runner.wait_idle(30_000)
