@@ -44,7 +44,7 @@ def _rnn(arch: str, steps: int, decay_every: int) -> dict:
 PRESETS: dict[str, dict] = {
     "classroom-none": _rnn("none", steps=1200, decay_every=400),
     "classroom-bahdanau": _rnn("bahdanau", steps=1500, decay_every=500),
-    "classroom-luong": _rnn("luong-general", steps=1000, decay_every=350),
+    "classroom-luong": _rnn("luong-general", steps=1300, decay_every=450),
     "classroom-luong-dot": _rnn("luong-dot", steps=1500, decay_every=500),
     "classroom-transformer": {
         **_CLASSROOM,
