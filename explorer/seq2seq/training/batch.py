@@ -18,9 +18,10 @@ def scheduled_logits(
     model: Seq2Seq, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, ratio: float
 ) -> torch.Tensor:
     """(B, T, V) logits where each step's input is the gold token with probability ``ratio`` and
-    otherwise the model's own previous prediction (scheduled sampling, Bengio et al. 2015)."""
+    otherwise the model's own previous prediction (scheduled sampling, Bengio et al. 2015).
+    Teacher forcing alone (``ratio`` 1) takes ``model.logits``, which forms no attention weights."""
     if ratio >= 1.0:
-        return model(src, lengths, tgt_in).logits
+        return model.logits(src, lengths, tgt_in)
     memory = model.encode(src, lengths)
     state = model.start(memory)
     y = tgt_in[:, 0]
