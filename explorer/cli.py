@@ -121,6 +121,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tf-ratio", type=float)
     g.add_argument("--eval-every", type=int)
     g.add_argument("--checkpoint-every", type=int)
+    g.add_argument(
+        "--average-last",
+        type=int,
+        metavar="N",
+        help="save the mean of the last N evaluations' weights",
+    )
     g.add_argument("--seed", type=int)
     g.add_argument("--threads", type=int)
     g.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")

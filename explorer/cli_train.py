@@ -53,6 +53,7 @@ def train_options_from_args(args: argparse.Namespace):
         "tf_ratio",
         "eval_every",
         "checkpoint_every",
+        "average_last",
         "seed",
         "threads",
         "max_minutes",
