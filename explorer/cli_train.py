@@ -44,6 +44,7 @@ def train_options_from_args(args: argparse.Namespace):
         "spm_type",
         "joint_vocab",
         "batch_size",
+        "batch_tokens",
         "lr",
         "schedule",
         "warmup",

@@ -120,6 +120,7 @@ _CHECKS = {
     "epochs": _number(0, 1e6, low_open=True, optional=True),
     "max_minutes": _number(0, 1e7, low_open=True, optional=True),
     "batch_size": _whole(1, 1 << 20),
+    "batch_tokens": _whole(1, 1 << 24, optional=True),
     "lr": _number(0, MAX_LR, low_open=True),
     "schedule": _one_of("constant", "step", "noam"),
     "decay_every": _whole(1, _BIG),
@@ -161,7 +162,8 @@ class TrainOptions:
     steps: int | None = 3000
     epochs: float | None = None
     max_minutes: float | None = None  # a time budget: the run ends at the first batch past it
-    batch_size: int = 64
+    batch_size: int = 64  # sentences in a batch, at most
+    batch_tokens: int | None = None  # padded tokens in a batch, at most (None: no limit)
     lr: float = 3e-3
     schedule: str = "step"  # constant | step | noam
     decay_every: int = 1000  # step schedule: multiply lr by decay_factor every N steps

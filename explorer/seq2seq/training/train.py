@@ -30,6 +30,8 @@ from explorer.seq2seq.training.averaging import WeightAverage, use_average
 from explorer.seq2seq.training.batch import (
     Batch,
     Scheduled,
+    batches_per_epoch,
+    epoch_batches,
     make_batch,
     scheduled_logits,
     share_of_loss,
@@ -252,20 +254,14 @@ class Trainer:
     def _total_steps(self) -> int:
         o = self.options
         if o.epochs is not None:
-            per_epoch = math.ceil(len(self.train_src) / o.batch_size)
-            return max(1, int(round(o.epochs * per_epoch)))
+            return max(1, int(round(o.epochs * self._per_epoch())))
         return max(1, int(o.steps or 1))
 
-    def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        from explorer.seq2seq.data.corpus import length_batches
+    def _per_epoch(self) -> int:
+        return batches_per_epoch(self.options, self.train_src, self.train_tgt)
 
-        lengths = [max(len(s), len(t)) for s, t in zip(self.train_src, self.train_tgt)]
-        return length_batches(
-            lengths,
-            batch_size=self.options.batch_size,
-            shuffle=True,
-            seed=self.options.seed * 1000 + epoch,
-        )
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        return epoch_batches(self.options, self.train_src, self.train_tgt, epoch)
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> Iterator[Progress]:
@@ -287,8 +283,7 @@ class Trainer:
     def _run(self) -> Iterator[Progress]:
         self._prepare()
         o = self.options
-        per_epoch = max(1, math.ceil(len(self.train_src) / o.batch_size))
-        clock = Clock(self._total_steps(), per_epoch)
+        clock = Clock(self._total_steps(), self._per_epoch())
         where = describe_device(self.device)
         if self.dist.active:
             where += f" in each of {self.dist.world_size} processes"
