@@ -65,3 +65,32 @@ def test_a_run_with_token_batches_trains_for_its_epochs():
 def test_a_bad_batch_tokens_is_refused_by_name(value):
     with pytest.raises(TrainOptionError, match="'batch_tokens'"):
         TrainOptions(batch_tokens=value).validated()
+
+
+def test_a_resumed_run_takes_the_batches_the_whole_run_would_have(tmp_path, monkeypatch):
+    import explorer.seq2seq.training.train as train_module
+
+    taken: list[list[int]] = []
+    make_batch = train_module.make_batch
+
+    def recording(idx, *args):
+        taken.append(list(idx))
+        return make_batch(idx, *args)
+
+    monkeypatch.setattr(train_module, "make_batch", recording)
+    base = {"corpus_size": 200, "batch_size": 500, "batch_tokens": 300, "eval_every": 0}
+    whole = Trainer(TrainOptions.from_preset("tiny", steps=1, **base))
+    list(whole.run())
+    per_epoch = batches_per_epoch(whole.options, whole.train_src, whole.train_tgt)
+    total, stop_at = 2 * per_epoch + 2, per_epoch + 1  # stop inside the second epoch
+    taken.clear()
+    list(Trainer(TrainOptions.from_preset("tiny", steps=total, **base)).run())
+    want, taken[:] = list(taken), []
+    path = tmp_path / "r.safetensors"
+    first = Trainer(TrainOptions.from_preset("tiny", steps=total, out=str(path), **base))
+    for ev in first.run():
+        if ev.kind == "step" and ev.step == stop_at:
+            first.request_stop()
+    second = Trainer(TrainOptions.from_preset("tiny", steps=total, **base), resume=path)
+    assert [e.step for e in second.run() if e.kind == "step"] == list(range(stop_at + 1, total + 1))
+    assert taken == want and len(want) == total
