@@ -479,6 +479,10 @@ def format_card(meta: dict[str, Any]) -> str:
         value = card.get(key)
         if value is not None:
             lines.append(f"{key:<14} {round(value, 2) if isinstance(value, float) else value}")
+    averaged = card.get("averaged")  # checkpoint averaging: the steps whose weights were averaged
+    if isinstance(averaged, dict) and isinstance(averaged.get("steps"), list):
+        steps = ", ".join(str(s) for s in averaged["steps"][:50] if isinstance(s, int))
+        lines.append(f"averaged       the weights at steps {steps}")
     history = meta.get("history") or []
     evals = [h for h in history if "val_bleu" in h]
     if evals:

@@ -28,7 +28,7 @@ def weights_at_evaluations(trainer: Trainer) -> tuple[list, dict[int, dict]]:
     return events, seen
 
 
-def test_the_saved_model_is_the_mean_of_the_last_evaluations_weights(tmp_path):
+def test_the_saved_model_is_the_mean_of_the_last_evaluations_weights(tmp_path, capsys):
     out = tmp_path / "avg.safetensors"
     trainer = Trainer(tiny(average_last=3, out=str(out)))
     events, seen = weights_at_evaluations(trainer)
@@ -44,6 +44,9 @@ def test_the_saved_model_is_the_mean_of_the_last_evaluations_weights(tmp_path):
     assert "steps 10, 15, 20" in note.message
     assert card["val_bleu"] == card["averaged"]["val_bleu"] == note.val_bleu
     assert card["options"]["average_last"] == 3
+    capsys.readouterr()
+    assert run(["info", str(out)]) == 0
+    assert "averaged       the weights at steps 10, 15, 20" in capsys.readouterr().out
 
 
 def test_average_last_zero_changes_nothing(tmp_path):
