@@ -111,7 +111,8 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--vocab-size", type=int)
     g.add_argument("--spm-type", choices=["bpe", "unigram"])
     g.add_argument("--joint-vocab", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--batch-size", type=int)
+    g.add_argument("--batch-size", type=int, help="sentences in a batch, at most")
+    g.add_argument("--batch-tokens", type=int, help="padded tokens in a batch, at most")
     g.add_argument("--lr", type=float, help="Adam's learning rate: above 0, at most 1")
     g.add_argument("--schedule", choices=["constant", "step", "noam"])
     g.add_argument("--warmup", type=int)
@@ -121,6 +122,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tf-ratio", type=float)
     g.add_argument("--eval-every", type=int)
     g.add_argument("--checkpoint-every", type=int)
+    g.add_argument(
+        "--average-last",
+        type=int,
+        metavar="N",
+        help="save the mean of the last N evaluations' weights",
+    )
     g.add_argument("--seed", type=int)
     g.add_argument("--threads", type=int)
     g.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
@@ -472,6 +479,10 @@ def format_card(meta: dict[str, Any]) -> str:
         value = card.get(key)
         if value is not None:
             lines.append(f"{key:<14} {round(value, 2) if isinstance(value, float) else value}")
+    averaged = card.get("averaged")  # checkpoint averaging: the steps whose weights were averaged
+    if isinstance(averaged, dict) and isinstance(averaged.get("steps"), list):
+        steps = ", ".join(str(s) for s in averaged["steps"][:50] if isinstance(s, int))
+        lines.append(f"averaged       the weights at steps {steps}")
     history = meta.get("history") or []
     evals = [h for h in history if "val_bleu" in h]
     if evals:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -129,3 +130,16 @@ def scaled_dot_product(
     e = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
     alpha, e = masked_softmax(e, mask)
     return torch.matmul(alpha, v), alpha, e
+
+
+def fused_scaled_dot_product(
+    q: torch.Tensor,  # (B, H, T_q, d_k)
+    k: torch.Tensor,  # (B, H, T_k, d_k)
+    v: torch.Tensor,  # (B, H, T_k, d_v)
+    mask: torch.Tensor | None,  # broadcastable to (B, H, T_q, T_k), True where allowed
+) -> torch.Tensor:
+    """The output of :func:`scaled_dot_product` alone, from torch's fused
+    ``scaled_dot_product_attention``: the weights are never formed, which saves their memory and
+    time when only the output is needed (a training step's loss). No dropout on the weights, as
+    in :func:`scaled_dot_product`."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

@@ -106,6 +106,13 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Memory:  # pragma: no cover
         raise NotImplementedError
 
+    def logits(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher forcing's logits (B, T, V) alone, for a loss: ``forward(...).logits``, or a
+        faster path that forms no attention weights (the Transformer)."""
+        return self(src, src_lengths, tgt_in).logits
+
     def start(self, memory: Memory) -> Any:  # pragma: no cover
         raise NotImplementedError
 

@@ -5,10 +5,12 @@ is divided between the processes of a distributed run: :mod:`explorer.seq2seq.tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 from torch import nn
 
+from explorer.seq2seq.data.corpus import length_batches
 from explorer.seq2seq.decoding.decode import pad_sources
 from explorer.seq2seq.models.base import BOS, PAD, Seq2Seq
 from explorer.seq2seq.training.distributed import Distributed
@@ -18,9 +20,10 @@ def scheduled_logits(
     model: Seq2Seq, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, ratio: float
 ) -> torch.Tensor:
     """(B, T, V) logits where each step's input is the gold token with probability ``ratio`` and
-    otherwise the model's own previous prediction (scheduled sampling, Bengio et al. 2015)."""
+    otherwise the model's own previous prediction (scheduled sampling, Bengio et al. 2015).
+    Teacher forcing alone (``ratio`` 1) takes ``model.logits``, which forms no attention weights."""
     if ratio >= 1.0:
-        return model(src, lengths, tgt_in).logits
+        return model.logits(src, lengths, tgt_in)
     memory = model.encode(src, lengths)
     state = model.start(memory)
     y = tgt_in[:, 0]
@@ -85,3 +88,51 @@ def share_of_loss(summed: torch.Tensor, batch: Batch, world_size: int) -> torch.
     average of the ``world_size`` processes' gradients (what DistributedDataParallel computes) is
     the gradient of the whole batch's mean loss per target token."""
     return summed * (batch.weight * world_size / batch.tokens)
+
+
+def _lengths(src_ids: list[list[int]], tgt_ids: list[list[int]]) -> list[int]:
+    return [max(len(s), len(t)) for s, t in zip(src_ids, tgt_ids)]
+
+
+def _length_batches(options, lengths: list[int], epoch: int) -> list[list[int]]:
+    return length_batches(
+        lengths,
+        batch_size=options.batch_size,
+        batch_tokens=options.batch_tokens,
+        shuffle=True,
+        seed=options.seed * 1000 + epoch,
+    )
+
+
+@lru_cache(maxsize=4)
+def _token_batches_per_epoch(options_key: tuple, lengths: tuple[int, ...]) -> int:
+    batch_size, batch_tokens, seed = options_key
+    return len(
+        length_batches(list(lengths), batch_size=batch_size, batch_tokens=batch_tokens, seed=seed)
+    )
+
+
+def batches_per_epoch(options, src_ids: list[list[int]], tgt_ids: list[list[int]]) -> int:
+    """Optimiser steps in one epoch: the sentences over ``batch_size``, or with
+    ``batch_tokens`` the number of batches the first epoch is cut into (every epoch is given
+    that many, see :func:`epoch_batches`)."""
+    if options.batch_tokens is None:
+        return max(1, -(-len(src_ids) // options.batch_size))
+    key = (options.batch_size, options.batch_tokens, options.seed * 1000)
+    return max(1, _token_batches_per_epoch(key, tuple(_lengths(src_ids, tgt_ids))))
+
+
+def epoch_batches(
+    options, src_ids: list[list[int]], tgt_ids: list[list[int]], epoch: int
+) -> list[list[int]]:
+    """Epoch ``epoch``'s batches of sentence indices, grouped by length (shuffled, seeded by the
+    epoch): at most ``batch_size`` sentences each and, with ``batch_tokens``, at most that many
+    padded tokens. Token batches are cut anew each epoch and their number varies by a few; each
+    epoch gets exactly :func:`batches_per_epoch` of them (the surplus left out, a shortfall made
+    up from the epoch's first batches), so a step number always names the same batch and a run
+    resumes where it stopped."""
+    batches = _length_batches(options, _lengths(src_ids, tgt_ids), epoch)
+    if options.batch_tokens is None:
+        return batches
+    n = batches_per_epoch(options, src_ids, tgt_ids)
+    return (batches * (n // len(batches) + 1))[:n]

@@ -98,6 +98,9 @@ _BIG = 10**9
 # Adam's learning rate: above 1 every step overshoots (the presets use 2e-3 to 3e-3; the noam
 # schedule peaks at lr itself), so a larger one is a typo, not an experiment.
 MAX_LR = 1.0
+# Checkpoint averaging keeps this many copies of the weights in memory at most (fairseq's
+# recipes average 5 to 10; Vaswani et al. 20).
+MAX_AVERAGED = 50
 # Each field's check: None when the value is acceptable, else what it must be. A stored run's
 # options come from a file, so nothing here may be trusted to be the right type.
 _CHECKS = {
@@ -117,6 +120,7 @@ _CHECKS = {
     "epochs": _number(0, 1e6, low_open=True, optional=True),
     "max_minutes": _number(0, 1e7, low_open=True, optional=True),
     "batch_size": _whole(1, 1 << 20),
+    "batch_tokens": _whole(1, 1 << 24, optional=True),
     "lr": _number(0, MAX_LR, low_open=True),
     "schedule": _one_of("constant", "step", "noam"),
     "decay_every": _whole(1, _BIG),
@@ -131,6 +135,7 @@ _CHECKS = {
     "eval_every": _whole(0, _BIG),
     "bleu_sentences": _whole(0, 1_000_000),
     "checkpoint_every": _whole(0, _BIG),
+    "average_last": _whole(0, MAX_AVERAGED),
     "out": _text(4096, optional=True),
     "optimizer_state": _one_of(False, True),
     "seed": _whole(-(2**63), 2**63 - 1),
@@ -157,7 +162,8 @@ class TrainOptions:
     steps: int | None = 3000
     epochs: float | None = None
     max_minutes: float | None = None  # a time budget: the run ends at the first batch past it
-    batch_size: int = 64
+    batch_size: int = 64  # sentences in a batch, at most
+    batch_tokens: int | None = None  # padded tokens in a batch, at most (None: no limit)
     lr: float = 3e-3
     schedule: str = "step"  # constant | step | noam
     decay_every: int = 1000  # step schedule: multiply lr by decay_factor every N steps
@@ -172,6 +178,7 @@ class TrainOptions:
     eval_every: int = 250
     bleu_sentences: int = 200
     checkpoint_every: int = 0  # 0: only at the end (when out is set)
+    average_last: int = 0  # the final model: the mean of the weights at the last N evaluations
     out: str | None = None
     optimizer_state: bool = True  # store Adam's moments so the run can resume (triples the file)
     seed: int = 0
@@ -208,6 +215,11 @@ class TrainOptions:
         if self.valid_fraction + self.test_fraction >= 0.95:
             raise TrainOptionError(
                 "training options 'valid_fraction' and 'test_fraction' leave under 5% for training"
+            )
+        if self.average_last > 1 and not self.eval_every:
+            raise TrainOptionError(
+                "training option 'average_last' averages the weights at the last evaluations: "
+                "it needs 'eval_every' above 0"
             )
         if self.steps is None and self.epochs is None:
             raise TrainOptionError("training options give neither 'steps' nor 'epochs'")

@@ -26,9 +26,12 @@ from explorer.seq2seq.data.words import words_record
 from explorer.seq2seq.decoding.decode import pad_sources as pad_batch
 from explorer.seq2seq.models.base import PAD, Seq2Seq
 from explorer.seq2seq.models.families import RNN_ARCHS, build_model, config_to_dict, make_config
+from explorer.seq2seq.training.averaging import WeightAverage, use_average
 from explorer.seq2seq.training.batch import (
     Batch,
     Scheduled,
+    batches_per_epoch,
+    epoch_batches,
     make_batch,
     scheduled_logits,
     share_of_loss,
@@ -113,6 +116,7 @@ class Trainer:
         self._evaluated_at: int | None = None  # the step of the latest evaluation
         self._owns_group = False  # this trainer started the process group, and ends it
         self.eta = EtaEstimator()  # the time left, from step and evaluation durations
+        self.average = WeightAverage(options.average_last)  # the last evaluations' weights
 
     # -- control ------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -131,6 +135,7 @@ class Trainer:
         nxt._carried = (self.model, self.tokenizer, state)
         nxt.history, nxt.probes = list(self.history), list(self.probes)
         nxt.step, nxt.last_good, nxt.good_step = self.step, self.last_good, self.good_step
+        nxt.average = self.average
         return nxt
 
     def snapshot(self) -> Seq2Seq:
@@ -249,20 +254,14 @@ class Trainer:
     def _total_steps(self) -> int:
         o = self.options
         if o.epochs is not None:
-            per_epoch = math.ceil(len(self.train_src) / o.batch_size)
-            return max(1, int(round(o.epochs * per_epoch)))
+            return max(1, int(round(o.epochs * self._per_epoch())))
         return max(1, int(o.steps or 1))
 
-    def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        from explorer.seq2seq.data.corpus import length_batches
+    def _per_epoch(self) -> int:
+        return batches_per_epoch(self.options, self.train_src, self.train_tgt)
 
-        lengths = [max(len(s), len(t)) for s, t in zip(self.train_src, self.train_tgt)]
-        return length_batches(
-            lengths,
-            batch_size=self.options.batch_size,
-            shuffle=True,
-            seed=self.options.seed * 1000 + epoch,
-        )
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        return epoch_batches(self.options, self.train_src, self.train_tgt, epoch)
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> Iterator[Progress]:
@@ -284,8 +283,7 @@ class Trainer:
     def _run(self) -> Iterator[Progress]:
         self._prepare()
         o = self.options
-        per_epoch = max(1, math.ceil(len(self.train_src) / o.batch_size))
-        clock = Clock(self._total_steps(), per_epoch)
+        clock = Clock(self._total_steps(), self._per_epoch())
         where = describe_device(self.device)
         if self.dist.active:
             where += f" in each of {self.dist.world_size} processes"
@@ -426,6 +424,7 @@ class Trainer:
             )
             began = time.perf_counter()
             ev = self._evaluate(total, t0)
+            self.average.add(self.step, self.model)
             self.eta.eval_took(time.perf_counter() - began)
             yield ev
             if diagnose:
@@ -516,6 +515,7 @@ class Trainer:
             "val_bleu": evals[-1]["val_bleu"] if evals else None,
             "command": self.command,
             "options": self.options.to_dict(),
+            **self.average.card(),  # an averaged model: its own validation BLEU
         }
 
     def _save(self, total: int, t0: float, *, final: bool) -> Progress:
@@ -581,6 +581,8 @@ class Trainer:
     def _finish(self, total: int, t0: float, *, stopped: bool) -> Iterator[Progress]:
         if not stopped and self._evaluated_at != self.step:
             yield from self._evaluations(total, t0, diagnose=False)
+        if not stopped and self.dist.is_main:  # average_last: the kept weights' mean
+            yield from use_average(self, total, t0)
         if self.options.out and not (yield from self._checkpoint(total, t0, final=True)):
             return
         kind = "stopped" if stopped else "done"
