@@ -1,7 +1,7 @@
-"""The bundled classroom models' recorded training words: added without retraining, equal to a
-regeneration of their training split, and what they say about the lecture decks' sentences."""
+"""The bundled classroom models' recorded training words (equal to a regeneration of their
+training split), and the lecture decks' sentences: inside every model's world, and translated
+as the grammar translates them by the attention models."""
 
-import hashlib
 import json
 import struct
 from pathlib import Path
@@ -10,43 +10,26 @@ import pytest
 
 from explorer.seq2seq.checkpoint import load_checkpoint, read_card
 from explorer.seq2seq.data import words
+from explorer.seq2seq.data.classroom import ClassroomError, translate
 from explorer.seq2seq.data.inputs import prepare_source
+from explorer.seq2seq.decoding.decode import greedy
 from explorer.tools.record_words import add_words, regenerated_words
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 LECTURE = Path(__file__).with_name("data") / "lecture_sentences.txt"
 
-# Taken from the files before their words were added: sha256 of the tensor data after the header,
-# and of the header without its corpus entry (metadata and tensor table, keys sorted).
-UNCHANGED = {
-    "bahdanau": (
-        "625c30d02a5c8d1b53e0674af448597914d460c67eadbf60fab54d21a200b1cb",
-        "723d9784c09ead57d2b09163f8f7fed8f3c7b4f7ba2b50de5bf406c2ba9dc2b3",
-    ),
-    "luong": (
-        "2e40f8ff02b4a41640162c389ade9ea9e74ecbb4786f0e6644565672eacf0759",
-        "08a9915216585dfba6092d39216b364effec9f34c650981ce4f779f793416857",
-    ),
-    "none": (
-        "36ae4f902e6152e2bc18553d8f02b36b410dd90ca959cb0de6e8ce402f88e944",
-        "2cc590a9bef1fc9beed1e97c797c80be10d5b60c200860effbbafece0ea8cb02",
-    ),
-    "transformer": (
-        "fdf1f110596b26270cc1392ac7f0d68fd2965691e89166a78ca106490e77bb01",
-        "d7d4536cd4bb6c36f33639d1914e3160c0366e508ff7edcd662f303097ce6791",
-    ),
-}
+NAMES = ("bahdanau", "luong", "none", "transformer")
 DESCRIPTION = {
     "name": "classroom",
-    "generator": "explorer.seq2seq.classroom",
+    "generator": "explorer.seq2seq.data.classroom",
     "seed": 0,
     "src_lang": "en",
     "tgt_lang": "fr",
     "pairs": 30000,
     "skipped": 0,
-    "train": 27652,
+    "train": 27523,
     "valid": 893,
-    "test": 1455,
+    "test": 1584,
     "max_words": 80,
     "split_seed": 0,
 }
@@ -65,23 +48,21 @@ def regenerated() -> str:
     return regenerated_words(Path("bahdanau"), DESCRIPTION, card["train_state"])
 
 
-@pytest.mark.parametrize("name", sorted(UNCHANGED))
-def test_bundled_words_match_a_regeneration_and_nothing_else_changed(name, regenerated):
-    header, data = _split(MODELS / f"classroom-{name}.safetensors")
-    corpus = json.loads(header["__metadata__"].pop("corpus"))
+@pytest.mark.parametrize("name", NAMES)
+def test_bundled_words_match_a_regeneration_of_the_training_split(name, regenerated):
+    header, _ = _split(MODELS / f"classroom-{name}.safetensors")
+    corpus = json.loads(header["__metadata__"]["corpus"])
     assert corpus.pop(words.FIELD) == regenerated
     assert corpus == DESCRIPTION
-    assert hashlib.sha256(data).hexdigest() == UNCHANGED[name][0]
-    rest = json.dumps([header.pop("__metadata__"), header], sort_keys=True).encode()
-    assert hashlib.sha256(rest).hexdigest() == UNCHANGED[name][1]
 
 
 def test_the_regenerated_word_list_is_the_classroom_vocabulary(regenerated):
     listed = regenerated.split()
-    assert len(listed) == 282 and listed[:4] == ["a", "always", "am", "an"]
+    assert len(listed) == 295 and listed[:4] == ["a", "always", "am", "an"]
     assert {"cat", "black", "sat", "mat", "love", "you", "red", "house"} <= set(listed)
-    # the lecture's own example needs words the grammar does not have
-    assert not {"there", "at", "station", "hello", "world"} & set(listed)
+    # the lecture decks' own examples
+    assert {"there", "at", "station", "hello", "world", "it's", "raining"} <= set(listed)
+    assert not {"airport", "pizza", "like"} & set(listed)
 
 
 def test_add_words_rewrites_a_copy_loadably_and_refuses_a_mismatched_corpus(tmp_path, regenerated):
@@ -101,27 +82,34 @@ def test_add_words_rewrites_a_copy_loadably_and_refuses_a_mismatched_corpus(tmp_
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     copy.write_bytes(struct.pack("<Q", len(text)) + text + data)
-    with pytest.raises(Exception, match="27652 train pairs but the checkpoint records 5"):
+    with pytest.raises(Exception, match="27523 train pairs but the checkpoint records 5"):
         add_words(copy)
 
 
-def test_bahdanau_marks_the_lecture_example_and_pizza():
+def test_bahdanau_marks_an_airport_and_pizza():
     ck = load_checkpoint(MODELS / "classroom-bahdanau.safetensors")
-    station = prepare_source(ck.tokenizer, "There is a cat at the station", corpus=ck.corpus)
-    assert (station.unseen, station.unknown) == (("there", "at", "station"), ())
-    assert station.outside == "never seen in training: there, at, station"
-    # per source token, for a view: the(re) is a cat at the st(at)(i)(on) </s>
-    assert ck.tokenizer.src_pieces(station.ids)[:2] == ["the", "re"]
-    assert words.token_marks(ck.tokenizer, station) == (
-        ("unseen", "unseen", "", "", "", "unseen", "") + ("unseen",) * 4 + ("",)
-    )
+    airport = prepare_source(ck.tokenizer, "There is a cat at the airport", corpus=ck.corpus)
+    assert (airport.unseen, airport.unknown) == (("airport",), ())
+    assert airport.outside == "never seen in training: airport"
+    # only the pieces of "airport" are marked
+    marks = words.token_marks(ck.tokenizer, airport)
+    pieces = ck.tokenizer.src_pieces(airport.ids)
+    assert [(p, m) for p, m in zip(pieces, marks, strict=True) if m] == [
+        (p, "unseen") for p in AIRPORT_PIECES
+    ]
+    assert "".join(AIRPORT_PIECES) == "airport"
     pizza = prepare_source(ck.tokenizer, "I like pizza", corpus=ck.corpus)
     # "like" is spelt from known pieces; the "zz" of pizza is not in the source vocabulary
     assert (pizza.unseen, pizza.unknown) == (("like", "pizza"), ("pizza",))
-    assert ck.tokenizer.src_pieces(pizza.ids) == ["i", "l", "i", "ke", "pi", "<unk>", "a", "</s>"]
-    assert words.token_marks(ck.tokenizer, pizza) == (
-        ("", "unseen", "unseen", "unseen", "unseen", "unk", "unseen", "")
-    )
+    assert ck.tokenizer.src_pieces(pizza.ids) == PIZZA_PIECES
+    assert words.token_marks(ck.tokenizer, pizza) == tuple(
+        "" if p in ("i", "</s>") and k in (0, len(PIZZA_PIECES) - 1) else "unk" if p == "<unk>"
+        else "unseen" for k, p in enumerate(PIZZA_PIECES)
+    )  # fmt: skip
+
+
+AIRPORT_PIECES = ["a", "ir", "p", "or", "t"]
+PIZZA_PIECES = ["i", "l", "i", "ke", "pi", "<unk>", "a", "</s>"]
 
 
 def lecture_sentences() -> list[str]:
@@ -129,31 +117,44 @@ def lecture_sentences() -> list[str]:
     return [line.split("\t")[0] for line in lines if line and not line.startswith("#")]
 
 
-# What is true today, with the grammar as it stands: the sentence as the models read it, and the
-# words outside their world (never seen in training; became <unk>). Growing the grammar to cover
-# the decks changes these, and the bundled models need retraining with it.
-LECTURE_TODAY = {
-    "There is a cat at the station": (("there", "at", "station"), ()),
-    "There is one cat in station": (("there", "station"), ()),
-    "In the station is one cat": (("station",), ()),
-    "I saw the red house": ((), ()),
-    "It's raining cats and dogs": (("it's", "raining"), ("it's",)),
-    "The cat sat on the mat": ((), ()),
-    "The black cat sat": ((), ()),
-    "The cat sat": ((), ()),
-    "The black cat that I saw yesterday sat": ((), ()),
-    "I love you": ((), ()),
-    "Hello world": (("hello", "world"), ()),
-    "The cat sits on mat": ((), ()),
-}
+# The decks also show bad English on purpose: a word-for-word gloss, an old system's output and
+# a BLEU candidate. They lie outside the grammar, but none of their words lies outside the models'
+# world.
+NOT_ENGLISH = {"There is one cat in station", "In the station is one cat", "The cat sits on mat"}
 
 
-@pytest.mark.parametrize("name", sorted(UNCHANGED))
-def test_lecture_sentences_inside_and_outside_the_bundled_models_today(name):
-    assert lecture_sentences() == list(LECTURE_TODAY)
+def test_the_grammar_makes_every_lecture_sentence_but_the_decks_bad_english():
+    for sentence in lecture_sentences():
+        if sentence in NOT_ENGLISH:
+            with pytest.raises(ClassroomError, match="not a sentence of the classroom grammar"):
+                translate(sentence)
+        else:
+            assert translate(sentence)[0]
+    assert translate("There is a cat at the station")[0] == "il y a un chat à la gare"
+    assert translate("It's raining cats and dogs")[0] == "il pleut des cordes"
+    assert translate("Hello world")[0] == "bonjour le monde"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_word_of_the_lecture_sentences_is_inside_the_bundled_models(name):
     ck = load_checkpoint(MODELS / f"classroom-{name}.safetensors")
-    found = {}
+    outside = {}
     for sentence in lecture_sentences():
         source = prepare_source(ck.tokenizer, sentence, corpus=ck.corpus)
-        found[sentence] = (source.unseen, source.unknown)
-    assert found == LECTURE_TODAY
+        if source.unseen or source.unknown:
+            outside[sentence] = (source.unseen, source.unknown)
+    assert outside == {}
+
+
+@pytest.mark.parametrize("name", ["bahdanau", "luong", "transformer"])
+def test_the_attention_models_translate_every_lecture_sentence(name):
+    ck = load_checkpoint(MODELS / f"classroom-{name}.safetensors")
+    wrong = []
+    for sentence in lecture_sentences():
+        if sentence in NOT_ENGLISH:
+            continue
+        source = prepare_source(ck.tokenizer, sentence, corpus=ck.corpus)
+        out = ck.tokenizer.decode_tgt(greedy(ck.model, ck.tokenizer, source).tokens)
+        if out != translate(sentence)[0]:
+            wrong.append((sentence, out))
+    assert wrong == []
