@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QSettings, Qt, QThreadPool
 from PySide6.QtGui import QFontInfo, QImage, QPainter, QPalette
-from PySide6.QtWidgets import QApplication, QGraphicsSimpleTextItem, QGraphicsTextItem, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QGraphicsSimpleTextItem,
+    QGraphicsTextItem,
+    QScrollArea,
+    QWidget,
+)
 
 from explorer.gui.beam.panel import TREE_MIN_WIDTH
 from explorer.gui.widgets import theme
@@ -181,6 +187,61 @@ def test_every_panel_fits_the_screen_with_text_at_the_floor(open_window, qtbot, 
             overlaps = overlapping_labels(panel)
             unknown = [o for o in overlaps if not known_overlap(o, key, screen, projector)]
             assert unknown == [], (key, projector)
+
+
+def cut_fields(column) -> list[str]:
+    """Every visible label, spin box, combo, check box and button in the scroll area ``column``
+    that reaches past its viewport's left or right edge, or is squeezed under its size hint
+    (its text cut), named so that a failure says which."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLabel
+
+    viewport, out = column.viewport(), []
+    kinds = (QLabel, QAbstractSpinBox, QComboBox, QAbstractButton)
+    for w in column.widget().findChildren(QWidget):
+        if not (isinstance(w, kinds) and w.isVisible()):
+            continue
+        left = w.mapTo(viewport, QPoint(0, 0)).x()
+        name = f"{type(w).__name__} {w.objectName() or getattr(w, 'text', str)()!r}"
+        if left < 0 or left + w.width() > viewport.width():
+            out.append(f"{name}: x {left} to {left + w.width()} in {viewport.width()}")
+        wraps = isinstance(w, QLabel) and w.wordWrap()
+        if not wraps and w.width() < w.sizeHint().width():
+            out.append(f"{name}: {w.width()} px wide, asks {w.sizeHint().width()}")
+    return out
+
+
+def test_the_options_column_is_its_content_and_chrome_within_the_room():
+    from explorer.gui.train.column import options_width
+
+    assert options_width(400, 16, 1272, 465) == 416  # room to spare: what the content asks
+    assert options_width(900, 16, 1272, 465) == 807  # the other side keeps its least width
+    assert options_width(400, 16, 300, 465) == 0  # no room at all
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_train_options_column_shows_every_field_whole(open_window, qtbot, screen):
+    """The options column takes the width its fields ask for in every font (projector mode's
+    16 and 24 px text included) and for both families' fields; no sideways scrolling."""
+    w = open_window(screen)
+    panel = w.set_panel("train")
+    column, widths = panel.findChild(QScrollArea), []
+    for projector in (False, True, False):
+        w.projector_action.setChecked(projector)
+        w.apply_theme()
+        for arch in ("transformer", "bahdanau"):
+            panel.form._set(panel.form.arch, arch)
+            settle(qtbot)
+            where = (projector, arch)
+            assert cut_fields(column) == [], where
+            assert not column.horizontalScrollBar().isVisible(), where
+            assert column.width() == column.wanted(), where
+            curves = panel.curves  # the curves keep their width beside the column
+            if curves.isVisible():
+                assert curves.width() + 1 >= curves_width(curves), where
+        widths.append(column.width())
+    # wider for the projector's text, and narrow again once it is off
+    assert widths[0] < widths[1] and widths[2] < widths[1]
 
 
 def test_projector_mode_off_gives_back_the_normal_sizes_banner_included(open_window, qtbot):
