@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
     QGraphicsTextItem,
     QScrollArea,
+    QStyleFactory,
     QWidget,
 )
 
@@ -78,6 +79,25 @@ def small_texts(root: QWidget, floor: int) -> list[str]:
                 tick = item.style.get("tickFont")
                 if tick is not None and px(tick) < floor:
                     out.append(f"axis ticks {item.orientation} {item.labelText!r}: {px(tick)} px")
+    return out
+
+
+def small_indicators(root: QWidget, floor: int) -> list[str]:
+    """Every visible check box or radio button inside ``root`` whose indicator (the box or circle
+    the style draws) is under ``floor`` pixels high or wide."""
+    from PySide6.QtWidgets import QCheckBox, QRadioButton, QStyle, QStyleOptionButton
+
+    out = []
+    for kind, element in (
+        (QCheckBox, QStyle.SubElement.SE_CheckBoxIndicator),
+        (QRadioButton, QStyle.SubElement.SE_RadioButtonIndicator),
+    ):
+        for w in root.findChildren(kind):
+            option = QStyleOptionButton()
+            w.initStyleOption(option)
+            box = w.style().subElementRect(element, option, w)
+            if w.isVisible() and min(box.width(), box.height()) < floor:
+                out.append(f"{kind.__name__} {w.text()!r}: {box.width()} × {box.height()} px")
     return out
 
 
@@ -173,6 +193,7 @@ def test_every_panel_fits_the_screen_with_text_at_the_floor(open_window, qtbot, 
             assert need.width() <= screen[0] and need.height() <= screen[1], (key, projector)
             assert w.statusBar().geometry().bottom() < screen[1]
             assert small_texts(panel, m.floor_px) == [], (key, projector)
+            assert small_indicators(panel, m.floor_px) == [], (key, projector)
             assert all(size == f"{m.plot_px}px" for size in legend_sizes(panel))
             if key == "step":  # the sentence box shows the whole lecture example
                 box = panel.sentence
@@ -242,6 +263,17 @@ def test_the_train_options_column_shows_every_field_whole(open_window, qtbot, sc
         widths.append(column.width())
     # wider for the projector's text, and narrow again once it is off
     assert widths[0] < widths[1] and widths[2] < widths[1]
+
+
+def test_indicators_are_as_tall_as_the_text():
+    assert theme.metrics(1280, 720, True).indicator_px == 16
+    assert theme.metrics(1920, 1080, True).indicator_px == 24
+    style, fusion = theme.IndicatorStyle(24), QStyleFactory.create("Fusion")
+    pm = style.PixelMetric
+    assert style.pixelMetric(pm.PM_IndicatorWidth) == 24
+    assert style.pixelMetric(pm.PM_ExclusiveIndicatorHeight) == 24
+    bar = pm.PM_ScrollBarExtent  # the rest is Fusion's
+    assert style.pixelMetric(bar) == fusion.pixelMetric(bar)
 
 
 def test_projector_mode_off_gives_back_the_normal_sizes_banner_included(open_window, qtbot):

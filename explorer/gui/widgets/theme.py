@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QWidget
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
@@ -51,6 +51,12 @@ class Metrics:
     def scale(self) -> float:
         """Body text relative to the 10-point base font at 96 dpi (13.3 px)."""
         return self.body_px / (BASE_POINT_SIZE * 96 / 72)
+
+    @property
+    def indicator_px(self) -> int:
+        """A check box's or radio button's indicator: a square as tall as the body text's size
+        (Fusion's fixed 14 px was a speck beside projector mode's 24 px text)."""
+        return self.body_px
 
     @property
     def floor_px(self) -> int:
@@ -191,7 +197,7 @@ def apply(
         raise ValueError(f"unknown theme {theme!r}; expected one of {', '.join(THEMES)}")
     s = signals()
     s.theme, s.metrics = theme, metrics(*(screen or screen_size()), projector)
-    app.setStyle("Fusion")
+    app.setStyle(IndicatorStyle(s.metrics.indicator_px))
     app.setPalette(palette(theme))
     font = QFont(app.font())
     font.setPixelSize(s.metrics.body_px)
@@ -200,6 +206,31 @@ def apply(
     refresh_styled_widgets(app)
     s.changed.emit(s.theme, s.scale)
     return s.metrics
+
+
+class IndicatorStyle(QProxyStyle):
+    """Fusion, with check box and radio button indicators ``size`` pixels square (Fusion draws
+    its box, tick and circle to the square it is given). A proxy style rather than an application
+    style sheet: a style sheet changes how fonts pass from a widget to its children (a scroll
+    area's viewport kept its first font)."""
+
+    SIZED = frozenset(
+        (
+            QStyle.PixelMetric.PM_IndicatorWidth,
+            QStyle.PixelMetric.PM_IndicatorHeight,
+            QStyle.PixelMetric.PM_ExclusiveIndicatorWidth,
+            QStyle.PixelMetric.PM_ExclusiveIndicatorHeight,
+        )
+    )
+
+    def __init__(self, size: int) -> None:
+        super().__init__("Fusion")
+        self.size = size
+
+    def pixelMetric(self, metric, option=None, widget=None) -> int:  # noqa: N802 (Qt's name)
+        if metric in self.SIZED:
+            return self.size
+        return super().pixelMetric(metric, option, widget)
 
 
 def refresh_styled_widgets(app: QApplication) -> None:
