@@ -353,6 +353,14 @@ def test_it_opens_on_step_through_with_a_lecture_example_decoded(open_window, qt
     assert message == "" or "also opened" in message or current.name in message
 
 
+def test_a_top_k_plot_has_a_line_per_row_and_room_for_its_title_and_axis():
+    from explorer.gui.step.topk import AXIS_MARGIN_PX, rows_height
+
+    # five rows of 19 px, a 22-px title, the value axis's line and its ticks and margins
+    assert rows_height(5, 19.0, 22.0) == 5 * 19 + 22 + 19 + 3 * AXIS_MARGIN_PX
+    assert rows_height(5, 28.5, 34.0) > rows_height(5, 19.0, 22.0)  # larger text, taller plot
+
+
 def test_comparing_in_projector_mode_keeps_every_label_apart(open_window, qtbot):
     w = open_window((1280, 720))
     w.projector_action.setChecked(True)
@@ -361,6 +369,12 @@ def test_comparing_in_projector_mode_keeps_every_label_apart(open_window, qtbot)
     step.compare_check.setChecked(True)
     settle(qtbot)
     assert overlapping_labels(step) == [], "\n".join(overlapping_labels(step))
+    topk = step.compare.topk  # each candidate's row holds its label at full size
+    topk.plot.grab()  # the row labels find their size when painted
+    assert len(topk.labels.texts) >= 5 and topk.labels.shrink == 1.0, topk.labels.texts
+    for view in (step.topk, topk):  # the step's line is whole beside the first model's too
+        line = view.entropy_label
+        assert line.fontMetrics().horizontalAdvance(line.text()) <= line.width(), line.text()
 
 
 def test_a_move_to_another_screen_sizes_the_fonts_for_it(qtbot, tmp_path):
