@@ -266,6 +266,8 @@ def test_the_train_options_column_shows_every_field_whole(open_window, qtbot, sc
             where = (projector, arch)
             assert cut_fields(column) == [], where
             assert not column.horizontalScrollBar().isVisible(), where
+            table = panel.corpus.table  # the corpus's first pairs, none scrolled out of sight
+            assert table.rowCount() > 0 and not table.verticalScrollBar().isVisible(), where
             assert column.width() == column.wanted(), where
             curves = panel.curves  # the curves keep their width beside the column
             if curves.isVisible():
