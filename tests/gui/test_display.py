@@ -363,8 +363,9 @@ def test_a_top_k_plot_has_a_line_per_row_and_room_for_its_title_and_axis():
     assert rows_height(5, 28.5, 34.0) > rows_height(5, 19.0, 22.0)  # larger text, taller plot
 
 
-def test_comparing_in_projector_mode_keeps_every_label_apart(open_window, qtbot):
-    w = open_window((1280, 720))
+@pytest.mark.parametrize("screen", SCREENS)
+def test_comparing_in_projector_mode_keeps_every_label_apart(open_window, qtbot, screen):
+    w = open_window(screen)
     w.projector_action.setChecked(True)
     w.apply_theme()
     step = w.set_panel("step")

@@ -180,8 +180,12 @@ class TopKView(QtWidgets.QWidget):
         bars = topk_display(step.logprobs, [i for i, _ in entries], temperature, log_scale)
         brushes = [self.chosen_brush if i == step.token else self.bar_brush for i, _ in entries]
         labels = [f"{short(piece, 12)}  {q}" for piece, q in zip(pieces, bars.numbers)]
-        # short enough for the view's width in projector mode (the step is the slider's)
-        line = f"chose “{step.piece}” p = {np.exp(step.logprob):.3f} · H = {step.entropy:.3f} nats"
+        # short enough for the view's width in projector mode (the step is the slider's);
+        # Compare's narrow column leaves out the words (the tooltip gives H's unit)
+        p, h = f"p = {np.exp(step.logprob):.3f}", f"H = {step.entropy:.3f}"
+        line = (
+            f"“{step.piece}” {p} · {h}" if self.compact else f"chose “{step.piece}” {p} · {h} nats"
+        )
         if temperature != 1.0:
             line += f"   (bars at display T = {temperature:g}; the decode used T = 1)"
         return entries, pieces, bars, brushes, labels, line
