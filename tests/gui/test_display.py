@@ -211,6 +211,7 @@ def test_every_panel_fits_the_screen_with_text_at_the_floor(open_window, qtbot, 
                 assert box.width() > box.fontMetrics().horizontalAdvance(box.text()), projector
             if key == "beam":  # the tree is no sliver beside the controls and details
                 assert panel.tree_view.width() >= TREE_MIN_WIDTH, projector
+                assert cut_fields(panel.controls) == [], projector  # the search's settings whole
             if key == "train":  # the curves are drawn inside their widget, not under the probe
                 for view in (panel.curves, panel.replay.view):
                     if not view.isVisible():  # a hidden tab: laid out when it is shown
@@ -243,7 +244,7 @@ def cut_fields(column) -> list[str]:
 
 
 def test_the_options_column_is_its_content_and_chrome_within_the_room():
-    from explorer.gui.train.column import options_width
+    from explorer.gui.widgets.column import options_width
 
     assert options_width(400, 16, 1272, 465) == 416  # room to spare: what the content asks
     assert options_width(900, 16, 1272, 465) == 807  # the other side keeps its least width

@@ -28,11 +28,11 @@ from PySide6.QtWidgets import (
 
 from explorer.gui.runner import runner
 from explorer.gui.state import AppState, LoadedModel
-from explorer.gui.train.column import OptionsColumn
 from explorer.gui.train.corpus import CorpusBox
 from explorer.gui.train.options import OptionsForm
 from explorer.gui.train.status import bar_format, time_text
 from explorer.gui.widgets import theme
+from explorer.gui.widgets.column import OptionsColumn
 
 REDRAW_MS = 100
 
