@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
     QGraphicsTextItem,
     QScrollArea,
-    QStyleFactory,
     QWidget,
 )
 
@@ -87,6 +86,10 @@ def small_texts(root: QWidget, floor: int) -> list[str]:
 def small_indicators(root: QWidget, floor: int) -> list[str]:
     """Every visible check box or radio button inside ``root`` whose indicator (the box or circle
     the style draws) is under ``floor`` pixels high or wide."""
+    return small_indicators_of([w for w in root.findChildren(QWidget) if w.isVisible()], floor)
+
+
+def small_indicators_of(widgets, floor: int) -> list[str]:
     from PySide6.QtWidgets import QCheckBox, QRadioButton, QStyle, QStyleOptionButton
 
     out = []
@@ -94,11 +97,11 @@ def small_indicators(root: QWidget, floor: int) -> list[str]:
         (QCheckBox, QStyle.SubElement.SE_CheckBoxIndicator),
         (QRadioButton, QStyle.SubElement.SE_RadioButtonIndicator),
     ):
-        for w in root.findChildren(kind):
+        for w in (w for w in widgets if isinstance(w, kind)):
             option = QStyleOptionButton()
             w.initStyleOption(option)
             box = w.style().subElementRect(element, option, w)
-            if w.isVisible() and min(box.width(), box.height()) < floor:
+            if min(box.width(), box.height()) < floor:
                 out.append(f"{kind.__name__} {w.text()!r}: {box.width()} × {box.height()} px")
     return out
 
@@ -278,15 +281,21 @@ def test_the_train_options_column_shows_every_field_whole(open_window, qtbot, sc
     assert widths[0] < widths[1] and widths[2] < widths[1]
 
 
-def test_indicators_are_as_tall_as_the_text():
+def test_indicators_are_as_tall_as_the_text(qtbot):
+    from PySide6.QtWidgets import QCheckBox, QRadioButton
+
     assert theme.metrics(1280, 720, True).indicator_px == 16
     assert theme.metrics(1920, 1080, True).indicator_px == 24
-    style, fusion = theme.IndicatorStyle(24), QStyleFactory.create("Fusion")
-    pm = style.PixelMetric
-    assert style.pixelMetric(pm.PM_IndicatorWidth) == 24
-    assert style.pixelMetric(pm.PM_ExclusiveIndicatorHeight) == 24
-    bar = pm.PM_ScrollBarExtent  # the rest is Fusion's
-    assert style.pixelMetric(bar) == fusion.pixelMetric(bar)
+    boxes = [QCheckBox("log p"), QRadioButton("weights α_ti")]
+    for box in boxes:
+        qtbot.addWidget(box)
+    theme.apply(QApplication.instance(), "light", True, (1920, 1080))
+    theme.size_indicators(boxes)
+    assert small_indicators_of(boxes, 24) == []
+    theme.apply(QApplication.instance(), "light", False, (1920, 1080))  # and back to the text's
+    assert all(
+        box.styleSheet() == theme.indicator_sheet(theme.metrics(1920, 1080)) for box in boxes
+    )
 
 
 def test_projector_mode_off_gives_back_the_normal_sizes_banner_included(open_window, qtbot):

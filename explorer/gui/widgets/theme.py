@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QRadioButton, QWidget
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
@@ -197,40 +197,35 @@ def apply(
         raise ValueError(f"unknown theme {theme!r}; expected one of {', '.join(THEMES)}")
     s = signals()
     s.theme, s.metrics = theme, metrics(*(screen or screen_size()), projector)
-    app.setStyle(IndicatorStyle(s.metrics.indicator_px))
+    app.setStyle("Fusion")
     app.setPalette(palette(theme))
     font = QFont(app.font())
     font.setPixelSize(s.metrics.body_px)
     app.setFont(font)
     configure_pyqtgraph()
+    size_indicators(app.allWidgets())  # and each panel's, when it is built
     refresh_styled_widgets(app)
     s.changed.emit(s.theme, s.scale)
     return s.metrics
 
 
-class IndicatorStyle(QProxyStyle):
-    """Fusion, with check box and radio button indicators ``size`` pixels square (Fusion draws
-    its box, tick and circle to the square it is given). A proxy style rather than an application
-    style sheet: a style sheet changes how fonts pass from a widget to its children (a scroll
-    area's viewport kept its first font)."""
+def indicator_sheet(m: Metrics) -> str:
+    """A check box's or radio button's own style sheet: its indicator ``m.indicator_px`` square
+    (the style draws its box, tick and circle to the square it is given)."""
+    size = m.indicator_px
+    kinds = ("QCheckBox", "QRadioButton")
+    return " ".join(f"{k}::indicator {{ width: {size}px; height: {size}px; }}" for k in kinds)
 
-    SIZED = frozenset(
-        (
-            QStyle.PixelMetric.PM_IndicatorWidth,
-            QStyle.PixelMetric.PM_IndicatorHeight,
-            QStyle.PixelMetric.PM_ExclusiveIndicatorWidth,
-            QStyle.PixelMetric.PM_ExclusiveIndicatorHeight,
-        )
-    )
 
-    def __init__(self, size: int) -> None:
-        super().__init__("Fusion")
-        self.size = size
-
-    def pixelMetric(self, metric, option=None, widget=None) -> int:  # noqa: N802 (Qt's name)
-        if metric in self.SIZED:
-            return self.size
-        return super().pixelMetric(metric, option, widget)
+def size_indicators(widgets) -> None:
+    """Give every check box and radio button among ``widgets`` the indicator sheet for the
+    current sizes. On each widget, not the application: an application style sheet changes how
+    fonts pass from a widget to its children (a scroll area's viewport kept its first font),
+    and a proxy style answering Fusion's sizes from Python slowed every repaint."""
+    sheet = indicator_sheet(signals().metrics)
+    for w in widgets:
+        if isinstance(w, (QCheckBox, QRadioButton)) and w.styleSheet() != sheet:
+            w.setStyleSheet(sheet)
 
 
 def refresh_styled_widgets(app: QApplication) -> None:
