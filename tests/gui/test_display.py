@@ -286,6 +286,7 @@ def test_indicators_are_as_tall_as_the_text(qtbot):
 
     assert theme.metrics(1280, 720, True).indicator_px == 16
     assert theme.metrics(1920, 1080, True).indicator_px == 24
+    assert theme.metrics(1280, 720).indicator_px == 14  # Fusion's beside 13-px text
     boxes = [QCheckBox("log p"), QRadioButton("weights α_ti")]
     for box in boxes:
         qtbot.addWidget(box)

@@ -34,6 +34,7 @@ TITLE_PT = 12.0
 PROJECTOR_LINES = 45  # projector mode: body text is at least 1/45 of the screen height
 NORMAL_LINES = 64  # otherwise 1/64 of it (14 px at 900, 17 px at 1080) ...
 NORMAL_MIN_PX = 13  # ... and never under 13 px
+FUSION_INDICATOR_PX = 14  # Fusion's own check box and radio button indicator at 96 dpi
 DEFAULT_SCREEN = (1400, 900)  # where no screen can be asked (no application yet)
 
 
@@ -55,8 +56,9 @@ class Metrics:
     @property
     def indicator_px(self) -> int:
         """A check box's or radio button's indicator: a square as tall as the body text's size
-        (Fusion's fixed 14 px was a speck beside projector mode's 24 px text)."""
-        return self.body_px
+        (Fusion's fixed 14 px was a speck beside projector mode's 24 px text), never smaller
+        than Fusion's."""
+        return max(FUSION_INDICATOR_PX, self.body_px)
 
     @property
     def floor_px(self) -> int:
