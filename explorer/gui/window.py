@@ -215,6 +215,7 @@ class MainWindow(QMainWindow):
         finally:
             QApplication.restoreOverrideCursor()
         self._pages[key].layout().addWidget(panel)
+        theme.size_indicators(panel.findChildren(QWidget))  # built after the theme was applied
         if key == "train":
             if self._last_corpus:
                 panel.corpus.set_spec(self._last_corpus)

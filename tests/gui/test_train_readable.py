@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from explorer.gui.train.axes import PlainAxis, log_ticks, plain_number
+from explorer.gui.train.axes import PlainAxis, decimals, linear_ticks, log_ticks, plain_number
 from explorer.gui.train.probemap import merge_words, probe_map, thin, word_groups
 from explorer.gui.train.status import bar_format, format_eta, time_text
 from explorer.seq2seq.training.options import Probe, Progress
@@ -26,6 +26,29 @@ def test_log_ticks_are_1_2_5_times_powers_of_ten():
     assert [plain_number(v) for v in (2, 50, 1200, 0.5, 0.003, 1.5)] == [
         "2", "50", "1,200", "0.5", "0.003", "1.5",
     ]  # fmt: skip
+
+
+def test_log_ticks_stand_apart_on_a_short_axis():
+    lo, hi = math.log10(2.1), math.log10(1800)  # 2.9 decades: 5, 10, 20 … 1,000 on a tall axis
+    assert log_ticks(lo, hi, 600, 19) == [5, 10, 20, 50, 100, 200, 500, 1000]
+    # 140 px: 1-2-5 labels would be 14.6 px apart, under a 19-px line: powers of ten
+    assert log_ticks(lo, hi, 140, 19) == [10, 100, 1000]
+    assert log_ticks(0, 6, 130, 19) == [1, 100, 10_000, 1_000_000]  # every other power
+    assert log_ticks(math.log10(4.5), math.log10(55), 50, 19) == [10]  # one label fits
+    # within a decade with no two 1 … 9 values: nice values of the number itself
+    assert log_ticks(math.log10(31), math.log10(39), 130, 19) == [32, 34, 36, 38]
+
+
+def test_linear_ticks_take_a_nice_spacing_their_labels_fit():
+    line = lambda values: 19.0  # noqa: E731 (a vertical axis: a label is a line high)
+    assert linear_ticks(0, 13_000, 130, line) == (5000, [0, 5000, 10_000])
+    assert linear_ticks(0, 0.0035, 130, line) == (0.001, [0, 0.001, 0.002, 0.003])
+    assert linear_ticks(1, 2, 140, line) == (0.25, [1, 1.25, 1.5, 1.75, 2])
+    # a horizontal axis: the labels' widths (4 px a character) set the spacing
+    width = lambda values: 4.0 * max(len(f"{v:,.0f}") for v in values)  # noqa: E731
+    assert linear_ticks(0, 30_000, 200, width) == (10_000, [0, 10_000, 20_000, 30_000])
+    assert linear_ticks(3, 3, 100, line) == (1.0, [])  # an empty range: none
+    assert [decimals(s) for s in (500, 0.5, 0.25, 0.001, 2.5)] == [0, 1, 2, 3, 1]
 
 
 def feed(curves, steps=40):

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -38,6 +38,7 @@ from explorer.gui.beam.tree_view import BeamTreeView, result_parts
 from explorer.gui.exports.beam import install_beam
 from explorer.gui.session import Session
 from explorer.gui.widgets import theme
+from explorer.gui.widgets.column import OptionsColumn
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.examples import ExamplePicker
 from explorer.gui.widgets.export import save_figure, save_json
@@ -128,6 +129,8 @@ class BeamPanel(QWidget):
         self.summary.setWordWrap(True)
         # room for the wrapped lines: a splitter column does not pass height-for-width down
         self.summary.setMinimumHeight(4 * self.summary.fontMetrics().lineSpacing())
+        for label in (self.legend, self.summary):  # they wrap to the fields' width, not set it
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         form = QFormLayout()
         form.addRow("beam size k", self.beam)
@@ -144,10 +147,9 @@ class BeamPanel(QWidget):
         cl.addWidget(self.legend)
         cl.addWidget(self.summary)
         cl.addStretch(1)
-        # scrolled: projector fonts on a small screen must not make the panel taller than it
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
+        # scrolled: projector fonts on a small screen must not make the panel taller than it;
+        # as wide as the fields ask in every font (see OptionsColumn)
+        scroll = OptionsColumn(controls)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         return scroll
@@ -189,6 +191,7 @@ class BeamPanel(QWidget):
         top.setChildrenCollapsible(False)
         self.tree_view.setMinimumWidth(TREE_MIN_WIDTH)
         self.controls = controls
+        controls.follow(top)
         vertical = QSplitter(Qt.Vertical)
         vertical.addWidget(top)
         vertical.addWidget(self.tabs)
@@ -483,8 +486,6 @@ class BeamPanel(QWidget):
         scale = theme.signals().scale if scale is None else scale
         theme.style_plots(self, scale)
         self.tree_view.set_font_scale(scale)
-        # in the window's font, which projector mode enlarges
-        self.controls.setMaximumWidth(self.controls.fontMetrics().horizontalAdvance("m") * 20)
         self.nbest_table.fit_rows()
 
 

@@ -24,7 +24,10 @@ class CompareColumn(QtWidgets.QGroupBox):
         self.output = QtWidgets.QLabel()
         self.output.setWordWrap(True)
         self.alignment = AlignmentView()
-        self.topk = TopKView(k=5, compact=True)
+        item = self.alignment.plot.getPlotItem()
+        for side in ("left", "bottom"):  # "source" and "target": the first model's view says so
+            item.getAxis(side).showLabel(False)
+        self.topk = TopKView(k=5, compact=True)  # its rows keep their labels' height
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(self.model_box)
         lay.addWidget(self.output)

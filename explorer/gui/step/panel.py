@@ -285,8 +285,7 @@ class StepPanel(QtWidgets.QWidget):
             font.setPointSizeF(FONT_PT * scale)
             edit.setFont(font)
         for view in (self.topk, self.compare.topk):
-            view.plot.getPlotItem().getAxis("left").setWidth(int(120 * scale))
-            view.labels.update()  # drawn in the axis's font and colour, which just changed
+            view.restyle(scale)
         self.hidden.set_font_scale(scale)
         lines = 3  # the output, the forced-token note, room for wrapping
         spacing = QtGui.QFontMetricsF(QtWidgets.QApplication.font()).lineSpacing()

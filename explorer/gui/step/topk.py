@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.gui.step.common import ACCENT, BAR, LabelBox, make_plot, short
 from explorer.gui.step.items import BarsItem, RowLabels
 from explorer.gui.step.readout import topk_display
 from explorer.gui.step.ticks import set_title
+from explorer.gui.widgets import theme
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import Trace
+
+AXIS_MARGIN_PX = 8  # a plot's margins and an axis's ticks, beside its text
+
+
+def rows_height(rows: int, line: float, title: float) -> int:
+    """The least height of a top-k plot that gives each of ``rows`` labels (``line`` px high)
+    a row of its own at full size, with its title (``title`` px high) and value axis (a line of
+    labels, its ticks and margins)."""
+    axis = line + 2 * AXIS_MARGIN_PX
+    return math.ceil(rows * line + title + axis + AXIS_MARGIN_PX)
 
 
 class TopKView(QtWidgets.QWidget):
@@ -21,6 +34,7 @@ class TopKView(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, k: int = 8, compact: bool = False):
         super().__init__(parent)
+        self.compact = compact  # Compare's column: k fixed, no scale controls
         self.empty = EmptyNote(self)
         self.k_spin = QtWidgets.QSpinBox()
         self.k_spin.setRange(1, 30)
@@ -93,6 +107,18 @@ class TopKView(QtWidgets.QWidget):
         self.log_check.toggled.connect(self._rescale)
         self.display_t.valueChanged.connect(self._rescale)
 
+    def restyle(self, scale: float) -> None:
+        """Follow the theme's sizes (after the plot's fonts are set): the labels' axis widens
+        with the font; a compact view (fixed k) keeps room for every row's label at full size."""
+        axis = self.plot.getPlotItem().getAxis("left")
+        axis.setWidth(int(120 * scale))
+        self.labels.update()  # drawn in the axis's font and colour, which just changed
+        if self.compact:
+            m = theme.signals().metrics
+            line = QtGui.QFontMetricsF(axis.style.get("tickFont") or axis.font()).height()
+            title = QtGui.QFontMetricsF(theme.plot_font()).height() * m.title_px / m.plot_px
+            self.plot.setMinimumHeight(rows_height(self.k_spin.value(), line, title))
+
     def set_trace(self, trace: Trace | None, piece_of=None) -> None:
         """``piece_of(token id) -> str`` names candidates that were not emitted."""
         self.trace = trace
@@ -154,9 +180,11 @@ class TopKView(QtWidgets.QWidget):
         bars = topk_display(step.logprobs, [i for i, _ in entries], temperature, log_scale)
         brushes = [self.chosen_brush if i == step.token else self.bar_brush for i, _ in entries]
         labels = [f"{short(piece, 12)}  {q}" for piece, q in zip(pieces, bars.numbers)]
+        # short enough for the view's width in projector mode (the step is the slider's);
+        # Compare's narrow column leaves out the words (the tooltip gives H's unit)
+        p, h = f"p = {np.exp(step.logprob):.3f}", f"H = {step.entropy:.3f}"
         line = (
-            f"step {t + 1}: chose “{step.piece}” p = {np.exp(step.logprob):.3f}   "
-            f"entropy H = {step.entropy:.3f} nats"
+            f"“{step.piece}” {p} · {h}" if self.compact else f"chose “{step.piece}” {p} · {h} nats"
         )
         if temperature != 1.0:
             line += f"   (bars at display T = {temperature:g}; the decode used T = 1)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -32,6 +32,7 @@ BUILTIN = {
     "copy": "Toy task: copy the symbols",
 }
 PREVIEW_ROWS = 4
+ROW_MARGIN_PX = 8  # a preview row (and the header) is a line of text and this
 
 
 class CorpusBox(QGroupBox):
@@ -66,21 +67,21 @@ class CorpusBox(QGroupBox):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(150)
+        self._fit_table()
         self.table.setToolTip("The first few pairs of the corpus, as the model will see them.")
         self.count = QLabel("")
         self.count.setObjectName("corpusCount")
         self.count.setWordWrap(True)
 
-        row = QHBoxLayout()
-        row.addWidget(self.kind, 1)
-        row.addWidget(QLabel("pairs"))
-        row.addWidget(self.size)
+        # the corpus on a row of its own: with the pairs beside it, the row set the column's
+        # width (the widest row of the Train panel's options in projector mode)
         files = QHBoxLayout()
+        files.addWidget(QLabel("pairs"))
+        files.addWidget(self.size)
         files.addWidget(self.tsv_button)
         files.addWidget(self.pair_button)
         lay = QVBoxLayout(self)
-        lay.addLayout(row)
+        lay.addWidget(self.kind)
         lay.addLayout(files)
         lay.addWidget(self.table)
         lay.addWidget(self.count)
@@ -93,6 +94,20 @@ class CorpusBox(QGroupBox):
         self.size.valueChanged.connect(self.refresh)
         self.tsv_button.clicked.connect(self._choose_tsv)
         self.pair_button.clicked.connect(self._choose_pair)
+
+    def _fit_table(self) -> None:
+        """Rows a line of this box's font high (and a margin), and the preview as high as its
+        header and PREVIEW_ROWS rows (a fixed 150 px cut the rows and scrolled them at projector
+        mode's 24 px)."""
+        t, line = self.table, self.fontMetrics().height()
+        t.verticalHeader().setDefaultSectionSize(line + ROW_MARGIN_PX)
+        header = line + ROW_MARGIN_PX
+        t.setFixedHeight(PREVIEW_ROWS * (line + ROW_MARGIN_PX) + header + 2 * t.frameWidth())
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # the table's rows follow the new font
+            self._fit_table()
 
     # -- the spec -----------------------------------------------------------------------------
     def spec(self) -> str:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 ARCHS = {
-    "none": "No attention (fixed context vector)",
+    "none": "No attention (fixed vector)",  # the tooltip says which vector
     "bahdanau": "Bahdanau (additive)",
     "luong-dot": "Luong dot",
     "luong-general": "Luong general",

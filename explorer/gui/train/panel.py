@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -33,6 +32,7 @@ from explorer.gui.train.corpus import CorpusBox
 from explorer.gui.train.options import OptionsForm
 from explorer.gui.train.status import bar_format, time_text
 from explorer.gui.widgets import theme
+from explorer.gui.widgets.column import OptionsColumn
 
 REDRAW_MS = 100
 
@@ -76,7 +76,7 @@ class TrainPanel(QWidget):
         split.addWidget(self._build_options())
         split.addWidget(self._build_run())
         split.setStretchFactor(1, 1)
-        split.setSizes([430, 970])
+        self.options_column.follow(split)  # as wide as the options ask, in every font
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -102,11 +102,8 @@ class TrainPanel(QWidget):
         lv.addWidget(self.corpus)
         lv.addWidget(self.form)
         lv.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(420)
-        return scroll
+        self.options_column = OptionsColumn(left)
+        return self.options_column
 
     def _build_buttons(self) -> QHBoxLayout:
         self.start_button = QPushButton("Start training")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QRadioButton, QWidget
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
@@ -34,6 +34,7 @@ TITLE_PT = 12.0
 PROJECTOR_LINES = 45  # projector mode: body text is at least 1/45 of the screen height
 NORMAL_LINES = 64  # otherwise 1/64 of it (14 px at 900, 17 px at 1080) ...
 NORMAL_MIN_PX = 13  # ... and never under 13 px
+FUSION_INDICATOR_PX = 14  # Fusion's own check box and radio button indicator at 96 dpi
 DEFAULT_SCREEN = (1400, 900)  # where no screen can be asked (no application yet)
 
 
@@ -51,6 +52,13 @@ class Metrics:
     def scale(self) -> float:
         """Body text relative to the 10-point base font at 96 dpi (13.3 px)."""
         return self.body_px / (BASE_POINT_SIZE * 96 / 72)
+
+    @property
+    def indicator_px(self) -> int:
+        """A check box's or radio button's indicator: a square as tall as the body text's size
+        (Fusion's fixed 14 px was a speck beside projector mode's 24 px text), never smaller
+        than Fusion's."""
+        return max(FUSION_INDICATOR_PX, self.body_px)
 
     @property
     def floor_px(self) -> int:
@@ -197,9 +205,29 @@ def apply(
     font.setPixelSize(s.metrics.body_px)
     app.setFont(font)
     configure_pyqtgraph()
+    size_indicators(app.allWidgets())  # and each panel's, when it is built
     refresh_styled_widgets(app)
     s.changed.emit(s.theme, s.scale)
     return s.metrics
+
+
+def indicator_sheet(m: Metrics) -> str:
+    """A check box's or radio button's own style sheet: its indicator ``m.indicator_px`` square
+    (the style draws its box, tick and circle to the square it is given)."""
+    size = m.indicator_px
+    kinds = ("QCheckBox", "QRadioButton")
+    return " ".join(f"{k}::indicator {{ width: {size}px; height: {size}px; }}" for k in kinds)
+
+
+def size_indicators(widgets) -> None:
+    """Give every check box and radio button among ``widgets`` the indicator sheet for the
+    current sizes. On each widget, not the application: an application style sheet changes how
+    fonts pass from a widget to its children (a scroll area's viewport kept its first font),
+    and a proxy style answering Fusion's sizes from Python slowed every repaint."""
+    sheet = indicator_sheet(signals().metrics)
+    for w in widgets:
+        if isinstance(w, (QCheckBox, QRadioButton)) and w.styleSheet() != sheet:
+            w.setStyleSheet(sheet)
 
 
 def refresh_styled_widgets(app: QApplication) -> None:
