@@ -84,7 +84,8 @@ def test_the_sweep_with_a_few_pairs(tmp_path):
     )
     data = json.loads((tmp_path / "s.json").read_text("utf-8"))
     assert [row[0] for row in data["rows"]] == [1, 2, 4, 8, 16]
-    assert all(0 <= bleu <= 100 and length > 0 for _, bleu, length in data["rows"])
+    # sacrebleu's exp(mean log p_n)·100 lands a rounding error above 100 on a perfect match
+    assert all(0 <= bleu <= 100 + 1e-9 and length > 0 for _, bleu, length in data["rows"])
     assert "first 3 pairs" in data["source"]
 
 

@@ -9,7 +9,7 @@ import math
 
 import pytest
 from PySide6.QtCore import QSettings, Qt, QThreadPool
-from PySide6.QtGui import QFontInfo, QImage, QPainter, QPalette
+from PySide6.QtGui import QFontInfo, QFontMetricsF, QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QGraphicsSimpleTextItem,
@@ -417,3 +417,27 @@ def test_a_given_screen_size_is_the_window_size_on_a_first_start(qtbot, tmp_path
     qtbot.wait(200)  # a maximised state would have been applied by now
     assert not w.isMaximized() and (w.width(), w.height()) == (1280, 720)
     w.shutdown()
+
+
+def test_the_top_k_probability_axis_is_spaced_by_its_labels_width(qapp, qtbot):
+    """A top-k's p axis gets the smallest of 0.05 … 1 whose labels ("0.25" wide, and a
+    space) fit its width, and one tick level: pyqtgraph labels a minor level too where it fits,
+    and 0.25 would read "0.2". Narrow (Compare, projector mode) and wide, refitted on resize."""
+    from explorer.gui.step.topk import TopKView
+
+    view = TopKView()
+    qtbot.addWidget(view)
+    view.show()
+    axis = view.plot.getPlotItem().getAxis("bottom")
+    for width, scale in ((300, 1.5), (1200, 1.0)):
+        view.resize(width, 300)
+        view.restyle(scale)
+        qapp.processEvents()
+        fm = QFontMetricsF(axis.style["tickFont"] or axis.font())
+        room = fm.horizontalAdvance("0.25") + fm.horizontalAdvance(" ")
+        most = axis.linkedView().width() // room  # intervals that fit, the range being 1.04
+        fits = [s for s in (0.05, 0.1, 0.2, 0.5, 1.0) if 1.04 / s <= most]
+        step = fits[0] if fits else 1.0
+        qtbot.waitUntil(lambda step=step: axis.value_step == step, timeout=5_000)
+        assert axis._tickSpacing == [(step, 0), (step, 0)]
+    assert step < 0.5  # the wide view shows more than one label

@@ -168,7 +168,9 @@ def set_axis_label(item: pg.PlotItem, side: str, text: str) -> None:
 NICE_STEPS = (1.0, 2.0, 2.5, 5.0)  # a value axis's spacing: one of these times a power of ten
 
 
-def value_step(lo: float, hi: float, pixels: float, line: float) -> float:
+def value_step(
+    lo: float, hi: float, pixels: float, line: float, nice: tuple[float, ...] = NICE_STEPS
+) -> float:
     """The smallest nice spacing of a value axis from ``lo`` to ``hi`` drawn ``pixels`` long whose
     labels, ``line`` pixels tall, stand a line apart."""
     span = hi - lo
@@ -177,28 +179,36 @@ def value_step(lo: float, hi: float, pixels: float, line: float) -> float:
     most = max(1, int(pixels // (2 * line)))  # intervals that fit: a label and a gap each
     exp = math.floor(math.log10(span / most))
     for power in (exp, exp + 1, exp + 2):
-        for nice in NICE_STEPS:
-            step = nice * 10.0**power
+        for factor in nice:
+            step = factor * 10.0**power
             if span / step <= most:
                 return step
     return span
 
 
 def fit_value_axis(axis: pg.AxisItem) -> None:
-    """A vertical value axis's tick spacing from its height and font, so its labels never touch
-    (pyqtgraph always draws its first tick level, however crowded); again on every resize."""
+    """A value axis's tick spacing from its length and font, so its labels never touch
+    (pyqtgraph always draws its first tick level, however crowded); again on every resize. A
+    vertical axis's labels stand a line apart; a horizontal one's a label's width and a space."""
     view = axis.linkedView()
     if view is None:
         return
-    lo, hi = view.viewRange()[1]
-    line = QtGui.QFontMetricsF(axis.style.get("tickFont") or axis.font()).height()
-    step = value_step(lo, hi, view.height(), line)
+    across = axis.orientation in ("bottom", "top")
+    lo, hi = view.viewRange()[0 if across else 1]
+    fm = QtGui.QFontMetricsF(axis.style.get("tickFont") or axis.font())
+    if across:  # the widest label such a range shows, and a space: half of it per interval
+        widest = max(fm.horizontalAdvance(f"{v:g}") for v in (round(lo, 1), round(hi, 1), 0.25))
+        gap = (widest + fm.horizontalAdvance(" ")) / 2
+        step = value_step(lo, hi, view.width(), gap, nice=(1.0, 2.0, 5.0))
+    else:
+        step = value_step(lo, hi, view.height(), fm.height())
     if getattr(axis, "value_step", None) != step:
         axis.value_step = step
-        axis.setTickSpacing(major=step, minor=step / 2)
+        # across, no minor level: pyqtgraph labels it too where it fits (0.25 printed "0.2")
+        axis.setTickSpacing(major=step, minor=step if across else step / 2)
     if not getattr(axis, "follows_height", False):
         axis.follows_height = True
         refit = lambda *_: fit_value_axis(axis) if shiboken6.isValid(axis) else None  # noqa: E731
         view.sigResized.connect(refit)
-        view.sigYRangeChanged.connect(refit)
+        (view.sigXRangeChanged if across else view.sigYRangeChanged).connect(refit)
         theme.signals().changed.connect(lambda *_: QtCore.QTimer.singleShot(0, refit))

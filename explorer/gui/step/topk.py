@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.gui.step.common import ACCENT, BAR, LabelBox, make_plot, short
 from explorer.gui.step.items import BarsItem, RowLabels
 from explorer.gui.step.readout import topk_display
-from explorer.gui.step.ticks import set_title
+from explorer.gui.step.ticks import fit_value_axis, set_title
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.gui.widgets.plotting import pg
@@ -113,6 +113,7 @@ class TopKView(QtWidgets.QWidget):
         axis = self.plot.getPlotItem().getAxis("left")
         axis.setWidth(int(120 * scale))
         self.labels.update()  # drawn in the axis's font and colour, which just changed
+        fit_value_axis(self.plot.getPlotItem().getAxis("bottom"))  # p or log p, never touching
         if self.compact:
             m = theme.signals().metrics
             line = QtGui.QFontMetricsF(axis.style.get("tickFont") or axis.font()).height()
