@@ -243,7 +243,7 @@ def test_corpus_shows_every_phenomenon(corpus):
     for phrase in ["le vois", "les a vus", "que j'ai vu", " t'aime", "le chat noir"]:
         assert any(phrase in t for _, t in pairs), phrase
     # the lecture decks' kinds of sentence: there is …, the weather and its idiom, greetings
-    for phrase in ["il y a un", "il y avait des", "à la gare", "il pleut des cordes", "il neigeait"]:
+    for phrase in ["il y a un", "il y avait des", "à la gare", "il pleut des cordes", "neigeait"]:
         assert any(phrase in t for _, t in pairs), phrase
     for start in ["bonjour le monde", "au revoir tout le monde", "bonne nuit mes"]:
         assert any(t.startswith(start) for _, t in pairs), start
