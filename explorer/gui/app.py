@@ -140,6 +140,12 @@ def _set_sentence(window, text: str) -> None:
             panel.set_sentence(text)
 
 
+def _decoded(state) -> bool:
+    """The session's trace is the current model's decode of the current sentence."""
+    trace = state.trace
+    return trace is not None and (trace.origin.model, trace.origin.text) == state.expected()
+
+
 def _screenshot(app, window, args) -> int:
     w, h = (int(x) for x in args.size.lower().split("x"))
     window.set_screen((w, h))  # fonts sized for, and the window filling, a screen of that size
@@ -162,6 +168,9 @@ def _screenshot(app, window, args) -> int:
             print(f"error: {window.last_error}", file=sys.stderr)
             return 1
     step_panel = window.panels.get("step") if not args.lesson else None
+    if step_panel is not None and window.state.sentence:  # the decode of this model and sentence
+        wait_until(app, lambda: _decoded(window.state), LOAD_TIMEOUT_S)
+        settle(app)
     if step_panel is not None and getattr(step_panel, "trace", None) is not None:
         n = len(step_panel.trace)
         step_panel.set_step(min(args.step, n) - 1 if args.step > 0 else n - 1)

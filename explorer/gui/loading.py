@@ -102,8 +102,20 @@ class Loader(QObject):
             self._import_modules()
             return
         self.idle.emit()
+        if self._queue and self._is_open(self._queue[0]):  # --checkpoint named a bundled one
+            self.loading.discard(str(self._queue.pop(0)))
+            if self._queue:  # the next one counts as loading, as in _done
+                self.loading.add(str(self._queue[0]))
+            self.settled.emit()
         if self._queue:
             self.open(self._queue.pop(0), make_current=False, remember=False)
+
+    def _is_open(self, path: Path) -> bool:
+        """A model from this file is in the session already, or loading."""
+        here = Path(path).resolve()
+        loading = {Path(p).resolve() for p in self.loading} - {here}
+        open_ = {Path(m.path).resolve() for m in self.state.models if m.path is not None}
+        return here in open_ | loading
 
     def _import_modules(self) -> None:
         if self._modules_thread is not None:

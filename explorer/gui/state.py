@@ -93,8 +93,11 @@ class AppState(QObject):
         self.max_unsaved = max_unsaved
 
     def add(self, entry: LoadedModel, *, make_current: bool = True) -> None:
-        # A model loaded again from the same file replaces the old entry.
+        # A model loaded again from the same file replaces the old entry (and, when that was
+        # the current model, as the current model: no panel may keep showing a dropped entry).
         if entry.path is not None:
+            replaced = [m for m in self.models if m.path == entry.path]
+            make_current = make_current or any(m is self.current for m in replaced)
             self.models = [m for m in self.models if m.path != entry.path]
         self.models.append(entry)
         dropped = self._drop_oldest_unsaved(keep=entry)

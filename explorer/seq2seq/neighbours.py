@@ -58,6 +58,10 @@ class Sentence:
 
     source: tuple[str, ...]
     target: tuple[str, ...]
+    # the word each piece belongs to (specials: -1), to write pieces as words; None when the
+    # tokenizer does not say
+    source_words: tuple[int, ...] | None = None
+    target_words: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class Neighbour:
     pieces: tuple[str, ...]  # the side the position is on
     other: tuple[str, ...]  # the other side of the pair
     row: int  # the state's row in its table
+    words: tuple[int, ...] | None = None  # the word of each of ``pieces`` (see Sentence)
+    other_words: tuple[int, ...] | None = None
 
 
 def training_pairs(options: Any, corpus: dict | None = None) -> list[tuple[str, str]]:
@@ -164,8 +170,14 @@ def build_index(
     if not pairs:
         raise NeighboursError("no training pairs to index")
     chosen = _sample(model, tokenizer, pairs, int(cap), seed)
+    words = getattr(tokenizer, "word_index", None)
     sentences = tuple(
-        Sentence(tuple(tokenizer.src_pieces(s)), tuple(tokenizer.tgt_pieces(t)))
+        Sentence(
+            tuple(tokenizer.src_pieces(s)),
+            tuple(tokenizer.tgt_pieces(t)),
+            None if words is None else tuple(words(s, "src")),
+            None if words is None else tuple(words(t, "tgt")),
+        )  # fmt: skip
         for s, t, _ in chosen
     )
     by_length = sorted(range(len(chosen)), key=lambda i: (len(chosen[i][1]), len(chosen[i][0])))
@@ -254,9 +266,12 @@ def _neighbour(index: NeighbourIndex, kind: str, row: int, distance: float) -> N
     s = index.sentences[int(table.sentence[row])]
     side = "source" if kind == "encoder" else "target"
     pieces, other = (s.source, s.target) if side == "source" else (s.target, s.source)
+    words, other_words = (
+        (s.source_words, s.target_words) if side == "source" else (s.target_words, s.source_words)
+    )
     return Neighbour(
         int(table.sentence[row]), int(table.position[row]), float(distance), side, pieces, other,
-        int(row),
+        int(row), words, other_words,
     )  # fmt: skip
 
 

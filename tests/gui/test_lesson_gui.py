@@ -192,8 +192,10 @@ def test_the_neighbours_view_follows_the_session(qapp, qtbot, tiny_models):
     best = view.result.found[0]
     assert (best.position, best.side, best.distance) == (1, "source", pytest.approx(0, abs=1e-5))
     assert " ".join(best.pieces[:-1]) == " ".join(session.trace.src_pieces[:-1])
-    assert " ".join(best.pieces) in view.text.toPlainText()  # the sentence, listed
+    assert session.source() + " </s>" in view.text.toPlainText()  # the sentence, as words
     assert sentence_html(("le", "chat", "<b>"), 1) == f"le {HIGHLIGHT.format('chat')} &lt;b&gt;"
+    pieces, words = ("le", "s", "'", "est", "</s>"), (0, 1, 1, 1, -1)  # pieces of one word together
+    assert sentence_html(pieces, 1, words) == f"le {HIGHLIGHT.format('s')}&#x27;est &lt;/s&gt;"
     assert view.result.projection.points.shape == (8, 2)
     qtbot.wait(50)  # laid out: the eight labels sit beside their points, none over another,
     middle = view.label_points.mean(axis=0)  # even when the states are one point

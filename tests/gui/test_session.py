@@ -133,3 +133,22 @@ def test_words_outside_the_models_world_are_said_in_the_status_bar(qapp, qtbot, 
     line = next(line for line in said if "never seen in training" in line)
     assert "airport" in line and " the" not in line.split(":", 1)[1]
     assert s.runner.wait_idle(30_000)
+
+
+def test_a_model_opened_again_from_its_file_replaces_the_current_one_as_current(qapp, tiny_models):
+    from dataclasses import replace
+    from pathlib import Path
+
+    s = Session(run=Runner())
+    first = replace(tiny_models.bahdanau, path=Path("/models/m.safetensors"))
+    other = replace(tiny_models.none, path=Path("/models/other.safetensors"))
+    s.add(first)
+    s.add(other, make_current=False)
+    again = replace(first)  # the same file read again: a new entry
+    s.add(again, make_current=False)
+    assert s.current is again and [m.path.name for m in s.models] == [
+        "other.safetensors",
+        "m.safetensors",
+    ]
+    s.add(replace(other), make_current=False)  # not the current one: the current one stays
+    assert s.current is again and len(s.models) == 2

@@ -252,3 +252,22 @@ def test_the_exported_trace_holds_each_heads_query_keys_and_values(make_panel, t
     assert np.array(data["cross_keys"]).shape == np.array(data["cross_values"]).shape
     assert np.array(data["cross_keys"]).shape == (L, H, S, d_k)
     np.testing.assert_allclose(np.array(data["steps"][0]["query"]), trace.steps[0].query)
+
+
+def test_the_compare_column_writes_pieces_as_words(qtbot):
+    """The French pieces s ' est (the apostrophe a piece of its own) read "s'est" in Compare's
+    output line, as in the main one."""
+    from explorer import assets
+    from explorer.gui.step.compare import CompareColumn
+    from explorer.gui.step.sync import word_starts
+    from explorer.seq2seq.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(assets.models_dir() / "classroom-none.safetensors")
+    trace = decode.greedy(ck.model, ck.tokenizer, "the black cat sat on the mat")
+    assert trace.pieces[3:6] == ["s", "'", "est"]
+    column = CompareColumn()
+    qtbot.addWidget(column)
+    column.set_trace(trace, ck.tokenizer.tgt_piece, word_starts(ck.tokenizer, trace.tokens))
+    assert column.output.text().startswith("→ le chat noir s&#x27;est assis")
+    column.set_trace(trace, ck.tokenizer.tgt_piece)  # a tokenizer that does not say: apart
+    assert "s &#x27; est" in column.output.text()

@@ -37,7 +37,7 @@ class AlignmentView(Heatmap):
             # no matrix at all: a drawn one (zeros) would read as "attention is zero"
             self.matrix = None
             self.set_matrix(np.full((1, 1), np.nan), [], [])
-            self.plot.getPlotItem().setTitle("Alignment: this model has no attention")
+            set_title(self.plot.getPlotItem(), "Alignment: this model has no attention")
             if trace is not None:
                 self.empty.say(NO_ATTENTION)
             return

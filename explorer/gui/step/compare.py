@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6 import QtWidgets
 
 from explorer.gui.step.alignment import AlignmentView
+from explorer.gui.step.sync import output_html
 from explorer.gui.step.topk import TopKView
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
@@ -35,11 +36,15 @@ class CompareColumn(QtWidgets.QGroupBox):
         lay.addWidget(self.topk, 2)
         self.trace: Trace | None = None
 
-    def set_trace(self, trace: Trace | None, piece_of=None) -> None:
+    def set_trace(self, trace: Trace | None, piece_of=None, starts=None) -> None:
+        """``starts`` (does piece i begin a word?) writes the pieces as words ("s'est")."""
         self.trace = trace
         self.alignment.set_trace(trace)
         self.topk.set_trace(trace, piece_of)
-        self.output.setText("" if trace is None else "→ " + " ".join(trace.pieces))
+        if trace is None:
+            self.output.setText("")
+        else:
+            self.output.setText("→ " + output_html(trace, -1, [False] * len(trace), starts))
 
     def set_step(self, t: int) -> None:
         if self.trace is None or not self.trace.steps:

@@ -57,20 +57,25 @@ def index_job(entry: LoadedModel, pairs_fn: Callable, cap: int, seed: int):
                                    name=entry.name))  # fmt: skip
 
 
-def sentence_html(pieces: tuple[str, ...], position: int) -> str:
-    """The pieces as words, the one at ``position`` highlighted."""
-    return " ".join(
-        HIGHLIGHT.format(html.escape(p)) if i == position else html.escape(p)
-        for i, p in enumerate(pieces)
-    )
+def sentence_html(
+    pieces: tuple[str, ...], position: int = -1, words: tuple[int, ...] | None = None
+) -> str:
+    """The pieces, the one at ``position`` highlighted; with ``words`` (the word of each piece,
+    -1 for a special) pieces of one word are written together ("s'est"), else all apart."""
+    out = []
+    for i, p in enumerate(pieces):
+        if i and (words is None or words[i] < 0 or words[i] != words[i - 1]):
+            out.append(" ")
+        out.append(HIGHLIGHT.format(html.escape(p)) if i == position else html.escape(p))
+    return "".join(out)
 
 
 def neighbour_html(rank: int, n: Neighbour, metric: str) -> str:
     where = "source" if n.side == "source" else "output"
     return (
         f"<p><b>{rank}.</b> d = {n.distance:.4f} ({metric}) · sentence {n.sentence}, {where} "
-        f"position {n.position + 1}<br>{sentence_html(n.pieces, n.position)}<br>"
-        f"<span style='color:#777'>{html.escape(' '.join(n.other))}</span></p>"
+        f"position {n.position + 1}<br>{sentence_html(n.pieces, n.position, n.words)}<br>"
+        f"<span style='color:#777'>{sentence_html(n.other, -1, n.other_words)}</span></p>"
     )
 
 

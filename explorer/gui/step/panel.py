@@ -29,7 +29,7 @@ from explorer.gui.step.edit import AttentionEditor, what_if_html
 from explorer.gui.step.hidden import HiddenStatesView
 from explorer.gui.step.neighbours import NeighboursView
 from explorer.gui.step.readout import source_marks, words_html
-from explorer.gui.step.sync import SideBySide
+from explorer.gui.step.sync import SideBySide, word_starts
 from explorer.gui.step.text import RichLine, TextLines
 from explorer.gui.step.topk import TopKView
 from explorer.gui.step.transformer import TransformerView
@@ -354,18 +354,6 @@ class StepPanel(QtWidgets.QWidget):
         except (ValueError, IndexError, AttributeError):
             return str(token)
 
-    def starts_word(self, token: int) -> bool:
-        """Whether a target piece begins a word (sentencepiece's "▁" marker; specials do)."""
-        tok = self.entry.tokenizer if self.entry is not None else None
-        raw = getattr(tok, "raw_piece", None)
-        if raw is None:
-            return True
-        try:
-            piece = raw(token, "tgt")
-        except (ValueError, IndexError):
-            return True
-        return piece.startswith("\u2581") or (piece.startswith("<") and piece.endswith(">"))
-
     def set_sentence(self, text: str) -> None:
         """Type ``text`` and decode it (in the background: the session's trace follows)."""
         self.sentence.setText(text)
@@ -431,7 +419,9 @@ class StepPanel(QtWidgets.QWidget):
         trace = s.records["compare"]
         entry = s.compare_entry()
         self.compare.alignment.marks = source_marks(entry, trace)
-        self.compare.set_trace(trace, entry.tokenizer.tgt_piece if entry is not None else None)
+        tok = entry.tokenizer if entry is not None else None
+        starts = word_starts(tok, trace.tokens) if trace is not None and tok is not None else None
+        self.compare.set_trace(trace, tok.tgt_piece if tok is not None else None, starts)
         self.compare.empty.say(s.why("compare") if trace is None else "")
         if trace is not None:
             self.compare.set_step(self.t)
@@ -522,9 +512,11 @@ class StepPanel(QtWidgets.QWidget):
         written together ("j'ai"), words apart. Worked out once per trace, not on every step."""
         parts = self._parts.get(id(trace))
         if parts is None:
+            tok = self.entry.tokenizer if self.entry is not None else None
+            starts = word_starts(tok, trace.tokens) or [True] * len(trace)
             parts = self._parts[id(trace)] = [
-                (" " if i and self.starts_word(token) else "", html.escape(piece))
-                for i, (token, piece) in enumerate(zip(trace.tokens, trace.pieces))
+                (" " if i and starts[i] else "", html.escape(piece))
+                for i, piece in enumerate(trace.pieces)
             ]
         return parts
 

@@ -46,8 +46,15 @@ def word_starts(tokenizer, tokens: Sequence[int]) -> list[bool] | None:
     raw = getattr(tokenizer, "raw_piece", None)
     if raw is None:
         return None
-    pieces = [raw(tok, "tgt") for tok in tokens]
-    return [p.startswith("\u2581") or (p.startswith("<") and p.endswith(">")) for p in pieces]
+
+    def starts(token: int) -> bool:
+        try:
+            p = raw(token, "tgt")
+        except (ValueError, IndexError):  # not a piece of this vocabulary: written apart
+            return True
+        return p.startswith("\u2581") or (p.startswith("<") and p.endswith(">"))
+
+    return [starts(token) for token in tokens]
 
 
 def differences(traces: Sequence[Trace | None]) -> list[list[bool]]:
