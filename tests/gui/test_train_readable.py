@@ -131,7 +131,7 @@ def char_probe() -> Probe:
 
 def test_a_40_piece_probe_is_drawn_per_word_when_its_pieces_do_not_fit(char_probe):
     s, t = char_probe.attention.shape[1], char_probe.attention.shape[0]
-    assert s > 30  # one-letter pieces
+    assert s >= 30  # mostly one-letter pieces
     m = probe_map(char_probe, 300, 300)
     assert m.merged and m.pieces == (s, t)
     assert m.source_labels == [*WORDS, "</s>"]
