@@ -9,27 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from explorer.seq2seq.data.classroom_grammar import (
     NP,
     PP,
     Agr,
-    Alignment,
     ClassroomError,
     Clause,
     Coord,
-    Grammar,
     Greeting,
     Pron,
     Sentence,
     There,
-    Unit,
     Weather,
     _valid,
     load_grammar,
     normalize,
     realise,
 )
+
+if TYPE_CHECKING:  # annotations only
+    from explorer.seq2seq.data.classroom_grammar import Alignment, Grammar, Unit
 
 # ----------------------------------------------------------------------------- parsing
 
