@@ -206,8 +206,8 @@ def fit_value_axis(axis: pg.AxisItem) -> None:
         axis.value_step = step
         # across, no minor level: pyqtgraph labels it too where it fits (0.25 printed "0.2")
         axis.setTickSpacing(major=step, minor=step if across else step / 2)
-    if not getattr(axis, "follows_height", False):
-        axis.follows_height = True
+    if not getattr(axis, "follows_length", False):
+        axis.follows_length = True
         refit = lambda *_: fit_value_axis(axis) if shiboken6.isValid(axis) else None  # noqa: E731
         view.sigResized.connect(refit)
         (view.sigXRangeChanged if across else view.sigYRangeChanged).connect(refit)

@@ -59,7 +59,7 @@ class OptionsColumn(QScrollArea):
         if split is None:
             return self.widget().sizeHint().width() + self.chrome()
         others = [split.widget(i) for i in range(1, split.count())]
-        room = split.width() - split.handleWidth() * len(others)
+        room = self.room()
         least = sum(max(w.minimumWidth(), w.minimumSizeHint().width()) for w in others)
         return options_width(self.widget().sizeHint().width(), self.chrome(), room, least)
 
@@ -73,8 +73,12 @@ class OptionsColumn(QScrollArea):
             self.setMinimumWidth(width)
         split = self.split
         if split is not None and split.count() > 1 and split.sizes()[0] != width:
-            room = split.width() - split.handleWidth() * (split.count() - 1)
-            split.setSizes([width, *share(split.sizes()[1:], max(0, room - width))])
+            split.setSizes([width, *share(split.sizes()[1:], max(0, self.room() - width))])
+
+    def room(self) -> int:
+        """The splitter's width less its handles: what its widgets share."""
+        split = self.split
+        return split.width() - split.handleWidth() * (split.count() - 1)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
