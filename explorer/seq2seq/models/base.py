@@ -107,11 +107,18 @@ class Seq2Seq(nn.Module):
         raise NotImplementedError
 
     def logits(
-        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+        self,
+        src: torch.Tensor,
+        src_lengths: torch.Tensor,
+        tgt_in: torch.Tensor,
+        keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Teacher forcing's logits (B, T, V) alone, for a loss: ``forward(...).logits``, or a
-        faster path that forms no attention weights (the Transformer)."""
-        return self(src, src_lengths, tgt_in).logits
+        """Teacher forcing's logits alone, for a loss: (B, T, V), or (N, V) at the N positions
+        where ``keep`` (B, T) is True (the real target tokens, so that the output layer, a
+        step's costliest product, skips the padding). ``forward(...).logits`` here; the model
+        families override it with faster paths that keep no attention weights."""
+        logits = self(src, src_lengths, tgt_in).logits
+        return logits if keep is None else logits[keep]
 
     def start(self, memory: Memory) -> Any:  # pragma: no cover
         raise NotImplementedError

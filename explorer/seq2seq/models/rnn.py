@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -161,6 +162,25 @@ class _Step(NamedTuple):
     alpha: torch.Tensor | None  # (B, S)
     e: torch.Tensor | None  # (B, S), -inf at padding
     query: torch.Tensor | None  # (B, H) what attention scored: s_t (Luong) or s_{t-1} (Bahdanau)
+
+
+class _FusedCell:
+    """A one-layer decoder RNN's step as torch's fused cell, the input projection split in two:
+    ``x_emb`` = W_ih[:, :E] emb + b_ih, computed beforehand for all steps, and the rest of the
+    input (c_t or h~_{t-1}) projected here by W_ih[:, E:]."""
+
+    def __init__(self, rnn: nn.RNNBase, emb_dim: int):
+        self.W_rest = rnn.weight_ih_l0[:, emb_dim:]
+        self.W_hh, self.b_hh = rnn.weight_hh_l0, rnn.bias_hh_l0
+        self.lstm = isinstance(rnn, nn.LSTM)
+
+    def __call__(
+        self, rest: torch.Tensor, x_emb: torch.Tensor, h: torch.Tensor, cell: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, D_rest), (B, G·H), h (B, H), an LSTM's cell (B, H) or None → new h and cell."""
+        if self.lstm:
+            return torch.lstm_cell(rest, (h, cell), self.W_rest, self.W_hh, x_emb, self.b_hh)
+        return torch.gru_cell(rest, h, self.W_rest, self.W_hh, x_emb, self.b_hh), None
 
 
 class RNNSeq2Seq(Seq2Seq):
@@ -359,6 +379,53 @@ class RNNSeq2Seq(Seq2Seq):
             query=None if r.query is None else r.query.view(B, 1, 1, -1),  # (B, 1, 1, D_q)
         )
         return out, new_state
+
+    def logits(
+        self,
+        src: torch.Tensor,
+        src_lengths: torch.Tensor,
+        tgt_in: torch.Tensor,
+        keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Teacher forcing's logits as ``Seq2Seq.logits``: the numbers of ``forward``,
+        computed faster for a one-layer decoder. The target embeddings' share of the decoder
+        RNN's input projection, W_ih[:, :E] emb(y_{t-1}) + b_ih, is one matrix product over all
+        steps; each step adds W_ih[:, E:] c_t (or h~_{t-1}) inside torch's fused cell, and no
+        attention weights, scores or states are kept. A deeper decoder takes ``forward``."""
+        if self.config.layers != 1:
+            return super().logits(src, src_lengths, tgt_in, keep)
+        self._check_target(tgt_in, "tgt_in", src.shape[0], 2)
+        if tgt_in.shape[1] == 0:
+            raise RNNInputError("tgt_in must hold at least one step, got shape (B, 0)")
+        memory = self.encode(src, src_lengths)
+        state = self.start(memory)
+        embs = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E), as in forward
+        rnn, E = self.decoder, self.config.emb_dim
+        x_emb = F.linear(embs, rnn.weight_ih_l0[:, :E], rnn.bias_ih_l0)  # (B, T, G·H)
+        cell = _FusedCell(rnn, E)
+        s = state["h"][:, 0]  # (B, H) s_0
+        c_cell = state["cell"][:, 0] if "cell" in state else None
+        feed = state.get("feed")  # (B, H) h~_0, Luong only
+        ss, cs, fs = [], [], []
+        for x_t in x_emb.unbind(1):  # x_t (B, G·H)
+            if feed is not None:  # Luong: s_t from [emb; h~_{t-1}], then attention on s_t
+                s, c_cell = cell(feed, x_t, s, c_cell)
+                c, _, _ = self.attention(s, memory.states, memory.extra["keys"], memory.mask)
+                feed = torch.tanh(self.W_c(torch.cat([c, s], dim=-1)))  # (B, H) h~_t
+                fs.append(feed)
+                continue
+            if self.attention is None:
+                c = memory.extra["c"]
+            else:  # Bahdanau: the query is s_{t-1}
+                c, _, _ = self.attention(s, memory.states, memory.extra["keys"], memory.mask)
+            s, c_cell = cell(c, x_t, s, c_cell)
+            ss.append(s)
+            cs.append(c)
+        if fs:
+            o = torch.stack(fs, 1)  # (B, T, H)
+        else:
+            o = self._output(torch.stack(ss, 1), torch.stack(cs, 1), embs, None)
+        return self._logits(o if keep is None else o[keep])  # (B, T, V) or (N, V)
 
     def forward(
         self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor

@@ -395,10 +395,12 @@ class TransformerSeq2Seq(Seq2Seq):
         k: torch.Tensor,
         v: torch.Tensor,
         need_weights: bool = True,
+        keep: torch.Tensor | None = None,
     ) -> tuple[list[DecoderLayerOutput], torch.Tensor]:
         """Run the decoder on new tokens y (B, T) after a cache k, v (B, L, H, t0, d_k).
 
-        Returns every layer's output and the logits (B, T, V).
+        Returns every layer's output and the logits (B, T, V), or (N, V) at the positions
+        where ``keep`` (B, T) is True.
         """
         t0, T = k.shape[3], y.shape[1]
         self_mask = None
@@ -421,7 +423,7 @@ class TransformerSeq2Seq(Seq2Seq):
             )
             layers.append(out)
             x = out.x
-        return layers, self.project(x)
+        return layers, self.project(x if keep is None else x[keep])
 
     # ---- the contract ----------------------------------------------------------------------
 
@@ -524,10 +526,14 @@ class TransformerSeq2Seq(Seq2Seq):
         )
 
     def logits(
-        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+        self,
+        src: torch.Tensor,
+        src_lengths: torch.Tensor,
+        tgt_in: torch.Tensor,
+        keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Teacher forcing's logits (B, T, V) alone, what a training loss needs: every attention
-        runs through torch's fused ``scaled_dot_product_attention`` and no weights are formed.
+        """Teacher forcing's logits as ``Seq2Seq.logits``: every attention runs through torch's
+        fused ``scaled_dot_product_attention`` and no weights are formed.
         The same numbers as ``forward(...).logits`` up to float rounding."""
         # Measured with python -m explorer.tools.bench_sdpa (issue 19's d 256, 4 heads, 3+3
         # layers, 64 x 14 tokens, one thread, a busy 2-core CPU): a forward and backward step
@@ -536,4 +542,4 @@ class TransformerSeq2Seq(Seq2Seq):
         # never slower measurably, and the weights' memory is never allocated.
         memory = self._encode(src, src_lengths, need_weights=False)
         empty = self.start(memory)
-        return self._decode(memory, tgt_in, empty["k"], empty["v"], need_weights=False)[1]
+        return self._decode(memory, tgt_in, empty["k"], empty["v"], False, keep)[1]

@@ -17,13 +17,19 @@ from explorer.seq2seq.training.distributed import Distributed
 
 
 def scheduled_logits(
-    model: Seq2Seq, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, ratio: float
+    model: Seq2Seq,
+    src: torch.Tensor,
+    lengths: torch.Tensor,
+    tgt_in: torch.Tensor,
+    ratio: float,
+    keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B, T, V) logits where each step's input is the gold token with probability ``ratio`` and
-    otherwise the model's own previous prediction (scheduled sampling, Bengio et al. 2015).
-    Teacher forcing alone (``ratio`` 1) takes ``model.logits``, which forms no attention weights."""
+    """(B, T, V) logits, or (N, V) where ``keep`` (B, T) is True, where each step's input is the
+    gold token with probability ``ratio`` and otherwise the model's own previous prediction
+    (scheduled sampling, Bengio et al. 2015). Teacher forcing alone (``ratio`` 1) takes
+    ``model.logits``, which forms no attention weights."""
     if ratio >= 1.0:
-        return model.logits(src, lengths, tgt_in)
+        return model.logits(src, lengths, tgt_in, keep)
     memory = model.encode(src, lengths)
     state = model.start(memory)
     y = tgt_in[:, 0]
@@ -35,7 +41,8 @@ def scheduled_logits(
             gold = tgt_in[:, t + 1]
             use_gold = torch.rand(gold.shape, device=gold.device) < ratio
             y = torch.where(use_gold | (gold == PAD), gold, step.logits.argmax(-1))
-    return torch.stack(out, dim=1)
+    logits = torch.stack(out, dim=1)
+    return logits if keep is None else logits[keep]
 
 
 class Scheduled(nn.Module):
@@ -47,9 +54,14 @@ class Scheduled(nn.Module):
         self.model = model
 
     def forward(
-        self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, ratio: float
+        self,
+        src: torch.Tensor,
+        lengths: torch.Tensor,
+        tgt_in: torch.Tensor,
+        ratio: float,
+        keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return scheduled_logits(self.model, src, lengths, tgt_in, ratio)
+        return scheduled_logits(self.model, src, lengths, tgt_in, ratio, keep)
 
 
 @dataclass

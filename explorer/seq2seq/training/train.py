@@ -45,6 +45,7 @@ from explorer.seq2seq.training.options import (
     TrainOptions,
     clip_norm,
     describe_device,
+    fused_adam,
     learning_rate,
     load_splits,
     pick_device,
@@ -161,10 +162,7 @@ class Trainer:
         self._owns_group = self.dist.start(self.device)
         train, valid = self._load_splits()
         optimizer_state = self._build(train)
-        params = self.model.parameters()  # foreach: one kernel for all tensors, same numbers
-        self.optimizer = torch.optim.Adam(params, lr=o.lr, betas=(0.9, 0.98), foreach=True)
-        if optimizer_state is not None:
-            self.optimizer.load_state_dict(optimizer_state)
+        self.optimizer = fused_adam(self.model.parameters(), o.lr, optimizer_state)
         self._encode(train, valid)
         if self.history and "val_bleu" in self.history[-1]:
             self._evaluated_at = self.step
@@ -376,10 +374,9 @@ class Trainer:
         """The loss to differentiate (this process's token losses, scaled so that averaging the
         processes' gradients gives the whole batch's mean), and the whole batch's mean loss."""
         with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._use_amp):
-            logits = self._engine(batch.src, batch.src_len, batch.tgt_in, ratio)
-            summed = self._loss_fn(
-                logits.reshape(-1, logits.shape[-1]).float(), batch.tgt_out.reshape(-1)
-            )
+            keep = batch.tgt_out != PAD  # the output layer skips the padding
+            logits = self._engine(batch.src, batch.src_len, batch.tgt_in, ratio, keep)  # (N, V)
+            summed = self._loss_fn(logits.float(), batch.tgt_out[keep])
         (whole,) = self.dist.total(float(summed.detach()) * batch.weight, device=self.device)
         return share_of_loss(summed, batch, self.dist.world_size), whole / batch.tokens
 
