@@ -204,10 +204,19 @@ class Run:
     log: list[str] = field(default_factory=list)
 
 
+def _interruptible() -> None:
+    """In the child: SIGINT back to its default, so that the trainer's Python turns it into
+    KeyboardInterrupt (and saves) even when this script runs in the background of a
+    non-interactive shell, which starts it with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def watch(cmd: list[str], env: dict, window: float, parse, run: Run, grace: float = 60.0) -> Run:
     """Run ``cmd``, stamping its output lines as they arrive, and interrupt it ``window``
     seconds after its first progress line (killing it if it has not stopped ``grace`` later)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, preexec_fn=_interruptible
+    )
     fd, pending, deadline, interrupted = proc.stdout.fileno(), "", None, None
     text = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
