@@ -14,7 +14,13 @@ from importlib.resources import files
 from pathlib import Path
 
 # The bundled checkpoints by name, the one the window opens first at the head.
-BUNDLED = ("classroom-bahdanau", "classroom-none", "classroom-luong", "classroom-transformer")
+BUNDLED = (
+    "classroom-bahdanau",
+    "classroom-none",
+    "classroom-luong",
+    "classroom-transformer",
+    "multi30k-de-en-transformer",
+)
 CHECKPOINT_SUFFIX = ".safetensors"
 
 

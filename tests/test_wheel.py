@@ -23,6 +23,7 @@ ARCH = {
     "classroom-none": "none",
     "classroom-luong": "luong-general",
     "classroom-transformer": "transformer",
+    "multi30k-de-en-transformer": "transformer",
 }
 
 
@@ -112,7 +113,8 @@ def test_the_wheel_carries_models_and_resources_and_finds_them_installed(tmp_pat
     code = {f"explorer/{p.relative_to(ROOT / 'explorer')}" for p in ROOT.glob("explorer/**/*.py")}
     assert code - names == set(), "every module of the package is in the wheel"
     assert {f"explorer/_models/{n}.safetensors" for n in ARCH} <= names
-    assert {"explorer/_models/README.md", "explorer/py.typed"} <= names
+    cards = {"README.md", "multi30k-de-en-transformer.md"}
+    assert {f"explorer/_models/{n}" for n in cards} | {"explorer/py.typed"} <= names
     assert {f"explorer/_resources/classroom/{n}.json" for n in ("lexicon", "grammar")} <= names
     assert "explorer/_resources/lessons/lecture.json" in names
     assert not [n for n in names if n.split("/")[0] in ("models", "resources", "tests")]
@@ -140,5 +142,5 @@ def test_the_wheel_carries_models_and_resources_and_finds_them_installed(tmp_pat
         str(site / "explorer/_models"),
         str(site / "explorer/_resources/classroom"),
         str(site / "explorer/_models/classroom-bahdanau.safetensors"),
-        "4",
+        "5",
     ]

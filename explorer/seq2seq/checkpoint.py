@@ -115,9 +115,12 @@ def _storage_key(t: torch.Tensor) -> tuple:
     return (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), t.shape, t.stride())
 
 
-def _model_tensors(model: Seq2Seq) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _model_tensors(
+    model: Seq2Seq, half: bool = False
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Weights moved to the CPU, each stored once: a tensor tied to an earlier name becomes an
-    alias (name -> stored name) instead of a second copy."""
+    alias (name -> stored name) instead of a second copy. ``half`` stores the floating-point
+    weights as float16 (loading turns them back into the model's float32)."""
     tensors: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     seen: dict[tuple, str] = {}
@@ -127,7 +130,12 @@ def _model_tensors(model: Seq2Seq) -> tuple[dict[str, torch.Tensor], dict[str, s
             aliases[name] = seen[key]
             continue
         seen[key] = name
-        tensors[f"model.{name}"] = t.detach().to("cpu").contiguous().clone()
+        t = t.detach().to("cpu").contiguous().clone()
+        if half and t.is_floating_point():
+            t = t.to(torch.float16)
+            if not bool(torch.isfinite(t).all()):
+                raise CheckpointError(f"cannot store weight {name} in 16 bits: it overflows")
+        tensors[f"model.{name}"] = t
     return tensors, aliases
 
 
@@ -161,10 +169,12 @@ def save_checkpoint(
     card: dict[str, Any] | None = None,
     train_state: dict[str, Any] | None = None,
     optimizer: Any = None,
+    half: bool = False,
 ) -> Path:
-    """Write model, tokenizer and training records to ``path`` atomically; returns the path."""
+    """Write model, tokenizer and training records to ``path`` atomically; returns the path.
+    ``half`` stores the weights in 16 bits (float16): half the file, for a finished model."""
     path = Path(path)
-    tensors, aliases = _model_tensors(model)
+    tensors, aliases = _model_tensors(model, half)
     src_model, tgt_model = tokenizer.to_bytes()
     tensors["spm.src"] = _bytes_tensor(src_model)
     tensors["spm.tgt"] = _bytes_tensor(tgt_model)

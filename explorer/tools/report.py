@@ -249,6 +249,10 @@ def render(results: list[dict[str, Any]], plots: dict[str, str], seconds: float)
         "models/NAME.safetensors` (fixed seed), and this page with `attention-explorer report` "
         f"({seconds / 60:.0f} min on {results[0]['machine']}, {datetime.date.today()}).",
         "",
+        "A fifth model, `multi30k-de-en-transformer`, translates real German into English "
+        "(Multi30k's image captions): its card is "
+        "[multi30k-de-en-transformer.md](multi30k-de-en-transformer.md).",
+        "",
         "## Cards",
         "",
     ]
