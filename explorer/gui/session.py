@@ -80,14 +80,14 @@ def decode_job(
     entry: LoadedModel, fn: str, source: str, *args, notify: Callable | None = None, **kwargs
 ) -> Trace:
     """In a worker: one decode of ``explorer.seq2seq.decoding.decode`` of ``source`` read through
-    the input policy (``notify`` is told when it was cut, and which words the model never saw
-    in training or read as ``<unk>``), named after the model."""
+    the input policy (``notify`` is told the line saying when it was cut and which words the
+    model never saw in training or read as ``<unk>``, "" when there is none to say), named
+    after the model."""
     from explorer.seq2seq.decoding import decode
 
     src = entry.encode(source)
-    said = "; ".join(line for line in (src.notice, src.outside) if line)
-    if said and notify is not None:  # cut to what the model takes; words outside its world
-        notify(said)
+    if notify is not None:  # cut to what the model takes; words outside its world
+        notify("; ".join(line for line in (src.notice, src.outside) if line))
     trace = getattr(decode, fn)(entry.model, entry.tokenizer, src, *args, **kwargs)
     return trace.named(entry.name)
 
@@ -122,6 +122,7 @@ class Session(AppState):
         self.forced: list[tuple[int, int]] = []  # (step, token) of each forced token, in order
         self.edits: tuple = ()  # the AttentionEdits of the trace on show (edit.edited_greedy)
         self.records: dict[str, Any] = dict.fromkeys(PARTS)
+        self._said = ""  # the status line on the source of the sentence on show
         self._why: dict[str, str] = dict.fromkeys(PARTS, NO_MODEL)
         self.search_fn: Callable = default_search
         self.exact_fn: Callable = default_exact
@@ -279,17 +280,31 @@ class Session(AppState):
         if part == "trace" and self.mode == "teacher-forced" and not self.reference.strip():
             self._clear("trace", "teacher forcing needs a reference translation")
             return
-        job, args = self._job(part, entry)
+        said: list[str] = []  # the decode's line on its source, told in the worker
+        job, args = self._job(part, entry, said.append)
         self._clear(part, COMPUTING)
-        self._launch(part, entry, job, args, lambda r: self._set(part, r))
+        self._launch(part, entry, job, args, lambda r: self._landed(part, r, said))
 
-    def _job(self, part: str, entry: LoadedModel) -> tuple[Callable, tuple]:
+    def _landed(self, part: str, record: Any, said: list[str]) -> None:
+        """A decode's record is the sentence's now: the status bar says what it said of its
+        source, or forgets the previous sentence's line when it said nothing (a decode
+        overtaken by a newer sentence never lands, so never speaks)."""
+        self._set(part, record)
+        if part != "trace":  # only the trace's decode reads the source through the policy
+            return
+        line = said[-1] if said else ""
+        if line or self._said:
+            self.status.emit(line)
+        self._said = line
+
+    def _job(
+        self, part: str, entry: LoadedModel, notify: Callable[[str], None]
+    ) -> tuple[Callable, tuple]:
         src = self.source(entry)
         if part == "beam":
             return lambda *a: stamp_beam(entry, self.search_fn(*a)), (entry, src, self.params())
         if part in COMPARES:
             return decode_job, (entry, "greedy", src)
-        notify = self.status.emit  # a sentence cut to what the model takes: the status bar says so
         if self.mode == "greedy":
             return lambda: decode_job(entry, "greedy", src, notify=notify), ()
         if self.mode == "sample":

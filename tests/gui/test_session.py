@@ -152,3 +152,33 @@ def test_a_model_opened_again_from_its_file_replaces_the_current_one_as_current(
     ]
     s.add(replace(other), make_current=False)  # not the current one: the current one stays
     assert s.current is again and len(s.models) == 2
+
+
+def test_the_status_line_on_a_sentence_goes_when_the_next_sentence_has_none(
+    qapp, qtbot, tiny_models
+):
+    """A line on words outside the model's world belongs to its sentence: the next sentence,
+    all of whose words the model knows, takes it away ("" clears the status bar)."""
+    from dataclasses import replace
+
+    from explorer.seq2seq.data.words import words_record
+
+    base = tiny_models.bahdanau
+    words = words_record(tiny_models.pairs, base.corpus)
+    entry = replace(base, name="tiny bahdanau with its words", corpus={**base.corpus, **words})
+    s = Session(run=Runner())
+    said = []
+    s.status.connect(said.append)
+    s.add(entry)
+    s.want("trace")
+    s.set_sentence("The cat sat near the airport!")
+    qtbot.waitUntil(lambda: bool(said), timeout=30_000)
+    assert "airport" in said[-1]
+    s.set_sentence("the cat sat")
+    qtbot.waitUntil(lambda: said[-1] == "", timeout=30_000)
+    s.set_sentence("the cat")
+    qtbot.waitUntil(
+        lambda: s.trace is not None and s.trace.source.startswith("the cat"), timeout=30_000
+    )
+    assert s.runner.wait_idle(30_000)
+    assert said.count("") == 1  # nothing more to take away
