@@ -454,6 +454,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(finite_json(meta))
         return 0
+    corpus = meta.get("corpus")
+    if isinstance(corpus, dict) and isinstance(corpus.get("words"), str):  # counted before the
+        meta["corpus"] = {**corpus, "words": len(corpus["words"].split())}  # escaping cuts it
     print(format_card(escaped(meta)))  # names and text from the file, escaped
     return 0
 
@@ -488,7 +491,10 @@ def format_card(meta: dict[str, Any]) -> str:
     if meta.get("num_parameters") is not None:
         lines.append(f"parameters     {int(meta['num_parameters']):,}")
     if corpus:
-        shown = {k: len(str(v).split()) if k == "words" else v for k, v in corpus.items()}
+        shown = {
+            k: len(v.split()) if k == "words" and isinstance(v, str) else v
+            for k, v in corpus.items()
+        }
         lines.append("corpus         " + ", ".join(f"{k}={v}" for k, v in shown.items()))
     for key in (
         "steps",

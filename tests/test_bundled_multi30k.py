@@ -60,3 +60,15 @@ def test_its_beliefs_are_not_all_certain(checkpoint):
         trace = greedy(checkpoint.model, checkpoint.tokenizer, source)
         top += [float(np.exp(step.logprobs.max())) for step in trace.steps]
     assert min(top) < 0.6 and max(top) > 0.9
+
+
+def test_info_counts_all_its_training_words(capsys):
+    """The word list runs to 265,000 characters; the card counts its words, not those of the
+    first thousand characters that a printed string is cut to."""
+    from explorer.cli import run
+
+    words = read_card(PATH)["corpus"]["words"].split()
+    assert len(words) > 20_000
+    assert run(["info", "multi30k-de-en-transformer"]) == 0
+    out = capsys.readouterr().out
+    assert f" words={len(words)}" in out and "weights        float16" in out
