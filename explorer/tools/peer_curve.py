@@ -44,7 +44,7 @@ def joey_recipe(plain: Path, model_dir: Path) -> dict:
     cfg["training"].update(
         batch_type="token", batch_size=2048, label_smoothing=0.1,
         scheduling="warmupinversesquareroot", learning_rate=2e-3, learning_rate_warmup=500,
-        learning_rate_min=1e-8, validation_freq=250, logging_freq=50, epochs=1000,
+        validation_freq=250, logging_freq=50, epochs=1000,
         eval_metrics=["bleu"], early_stopping_metric="bleu", keep_best_ckpts=1,
     )  # fmt: skip
     cfg["testing"].update(eval_metrics=["bleu"], max_output_length=50)
