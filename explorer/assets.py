@@ -86,6 +86,19 @@ def bundled_paths(folder: Path | None = None) -> list[Path]:
     return [p for p in paths if p.is_file()]
 
 
+def model_examples(checkpoint: Path | None) -> list[tuple[str, str]]:
+    """Example sentences and their translations for a bundled checkpoint, from
+    ``resources/examples/NAME.tsv`` (source TAB translation per line); [] for any other file and
+    for a bundled model without examples (the classroom models share the lectures' examples)."""
+    if checkpoint is None or Path(checkpoint).parent.resolve() != models_dir().resolve():
+        return []
+    path = resources_dir() / "examples" / f"{Path(checkpoint).stem}.tsv"
+    if not path.is_file():
+        return []
+    pairs = (line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines())
+    return [(p[0].strip(), p[1].strip()) for p in pairs if len(p) == 2 and p[0].strip()]
+
+
 def checkpoint_path(spec: str | Path) -> Path:
     """A checkpoint named on the command line: a file, or the name of a bundled model
     (``classroom-bahdanau``). A file of that name wins; anything else is returned as a path, so

@@ -385,6 +385,8 @@ class BeamPanel(QWidget):
         self.pages.setCurrentIndex(0 if entry is None else 1)
         decode = getattr(getattr(entry, "tokenizer", None), "decode_tgt", None)
         self.details.decode = self.nbest_table.decode = decode
+        if entry is not None:
+            self.examples.show_for(entry.path)
         if entry is not None and not self.state.sentence and entry.classroom:
             self.examples.pick(0)  # a classroom model opens on the lectures' example
 

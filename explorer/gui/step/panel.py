@@ -326,6 +326,7 @@ class StepPanel(QtWidgets.QWidget):
             return
         if self.model_box.findText(entry.name) >= 0:
             self.model_box.setCurrentIndex(self.model_box.findText(entry.name))
+        self.examples.show_for(entry.path)
         if not self.state.sentence and entry.classroom:
             self.examples.pick(0)  # a classroom model opens on the lectures' example
 

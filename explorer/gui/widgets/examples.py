@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6 import QtCore, QtWidgets
 
+from explorer.assets import model_examples
 from explorer.seq2seq.data.classroom import EXAMPLES
 
 PROMPT = "Lecture examples…"
+MODEL_PROMPT = "Examples…"  # a bundled model's own sentences (the Multi30k model's German)
 
 
 class ExamplePicker(QtWidgets.QComboBox):
@@ -17,12 +21,9 @@ class ExamplePicker(QtWidgets.QComboBox):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.pairs: list[tuple[str, str]] = list(EXAMPLES)
+        self.pairs: list[tuple[str, str]] = []
         self.current: tuple[str, str] | None = None  # the pair last picked, while it applies
-        self.addItem(PROMPT)
-        for src, ref in self.pairs:
-            self.addItem(f"{src}  →  {ref}")
-        self.setToolTip("Example sentences from the lectures (with their translations).")
+        self._fill(list(EXAMPLES), PROMPT)
         # As wide as its prompt, not as its longest example: a long pair made the whole row
         # (and, in projector mode, the window) wider than the screen; the open list is wider.
         self.setSizeAdjustPolicy(
@@ -30,6 +31,23 @@ class ExamplePicker(QtWidgets.QComboBox):
         )
         self.setMinimumContentsLength(len(PROMPT))
         self.activated.connect(self._activated)
+
+    def _fill(self, pairs: list[tuple[str, str]], prompt: str) -> None:
+        self.clear()
+        self.pairs = pairs
+        self.addItem(prompt)
+        for src, ref in pairs:
+            self.addItem(f"{src}  →  {ref}")
+        whose = "the lectures" if prompt == PROMPT else "this model's world"
+        self.setToolTip(f"Example sentences from {whose} (with their translations).")
+
+    def show_for(self, checkpoint: Path | None) -> None:
+        """The examples for the model on show: a bundled model's own (the Multi30k model reads
+        German), else the lectures' (English)."""
+        own = model_examples(checkpoint)
+        pairs, prompt = (own, MODEL_PROMPT) if own else (list(EXAMPLES), PROMPT)
+        if pairs != self.pairs:
+            self._fill(pairs, prompt)
 
     def showPopup(self) -> None:  # noqa: N802
         """The open list is as wide as its longest pair, in the font of the moment."""
