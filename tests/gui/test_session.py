@@ -113,7 +113,9 @@ def test_the_comparison_names_its_own_model_and_goes_with_it(session, tiny_model
     assert session.records["compare"] is None and session.compare_name is None
 
 
-def test_words_outside_the_models_world_are_said_in_the_status_bar(qapp, qtbot, tiny_models):
+def session_saying(tiny_models) -> tuple[Session, list[str]]:
+    """A session on the tiny Bahdanau model with its training words (so that it knows which
+    words it never saw), on "The cat sat near the airport!", and the status lines it says."""
     from dataclasses import replace
 
     from explorer.seq2seq.data.words import words_record
@@ -123,11 +125,16 @@ def test_words_outside_the_models_world_are_said_in_the_status_bar(qapp, qtbot, 
     assert "the" in words["words"].split() and "airport" not in words["words"].split()
     entry = replace(base, name="tiny bahdanau with its words", corpus={**base.corpus, **words})
     s = Session(run=Runner())
-    said = []
+    said: list[str] = []
     s.status.connect(said.append)
     s.add(entry)
     s.want("trace")
     s.set_sentence("The cat sat near the airport!")
+    return s, said
+
+
+def test_words_outside_the_models_world_are_said_in_the_status_bar(qapp, qtbot, tiny_models):
+    s, said = session_saying(tiny_models)
     qtbot.waitUntil(lambda: s.trace is not None, timeout=30_000)
     qtbot.waitUntil(lambda: any("never seen in training" in line for line in said), timeout=5_000)
     line = next(line for line in said if "never seen in training" in line)
@@ -159,19 +166,7 @@ def test_the_status_line_on_a_sentence_goes_when_the_next_sentence_has_none(
 ):
     """A line on words outside the model's world belongs to its sentence: the next sentence,
     all of whose words the model knows, takes it away ("" clears the status bar)."""
-    from dataclasses import replace
-
-    from explorer.seq2seq.data.words import words_record
-
-    base = tiny_models.bahdanau
-    words = words_record(tiny_models.pairs, base.corpus)
-    entry = replace(base, name="tiny bahdanau with its words", corpus={**base.corpus, **words})
-    s = Session(run=Runner())
-    said = []
-    s.status.connect(said.append)
-    s.add(entry)
-    s.want("trace")
-    s.set_sentence("The cat sat near the airport!")
+    s, said = session_saying(tiny_models)
     qtbot.waitUntil(lambda: bool(said), timeout=30_000)
     assert "airport" in said[-1]
     s.set_sentence("the cat sat")
