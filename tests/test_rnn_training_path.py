@@ -1,5 +1,5 @@
 """The RNN families' training path (``logits``: the target embeddings' share of the decoder's
-input projection for all steps at once, torch's fused cells, no attention weights kept) against
+input projection for all steps at once, torch's cell functions, no attention weights kept) against
 ``forward``, the step-by-step recurrence every app view draws; the padding left out of the output
 layer; Adam as one fused kernel."""
 

@@ -164,8 +164,9 @@ class _Step(NamedTuple):
     query: torch.Tensor | None  # (B, H) what attention scored: s_t (Luong) or s_{t-1} (Bahdanau)
 
 
-class _FusedCell:
-    """A one-layer decoder RNN's step as torch's fused cell, the input projection split in two:
+class _CellStep:
+    """A one-layer decoder RNN's step as torch's own cell function (``torch.gru_cell``,
+    ``torch.lstm_cell``, the arithmetic of nn.GRU and nn.LSTM), the input projection split in two:
     ``x_emb`` = W_ih[:, :E] emb + b_ih, computed beforehand for all steps, and the rest of the
     input (c_t or h~_{t-1}) projected here by W_ih[:, E:]."""
 
@@ -390,7 +391,7 @@ class RNNSeq2Seq(Seq2Seq):
         """Teacher forcing's logits as ``Seq2Seq.logits``: the numbers of ``forward``,
         computed faster for a one-layer decoder. The target embeddings' share of the decoder
         RNN's input projection, W_ih[:, :E] emb(y_{t-1}) + b_ih, is one matrix product over all
-        steps; each step adds W_ih[:, E:] c_t (or h~_{t-1}) inside torch's fused cell, and no
+        steps; each step adds W_ih[:, E:] c_t (or h~_{t-1}) inside torch's cell function, and no
         attention weights, scores or states are kept. A deeper decoder takes ``forward``."""
         if self.config.layers != 1:
             return super().logits(src, src_lengths, tgt_in, keep)
@@ -402,7 +403,7 @@ class RNNSeq2Seq(Seq2Seq):
         embs = self.dropout(self.tgt_embedding(tgt_in))  # (B, T, E), as in forward
         rnn, E = self.decoder, self.config.emb_dim
         x_emb = F.linear(embs, rnn.weight_ih_l0[:, :E], rnn.bias_ih_l0)  # (B, T, G·H)
-        cell = _FusedCell(rnn, E)
+        cell = _CellStep(rnn, E)
         s = state["h"][:, 0]  # (B, H) s_0
         c_cell = state["cell"][:, 0] if "cell" in state else None
         feed = state.get("feed")  # (B, H) h~_0, Luong only
