@@ -88,6 +88,16 @@ def test_a_checkpoint_without_a_word_list_says_unknown_but_still_finds_unk(tiny_
     assert source.outside == "became <unk>: zebra"
 
 
+def test_punctuation_at_a_words_ends_does_not_make_it_unseen():
+    """Real text keeps its punctuation: a word seen before a full stop is seen before a comma
+    too, and a lone dash is nobody's unseen word."""
+    corpus = {"name": "file", words.FIELD: words.training_words(["Ein Hund liest Magazine."], {})}
+    assert corpus[words.FIELD] == "Ein Hund Magazine. liest"
+    typed = "Ein Hund, „Magazine“ – liest Zeitungen."
+    assert words.unseen_words(typed, corpus) == ("Zeitungen.",)
+    assert words.unseen_words("Magazine Hund.", corpus) == ()
+
+
 def test_word_lists_are_built_with_the_corpus_policy_and_bounded():
     classroom = {"name": "classroom"}
     assert words.training_words(["The cat, the DOG!", "a cat"], classroom) == "a cat dog the"

@@ -16,6 +16,7 @@ pieces only. A checkpoint without the list (Marian models, older files) says "un
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -75,9 +76,21 @@ def check_words(value: Any) -> str:
     return value
 
 
+# What a word of real text may carry at its ends ("Magazine.", "„Hallo", "Tüte,"): anything but
+# letters and digits.
+_ENDS = re.compile(r"^\W+|\W+$")
+
+
+def _core(word: str) -> str:
+    """A word without the punctuation at its ends: "Magazine." and "Magazine" are one word seen."""
+    return _ENDS.sub("", word)
+
+
 @functools.lru_cache(maxsize=8)
 def _word_set(listed: str) -> frozenset[str]:
-    return frozenset(listed.split(" ")) if listed else frozenset()
+    """The listed words and their cores (:func:`_core`)."""
+    listed_words = listed.split(" ") if listed else []
+    return frozenset(listed_words) | frozenset(map(_core, listed_words))
 
 
 def known_words(corpus: Mapping[str, Any] | None) -> frozenset[str] | None:
@@ -92,11 +105,15 @@ def _each_once(words: Iterable[str]) -> tuple[str, ...]:
 
 def unseen_words(text: str, corpus: Mapping[str, Any] | None) -> tuple[str, ...] | None:
     """Words of ``text`` (as the corpus writes it) never seen in training, in sentence order,
-    each once; None when the checkpoint does not record its training words."""
+    each once; None when the checkpoint does not record its training words. A word is seen
+    when it, or it without the punctuation at its ends, was (the training sentences' "Magazine."
+    makes a typed "Magazine" seen, and the other way round); punctuation alone is never named."""
     known = known_words(corpus)
     if known is None:
         return None
-    return _each_once(w for w in text.split() if w not in known)
+    return _each_once(
+        w for w in text.split() if w not in known and _core(w) and _core(w) not in known
+    )
 
 
 def unk_words(tokenizer: TokenizerLike, text: str, ids: Iterable[int]) -> tuple[str, ...]:
