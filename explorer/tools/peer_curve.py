@@ -124,14 +124,16 @@ def test_scores(args: argparse.Namespace, work: Path, plain: Path) -> dict[str, 
     """test2016 BLEU: both lowercased, ours also cased (sacrebleu's default)."""
     src, ref = plain / "test_2016_flickr.de", plain / "test_2016_flickr.en"
     ours_hyp = work / "ours.test.en"
+    # translate's notices (one per sentence with a word never seen) stay out of the report
     with src.open("rb") as stdin, ours_hyp.open("wb") as stdout:
         done = subprocess.run(
             [sys.executable, "-m", "explorer", "translate", "--checkpoint",
              str(work / "ours.safetensors"), "--beam", "1"],
             stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip (its notices, one per sentence with a word never seen, stay out of the report)
+        )  # fmt: skip
     if done.returncode:
-        raise SystemExit(f"error: translating test2016: {done.stderr.strip().splitlines()[-1:]}")
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"error: translating test2016: {last}")
     subprocess.run(
         [str(args.joey_python), "-m", "joeynmt", "test", str(work / "joey.yaml"),
          "-o", str(work / "joey.out")],
