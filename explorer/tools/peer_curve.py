@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import subprocess
@@ -31,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from explorer.tools.peer_joeynmt import _interruptible, joey_config, unpack
+from explorer.tools.peer_joeynmt import _interruptible, joey_config, thread_env, unpack
 
 _OURS_EVAL = re.compile(r"step (\d+): val loss [\d.]+, val BLEU ([\d.]+)")
 _JOEY_STEP = re.compile(r"Step:\s*(\d+),")
@@ -91,7 +90,7 @@ def start(cmd: list[str], env: dict) -> Follow:
 
 
 def train_both(args: argparse.Namespace, work: Path, plain: Path) -> tuple[Follow, Follow]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    env = thread_env(args.threads)
     cfg = work / "joey.yaml"
     cfg.write_text(json.dumps(joey_recipe(plain, work / "joey")))
     ours = start(
@@ -108,19 +107,20 @@ def train_both(args: argparse.Namespace, work: Path, plain: Path) -> tuple[Follo
         joey.proc.send_signal(signal.SIGINT)
     joey.proc.wait()
     ours.proc.wait()
-    ours.join(5), joey.join(5)
+    ours.join(5)
+    joey.join(5)
     return ours, joey
 
 
-def lower_bleu(hyp_file: Path, ref_file: Path) -> float:
+def bleu(hyp_file: Path, ref_file: Path, lowercase: bool) -> float:
     import sacrebleu
 
     hyps = hyp_file.read_text(encoding="utf-8").splitlines()
     refs = ref_file.read_text(encoding="utf-8").splitlines()
-    return sacrebleu.corpus_bleu(hyps, [refs], lowercase=True).score
+    return sacrebleu.corpus_bleu(hyps, [refs], lowercase=lowercase).score
 
 
-def test_scores(args: argparse.Namespace, work: Path, plain: Path) -> dict[str, float]:
+def test2016_scores(args: argparse.Namespace, work: Path, plain: Path) -> dict[str, float]:
     """test2016 BLEU: both lowercased, ours also cased (sacrebleu's default)."""
     src, ref = plain / "test_2016_flickr.de", plain / "test_2016_flickr.en"
     ours_hyp = work / "ours.test.en"
@@ -139,16 +139,10 @@ def test_scores(args: argparse.Namespace, work: Path, plain: Path) -> dict[str, 
          "-o", str(work / "joey.out")],
         check=True, capture_output=True,
     )  # fmt: skip
-    import sacrebleu
-
-    cased = sacrebleu.corpus_bleu(
-        ours_hyp.read_text(encoding="utf-8").splitlines(),
-        [ref.read_text(encoding="utf-8").splitlines()],
-    ).score
     return {
-        "ours, cased": cased,
-        "ours, lowercased": lower_bleu(ours_hyp, ref),
-        "JoeyNMT, lowercased": lower_bleu(work / "joey.out.test", ref),
+        "ours, cased": bleu(ours_hyp, ref, lowercase=False),
+        "ours, lowercased": bleu(ours_hyp, ref, lowercase=True),
+        "JoeyNMT, lowercased": bleu(work / "joey.out.test", ref, lowercase=True),
     }
 
 
@@ -186,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, follow in (("ours", ours), ("joey", joey)):
             log = "\n".join(f"{m:7.2f} {line}" for m, line in follow.lines)
             (work / f"{name}.log").write_text(log, encoding="utf-8")
-        scores = test_scores(args, work, plain)
+        scores = test2016_scores(args, work, plain)
         print(report(curve(ours.lines, False), curve(joey.lines, True), scores, args.minutes,
                      args.threads))  # fmt: skip
     return 0

@@ -273,11 +273,16 @@ def unpack(data: Path, into: Path) -> Path:
     return into
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment of a trainer limited to ``threads`` OpenMP and MKL threads."""
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
 # -- the session ----------------------------------------------------------------------------------
 def measure(args: argparse.Namespace, work: Path) -> list[Run]:
     """Every run of the session, alternating ours and JoeyNMT's for each configuration."""
     plain = unpack(args.data, work)
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    env = thread_env(args.threads)
     runs = []
     for name in args.configs:
         for i in range(args.rounds):

@@ -41,9 +41,10 @@ def validation_loss(
     for i in range(0, len(src_ids), 128):
         src, src_len = pad_sources(src_ids[i : i + 128], device)
         tgt, _ = pad_sources([[BOS] + t for t in tgt_ids[i : i + 128]], device)
-        keep = tgt[:, 1:] != PAD
+        tgt_out = tgt[:, 1:]
+        keep = tgt_out != PAD
         logits = model.logits(src, src_len, tgt[:, :-1], keep)  # (N, V), no attention weights
-        tot += float(loss_fn(logits.float(), tgt[:, 1:][keep]))
+        tot += float(loss_fn(logits.float(), tgt_out[keep]))
         ntok += int(keep.sum())
     return tot / max(1, ntok)
 
