@@ -134,6 +134,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--amp", action=argparse.BooleanOptionalAction, default=None, help="mixed precision on CUDA"
     )
+    g.add_argument(
+        "--cpu-amp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 mixed precision on the CPU (fast with AVX-512 BF16 or AMX)",
+    )
 
 
 def _translate_parser(sub) -> None:

@@ -60,6 +60,7 @@ def train_options_from_args(args: argparse.Namespace):
         "max_minutes",
         "device",
         "amp",
+        "cpu_amp",
         "out",
     ):
         v = getattr(args, name)

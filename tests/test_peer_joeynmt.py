@@ -2,6 +2,7 @@
 lines, and its stopping of a run after the window (on a stand-in trainer; JoeyNMT itself is
 not installed here)."""
 
+import argparse
 import gzip
 import json
 import sys
@@ -12,8 +13,10 @@ import pytest
 from explorer.cli import _parser
 from explorer.cli_train import train_options_from_args
 from explorer.tools.peer_joeynmt import (
+    JOEY_BFLOAT16_PATCH,
     Run,
     Sample,
+    _joey,
     joey_config,
     our_command,
     parse_joey,
@@ -79,6 +82,56 @@ def test_joey_configuration_matches_the_reference_one(tmp_path, name, reference)
         assert cfg["training"][key] == ref["training"][key], key
 
 
+@pytest.mark.parametrize("name", ["gru-bahdanau", "transformer"])
+def test_bfloat16_is_our_cpu_amp_and_joeys_fp16(tmp_path, name):
+    def ours(precision):
+        cmd = our_command(name, Path("/d"), Path("/o.safetensors"), 1, 8000, precision)
+        return train_options_from_args(_parser().parse_args(cmd[3:]))
+
+    assert (ours("float32").cpu_amp, ours("bfloat16").cpu_amp) == (False, True)
+    assert ours("bfloat16").model == ours("float32").model
+    joey = {p: joey_config(name, tmp_path, tmp_path / "m", p) for p in ("float32", "bfloat16")}
+    assert (joey["float32"]["fp16"], joey["bfloat16"]["fp16"]) == (False, True)
+    assert {**joey["bfloat16"], "fp16": False} == joey["float32"]
+
+
+def fake_joey(tmp_path, monkeypatch, patched: bool):
+    """A stand-in ``python -m joeynmt`` that, unpatched, logs JoeyNMT's line about turning fp16
+    off on a CPU when its configuration asks for fp16."""
+    package = tmp_path / "fake" / "joeynmt"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(
+        "import json, sys, time\n"
+        "cfg = json.load(open(sys.argv[2]))\n"
+        f"if cfg['fp16'] and not {patched}:\n"
+        "    print('WARNING On cpu, half-precision training may raise an error. Disable fp16.')\n"
+        "try:\n"
+        "    for step in range(1, 10**6):\n"
+        "        print(f'Epoch 1, Step: {step}, Tokens per Sec: 500', flush=True)\n"
+        "        time.sleep(0.05)\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "fake"))
+    return argparse.Namespace(joey_python=Path(sys.executable), threads=1, window=0.6, warmup=0.1)
+
+
+def test_an_unpatched_joey_asked_for_bfloat16_stops_the_session_with_the_patch(
+    tmp_path, monkeypatch
+):
+    args = fake_joey(tmp_path, monkeypatch, patched=False)
+    run = _joey(args, "transformer", "float32", tmp_path, tmp_path / "f32")
+    assert run.precision == "float32" and run.samples  # float32 runs need no patch
+    with pytest.raises(SystemExit, match="trained in float32; patch it first") as stop:
+        _joey(args, "transformer", "bfloat16", tmp_path, tmp_path / "bf16")
+    assert JOEY_BFLOAT16_PATCH in str(stop.value)
+    args = fake_joey(tmp_path / "patched", monkeypatch, patched=True)
+    run = _joey(args, "transformer", "bfloat16", tmp_path, tmp_path / "bf16")
+    assert run.precision == "bfloat16" and run.samples
+    assert json.loads((tmp_path / "bf16.yaml").read_text())["fp16"] is True
+
+
 def test_progress_lines_of_both_trainers_are_read():
     ours = "  0%|    | 412/1000000 [01:02<41:51:37,  6.63step/s, loss=4.8, lr=0.001, tok/s=2790]"
     s = parse_ours(ours, 5.0)
@@ -112,8 +165,17 @@ def test_the_table_gives_each_trainers_mean_and_the_ratio():
 
     runs = [run("ours", 3, 10), run("joey", 1, 12), run("ours", 5, 10), run("joey", 1, 12)]
     rows = table(runs, warmup=5.0).splitlines()
-    assert rows[2].startswith("| transformer | ours | 10 | 192.0 / 320.0 | 256.0 | 99 |")
-    assert rows[3] == "| transformer | JoeyNMT 2.3.0 | 12 | 64.0 / 64.0 | 64.0 | 99 | **4.00×** |"
+    assert rows[2].startswith("| transformer | float32 | ours | 10 | 192.0 / 320.0 | 256.0 | 99 |")
+    assert rows[3] == (
+        "| transformer | float32 | JoeyNMT 2.3.0 | 12 | 64.0 / 64.0 | 64.0 | 99 | **4.00×** |"
+    )
+    half = [run("ours", 6, 10), run("joey", 2, 12)]
+    for r in half:
+        r.precision = "bfloat16"
+    rows = table(runs + half, warmup=5.0).splitlines()
+    assert len(rows) == 6 and rows[3].endswith("| **4.00×** |")  # each precision its own ratio
+    assert rows[5].startswith("| transformer | bfloat16 | JoeyNMT 2.3.0 | 12 | 128.0 |")
+    assert rows[5].endswith("| **3.00×** |")
 
 
 def test_a_run_is_interrupted_after_the_window_and_its_lines_read(tmp_path):

@@ -11,6 +11,11 @@ the rate is the steady one after ``--warmup`` seconds. Sentences per second (ste
 seconds) is the fair unit: JoeyNMT's tokens are lowercased words plus EOS, ours are
 sentencepiece pieces. JoeyNMT lives in its own virtual environment (see
 ``../shared/reference/joeynmt/README.md``); nothing here imports it.
+
+``--precision float32 bfloat16`` measures both trainers in each: bfloat16 is our ``--cpu-amp``
+and JoeyNMT's ``fp16: true``, which JoeyNMT 2.3.0 turns off on a CPU; ``JOEY_BFLOAT16_PATCH``
+(printed by ``-h``) makes it autocast to bfloat16 there instead, float32 runs unchanged. Without
+the patch the script stops at JoeyNMT's first bfloat16 run, which would be float32.
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ from pathlib import Path
 
 BATCH = 64
 SPLITS = ("train", "val", "test_2016_flickr")
+PRECISIONS = ("float32", "bfloat16")
+# Two edits of JoeyNMT 2.3.0's joeynmt/config.py, in its CPU-only venv: fp16 stays on for a CPU,
+# and autocasts to bfloat16 (float16 has no CPU kernels for most products).
+JOEY_BFLOAT16_PATCH = r"""sed -i -e 's/if device.type == "cpu" and fp16:/if False:/' \
+    -e 's/autocast\["dtype"\] = torch.float16 .*/autocast["dtype"] = torch.bfloat16/' \
+    /tmp/joey/lib/python3.11/site-packages/joeynmt/config.py"""
+# what JoeyNMT logs when it turns fp16 off on a CPU (unpatched)
+_JOEY_NO_HALF = "half-precision training may raise an error"
 
 # the two configurations of issue 19: (our train options, JoeyNMT's model and training sections)
 _RNN_OURS = (
@@ -84,7 +97,7 @@ CONFIGS = {
 }
 
 
-def joey_config(name: str, data: Path, model_dir: Path) -> dict:
+def joey_config(name: str, data: Path, model_dir: Path, precision: str = "float32") -> dict:
     """JoeyNMT's configuration for ``name``: word level, lowercased, vocabulary min frequency 2,
     batches of 64 sentences, Adam, clip 1.0, and no validation inside the timed window."""
     _, model, lr = CONFIGS[name]
@@ -96,7 +109,7 @@ def joey_config(name: str, data: Path, model_dir: Path) -> dict:
         "joeynmt_version": "2.3.0",
         "model_dir": str(model_dir),
         "use_cuda": False,
-        "fp16": False,
+        "fp16": precision == "bfloat16",  # bfloat16 on a CPU once patched (see above)
         "random_seed": 42,
         "data": {
             "train": str(data / "train"),
@@ -127,9 +140,11 @@ def joey_config(name: str, data: Path, model_dir: Path) -> dict:
     }
 
 
-def our_command(name: str, data: Path, out: Path, threads: int, vocab: int) -> list[str]:
+def our_command(
+    name: str, data: Path, out: Path, threads: int, vocab: int, precision: str = "float32"
+) -> list[str]:
     """``attention-explorer train`` with the configuration ``name`` on ``data``/train.{de,en}."""
-    ours = CONFIGS[name][0].split()
+    ours = CONFIGS[name][0].split() + (["--cpu-amp"] if precision == "bfloat16" else [])
     return [
         sys.executable, "-m", "explorer", "train",
         "--corpus", str(data / "train"), "--src-lang", "de", "--tgt-lang", "en",
@@ -202,6 +217,7 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     parameters: int | None = None
     log: list[str] = field(default_factory=list)
+    precision: str = "float32"
 
 
 def _interruptible() -> None:
@@ -280,24 +296,54 @@ def thread_env(threads: int) -> dict[str, str]:
 
 # -- the session ----------------------------------------------------------------------------------
 def measure(args: argparse.Namespace, work: Path) -> list[Run]:
-    """Every run of the session, alternating ours and JoeyNMT's for each configuration."""
+    """Every run of the session, alternating ours and JoeyNMT's for each configuration and
+    precision."""
     plain = unpack(args.data, work)
-    env = thread_env(args.threads)
     runs = []
     for name in args.configs:
-        for i in range(args.rounds):
-            out = work / f"ours-{name}-{i}.safetensors"
-            cmd = our_command(name, args.data, out, args.threads, args.vocab_size)
-            runs.append(_report(watch(cmd, env, args.window, parse_ours, Run("ours", name)), args))
-            runs[-1].parameters = our_parameters(out)
-            if runs[-1].parameters is None:
-                tail = "\n    ".join(runs[-1].log[-8:])
-                print(f"ours {name}: no checkpoint at {out}; its last lines:\n    {tail}")
-            cfg = work / f"joey-{name}-{i}.yaml"
-            cfg.write_text(json.dumps(joey_config(name, plain, work / f"joey-{name}-{i}")))
-            cmd = [str(args.joey_python), "-m", "joeynmt", "train", str(cfg), "--skip-test"]
-            runs.append(_report(watch(cmd, env, args.window, parse_joey, Run("joey", name)), args))
+        for precision in args.precision:
+            for i in range(args.rounds):
+                runs += [
+                    _ours(args, name, precision, work / f"ours-{name}-{precision}-{i}.safetensors"),
+                    _joey(args, name, precision, plain, work / f"joey-{name}-{precision}-{i}"),
+                ]
     return runs
+
+
+def _ours(args: argparse.Namespace, name: str, precision: str, out: Path) -> Run:
+    cmd = our_command(name, args.data, out, args.threads, args.vocab_size, precision)
+    run = watch(
+        cmd,
+        thread_env(args.threads),
+        args.window,
+        parse_ours,
+        Run("ours", name, precision=precision),
+    )
+    run = _report(run, args)
+    run.parameters = our_parameters(out)
+    if run.parameters is None:
+        tail = "\n    ".join(run.log[-8:])
+        print(f"ours {name}: no checkpoint at {out}; its last lines:\n    {tail}")
+    return run
+
+
+def _joey(args: argparse.Namespace, name: str, precision: str, plain: Path, out: Path) -> Run:
+    cfg = out.with_suffix(".yaml")
+    cfg.write_text(json.dumps(joey_config(name, plain, out, precision)))
+    cmd = [str(args.joey_python), "-m", "joeynmt", "train", str(cfg), "--skip-test"]
+    run = watch(
+        cmd,
+        thread_env(args.threads),
+        args.window,
+        parse_joey,
+        Run("joey", name, precision=precision),
+    )
+    if precision == "bfloat16" and any(_JOEY_NO_HALF in line for line in run.log):
+        raise SystemExit(
+            "error: JoeyNMT turned fp16 off on the CPU and trained in float32; patch it first:\n"
+            + JOEY_BFLOAT16_PATCH
+        )
+    return _report(run, args)
 
 
 def _report(run: Run, args: argparse.Namespace) -> Run:
@@ -308,7 +354,8 @@ def _report(run: Run, args: argparse.Namespace) -> Run:
         print(f"{run.trainer} {run.config}: no steady rate measured; its last lines:\n    {tail}")
     else:
         print(
-            f"{run.trainer:4s} {run.config:12s} {rate.steps:5d} steps in {rate.seconds:5.1f} s: "
+            f"{run.trainer:4s} {run.config:12s} {run.precision:8s} {rate.steps:5d} steps in "
+            f"{rate.seconds:5.1f} s: "
             f"{rate.sentences_per_second:6.1f} sentences/s, "
             f"{rate.tokens_per_second or 0:6.0f} target tokens/s",
             flush=True,
@@ -317,16 +364,19 @@ def _report(run: Run, args: argparse.Namespace) -> Run:
 
 
 def table(runs: list[Run], warmup: float) -> str:
-    """The Markdown table: one row per trainer and configuration, the runs' rates listed."""
+    """The Markdown table: one row per trainer, configuration and precision, the runs' rates
+    listed."""
     lines = [
-        "| configuration | trainer | parameters | sentences/s (each run) | mean sentences/s "
-        "| target tokens/s (median) | ours ÷ JoeyNMT |",
-        "|---|---|---|---|---|---|---|",
+        "| configuration | precision | trainer | parameters | sentences/s (each run) "
+        "| mean sentences/s | target tokens/s (median) | ours ÷ JoeyNMT |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name in dict.fromkeys(r.config for r in runs):
+    for name, precision in dict.fromkeys((r.config, r.precision) for r in runs):
         means = {}
         for trainer in ("ours", "joey"):
-            mine = [r for r in runs if r.config == name and r.trainer == trainer]
+            mine = [
+                r for r in runs if (r.config, r.precision, r.trainer) == (name, precision, trainer)
+            ]
             rates = [steady_rate(r.samples, warmup) for r in mine]
             sents = [x.sentences_per_second for x in rates if x]
             toks = [x.tokens_per_second for x in rates if x and x.tokens_per_second]
@@ -336,7 +386,7 @@ def table(runs: list[Run], warmup: float) -> str:
             if trainer == "joey" and means["ours"] and means["joey"]:
                 ratio = f"**{means['ours'] / means['joey']:.2f}×**"
             lines.append(
-                f"| {name} | {'ours' if trainer == 'ours' else 'JoeyNMT 2.3.0'} "
+                f"| {name} | {precision} | {'ours' if trainer == 'ours' else 'JoeyNMT 2.3.0'} "
                 f"| {f'{params:,}' if params else '?'} "
                 f"| {' / '.join(f'{x:.1f}' for x in sents) or 'none'} "
                 f"| {f'{means[trainer]:.1f}' if means[trainer] else '–'} "
@@ -346,7 +396,12 @@ def table(runs: list[Run], warmup: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m explorer.tools.peer_joeynmt", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m explorer.tools.peer_joeynmt",
+        description=__doc__,
+        epilog=f"JOEY_BFLOAT16_PATCH:\n{JOEY_BFLOAT16_PATCH}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--joey-python", type=Path, required=True, help="python of JoeyNMT's venv")
     p.add_argument("--data", type=Path, required=True, help="folder with train/val/test .de/.en")
     p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
@@ -355,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="runs of each trainer per configuration")
     p.add_argument("--threads", type=int, default=2, help="torch threads, both trainers")
     p.add_argument("--vocab-size", type=int, default=8000, help="our sentencepiece vocabulary")
+    p.add_argument(
+        "--precision", nargs="+", choices=PRECISIONS, default=["float32"],
+        help="bfloat16: our --cpu-amp and JoeyNMT's fp16 (patched: see below)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if not args.joey_python.is_file():
         p.error(f"--joey-python {args.joey_python}: no such file")

@@ -45,9 +45,11 @@ from explorer.seq2seq.training.options import (
     TrainOptions,
     clip_norm,
     describe_device,
+    describe_precision,
     fused_adam,
     learning_rate,
     load_splits,
+    mixed_precision,
     pick_device,
     seed_everything,
     teacher_forcing_ratio,
@@ -170,11 +172,8 @@ class Trainer:
         self._loss_fn = nn.CrossEntropyLoss(
             ignore_index=PAD, label_smoothing=o.label_smoothing, reduction="sum"
         )
-        self._use_amp = o.amp and self.device.type == "cuda"
-        bf16 = self._use_amp and torch.cuda.is_bf16_supported()
-        self._amp_dtype = torch.bfloat16 if bf16 else torch.float16
-        fp16 = self._use_amp and self._amp_dtype == torch.float16
-        self._scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        self._amp_dtype = mixed_precision(o, self.device)  # None: float32 throughout
+        self._scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype == torch.float16)
 
     def _load_splits(self):
         o = self.options
@@ -285,6 +284,7 @@ class Trainer:
         where = describe_device(self.device)
         if self.dist.active:
             where += f" in each of {self.dist.world_size} processes"
+        where += f", {describe_precision(self._amp_dtype, self.device)}"
         yield Progress("start", self.step, clock.total, message=f"training {o.arch} on {where}")
         if self.step == 0:
             yield from self._evaluations(clock.total, clock.t0, diagnose=False)
@@ -373,7 +373,8 @@ class Trainer:
     def _forward(self, batch: Batch, ratio: float) -> tuple[torch.Tensor, float]:
         """The loss to differentiate (this process's token losses, scaled so that averaging the
         processes' gradients gives the whole batch's mean), and the whole batch's mean loss."""
-        with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._use_amp):
+        amp = self._amp_dtype is not None
+        with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=amp):
             keep = batch.tgt_out != PAD  # the output layer skips the padding
             logits = self._engine(batch.src, batch.src_len, batch.tgt_in, ratio, keep)  # (N, V)
             summed = self._loss_fn(logits.float(), batch.tgt_out[keep])
