@@ -120,6 +120,41 @@ def test_fused_attention_is_the_explicit_output(mask_kind):
     )
 
 
+@pytest.mark.parametrize("mask_kind", ["padding", "causal"])
+def test_bfloat16_attention_on_the_cpu_is_the_float64_output_to_bfloat16s_precision(
+    mask_kind, monkeypatch
+):
+    """Mixed-precision training on a CPU: products in bfloat16, the softmax in float32, and not
+    torch's fused kernel (four times slower there in bfloat16)."""
+    from explorer.seq2seq.models import attention as attention_module
+
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(4, 2, 6, 16, generator=g, dtype=torch.float64) for _ in range(3))
+    if mask_kind == "padding":
+        mask = torch.ones(4, 1, 1, 6, dtype=torch.bool)
+        mask[1, ..., 3:] = False
+    else:
+        mask = torch.ones(6, 6, dtype=torch.bool).tril()
+    want, _, _ = scaled_dot_product(q, k, v, mask)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch's fused kernel ran in bfloat16 on the CPU")
+
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", refuse)
+    half = [t.to(torch.bfloat16).requires_grad_() for t in (q, k, v)]
+    got = fused_scaled_dot_product(*half, mask)
+    assert got.dtype == torch.bfloat16
+    assert (got.double() - want).abs().max() < 0.05  # bfloat16: 8 bits of mantissa
+    assert (got.double() - want).abs().max() > 0  # it did compute in bfloat16
+    got.float().square().sum().backward()
+    assert all(t.grad is not None and torch.isfinite(t.grad.float()).all() for t in half)
+    moved = v.clone()  # values behind the mask change nothing
+    if mask_kind == "padding":
+        moved[1, :, 3:] += 100
+    again = fused_scaled_dot_product(q.bfloat16(), k.bfloat16(), moved.bfloat16(), mask)
+    assert torch.equal(again, got.detach())
+
+
 def test_training_forward_takes_the_fused_path_and_the_app_the_explicit_one(monkeypatch):
     """A training step's logits (scheduled_logits at teacher forcing 1) form no weights; the
     forward pass the views draw still returns every attention weight."""

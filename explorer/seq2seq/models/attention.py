@@ -141,5 +141,14 @@ def fused_scaled_dot_product(
     """The output of :func:`scaled_dot_product` alone, from torch's fused
     ``scaled_dot_product_attention``: the weights are never formed, which saves their memory and
     time when only the output is needed (a training step's loss). No dropout on the weights, as
-    in :func:`scaled_dot_product`."""
+    in :func:`scaled_dot_product`.
+
+    On a CPU in bfloat16 (mixed-precision training) the products run in bfloat16 and the
+    softmax in float32 instead: there torch's fused kernel is four times slower in bfloat16 than
+    in float32 at a classroom Transformer's sizes (64 × 4 heads × 14 × 64, forward and backward:
+    22 ms against 5 ms on one core), these explicit products about as fast as float32's kernel."""
+    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+        e = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+        alpha, _ = masked_softmax(e.float(), mask)
+        return torch.matmul(alpha.to(v.dtype), v)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
