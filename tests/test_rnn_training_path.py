@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from explorer.seq2seq.models.base import BOS, PAD
 from explorer.seq2seq.models.rnn import ARCHS, CELLS, RNNConfig, RNNSeq2Seq
@@ -58,6 +59,30 @@ def test_the_training_path_is_forward_with_dropout_on(arch, cell):
             assert (g_got - g_want).abs().max() < 1e-5, name
     used = [g for g in want_grads if g is not None]
     assert len(used) >= 8 and all(g.abs().max() > 0 for g in used)
+
+
+@pytest.mark.parametrize("arch", ["bahdanau", "luong-general"])
+def test_in_bfloat16_mixed_precision_the_training_path_is_forward_to_its_precision(arch):
+    """Under the CPU's bfloat16 autocast (--cpu-amp) the step's products run in bfloat16, the
+    decoder's input-projection slice cast once: the logits and gradients stay those of forward
+    (in float32) to bfloat16's precision, and every decoder weight gets its gradient."""
+    model = rnn(arch, "gru").train()
+    src, src_len, tgt_in, _ = batch()
+    want, want_grads = logits_and_grads(model, lambda m: m(src, src_len, tgt_in).logits)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, got_grads = logits_and_grads(model, lambda m: m.logits(src, src_len, tgt_in))
+    assert got.dtype == torch.bfloat16
+    assert 0 < (got.float() - want).abs().max() < 0.05 * want.abs().max()
+    for (name, _), g_want, g_got in zip(model.named_parameters(), want_grads, got_grads):
+        assert (g_want is None) == (g_got is None), name
+        if g_want is not None:
+            assert g_got.dtype == torch.float32, name  # the weights' own type
+            cosine = F.cosine_similarity(g_got.flatten(), g_want.flatten(), dim=0)
+            # the same direction to bfloat16's rounding; the attention query's gradient, a
+            # thousand times smaller than the rest, is the least exact
+            assert cosine > (0.999 if name.startswith("decoder.") else 0.95), name
+    rest = dict(zip([n for n, _ in model.named_parameters()], got_grads))["decoder.weight_ih_l0"]
+    assert rest[:, 8:].abs().max() > 0  # the context's columns, through the cast slice
 
 
 def test_a_deeper_decoder_takes_forward():

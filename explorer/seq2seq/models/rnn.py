@@ -172,6 +172,11 @@ class _CellStep:
 
     def __init__(self, rnn: nn.RNNBase, emb_dim: int):
         self.W_rest = rnn.weight_ih_l0[:, emb_dim:]
+        kind = self.W_rest.device.type
+        if torch.is_autocast_enabled(kind):
+            # autocast caches its casts of whole weights, not of this slice: cast it once here
+            # rather than at every step
+            self.W_rest = self.W_rest.to(torch.get_autocast_dtype(kind))
         self.W_hh, self.b_hh = rnn.weight_hh_l0, rnn.bias_hh_l0
         self.lstm = isinstance(rnn, nn.LSTM)
 
