@@ -506,6 +506,7 @@ def format_card(meta: dict[str, Any]) -> str:
         "steps",
         "train_seconds",
         "device",
+        "precision",
         "world_size",
         "val_bleu",
         "test_bleu",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import explorer.seq2seq.training.options as options_module
-from explorer.cli import _parser
+from explorer.cli import _parser, format_card
 from explorer.cli_train import train_options_from_args
 from explorer.seq2seq.checkpoint import read_card
 from explorer.seq2seq.training.options import (
@@ -40,6 +40,7 @@ def test_the_start_message_names_the_precision_and_warns_where_bfloat16_is_emula
 
 def run_recording_output_types(tmp_path, **overrides):
     """A tiny run of 30 steps; the types the output layer computed in, training and evaluating."""
+    tmp_path.mkdir(exist_ok=True)
     o = TrainOptions.from_preset(
         "tiny", steps=30, eval_every=15, bleu_sentences=4, threads=1,
         out=str(tmp_path / "m.safetensors"), **overrides,
@@ -64,14 +65,17 @@ def test_a_cpu_amp_run_trains_in_bfloat16_and_evaluates_in_float32(tmp_path):
     steps = [e for e in events if e.kind == "step"]
     assert len(steps) == 30 and steps[-1].loss < steps[0].loss
     assert all(e.val_loss is not None for e in events if e.kind == "eval")
-    stored = read_card(tmp_path / "m.safetensors")["train_state"]["options"]
-    assert stored["cpu_amp"] is True  # a resumed run goes on in bfloat16
+    meta = read_card(tmp_path / "m.safetensors")
+    assert meta["train_state"]["options"]["cpu_amp"] is True  # a resumed run goes on in bfloat16
+    assert meta["card"]["precision"].startswith("bfloat16 mixed precision")
+    assert "precision      bfloat16 mixed precision" in format_card(meta)  # what info prints
 
 
 def test_without_cpu_amp_everything_is_float32_and_the_first_losses_agree(tmp_path):
     _, plain, seen = run_recording_output_types(tmp_path / "a")
     assert seen == {True: {torch.float32}, False: {torch.float32}}
     assert plain[0].message.endswith(", float32")
+    assert read_card(tmp_path / "a" / "m.safetensors")["card"]["precision"] == "float32"
     _, mixed, _ = run_recording_output_types(tmp_path / "b", cpu_amp=True)
     first = [next(e.loss for e in run if e.kind == "step") for run in (plain, mixed)]
     # the same weights and batch: bfloat16's 8-bit mantissa moves the loss by well under 1 %

@@ -509,6 +509,7 @@ class Trainer:
             "steps": self.step,
             "train_seconds": round(elapsed, 1),
             "device": describe_device(self.device),
+            "precision": describe_precision(self._amp_dtype, self.device),
             "world_size": self.dist.world_size,  # processes that trained it (torchrun)
             "val_bleu": evals[-1]["val_bleu"] if evals else None,
             "command": self.command,
