@@ -310,16 +310,14 @@ def measure(args: argparse.Namespace, work: Path) -> list[Run]:
     return runs
 
 
+def _timed(args: argparse.Namespace, cmd: list[str], parse, run: Run) -> Run:
+    """``cmd`` with the session's threads, for its window."""
+    return watch(cmd, thread_env(args.threads), args.window, parse, run)
+
+
 def _ours(args: argparse.Namespace, name: str, precision: str, out: Path) -> Run:
     cmd = our_command(name, args.data, out, args.threads, args.vocab_size, precision)
-    run = watch(
-        cmd,
-        thread_env(args.threads),
-        args.window,
-        parse_ours,
-        Run("ours", name, precision=precision),
-    )
-    run = _report(run, args)
+    run = _report(_timed(args, cmd, parse_ours, Run("ours", name, precision=precision)), args)
     run.parameters = our_parameters(out)
     if run.parameters is None:
         tail = "\n    ".join(run.log[-8:])
@@ -331,13 +329,7 @@ def _joey(args: argparse.Namespace, name: str, precision: str, plain: Path, out:
     cfg = out.with_suffix(".yaml")
     cfg.write_text(json.dumps(joey_config(name, plain, out, precision)))
     cmd = [str(args.joey_python), "-m", "joeynmt", "train", str(cfg), "--skip-test"]
-    run = watch(
-        cmd,
-        thread_env(args.threads),
-        args.window,
-        parse_joey,
-        Run("joey", name, precision=precision),
-    )
+    run = _timed(args, cmd, parse_joey, Run("joey", name, precision=precision))
     if precision == "bfloat16" and any(_JOEY_NO_HALF in line for line in run.log):
         raise SystemExit(
             "error: JoeyNMT turned fp16 off on the CPU and trained in float32; patch it first:\n"
