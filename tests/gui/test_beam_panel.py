@@ -14,7 +14,7 @@ import PySide6  # noqa: E402, F401  (before pyqtgraph)
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from explorer.gui.beam.formula import score_breakdown  # noqa: E402
-from explorer.gui.beam.panel import BeamPanel  # noqa: E402
+from explorer.gui.beam.panel import LEGEND, BeamPanel  # noqa: E402
 from explorer.gui.beam.readouts import bleu_details  # noqa: E402
 from explorer.gui.beam.sweep import read_pairs_tsv, run_sweep  # noqa: E402
 from explorer.gui.session import Session
@@ -589,3 +589,17 @@ def test_zoom_buttons_and_hint(panel, qtbot):
     panel.zoom_reset.click()
     assert width() == pytest.approx(start, rel=1e-3) and panel.tree_view.auto_view
     assert "zoom" in panel.tree_hint.text() and "+n folded" in panel.tree_hint.text()
+
+
+def test_the_legend_wraps_between_entries_never_inside_one():
+    """A narrow column (the projector's large type) may wrap the key, but each mark stays on the
+    line of the word it names: the only breakable spaces are those between entries."""
+    import re
+
+    text = re.sub("<[^>]*>", "", LEGEND).replace("&nbsp;", "\u00a0")  # what the label lays out
+    names = ["kept", "pruned", "finished", "chosen", "greedy"]
+    entries = text.split(" \u00a0 ")  # the separator: a space, a no-break space, a space
+    assert [e.split("\u00a0")[-1] for e in entries] == names
+    for entry in entries:
+        assert " " not in entry, entry  # only no-break spaces inside an entry
+        assert not re.search("–(?!\u2060)", entry), entry  # a dash allows a break after it

@@ -69,6 +69,21 @@ DEFAULT_ALPHA = {"none": 0.0, "avg": 1.0, "gnmt": 0.6}
 TREE_MIN_WIDTH = 360  # px: the tree's least width
 
 
+# The tree's key. Each mark is held to its word by non-breaking spaces (and word joiners after
+# the dashes, which allow a break after them): a narrow column wraps between entries, never
+# between a mark and what it names.
+LEGEND = " &nbsp; ".join(
+    f"<span style='color:{colour}'>{mark}</span>&nbsp;{name}"
+    for colour, mark, name in [
+        ("#3b75af", "●", "kept"),
+        ("#aaaaaa", "●", "pruned"),
+        ("#ef8636", "●", "finished"),
+        ("#2ca02c", "●", "chosen"),
+        ("#c2187a", "◆&nbsp;–\u2060&nbsp;–\u2060", "greedy"),  # U+2060: no break after a dash
+    ]
+)
+
+
 class BeamPanel(QWidget):
     """Beam search tree vs greedy for one sentence; n-best, BLEU, exact search and a beam sweep."""
 
@@ -117,13 +132,7 @@ class BeamPanel(QWidget):
         self.show_pruned.setToolTip(TIPS["pruned"])
         self.show_dead = QCheckBox("show dropped")
         self.show_dead.setToolTip(TIPS["dead"])
-        self.legend = QLabel(
-            "<span style='color:#3b75af'>●</span> kept &nbsp; "
-            "<span style='color:#aaaaaa'>●</span> pruned &nbsp; "
-            "<span style='color:#ef8636'>●</span> finished &nbsp; "
-            "<span style='color:#2ca02c'>●</span> chosen &nbsp; "
-            "<span style='color:#c2187a'>◆ – –</span> greedy"
-        )
+        self.legend = QLabel(LEGEND)
         self.legend.setWordWrap(True)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
