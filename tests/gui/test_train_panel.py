@@ -280,3 +280,21 @@ def test_the_form_opens_on_the_preset_whose_values_it_holds(panel):
     assert (
         panel.form.value("steps") == preset["steps"] and panel.form.arch.currentData() == "bahdanau"
     )
+
+
+def test_bfloat16_on_the_cpu_is_offered_where_the_processor_has_it(panel, monkeypatch):
+    import explorer.seq2seq.training.options as options_module
+
+    form = panel.form
+    box = form.fields["cpu_amp"]
+    assert not box.isChecked() and form.options("classroom", 1000).cpu_amp is False
+    monkeypatch.setattr(options_module, "native_cpu_bfloat16", lambda: True)
+    form.refresh_devices()
+    assert box.isEnabled()
+    box.setChecked(True)
+    assert form.options("classroom", 1000).cpu_amp is True  # what the run is given
+    monkeypatch.setattr(options_module, "native_cpu_bfloat16", lambda: False)
+    form.refresh_devices()  # emulated bfloat16 is slower than float32: not offered
+    assert not box.isEnabled() and not box.isChecked()
+    assert form.options("classroom", 1000).cpu_amp is False
+    assert "no bfloat16" in box.toolTip()

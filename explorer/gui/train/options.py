@@ -49,6 +49,7 @@ FORM_DEFAULTS = {
     "teacher_forcing": "constant",
     "tf_ratio": 1.0,
     "device": "auto",
+    "cpu_amp": False,
     "eval_every": 250,
 }
 # The piece models the tokenizer trains (seq2seq.data.tokenizer.MODEL_TYPES; a test checks they
@@ -99,7 +100,12 @@ TIPS = {
     "essential for RNNs (1.0 works well). 0 turns clipping off.",
     "eval_every": "Evaluate (validation loss, BLEU, probe attention) every this many steps.",
     "device": "Where to train: auto picks a CUDA GPU, then Apple MPS, then the CPU.",
+    "cpu_amp": "On the CPU, multiply in bfloat16 (weights, loss and evaluation stay float32): "
+    "about 1.5 times the sentences a second where the processor has AVX-512 BF16 or AMX, and "
+    "as much learned per step. A GPU always trains in mixed precision.",
 }
+
+NO_BFLOAT16 = "This processor has no bfloat16 arithmetic: it would train slower, not faster."
 
 
 def _spin(lo: int, hi: int, step: int = 1) -> QSpinBox:
@@ -143,7 +149,7 @@ TRAINING_ROWS = [
     ("lr", "Learning rate"), ("schedule", "LR schedule"), ("decay_every", "Decay every"),
     ("warmup", "Warm-up"), ("teacher_forcing", "Teacher forcing"), ("tf_ratio", "Forcing ratio"),
     ("label_smoothing", "Label smoothing"), ("clip", "Gradient clip"),
-    ("eval_every", "Evaluate every"), ("device", "Device"),
+    ("eval_every", "Evaluate every"), ("device", "Device"), ("cpu_amp", ""),
 ]  # fmt: skip
 
 
@@ -212,6 +218,7 @@ class OptionsForm(QWidget):
         f["clip"].setSpecialValueText("off (no clipping)")  # shown at 0
         f["eval_every"] = _spin(1, 100_000, 50)
         f["device"] = _combo({"auto": "auto", "cpu": "CPU"})
+        f["cpu_amp"] = QCheckBox("bfloat16 on the CPU")
 
     def _group(self, title: str, rows: list[tuple[str, str]]) -> QGroupBox:
         box = QGroupBox(title)
@@ -288,7 +295,7 @@ class OptionsForm(QWidget):
         """Add every CUDA device and MPS when present (imports torch: call once it is loaded)."""
         import torch
 
-        from explorer.seq2seq.training.options import describe_device
+        from explorer.seq2seq.training.options import describe_device, native_cpu_bfloat16
 
         combo: QComboBox = self.fields["device"]
         current = combo.currentData()
@@ -302,6 +309,12 @@ class OptionsForm(QWidget):
         combo.addItem(describe_device(torch.device("cpu")), "cpu")
         i = combo.findData(current)
         combo.setCurrentIndex(max(0, i))
+        native = native_cpu_bfloat16()  # emulated bfloat16 is slower than float32: not offered
+        box: QCheckBox = self.fields["cpu_amp"]
+        box.setEnabled(native is not False)
+        box.setToolTip(TIPS["cpu_amp"] if native is not False else NO_BFLOAT16)
+        if native is False:
+            box.setChecked(False)
 
     # -- the options --------------------------------------------------------------------------
     def options(self, corpus: str, corpus_size: int | None):
