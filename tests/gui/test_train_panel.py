@@ -298,3 +298,34 @@ def test_bfloat16_on_the_cpu_is_offered_where_the_processor_has_it(panel, monkey
     assert not box.isEnabled() and not box.isChecked()
     assert form.options("classroom", 1000).cpu_amp is False
     assert "no bfloat16" in box.toolTip()
+
+
+def test_the_wheel_scrolls_the_form_past_a_field_not_clicked_into(panel, qtbot):
+    """Scrolling the options with the wheel leaves the numbers under the pointer alone (the
+    field declines the wheel, which Qt then hands to the scroll area); a field clicked into
+    takes the wheel."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    panel.show()
+    qtbot.waitExposed(panel)
+    hidden = panel.form.fields["hidden_dim"]
+    before = hidden.value()
+
+    def wheel_down(w) -> bool:
+        at = QPointF(w.rect().center())
+        event = QWheelEvent(
+            at, QPointF(w.mapToGlobal(at.toPoint())), QPoint(0, 0), QPoint(0, -120),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase, False,
+        )  # fmt: skip
+        QApplication.sendEvent(w, event)
+        return event.isAccepted()
+
+    assert not wheel_down(hidden) and hidden.value() == before
+    assert hidden.focusPolicy() == Qt.FocusPolicy.StrongFocus  # the wheel gives no focus
+    panel.activateWindow()
+    hidden.setFocus()
+    qtbot.waitUntil(hidden.hasFocus, timeout=5_000)
+    assert wheel_down(hidden) and hidden.value() == before - hidden.singleStep()
