@@ -603,3 +603,21 @@ def test_the_legend_wraps_between_entries_never_inside_one():
     for entry in entries:
         assert " " not in entry, entry  # only no-break spaces inside an entry
         assert not re.search("–(?!\u2060)", entry), entry  # a dash allows a break after it
+
+
+def test_the_wheel_over_the_search_settings_leaves_them_alone_until_clicked_into(panel, qtbot):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+
+    panel.show()
+    qtbot.waitExposed(panel)
+    for field in (panel.beam, panel.penalty):
+        at = QPointF(field.rect().center())
+        before = field.value() if field is panel.beam else field.currentIndex()
+        QApplication.sendEvent(field, QWheelEvent(
+            at, QPointF(field.mapToGlobal(at.toPoint())), QPoint(0, 0), QPoint(0, -120),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase, False,
+        ))  # fmt: skip
+        after = field.value() if field is panel.beam else field.currentIndex()
+        assert after == before and field.focusPolicy() == Qt.FocusPolicy.StrongFocus

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -108,36 +108,8 @@ TIPS = {
 NO_BFLOAT16 = "This processor has no bfloat16 arithmetic: it would train slower, not faster."
 
 
-class _WheelWhenFocused:
-    """A field of a form that scrolls: the wheel changes it only once it has been clicked into,
-    and otherwise scrolls the form (Qt hands the wheel to any spin or combo box under the
-    pointer, so scrolling the form past one changed its value)."""
-
-    def _hold_the_wheel(self) -> None:
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel does not give focus
-
-    def wheelEvent(self, event) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()  # on to the scroll area
-
-
-class _SpinBox(_WheelWhenFocused, QSpinBox):
-    pass
-
-
-class _DoubleSpinBox(_WheelWhenFocused, QDoubleSpinBox):
-    pass
-
-
-class _ComboBox(_WheelWhenFocused, QComboBox):
-    pass
-
-
 def _spin(lo: int, hi: int, step: int = 1) -> QSpinBox:
-    w = _SpinBox()
-    w._hold_the_wheel()
+    w = QSpinBox()
     w.setRange(lo, hi)
     w.setSingleStep(step)
     w.setKeyboardTracking(False)
@@ -145,8 +117,7 @@ def _spin(lo: int, hi: int, step: int = 1) -> QSpinBox:
 
 
 def _dspin(lo: float, hi: float, step: float, decimals: int) -> QDoubleSpinBox:
-    w = _DoubleSpinBox()
-    w._hold_the_wheel()
+    w = QDoubleSpinBox()
     w.setRange(lo, hi)
     w.setSingleStep(step)
     w.setDecimals(decimals)
@@ -155,8 +126,7 @@ def _dspin(lo: float, hi: float, step: float, decimals: int) -> QDoubleSpinBox:
 
 
 def _combo(items: dict[str, str] | list[str]) -> QComboBox:
-    w = _ComboBox()
-    w._hold_the_wheel()
+    w = QComboBox()
     pairs = items.items() if isinstance(items, dict) else [(x, x) for x in items]
     for value, text in pairs:
         w.addItem(text, value)

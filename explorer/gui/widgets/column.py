@@ -6,12 +6,18 @@ The column is as wide as its content asks (its size hint, which follows the font
 scroll bar, within what the splitter has once the widgets beside it keep their least widths. It is
 sized again whenever its content's size hint changes (a new font, another architecture's fields)
 and whenever the splitter is resized, so no label, spin box or combo is cut at its right edge.
+
+The mouse wheel scrolls the column: a spin box or combo box under the pointer takes the wheel only
+once it has been clicked into (Qt's default gives it the wheel whenever the pointer crosses it, so
+scrolling the column changed the numbers it passed).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QScrollArea, QSplitter, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QScrollArea, QSplitter, QWidget
+
+FIELDS = (QAbstractSpinBox, QComboBox)  # the widgets that take the wheel to change their value
 
 
 def options_width(content: int, chrome: int, room: int, other_least: int) -> int:
@@ -41,6 +47,9 @@ class OptionsColumn(QScrollArea):
         self.setWidget(content)
         self.setWidgetResizable(True)
         content.installEventFilter(self)  # its layout requests: a new size hint, a new width
+        for field in (f for kind in FIELDS for f in content.findChildren(kind)):
+            field.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel does not give focus
+            field.installEventFilter(self)  # an unfocused field's wheel scrolls the column
 
     def follow(self, split: QSplitter) -> None:
         """Size the column in ``split`` now and on every resize of the splitter."""
@@ -92,6 +101,9 @@ class OptionsColumn(QScrollArea):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         kind = event.type()
+        if kind == QEvent.Type.Wheel and isinstance(obj, FIELDS) and not obj.hasFocus():
+            self.wheelEvent(event)  # the column scrolls; the field keeps its value
+            return True
         if (obj is self.widget() and kind == QEvent.Type.LayoutRequest) or (
             obj is self.split and kind == QEvent.Type.Resize
         ):
