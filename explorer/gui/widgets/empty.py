@@ -31,8 +31,11 @@ class EmptyNote(QtWidgets.QLabel):
             self.raise_()
 
     def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
-        if obj is self.view and event.type() == QtCore.QEvent.Type.Resize:
-            self.setGeometry(self.view.rect())
+        # While a window is torn down, Qt may still hand this filter the view's last events after
+        # Python has released the note's attributes: then there is no note left to place.
+        view = getattr(self, "view", None)
+        if view is not None and obj is view and event.type() == QtCore.QEvent.Type.Resize:
+            self.setGeometry(view.rect())
         return False
 
 
