@@ -120,16 +120,20 @@ SCORE_FUNCTIONS: dict[str, type[ScoreFunction]] = {
 }
 
 
+HALF = (torch.bfloat16, torch.float16)  # the 16-bit types of mixed precision
+
+
 def scaled_dot_product(
     q: torch.Tensor,  # (B, H, T_q, d_k)
     k: torch.Tensor,  # (B, H, T_k, d_k)
     v: torch.Tensor,  # (B, H, T_k, d_v)
     mask: torch.Tensor | None,  # broadcastable to (B, H, T_q, T_k), True where allowed
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """softmax(Q Kᵀ / sqrt(d_k)) V. Returns (output (B,H,T_q,d_v), weights, scores)."""
+    """softmax(Q Kᵀ / sqrt(d_k)) V. Returns (output (B,H,T_q,d_v), weights, scores). In 16-bit
+    types (mixed-precision training) the softmax, weights and scores are float32."""
     e = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-    alpha, e = masked_softmax(e, mask)
-    return torch.matmul(alpha, v), alpha, e
+    alpha, e = masked_softmax(e.float() if e.dtype in HALF else e, mask)
+    return torch.matmul(alpha.to(v.dtype), v), alpha, e
 
 
 def fused_scaled_dot_product(
@@ -147,8 +151,6 @@ def fused_scaled_dot_product(
     softmax in float32 instead: there torch's fused kernel is four times slower in bfloat16 than
     in float32 at a classroom Transformer's sizes (64 × 4 heads × 14 × 64, forward and backward:
     22 ms against 5 ms on one core), these explicit products about as fast as float32's kernel."""
-    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
-        e = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-        alpha, _ = masked_softmax(e.float(), mask)
-        return torch.matmul(alpha.to(v.dtype), v)
+    if q.device.type == "cpu" and q.dtype in HALF:
+        return scaled_dot_product(q, k, v, mask)[0]
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

@@ -173,6 +173,7 @@ class Trainer:
             ignore_index=PAD, label_smoothing=o.label_smoothing, reduction="sum"
         )
         self._amp_dtype = mixed_precision(o, self.device)  # None: float32 throughout
+        self._precision = describe_precision(self._amp_dtype, self.device)  # for start and card
         self._scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype == torch.float16)
 
     def _load_splits(self):
@@ -284,7 +285,7 @@ class Trainer:
         where = describe_device(self.device)
         if self.dist.active:
             where += f" in each of {self.dist.world_size} processes"
-        where += f", {describe_precision(self._amp_dtype, self.device)}"
+        where += f", {self._precision}"
         yield Progress("start", self.step, clock.total, message=f"training {o.arch} on {where}")
         if self.step == 0:
             yield from self._evaluations(clock.total, clock.t0, diagnose=False)
@@ -509,7 +510,7 @@ class Trainer:
             "steps": self.step,
             "train_seconds": round(elapsed, 1),
             "device": describe_device(self.device),
-            "precision": describe_precision(self._amp_dtype, self.device),
+            "precision": self._precision,
             "world_size": self.dist.world_size,  # processes that trained it (torchrun)
             "val_bleu": evals[-1]["val_bleu"] if evals else None,
             "command": self.command,
