@@ -1,37 +1,16 @@
-"""Give the heap memory that the process freed back to the operating system.
+"""Leaving the heap as a worker found it.
 
 Training, loading and searching run in worker threads, and glibc's allocator gives threads their
-own arenas. What a finished training run freed there (its corpus, batches, optimiser state) stays
-mapped to the process, so over a long session the resident size only grows: in the 1,000-action
-test, tens of MB that ``malloc_trim`` hands back at once. Elsewhere (macOS, Windows, musl) this
-does nothing.
+own arenas. What a finished worker freed there (a training run's corpus, batches, optimiser
+state) stays mapped to the process, so over a long session the resident size only grows: in the
+1,000-action test, tens of MB that ``release_free_memory`` (``malloc_trim``) hands back at once.
 """
 
 from __future__ import annotations
 
-import ctypes
-import sys
-from functools import cache
+from explorer.seq2seq.heap import release_free_memory
 
-
-@cache
-def _libc():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") else None
-
-
-def release_free_memory() -> bool:
-    """Return the free pages of every malloc arena to the system; whether this libc can."""
-    libc = _libc()
-    if libc is None:
-        return False
-    libc.malloc_trim(0)
-    return True
+__all__ = ["drop_stale_warning_hook", "release_free_memory"]
 
 
 def drop_stale_warning_hook() -> bool:

@@ -24,6 +24,7 @@ from torch import nn
 
 from explorer.seq2seq.data.words import words_record
 from explorer.seq2seq.decoding.decode import pad_sources as pad_batch
+from explorer.seq2seq.heap import reuse_freed_memory
 from explorer.seq2seq.models.base import PAD, Seq2Seq
 from explorer.seq2seq.models.families import RNN_ARCHS, build_model, config_to_dict, make_config
 from explorer.seq2seq.training.averaging import WeightAverage, use_average
@@ -268,7 +269,8 @@ class Trainer:
         with the other processes ends the run with a "failed" event."""
         threads = torch.get_num_threads()
         try:
-            yield from self._run()
+            with reuse_freed_memory():  # a step's large tensors reuse the last step's pages
+                yield from self._run()
         except (PeerLost, torch.distributed.DistError) as e:
             lost = e if isinstance(e, PeerLost) else self.dist.lost(e)
             yield Progress("failed", self.step, self._total_steps(), message=str(lost))
