@@ -45,6 +45,7 @@ from explorer.seq2seq.models.base import (
     Seq2Seq,
     StepOutput,
 )
+from explorer.seq2seq.models.dropout import Dropout
 
 ARCHS = ("none", "bahdanau", "luong-dot", "luong-general")
 CELLS = ("gru", "lstm")
@@ -127,7 +128,7 @@ class RNNEncoder(nn.Module):
         super().__init__()
         c = config
         self.embedding = nn.Embedding(c.src_vocab, c.emb_dim, padding_idx=0)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         self.rnn = _make_rnn(c.cell, c.emb_dim, c.hidden_dim, c.layers, c.dropout, c.bidirectional)
         self.num_directions = 2 if c.bidirectional else 1
         self.output_dim = c.hidden_dim * self.num_directions
@@ -216,7 +217,7 @@ class RNNSeq2Seq(Seq2Seq):
         )
 
         self.tgt_embedding = nn.Embedding(c.tgt_vocab, E, padding_idx=0)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         luong = c.arch.startswith("luong")
         dec_input = E + (H if luong else D_mem)  # [emb(y_{t-1}); h~_{t-1}] or [emb; c]
         self.decoder = _make_rnn(c.cell, dec_input, H, c.layers, c.dropout, False)

@@ -33,6 +33,7 @@ from torch import nn
 
 from explorer.seq2seq.models.attention import fused_scaled_dot_product, scaled_dot_product
 from explorer.seq2seq.models.base import BOS, PAD, ForwardOutput, Memory, Seq2Seq, StepOutput
+from explorer.seq2seq.models.dropout import Dropout
 
 POSITIONS = ("sinusoidal", "learned", "sinusoidal-halves")
 NORMS = ("pre", "post")
@@ -177,7 +178,7 @@ class Embedding(nn.Module):
         else:
             self.pos = None  # sinusoidal: computed for the positions each call needs
             self.table = _POSITION_TABLES[config.positions]
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
     def forward(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
         """tokens (B, T) at positions start .. start+T-1 → (B, T, d_model)."""
@@ -262,7 +263,7 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(config)
         self.ln_1 = nn.LayerNorm(config.d_model)
         self.ln_2 = nn.LayerNorm(config.d_model)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = True
@@ -307,7 +308,7 @@ class DecoderLayer(nn.Module):
         self.ln_1 = nn.LayerNorm(config.d_model)
         self.ln_2 = nn.LayerNorm(config.d_model)
         self.ln_3 = nn.LayerNorm(config.d_model)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
     def forward(
         self,
