@@ -10,8 +10,10 @@ softmax. One thread, ``torch.exp`` of a 1,200 × 8,000 tensor takes 28 ms in fre
 
 ``reuse_freed_memory`` turns mappings off while a run trains, so freed blocks stay in the heap
 and the next step reuses them, and puts glibc's defaults back afterwards, handing what is free to
-the system (``release_free_memory``). Training, loading and searching run in worker threads of
-the app, each with its own malloc arena, which is why the app trims every arena when a worker
+the system (``release_free_memory``). It serves the main thread's arena fully (the command line,
+each torchrun process): a GRU step on Multi30k, one thread, 380 → 357 ms. A worker thread (the
+app trains in one) has an arena of its own, whose heaps glibc still unmaps once empty: there
+about half the pages of a 40 MB block come back. The app also trims every arena when a worker
 ends. Elsewhere (macOS, Windows, musl) both do nothing.
 """
 
