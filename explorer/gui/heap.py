@@ -1,16 +1,13 @@
-"""Leaving the heap as a worker found it.
+"""What a finished worker leaves behind, and how the runner clears it.
 
 Training, loading and searching run in worker threads, and glibc's allocator gives threads their
 own arenas. What a finished worker freed there (a training run's corpus, batches, optimiser
 state) stays mapped to the process, so over a long session the resident size only grows: in the
-1,000-action test, tens of MB that ``release_free_memory`` (``malloc_trim``) hands back at once.
+1,000-action test, tens of MB that ``explorer.seq2seq.heap.release_free_memory``
+(``malloc_trim``) hands back at once; the runner calls it when a worker ends.
 """
 
 from __future__ import annotations
-
-from explorer.seq2seq.heap import release_free_memory
-
-__all__ = ["drop_stale_warning_hook", "release_free_memory"]
 
 
 def drop_stale_warning_hook() -> bool:

@@ -21,7 +21,8 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QObject, QThread, Signal
 
 from explorer.gui.collector import collect_on_main_thread
-from explorer.gui.heap import drop_stale_warning_hook, release_free_memory
+from explorer.gui.heap import drop_stale_warning_hook
+from explorer.seq2seq.heap import release_free_memory
 
 
 class Runner(QObject):

@@ -167,7 +167,7 @@ def test_freed_heap_memory_of_a_worker_thread_goes_back_to_the_system():
 
     from monkey import rss_mb
 
-    from explorer.gui.heap import release_free_memory
+    from explorer.seq2seq.heap import release_free_memory
 
     if not sys.platform.startswith("linux"):
         assert release_free_memory() is False
