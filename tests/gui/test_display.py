@@ -293,10 +293,17 @@ def test_indicators_are_as_tall_as_the_text(qtbot):
     theme.apply(QApplication.instance(), "light", True, (1920, 1080))
     theme.size_indicators(boxes)
     assert small_indicators_of(boxes, 24) == []
+    for box in boxes:
+        box.ensurePolished()  # the style sheet's font is set when the widget is polished
+    assert [box.font().pixelSize() for box in boxes] == [24, 24]  # their labels at body size
     theme.apply(QApplication.instance(), "light", False, (1920, 1080))  # and back to the text's
     assert all(
         box.styleSheet() == theme.indicator_sheet(theme.metrics(1920, 1080)) for box in boxes
     )
+    body = theme.metrics(1920, 1080).body_px
+    for box in boxes:
+        box.ensurePolished()
+    assert [box.font().pixelSize() for box in boxes] == [body, body]
 
 
 def test_projector_mode_off_gives_back_the_normal_sizes_banner_included(open_window, qtbot):

@@ -213,10 +213,16 @@ def apply(
 
 def indicator_sheet(m: Metrics) -> str:
     """A check box's or radio button's own style sheet: its indicator ``m.indicator_px`` square
-    (the style draws its box, tick and circle to the square it is given)."""
+    (the style draws its box, tick and circle to the square it is given) and its text at body
+    size. The size is named here because a widget with a style sheet does not always follow the
+    application's font: started in projector mode, the window's boxes kept 13-px labels."""
     size = m.indicator_px
     kinds = ("QCheckBox", "QRadioButton")
-    return " ".join(f"{k}::indicator {{ width: {size}px; height: {size}px; }}" for k in kinds)
+    return " ".join(
+        f"{k} {{ font-size: {m.body_px}px; }} "
+        f"{k}::indicator {{ width: {size}px; height: {size}px; }}"
+        for k in kinds
+    )
 
 
 def size_indicators(widgets) -> None:
