@@ -4,6 +4,9 @@ glibc's defaults come back when the run ends (``explorer.seq2seq.heap``)."""
 from __future__ import annotations
 
 import resource
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,7 +44,20 @@ def warm_up() -> None:
         allocate_and_free()
 
 
-def test_inside_freed_blocks_stay_and_are_reused_and_leaving_returns_them():
+def in_a_fresh_process(scenario) -> None:
+    """Run ``scenario``, a function of this module, in a new Python process and fail with its
+    error. Resident size measures the whole process: in the test run's own, what earlier tests
+    left behind (threads that trim the heap as they end, freed blocks already handed back) moves
+    it, and the same heap can serve one 40 MB block from pages it gave away."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        f"import test_heap; test_heap.{scenario.__name__}()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def inside_freed_blocks_stay_and_are_reused_and_leaving_returns_them():
     with reuse_freed_memory() as active:
         assert active
         warm_up()
@@ -51,7 +67,11 @@ def test_inside_freed_blocks_stay_and_are_reused_and_leaving_returns_them():
     assert kept - rss() > BIG * 4 * 0.7  # once left, the free pages go back to the system
 
 
-def test_nested_uses_keep_the_setting_until_the_outermost_leaves():
+def test_inside_freed_blocks_stay_and_are_reused_and_leaving_returns_them():
+    in_a_fresh_process(inside_freed_blocks_stay_and_are_reused_and_leaving_returns_them)
+
+
+def nested_uses_keep_the_setting_until_the_outermost_leaves():
     with reuse_freed_memory():
         with reuse_freed_memory():
             warm_up()
@@ -60,6 +80,10 @@ def test_nested_uses_keep_the_setting_until_the_outermost_leaves():
         assert heap._holders == 1
     assert kept - rss() > BIG * 4 * 0.7
     assert heap._holders == 0
+
+
+def test_nested_uses_keep_the_setting_until_the_outermost_leaves():
+    in_a_fresh_process(nested_uses_keep_the_setting_until_the_outermost_leaves)
 
 
 def test_a_training_run_holds_the_setting_while_it_runs(tmp_path):
@@ -71,7 +95,7 @@ def test_a_training_run_holds_the_setting_while_it_runs(tmp_path):
     assert heap._holders == 0
 
 
-def test_an_error_inside_still_gives_the_defaults_back():
+def an_error_inside_still_gives_the_defaults_back():
     with pytest.raises(RuntimeError, match="boom"):
         with reuse_freed_memory():
             warm_up()
@@ -79,3 +103,16 @@ def test_an_error_inside_still_gives_the_defaults_back():
             raise RuntimeError("boom")
     assert kept - rss() > BIG * 4 * 0.7
     assert heap._holders == 0
+
+
+def test_an_error_inside_still_gives_the_defaults_back():
+    in_a_fresh_process(an_error_inside_still_gives_the_defaults_back)
+
+
+def test_a_failing_scenario_fails_the_test():
+    with pytest.raises(AssertionError, match="no reuse here"):
+        in_a_fresh_process(a_failing_scenario)
+
+
+def a_failing_scenario():
+    raise AssertionError("no reuse here")
