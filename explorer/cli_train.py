@@ -138,6 +138,7 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
 
     bar = None
     status = 0
+    rates: list[tuple[float, float | None]] = []  # each step's model FLOP/s and utilisation
     try:
         for ev in trainer.run():
             if not main and ev.kind != "failed":
@@ -153,10 +154,9 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
                 )
             if ev.kind == "step":
                 bar.update(ev.step - bar.n)
-                post = {"loss": f"{ev.loss:.3f}", "lr": f"{ev.lr:.2g}"}
-                if ev.tokens_per_second:
-                    post["tok/s"] = f"{ev.tokens_per_second:.0f}"
-                bar.set_postfix(post, refresh=False)
+                bar.set_postfix(_step_postfix(ev), refresh=False)
+                if ev.flops_per_second is not None:
+                    rates.append((ev.flops_per_second, ev.mfu))
             elif ev.kind == "evaluating":
                 bar.set_postfix_str("evaluating…")
             elif ev.kind == "eval":
@@ -170,7 +170,7 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
                 status = 1
             elif ev.kind in ("done", "stopped"):
                 (bar.write if bar else print)(
-                    f"{ev.message} in {ev.elapsed:.0f} s", file=sys.stderr
+                    f"{ev.message} in {ev.elapsed:.0f} s{_rate_summary(rates)}", file=sys.stderr
                 )
     except KeyboardInterrupt:
         trainer.request_stop()
@@ -187,6 +187,30 @@ def _drive(trainer, *, quiet: bool, main: bool = True) -> int:
         if bar is not None:
             bar.close()
     return status
+
+
+def _step_postfix(ev) -> dict[str, str]:
+    """The progress bar's figures after a step: loss, learning rate, throughput, utilisation."""
+    post = {"loss": f"{ev.loss:.3f}", "lr": f"{ev.lr:.2g}"}
+    if ev.tokens_per_second:
+        post["tok/s"] = f"{ev.tokens_per_second:.0f}"
+    if ev.mfu is not None:
+        post["MFU"] = f"{ev.mfu:.0%}"
+    return post
+
+
+def _rate_summary(rates: list[tuple[float, float | None]]) -> str:
+    """The run's model FLOP/s and, where the device's peak is known, its model FLOPs
+    utilisation: the median of the steps' readings (each the latest window of a second or
+    more); nothing for a family whose FLOPs are not counted."""
+    if not rates:
+        return ""
+    flops, mfu = sorted(rates, key=lambda r: r[0])[len(rates) // 2]
+    text = f", {flops / 1e12:.3g} model TFLOP/s"
+    if mfu is not None:
+        text += f", model FLOPs utilisation {mfu:.1%}"
+    n = len(rates)
+    return text + f" (the median over {n} step{'s' if n != 1 else ''})"
 
 
 def _eval_line(ev) -> str:

@@ -48,3 +48,16 @@ def test_the_command_line_names_the_corpus_and_keeps_the_preset(name):
         "de", "en", want.model, want.batch_tokens,
     )  # fmt: skip
     assert name in PRESETS
+
+
+def test_the_gpu_preset_is_the_base_transformer_in_three_minutes():
+    o = TrainOptions.from_preset("multi30k-de-en-transformer-base")
+    assert o.validated() is o
+    sizes = {k: o.model[k] for k in ("d_model", "heads", "enc_layers", "dec_layers", "d_ff")}
+    assert sizes == {"d_model": 512, "heads": 8, "enc_layers": 6, "dec_layers": 6, "d_ff": 2048}
+    assert o.max_minutes == 3 and o.amp and o.device == "auto"
+    assert o.batch_size * 14 > o.batch_tokens == 16384  # the tokens bind, as above
+    config = make_config(o.arch, src_vocab=o.vocab_size, tgt_vocab=o.vocab_size, **o.model)
+    # 6 x 3,152,384 per encoder layer + 6 x 4,204,032 per decoder layer + 2 x 8,000 x 512
+    # embeddings (the output tied to the target ones) + the two final norms
+    assert build_model(config).num_parameters == 52_332_544

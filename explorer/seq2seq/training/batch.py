@@ -14,6 +14,7 @@ from explorer.seq2seq.data.corpus import length_batches
 from explorer.seq2seq.decoding.decode import pad_sources
 from explorer.seq2seq.models.base import BOS, PAD, Seq2Seq
 from explorer.seq2seq.training.distributed import Distributed
+from explorer.seq2seq.training.flops import Lengths
 
 
 def scheduled_logits(
@@ -74,6 +75,7 @@ class Batch:
     tgt_out: torch.Tensor  # (B, T) the tokens to predict
     weight: float  # 1, or 0 for a stand-in sentence when this process's share is empty
     tokens: int  # target tokens in the whole batch, all processes' shares together
+    lengths: Lengths  # this process's share's sentence lengths, for its model FLOPs
 
 
 def make_batch(
@@ -92,7 +94,8 @@ def make_batch(
     src, src_len = pad_sources([src_ids[i] for i in share], device)
     tgt, _ = pad_sources([[BOS] + tgt_ids[i] for i in share], device)
     tokens = max(1, sum(len(tgt_ids[i]) for i in idx))
-    return Batch(src, src_len, tgt[:, :-1], tgt[:, 1:], weight, tokens)
+    lengths = Lengths.of([(len(src_ids[i]), len(tgt_ids[i])) for i in share])
+    return Batch(src, src_len, tgt[:, :-1], tgt[:, 1:], weight, tokens, lengths)
 
 
 def share_of_loss(summed: torch.Tensor, batch: Batch, world_size: int) -> torch.Tensor:

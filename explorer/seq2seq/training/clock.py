@@ -61,24 +61,42 @@ class EtaEstimator:
 
 @dataclass
 class Clock:
-    """The run's steps planned (``total``), its start, and the window that measures tokens/s:
-    a second or more of wall time, over the time spent in its steps (not in evaluations or
-    pauses, which made the throughput plot dip after each)."""
+    """The run's steps planned (``total``), its start, and the window that measures tokens/s
+    and model FLOP/s: a second or more of wall time, over the time spent in its steps (not in
+    evaluations or pauses, which made the throughput plot dip after each). With the device's
+    ``peak`` FLOP/s, the model FLOPs utilisation ``mfu`` as well (``flops.py``)."""
 
     total: int
     per_epoch: int
+    peak: float | None = None
     t0: float = field(default_factory=time.perf_counter)
     window_tokens: int = 0
+    window_flops: int | None = 0  # None once a step of the window had no count
     window_busy: float = 0.0  # seconds spent in the window's steps
     window_t0: float = field(default_factory=time.perf_counter)
     tokens_per_second: float | None = None
+    flops_per_second: float | None = None
 
-    def count(self, tokens: int, seconds: float) -> float:
-        """Add a batch's tokens and the seconds its step took to the window; the time now."""
+    def count(self, tokens: int, seconds: float, flops: int | None = None) -> float:
+        """Add a batch's tokens, model FLOPs and the seconds its step took to the window; the
+        time now."""
         self.window_tokens += tokens
+        self.window_flops = (
+            None if flops is None or self.window_flops is None else (self.window_flops + flops)
+        )
         self.window_busy += seconds
         now = time.perf_counter()
         if now - self.window_t0 >= 1.0 and self.window_busy > 0:
             self.tokens_per_second = self.window_tokens / self.window_busy
-            self.window_tokens, self.window_busy, self.window_t0 = 0, 0.0, now
+            if self.window_flops is not None:
+                self.flops_per_second = self.window_flops / self.window_busy
+            self.window_tokens, self.window_flops, self.window_busy = 0, 0, 0.0
+            self.window_t0 = now
         return now
+
+    @property
+    def mfu(self) -> float | None:
+        """The model FLOPs utilisation of the latest window: its FLOP/s over the peak."""
+        if self.peak is None or self.flops_per_second is None:
+            return None
+        return self.flops_per_second / self.peak

@@ -261,6 +261,8 @@ class Progress:
     lr: float | None = None
     grad_norm: float | None = None
     tokens_per_second: float | None = None
+    flops_per_second: float | None = None  # the model FLOPs (training/flops.py) a second
+    mfu: float | None = None  # flops_per_second over the device's peak, where it is known
     teacher_forcing: float | None = None
     elapsed: float = 0.0
     eta: float | None = None
@@ -299,6 +301,18 @@ def describe_device(device: torch.device) -> str:
         return "Apple GPU (MPS)"
     n = torch.get_num_threads()
     return f"CPU ({n} thread{'s' if n != 1 else ''})"
+
+
+def describe_run(device: torch.device, precision: str, world_size: int, peak: float | None) -> str:
+    """Where a run trains, for its start message: the device, the processes, the precision, and
+    the peak its model FLOPs utilisation is measured against."""
+    where = describe_device(device)
+    if world_size > 1:
+        where += f" in each of {world_size} processes"
+    where += f", {precision}"
+    if peak:
+        where += f"; model FLOPs utilisation against a peak of {peak / 1e12:.0f} TFLOP/s"
+    return where
 
 
 def mixed_precision(opts: TrainOptions, device: torch.device) -> torch.dtype | None:

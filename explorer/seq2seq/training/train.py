@@ -39,6 +39,7 @@ from explorer.seq2seq.training.batch import (
 )
 from explorer.seq2seq.training.clock import Clock, EtaEstimator
 from explorer.seq2seq.training.distributed import Distributed, PeerLost
+from explorer.seq2seq.training.flops import peak_flops, step_flops
 from explorer.seq2seq.training.options import (
     Probe,
     Progress,
@@ -47,6 +48,7 @@ from explorer.seq2seq.training.options import (
     clip_norm,
     describe_device,
     describe_precision,
+    describe_run,
     fused_adam,
     learning_rate,
     load_splits,
@@ -283,11 +285,9 @@ class Trainer:
     def _run(self) -> Iterator[Progress]:
         self._prepare()
         o = self.options
-        clock = Clock(self._total_steps(), self._per_epoch())
-        where = describe_device(self.device)
-        if self.dist.active:
-            where += f" in each of {self.dist.world_size} processes"
-        where += f", {self._precision}"
+        peak = peak_flops(self.device, self._amp_dtype)
+        clock = Clock(self._total_steps(), self._per_epoch(), peak)
+        where = describe_run(self.device, self._precision, self.dist.world_size, peak)
         yield Progress("start", self.step, clock.total, message=f"training {o.arch} on {where}")
         if self.step == 0:
             yield from self._evaluations(clock.total, clock.t0, diagnose=False)
@@ -367,7 +367,7 @@ class Trainer:
         took = time.perf_counter() - began
         self.eta.step_took(took)
         ev = self._step_event(
-            clock, (batch.tokens, took), loss=lv, lr=lr, grad_norm=grad_norm, teacher_forcing=ratio
+            clock, batch, took, loss=lv, lr=lr, grad_norm=grad_norm, teacher_forcing=ratio
         )
         yield ev
         self.history.append({k: getattr(ev, k) for k in _STEP_RECORD})
@@ -384,8 +384,8 @@ class Trainer:
         (whole,) = self.dist.total(float(summed.detach()) * batch.weight, device=self.device)
         return share_of_loss(summed, batch, self.dist.world_size), whole / batch.tokens
 
-    def _step_event(self, clock: Clock, batch: tuple[int, float], **values: Any) -> Progress:
-        now = clock.count(*batch)
+    def _step_event(self, clock: Clock, batch: Batch, took: float, **values: Any) -> Progress:
+        now = clock.count(batch.tokens, took, step_flops(self.model, batch.lengths))
         elapsed = now - clock.t0
         lv = values["loss"]
         return Progress(
@@ -395,6 +395,8 @@ class Trainer:
             epoch=self.step / clock.per_epoch,
             perplexity=math.exp(min(lv, 50.0)),
             tokens_per_second=clock.tokens_per_second,
+            flops_per_second=clock.flops_per_second,
+            mfu=clock.mfu,
             elapsed=elapsed,
             eta=self.eta.remaining(self.step, clock.total, self.options.eval_every),
             **values,
