@@ -37,7 +37,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="screenshot of the Step-through panel at this step (1 = first; "
         "default: the last, with the whole alignment drawn)",
     )
-    p.add_argument("--theme", choices=["light", "dark"], help="with --screenshot: the theme")
+    p.add_argument(
+        "--theme", choices=["light", "dark"], help="the colour theme (default: as last chosen)"
+    )
     p.add_argument("--preset", help="with --panel train: the training preset the form starts from")
     p.add_argument(
         "--train-steps",
@@ -110,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
         tmp = tempfile.mkdtemp(prefix="explorer-settings-")
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
-        if args.theme:
-            settings.setValue("theme", args.theme)
-    window = MainWindow(settings=settings, projector=args.projector or None,
+    window = MainWindow(settings=settings, projector=args.projector or None, theme_name=args.theme,
                         error_dialogs=not args.screenshot, first_load=first_load)  # fmt: skip
     if args.checkpoint:
         from explorer.assets import checkpoint_path

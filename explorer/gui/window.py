@@ -116,11 +116,14 @@ class MainWindow(QMainWindow):
         *,
         models_dir: Path | None = MODELS_DIR,
         projector: bool | None = None,
+        theme_name: str | None = None,
         error_dialogs: bool = True,
         first_load: FirstLoad | None = None,
         screen: tuple[int, int] | None = None,
     ) -> None:
-        """``first_load``: the default bundled model, already being read (see FirstLoad);
+        """``projector``, ``theme_name`` ("light" or "dark"): the display to start in, in place
+        of the one last chosen (None: as last chosen, a first start light and not projected);
+        ``first_load``: the default bundled model, already being read (see FirstLoad);
         ``screen``: the screen size (width, height) to fit and size fonts for, in place of the
         real screen's (screenshots, the gallery, tests)."""
         super().__init__()
@@ -148,7 +151,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self._build_status_bar()
         self._build_menus()
-        self._restore_settings(projector)
+        self._restore_settings(projector, theme_name)
         self._connect_state()
         self.lesson = LessonController(self)  # the Lesson menu and the note bar
         paths = bundled_paths(models_dir) if models_dir is not None else []
@@ -166,7 +169,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(int(self.settings.value("tab", OPENING_INDEX, int)))
         self._tab_shown(self.tabs.currentIndex())
 
-    def _restore_settings(self, projector: bool | None) -> None:
+    def _restore_settings(self, projector: bool | None, theme_name: str | None) -> None:
         s = self.settings
         self._last_corpus = s.value("last_corpus", "", str)  # given to Train & Load when built
         geometry = s.value("geometry")
@@ -178,7 +181,7 @@ class MainWindow(QMainWindow):
         if projector is None:
             projector = s.value("projector", False, bool)
         self.projector_action.setChecked(bool(projector))
-        self.dark_action.setChecked(s.value("theme", "light", str) == "dark")
+        self.dark_action.setChecked((theme_name or s.value("theme", "light", str)) == "dark")
         self.apply_theme()
 
     def _connect_state(self) -> None:

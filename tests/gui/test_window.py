@@ -221,6 +221,36 @@ def test_projector_and_theme_persist(make_window, settings):
     assert theme.signals().metrics == big
 
 
+def test_the_display_named_at_start_wins_over_the_one_saved(make_window, settings):
+    app = QApplication.instance()
+    settings.setValue("theme", "light")
+    settings.setValue("projector", False)
+    w = make_window(projector=True, theme_name="dark")
+    assert w.projector_action.isChecked() and w.dark_action.isChecked()
+    assert app.palette().window().color().name() == theme.COLORS["dark"]["window"]
+    w.close()
+    settings.sync()
+    assert make_window().dark_action.isChecked()  # kept, as if chosen in the View menu
+    assert not make_window(theme_name="light").dark_action.isChecked()
+
+
+def test_the_command_lines_theme_reaches_a_live_window(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    r = subprocess.run(
+        [sys.executable, "-m", "explorer", "--theme", "dark", "--quit-when-ready"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    saved = QSettings(
+        str(tmp_path / "attention-explorer" / "attention-explorer.conf"),
+        QSettings.Format.IniFormat,
+    )
+    assert saved.value("theme") == "dark"
+
+
 def test_geometry_tab_and_corpus_persist(make_window, qtbot, tmp_path):
     w = make_window()
     w.resize(720, 540)
