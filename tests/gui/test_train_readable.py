@@ -88,6 +88,25 @@ def test_training_axes_have_plain_labels(qtbot):
     assert "0.003" in shown and all("e" not in s for s in shown)
 
 
+def test_a_lone_evaluation_spans_the_steps_run_until_the_next(qtbot):
+    from explorer.gui.train.plots import LiveCurves
+
+    curves = LiveCurves()
+    qtbot.addWidget(curves)
+    curves.resize(900, 500)
+    curves.add(Progress("eval", 0, 100, val_loss=4.0, perplexity=math.exp(4.0), val_bleu=0.5))
+    for s in range(1, 41):
+        curves.add(Progress("step", s, 100, loss=4.0, perplexity=math.exp(4.0), lr=1e-3))
+    curves.redraw()
+    lo, hi = curves.plots["bleu"].viewRange()[0]
+    assert lo <= 0 and 40 <= hi < 42  # steps 0 to 40, as the loss plot beside it
+    curves.add(Progress("eval", 40, 100, val_loss=3.0, perplexity=math.exp(3.0), val_bleu=5.0))
+    curves.redraw()
+    assert curves.plots["bleu"].getViewBox().autoRangeEnabled()[0]  # its own range again
+    lo, hi = curves.plots["bleu"].viewRange()[0]
+    assert lo <= 0 and 40 <= hi < 42
+
+
 # -- the probe map ----------------------------------------------------------------------------
 def test_word_groups_and_merging_keep_rows_summing_to_one():
     assert word_groups([0, 0, 1, 2, 2, 2, -1]) == [[0, 1], [2], [3, 4, 5], [6]]

@@ -63,6 +63,7 @@ class LiveCurves(pg.GraphicsLayoutWidget):
             self.plots[name] = p
         self.plots["bleu"].setYRange(0.0, 100.0, padding=0)  # BLEU's whole scale, as reported
         self.plots["bleu"].enableAutoRange(y=False)
+        self._pinned: set[str] = set()  # plots whose x range _fit_lone_points set
         self.restyle()
 
     def clear_data(self) -> None:
@@ -94,6 +95,22 @@ class LiveCurves(pg.GraphicsLayoutWidget):
         lr = self.data["lr"][1]
         if lr:  # from 0, so a constant or decaying rate reads as such
             self.plots["lr"].setYRange(0.0, 1.15 * max(lr), padding=0)
+        self._fit_lone_points()
+
+    def _fit_lone_points(self) -> None:
+        """A plot whose points all sit at one step (the evaluation before training, while
+        training runs on) spans the steps run so far, not ±0.5 around its point; from its second
+        step on it ranges by itself again."""
+        last = max((xs[-1] for xs, _ in self.data.values() if xs), default=0)
+        for name, (_, _, series, _) in PLOTS.items():
+            xs = {x for key, _ in series for x in self.data[key][0]}
+            p = self.plots[name]
+            if len(xs) == 1 and last > min(xs):
+                p.setXRange(min(xs), last, padding=0.02)
+                self._pinned.add(name)
+            elif name in self._pinned:
+                p.enableAutoRange(x=True)
+                self._pinned.discard(name)
 
     def points(self, key: str) -> np.ndarray:
         """The (N, 2) points a curve shows (as drawn, before any log scaling)."""
