@@ -197,8 +197,9 @@ def test_sweep_on_classroom_test_pairs(panel, qtbot, tiny_models):
 
 
 def test_projector_mode_scales_tree_labels_and_axes(panel, qtbot):
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QWidget
 
+    from explorer.gui.beam.readouts import AttentionView
     from explorer.gui.widgets import theme
 
     search(panel, qtbot, "your ducks slept")
@@ -212,6 +213,16 @@ def test_projector_mode_scales_tree_labels_and_axes(panel, qtbot):
         m = theme.signals().metrics
         assert panel.tree_view.labels.font.pointSizeF() == pytest.approx(label_pt * m.scale / scale)
         assert axis.style["tickFont"].pixelSize() == m.plot_px > tick_px
+        # a path's attention drawn after the theme was applied is titled like every plot
+        # (its title, set only with the first path, was left at pyqtgraph's 9 pt)
+        holder = QWidget()
+        qtbot.addWidget(holder)
+        view = AttentionView(holder)
+        theme.style_plots(holder)
+        view.show_matrix(np.eye(3), ["a", "b", "c"], ["x", "y", "z"])
+        title = view.getPlotItem().titleLabel
+        assert "attention α of the selected path".startswith(title.text.rstrip("…"))
+        assert f"font-size:{m.title_px}px" in title.item.toHtml().replace(" ", "")
     finally:
         theme.apply(app, "light", False)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui.beam.formula import agrees, score_breakdown, settings_of
-from explorer.gui.step.ticks import set_ticks
+from explorer.gui.step.ticks import set_ticks, set_title
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.bleu_steps import SENTENCE, BleuSteps, sentence_steps
 from explorer.seq2seq.decoding.trace import BeamTree, Trace
@@ -110,7 +110,15 @@ class AttentionView(pg.PlotWidget):
         pi.hideButtons()
         pi.setMouseEnabled(False, False)
         pi.getAxis("left").setWidth(80)
+        # titled from the start, so the theme sizes the title with the other plots' (and cut
+        # with "…" where projector fonts make it wider than the plot)
+        set_title(pi, "attention α of the selected path")
         self.matrix: np.ndarray | None = None
+
+    def minimumSizeHint(self) -> QSize:
+        """Room for the title, the source words and a few target rows at the current font
+        size: the text above it gives way first when projector fonts fill a small screen."""
+        return QSize(super().minimumSizeHint().width(), 8 * self.fontMetrics().lineSpacing())
 
     def show_matrix(self, A: np.ndarray | None, src: list[str], tgt: list[str]) -> None:
         self.matrix = A
@@ -121,7 +129,6 @@ class AttentionView(pg.PlotWidget):
             return
         self.setVisible(True)
         self.image.setImage(A, levels=(0.0, 1.0))  # (T, S)
-        pi.setTitle("attention α of the selected path")
         pi.getViewBox().setRange(xRange=(0, A.shape[1]), yRange=(0, A.shape[0]), padding=0)
         set_ticks(pi.getAxis("bottom"), src)  # fitted to each cell's pixels: thinned, not piled
         set_ticks(pi.getAxis("left"), tgt)
