@@ -621,3 +621,30 @@ def test_the_wheel_over_the_search_settings_leaves_them_alone_until_clicked_into
         ))  # fmt: skip
         after = field.value() if field is panel.beam else field.currentIndex()
         assert after == before and field.focusPolicy() == Qt.FocusPolicy.StrongFocus
+
+
+def test_edge_numbers_are_drawn_in_the_themes_colours(qtbot):
+    """Each edge's log p sits on the plot's own background, in a muted colour that still reads
+    (on the dark theme it was a white patch)."""
+    from explorer.gui.beam.tree_view import BeamTreeView
+    from explorer.gui.widgets import theme
+
+    app = QApplication.instance()
+    v = BeamTreeView()
+    qtbot.addWidget(v)
+    v.resize(700, 300)
+    v.draw_tree(result())
+    v.show()
+    try:
+        for name in ("dark", "light"):
+            theme.apply(app, name, False)
+            v.setBackground(theme.color("plot_bg"))  # as the panel's restyle does
+            image = v.grab().toImage()
+            assert v.labels.edges_painted > 0
+            bg, fg = theme.color("plot_bg"), theme.color("muted")
+            assert theme.contrast_ratio(fg, bg) >= 4.5
+            for box in v.labels.edge_boxes:
+                corner = image.pixelColor(int(box.left()) + 1, int(box.top()) + 1)
+                assert theme.contrast_ratio(corner, bg) < 1.3, (name, corner.name())
+    finally:
+        theme.apply(app, "light", False)

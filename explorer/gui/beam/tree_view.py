@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 from PySide6.QtWidgets import QLabel
 
+from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 from explorer.seq2seq.decoding.trace import BeamTree, Fate, Trace
 from explorer.seq2seq.decoding.treelabels import NODE, PAD, TreeLabels, label_tree
@@ -73,6 +74,7 @@ class _Labels(pg.GraphicsObject):
         self.painted = 0  # node labels painted by the last paint (for tests)
         self.badges_painted = 0  # "+n" notes painted by the last paint
         self.edges_painted = 0  # edge log-probabilities painted by the last paint
+        self.edge_boxes: list[QRectF] = []  # where, in the view's pixels
 
     def small(self) -> QFont:
         f = QFont(self.font)
@@ -130,6 +132,7 @@ class _Labels(pg.GraphicsObject):
 
     def paint(self, p, *args) -> None:
         self.painted = self.badges_painted = self.edges_painted = 0
+        self.edge_boxes = []
         placed, view = self.placed, self.viewRect()
         if placed is None or not len(placed) or view is None:
             return
@@ -145,6 +148,8 @@ class _Labels(pg.GraphicsObject):
         p.save()
         p.resetTransform()
         small = self.small()
+        edge_bg, edge_fg = QColor(theme.color("plot_bg")), QColor(theme.color("muted"))
+        edge_bg.setAlpha(220)  # the edge beneath still shows through, faintly
         for i in np.flatnonzero(inside):
             pt = tr.map(QPointF(x[i], y[i]))
             if placed.kind[i] == NODE:
@@ -153,12 +158,13 @@ class _Labels(pg.GraphicsObject):
                 left, top, right, bottom = placed.box[i]
                 r = QRectF(pt.x() + left, pt.y() + top, right - left, bottom - top)
                 p.setPen(Qt.NoPen)
-                p.setBrush(QColor(255, 255, 255, 220))
+                p.setBrush(edge_bg)
                 p.drawRect(r)
                 p.setFont(small)
-                p.setPen(QColor("#666666"))
+                p.setPen(edge_fg)
                 p.drawText(r, Qt.AlignCenter, placed.lines[i][0])
                 self.edges_painted += 1
+                self.edge_boxes.append(r)
         p.restore()
 
 

@@ -87,6 +87,7 @@ COLORS = {
         "highlight": "#2f6fde",
         "plot_bg": "#ffffff",
         "plot_fg": "#222222",
+        "muted": "#666666",  # secondary numbers on a plot: the beam tree's edge log p
         "mask": "#f5f5f5",  # a heatmap's steps not reached yet
         "warn_bg": "#fff1c9",
         "warn_fg": "#3d2f00",
@@ -101,6 +102,7 @@ COLORS = {
         "highlight": "#5d8fef",
         "plot_bg": "#18191b",
         "plot_fg": "#dddddd",
+        "muted": "#b4b4b4",
         "mask": "#2c2d30",
         "warn_bg": "#5a4a12",
         "warn_fg": "#fff4cc",
