@@ -228,6 +228,34 @@ def test_projector_mode_scales_the_plot_fonts(make_panel, projector):
     assert f"font-size:{m.title_px}px" in title.replace(" ", "")
 
 
+def test_every_plot_title_keeps_its_descenders_in_projector_mode(make_panel, projector, qtbot):
+    """pyqtgraph gives a title a 30 px row, which cut the underscores off "c_t" and "p(y_t)"
+    once titles were 29 px; each row is as tall as its text, also after a new step's title."""
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.gui.widgets import theme
+    from explorer.gui.widgets.plotting import pg
+
+    panel = make_panel("bahdanau")
+    panel.show()
+    decoded(panel, SENTENCE)
+    for on in (True, False):  # the fonts of a 1920 x 1080 projector (29 px titles), then not
+        theme.apply(QApplication.instance(), "light", on, (1920, 1080))
+        panel.set_step(1)  # titles set again for the new step
+        qtbot.wait(50)  # laid out again
+        shown = [w for w in panel.findChildren(pg.PlotWidget) if w.isVisible()]
+        items = [w.getPlotItem() for w in shown]
+        titled = [p for p in items if p.titleLabel.isVisible() and p.titleLabel.text]
+        assert len(titled) >= 4
+        for p in titled:
+            text = p.titleLabel.item.boundingRect().height()
+            assert p.titleLabel.size().height() >= text - 0.5, p.titleLabel.text
+            assert p.layout.rowMaximumHeight(0) >= text - 0.5, p.titleLabel.text
+        context = panel.bars.context  # a strip under its title: room for both
+        title_row = context.plot.getPlotItem().layout.rowMaximumHeight(0)
+        assert context.maximumHeight() - title_row >= 70
+
+
 def test_a_classroom_model_opens_on_the_lectures_first_example(make_panel, qtbot):
     from explorer.seq2seq.data.classroom import EXAMPLES
 

@@ -38,7 +38,7 @@ class AttentionBarsView(QtWidgets.QWidget):
         self.context.setToolTip(
             "③ weighted sum: c_t = Σ_i α_ti h_i, each decoder step's own view of the source."
         )
-        self.context.setMaximumHeight(110)
+        self.fit_title_size(16)
         # No bottom axis: a tick for each of hundreds of units drew a black band under the strip
         # and took half the widget's height from it.
         self.context.plot.getPlotItem().hideAxis("bottom")
@@ -99,6 +99,12 @@ class AttentionBarsView(QtWidgets.QWidget):
             self.weights_button.setEnabled(False)
             self.scores_button.setEnabled(False)
         self._draw()
+
+    def fit_title_size(self, title_px: int) -> None:
+        """The context strip's height for titles of ``title_px``: its title, then the strip
+        below it (at a fixed 110 px, projector titles left the strip a sliver and the title's
+        underscores were cut off)."""
+        self.context.setMaximumHeight(max(110, int(5.5 * title_px)))
 
     def set_step(self, t: int) -> None:
         self.t = t

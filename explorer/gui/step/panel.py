@@ -287,6 +287,7 @@ class StepPanel(QtWidgets.QWidget):
         for view in (self.topk, self.compare.topk):
             view.restyle(scale)
         self.hidden.set_font_scale(scale)
+        self.bars.fit_title_size(theme.signals().metrics.title_px)
         lines = 3  # the output, the forced-token note, room for wrapping
         spacing = QtGui.QFontMetricsF(QtWidgets.QApplication.font()).lineSpacing()
         self.output_box.setFixedHeight(int(spacing * lines) + 6)

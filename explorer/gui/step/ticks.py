@@ -135,6 +135,7 @@ def set_title(item: pg.PlotItem, text: str) -> None:
     if getattr(label, "whole", None) != text or not label.isVisible():
         label.whole = text
         item.setTitle(text)
+        theme.fit_title_row(item)
         fit_title(label)
 
 

@@ -327,6 +327,7 @@ def style_plot(item: pg.PlotItem, scale: float | None = None) -> None:
     item.titleLabel.setAttr("color", fg)
     if item.titleLabel.text:
         item.titleLabel.setText(item.titleLabel.text, size=f"{m.title_px}px")
+        fit_title_row(item)
     if item.legend is not None:
         item.legend.setLabelTextSize(f"{m.plot_px}px")
         item.legend.setLabelTextColor(fg)
@@ -335,6 +336,16 @@ def style_plot(item: pg.PlotItem, scale: float | None = None) -> None:
         item.legend.updateSize()
     vb = item.getViewBox()
     vb.setBackgroundColor(color("plot_bg"))
+
+
+def fit_title_row(item: pg.PlotItem) -> None:
+    """The title's row as tall as its text. pyqtgraph's ``setTitle`` fixes it at 30 px, which
+    cut the descenders and underscores off titles of 20 px and more (projector mode: c_t read
+    "c t"); call this after every ``setTitle``."""
+    if item.titleLabel.isVisible() and item.titleLabel.text:
+        height = math.ceil(item.titleLabel.item.boundingRect().height())
+        item.titleLabel.setMaximumHeight(height)
+        item.layout.setRowFixedHeight(0, height)
 
 
 def style_axis(axis, font: QFont, fg: str) -> None:
