@@ -107,6 +107,27 @@ def test_a_lone_evaluation_spans_the_steps_run_until_the_next(qtbot):
     assert lo <= 0 and 40 <= hi < 42
 
 
+def test_a_short_colour_bar_keeps_its_labels_apart(qtbot):
+    """pyqtgraph ticked a colour bar every 0.2 whatever its length: six 24-px labels on a 70-px
+    bar (Step-through's Transformer tab in projector mode) were drawn over each other."""
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    from explorer.gui.step.common import Heatmap
+
+    heatmap = Heatmap("α")
+    qtbot.addWidget(heatmap)
+    axis = heatmap.colorbar.axis
+    font = QFont()
+    font.setPixelSize(24)  # projector mode's plot text on a 1920 x 1080 screen
+    axis.setStyle(tickFont=font)
+    height = QFontMetricsF(font).height()
+    for size, most in ((70, 2), (160, 3), (400, 6)):
+        ((step, values),) = axis.tickValues(0.0, 1.0, size)
+        assert 2 <= len(values) <= most and size * step >= 1.5 * height
+        strings = axis.tickStrings(values, 1.0, step)
+        assert strings[0] == "0" and strings[-1] == "1"
+
+
 # -- the probe map ----------------------------------------------------------------------------
 def test_word_groups_and_merging_keep_rows_summing_to_one():
     assert word_groups([0, 0, 1, 2, 2, 2, -1]) == [[0, 1], [2], [3, 4, 5], [6]]

@@ -16,6 +16,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401  (PySide6 before pyqtgraph)
 
 from explorer.gui.step.ticks import FittedAxis, set_ticks
+from explorer.gui.train.axes import plain_colorbar
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
 
@@ -138,6 +139,7 @@ class Heatmap(QtWidgets.QWidget):
             self.colorbar.setImageItem(self.image, insert_in=p)
             self.colorbar.axis.setTextPen("k")
             self.colorbar.axis.setTickFont(axis_font(0.9))
+            plain_colorbar(self.colorbar)  # labels that never touch on a short bar
             cache_text(self.colorbar.axis)
         else:
             self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))

@@ -98,6 +98,28 @@ def plain_number(v: float) -> str:
     return f"{v:.{max(1, 1 - math.floor(math.log10(abs(v))))}f}".rstrip("0").rstrip(".")
 
 
+def fitted_tick_values(axis: pg.AxisItem, lo: float, hi: float, size: float) -> list | None:
+    """Tick values for ``axis`` (pyqtgraph's ``tickValues``: one level, ``[(step, values)]``)
+    whose labels, in the axis's font, stand apart along its ``size`` pixels; None when no
+    spacing gives any (an empty or zero-length range)."""
+    fm = QFontMetricsF(axis.style.get("tickFont") or axis.font())
+    vertical = axis.orientation in ("left", "right")
+
+    def length(values) -> float:
+        if vertical:
+            return fm.height()
+        spacing = abs(values[1] - values[0]) if len(values) > 1 else 1.0
+        strings = axis.tickStrings(values, 1.0, spacing)
+        return max((fm.horizontalAdvance(s) for s in strings), default=0.0)
+
+    if axis.logMode:
+        label = fm.height() if vertical else fm.horizontalAdvance("0,000")
+        step, values = 1.0, [math.log10(v) for v in log_ticks(lo, hi, size, label)]
+    else:
+        step, values = linear_ticks(min(lo, hi), max(lo, hi), size, length)
+    return [(step, values)] if values else None
+
+
 class PlainAxis(pg.AxisItem):
     """An axis with plain labels: no "(x0.001)" in its title; on a log scale, ticks at 1-2-5
     times powers of ten labelled 2, 5, 10, 20, 50."""
@@ -109,22 +131,9 @@ class PlainAxis(pg.AxisItem):
     def tickValues(self, minVal: float, maxVal: float, size: float):  # noqa: N802
         """One level of ticks whose labels, in the axis's font, stand apart along ``size``
         pixels; pyqtgraph's own where that gives none (an empty or zero-length range)."""
-        fm = QFontMetricsF(self.style.get("tickFont") or self.font())
-        vertical = self.orientation in ("left", "right")
-
-        def length(values) -> float:
-            if vertical:
-                return fm.height()
-            spacing = abs(values[1] - values[0]) if len(values) > 1 else 1.0
-            strings = self.tickStrings(values, 1.0, spacing)
-            return max((fm.horizontalAdvance(s) for s in strings), default=0.0)
-
-        if self.logMode:
-            label = fm.height() if vertical else fm.horizontalAdvance("0,000")
-            step, values = 1.0, [math.log10(v) for v in log_ticks(minVal, maxVal, size, label)]
-        else:
-            step, values = linear_ticks(min(minVal, maxVal), max(minVal, maxVal), size, length)
-        return [(step, values)] if values else super().tickValues(minVal, maxVal, size)
+        return fitted_tick_values(self, minVal, maxVal, size) or super().tickValues(
+            minVal, maxVal, size
+        )
 
     def tickStrings(self, values, scale, spacing):
         if self.logMode:
@@ -132,6 +141,22 @@ class PlainAxis(pg.AxisItem):
         places = decimals(spacing * scale)  # 2.5 times a power of ten needs one more
         strings = [f"{v * scale:,.{places}f}" for v in values]
         return [s.rstrip("0").rstrip(".") if "." in s else s for s in strings]
+
+
+def plain_colorbar(bar: pg.ColorBarItem) -> None:
+    """The value axis of a colour bar (made by pyqtgraph, not by us) ticked and labelled as a
+    PlainAxis: on a short bar under projector fonts its six labels 0 … 1 were drawn on top of
+    each other."""
+    axis = bar.axis
+    axis.enableAutoSIPrefix(False)
+
+    def tick_values(lo: float, hi: float, size: float):
+        return fitted_tick_values(axis, lo, hi, size) or pg.AxisItem.tickValues(axis, lo, hi, size)
+
+    axis.tickValues = tick_values
+    axis.tickStrings = lambda values, scale, spacing: PlainAxis.tickStrings(
+        axis, values, scale, spacing
+    )
 
 
 def plain_axes() -> dict[str, PlainAxis]:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from superqt import QLabeledSlider
 
 from explorer.gui.step.common import set_ticks
-from explorer.gui.train.axes import plain_axes
+from explorer.gui.train.axes import plain_axes, plain_colorbar
 from explorer.gui.train.probemap import MIN_CELL_PX, probe_map
 from explorer.gui.widgets import theme
 from explorer.gui.widgets.plotting import pg
@@ -144,6 +144,7 @@ class AttentionReplay(QWidget):
         self.plot.addItem(self.image)
         self.bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap="viridis", interactive=False)
         self.bar.setImageItem(self.image, insert_in=self.plot)
+        plain_colorbar(self.bar)
         self.slider = QLabeledSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
         self.slider.setEnabled(False)
