@@ -126,6 +126,43 @@ def test_a_short_colour_bar_keeps_its_labels_apart(qtbot):
         assert 2 <= len(values) <= most and size * step >= 1.5 * height
         strings = axis.tickStrings(values, 1.0, step)
         assert strings[0] == "0" and strings[-1] == "1"
+    # a bar too short for two multiples of a nice step is labelled at its ends (a lone "0" on
+    # the encoder states' bar told nothing of the scale)
+    ((step, values),) = axis.tickValues(-0.9734, 0.9734, 120)
+    assert axis.tickStrings(values, 1.0, step) == ["-0.97", "0", "0.97"]
+    ((step, values),) = axis.tickValues(-0.9734, 0.9734, 60)
+    assert axis.tickStrings(values, 1.0, step) == ["-0.97", "0.97"]
+
+
+def test_a_colour_bars_axis_is_as_wide_as_its_labels(qtbot):
+    """pyqtgraph fixes a colour bar's axis at 45 px and skips a label wider than that: under
+    projector fonts "-0.97" was not drawn and the encoder states' bar read "0" alone."""
+    from PySide6.QtGui import QFontMetricsF
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from explorer.gui.step.common import Heatmap
+    from explorer.gui.widgets import theme
+
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    heatmap = Heatmap("h_i", parent=holder)
+    try:
+        theme.apply(QApplication.instance(), "light", True, (1920, 1080))
+        theme.style_plots(holder)
+        axis = heatmap.colorbar.axis
+        label = QFontMetricsF(axis.style["tickFont"]).horizontalAdvance("-0.97")
+        assert axis.fixedWidth >= label + 8  # pyqtgraph: the width setWidth fixed
+    finally:
+        theme.apply(QApplication.instance(), "light", False)
+
+
+def test_bar_ends_round_inwards_and_keep_zero_where_it_fits():
+    from explorer.gui.train.axes import bar_ends
+
+    assert bar_ends(0.0, 1.0, 30, 28) == [(0.1, [0.0, 1.0])]
+    ((unit, values),) = bar_ends(-23.7, 23.7, 100, 10)
+    assert unit == 1.0 and values == [-23.0, 0.0, 23.0]
+    assert bar_ends(2.0, 2.0, 100, 10) is None and bar_ends(0.0, 1.0, 0, 10) is None
 
 
 # -- the probe map ----------------------------------------------------------------------------

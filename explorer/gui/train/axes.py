@@ -143,6 +143,23 @@ class PlainAxis(pg.AxisItem):
         return [s.rstrip("0").rstrip(".") if "." in s else s for s in strings]
 
 
+def bar_ends(lo: float, hi: float, pixels: float, label: float) -> list | None:
+    """A colour bar too short for two nice multiples (the encoder states' ±0.97 in 120 px under
+    projector fonts showed a lone 0): its ends, rounded inwards to two significant digits, and
+    0 between them where it has room; None for an empty or flat range."""
+    lo, hi = sorted((lo, hi))
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo and pixels > 0):
+        return None
+    unit = 10.0 ** (math.floor(math.log10(max(abs(lo), abs(hi)))) - 1)
+    ends = [math.ceil(lo / unit - 1e-9) * unit, math.floor(hi / unit + 1e-9) * unit]
+    if not ends[0] < ends[1]:
+        return None
+    per_value = pixels / (hi - lo)
+    if lo < 0 < hi and min(-ends[0], ends[1]) * per_value >= LABEL_ROOM * label:
+        ends.insert(1, 0.0)
+    return [(unit, ends)]
+
+
 def plain_colorbar(bar: pg.ColorBarItem) -> None:
     """The value axis of a colour bar (made by pyqtgraph, not by us) ticked and labelled as a
     PlainAxis: on a short bar under projector fonts its six labels 0 … 1 were drawn on top of
@@ -151,7 +168,11 @@ def plain_colorbar(bar: pg.ColorBarItem) -> None:
     axis.enableAutoSIPrefix(False)
 
     def tick_values(lo: float, hi: float, size: float):
-        return fitted_tick_values(axis, lo, hi, size) or pg.AxisItem.tickValues(axis, lo, hi, size)
+        fitted = fitted_tick_values(axis, lo, hi, size)
+        if fitted and len(fitted[0][1]) >= 2:
+            return fitted
+        label = QFontMetricsF(axis.style.get("tickFont") or axis.font()).height()
+        return bar_ends(lo, hi, size, label) or fitted or pg.AxisItem.tickValues(axis, lo, hi, size)
 
     axis.tickValues = tick_values
     axis.tickStrings = lambda values, scale, spacing: PlainAxis.tickStrings(

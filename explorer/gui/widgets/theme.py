@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QCheckBox, QRadioButton, QWidget
 
 if TYPE_CHECKING:
@@ -372,3 +372,8 @@ def style_plots(root: QWidget, scale: float | None = None) -> None:
         for child in item.scene().items():
             if isinstance(child, pg.ColorBarItem):
                 style_axis(child.axis, font, fg)
+                # pyqtgraph fixes the bar's axis at 45 px: wider labels ("−0.97" under
+                # projector fonts) were not drawn at all
+                child.axis.setWidth(
+                    max(45, math.ceil(QFontMetricsF(font).horizontalAdvance("-0.00")) + 16)
+                )
