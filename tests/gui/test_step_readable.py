@@ -274,3 +274,34 @@ def test_topk_names_shrink_rather_than_overlap_in_short_rows(panel, qtbot):
     row = view.plot.getPlotItem().getViewBox().height() / (8 + 0.2)
     assert view.labels.shrink == pytest.approx(max(0.6, row / line), rel=0.05)
     assert view.labels.shrink < 1.0
+
+
+def test_topk_names_in_rows_too_short_for_projector_fonts_skip_rows_rather_than_overlap(
+    panel, qtbot
+):
+    """The theme's fonts are set in pixels, which the shrinking once ignored: Side by side's
+    five names at 24 px were drawn over each other in a 40-px plot."""
+    from PySide6.QtGui import QFontMetricsF
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.gui.widgets import theme
+
+    panel.show_trace(entry(), make_trace())
+    panel.show()
+    qtbot.waitExposed(panel)
+    view = panel.topk
+    try:
+        theme.apply(QApplication.instance(), "light", True, (1920, 1080))
+        panel.restyle()
+        view.setFixedHeight(150)
+        qtbot.waitUntil(lambda: view.plot.getPlotItem().getViewBox().height() < 60)
+        view.grab()
+        axis = view.plot.getPlotItem().getAxis("left")
+        assert axis.style["tickFont"].pixelSize() == theme.signals().metrics.plot_px
+        font = theme.scaled_font(axis.style["tickFont"], view.labels.shrink)
+        assert view.labels.shrink < 1.0 and font.pixelSize() < axis.style["tickFont"].pixelSize()
+        row = view.plot.getPlotItem().getViewBox().height() / (8 + 0.2)
+        assert view.labels.every > 1  # some rows' names left out ...
+        assert view.labels.every * row >= QFontMetricsF(font).height() - 0.5  # ... none touch
+    finally:
+        theme.apply(QApplication.instance(), "light", False)

@@ -10,6 +10,7 @@ stays an empty, cached axis.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.gui.step.placement import row_font_scale
 from explorer.gui.widgets.plotting import pg
+from explorer.gui.widgets.theme import scaled_font
 
 
 def _column(a, n: int) -> list[float]:
@@ -106,6 +108,7 @@ class RowLabels(QtWidgets.QGraphicsObject):
         self.axis, self.view = axis, view
         self.texts: list[str] = []
         self.shrink = 1.0  # the font's scale at the last paint (rows shorter than a line)
+        self.every = 1  # at the last paint, a text on every row (1), every second (2), ...
         self._laid_out: dict[str, QtGui.QStaticText] = {}
         self._font_key = ""
         axis.setTicks([[], []])
@@ -154,17 +157,22 @@ class RowLabels(QtWidgets.QGraphicsObject):
         y0 = to_axis.map(QtCore.QPointF(0.0, 0.0)).y()
         step = to_axis.map(QtCore.QPointF(0.0, 1.0)).y() - y0
         font = self.axis.style.get("tickFont") or self.axis.font()
-        # rows shorter than a line (a short plot, projector fonts): a smaller font, not overlap
+        # rows shorter than a line (a short plot, projector fonts): a smaller font, in the unit
+        # the font was set in (the theme's are in pixels); rows shorter still than the smallest
+        # font: every second (third, ...) row's text, from the top candidate on, not overlap
         shrink = self.shrink = row_font_scale(abs(step), QtGui.QFontMetricsF(font).height())
-        if shrink < 1.0 and font.pointSizeF() > 0:
-            font = QtGui.QFont(font)
-            font.setPointSizeF(font.pointSizeF() * shrink)
+        if shrink < 1.0:
+            font = scaled_font(font, shrink)
+        line = QtGui.QFontMetricsF(font).height()
+        self.every = max(1, math.ceil(line / abs(step) - 1e-6)) if step else 1
         p.setFont(font)
         p.setPen(self.axis.textPen())
         edge = self.axis.rect().right()  # the axis line
         tick = -self.axis.style["tickLength"]  # as the axis draws ticks: into the plot if > 0
         right = edge - max(0, -tick) - self.axis.style["tickTextOffset"][0]
         for i, text in enumerate(self.texts):
+            if i % self.every:
+                continue
             st = self._static(text, font)
             size = st.size()
             y = y0 + i * step  # the row's centre
