@@ -231,14 +231,15 @@ class Session(AppState):
 
     # -- jobs ----------------------------------------------------------------------------------
     def _renew(self, parts) -> None:
-        """These parts no longer apply: drop them, and compute again those a view shows."""
+        """These parts no longer apply: drop them, and compute again those a view shows. A part
+        computed again goes straight to "computing…": a passing "not computed yet" between the
+        two read as a final answer to whoever waits for the part (a lesson stopped its scene)."""
         for part in parts:
             self.runner.invalidate(part)
             if part == "trace":
                 self.original, self.forced, self.edits = None, [], ()
-            self._clear(part, self._missing_reason(part))
-            if part in self.wants and part in DECODED:
-                self._start(part)
+            if not (part in self.wants and part in DECODED and self._start(part)):
+                self._clear(part, self._missing_reason(part))
 
     def _missing_reason(self, part: str) -> str:
         if self.current is None:
@@ -273,17 +274,20 @@ class Session(AppState):
         self._clear(part, f"{LABELS[part]} stopped: {first}")
         self.error.emit(f"{LABELS[part]}: {first}")
 
-    def _start(self, part: str) -> None:
+    def _start(self, part: str) -> bool:
+        """Compute ``part`` in the background; False when there is nothing to compute it from
+        (no model, no sentence), the part left as it was."""
         entry = self.compare_entry(part) if part in COMPARES else self.current
         if entry is None or not self.sentence:
-            return
+            return False
         if part == "trace" and self.mode == "teacher-forced" and not self.reference.strip():
             self._clear("trace", "teacher forcing needs a reference translation")
-            return
+            return True
         said: list[str] = []  # the decode's line on its source, told in the worker
         job, args = self._job(part, entry, said.append)
         self._clear(part, COMPUTING)
         self._launch(part, entry, job, args, lambda r: self._landed(part, r, said))
+        return True
 
     def _landed(self, part: str, record: Any, said: list[str]) -> None:
         """A decode's record is the sentence's now: the status bar says what it said of its

@@ -49,6 +49,22 @@ def test_the_trace_follows_sentence_and_model_and_names_both(session, tiny_model
     assert session.trace is None and session.why("trace") == NO_MODEL
 
 
+def test_a_wanted_part_goes_straight_to_computing_never_through_not_computed(
+    session, tiny_models
+):
+    """Whoever waits for the trace (a lesson's scene) reads each announced reason as the
+    answer: a passing "not computed yet" before "computing…" stopped the scene with an error."""
+    heard: list[str] = []
+    session.changed.connect(lambda part: part == "trace" and heard.append(session.why("trace")))
+    session.want("trace")
+    session.set_sentence(SENTENCE)
+    session.set_current(tiny_models.none)
+    session.set_sentence("the cow")
+    assert session.runner.wait_idle(30_000)
+    assert NOT_YET not in heard and COMPUTING in heard and heard[-1] == "", heard
+    assert session.trace is not None and session.trace.origin.text == "the cow"
+
+
 def test_a_late_result_for_an_older_sentence_is_dropped(session, monkeypatch, qtbot):
     gate = threading.Event()
     real = decode.greedy
