@@ -256,11 +256,16 @@ def test_topk_labels_name_this_steps_candidates(panel):
     assert len(panel.topk.labels.texts) == 3
 
 
-def test_topk_labels_are_drawn_as_text_in_the_svg(panel, tmp_path):
-    """The labels are painted by their own item, in the axis's area: an SVG export has them."""
+def test_topk_labels_are_drawn_as_text_in_the_svg(panel, tmp_path, qtbot):
+    """The labels are painted by their own item, in the axis's area: an SVG export has them.
+    (Shown at a real size: rows shorter than a line name only every second or third.)"""
     tr = make_trace()
+    panel.resize(1280, 720)
+    panel.show()
+    qtbot.waitExposed(panel)
     panel.show_trace(entry(), tr)
     panel.set_step(2)
+    qtbot.wait(50)  # laid out
     from explorer.gui.widgets.export import save_svg
 
     svg = save_svg(panel.topk.plot, tmp_path / "topk.svg").read_text("utf-8")
