@@ -49,9 +49,7 @@ def test_the_trace_follows_sentence_and_model_and_names_both(session, tiny_model
     assert session.trace is None and session.why("trace") == NO_MODEL
 
 
-def test_a_wanted_part_goes_straight_to_computing_never_through_not_computed(
-    session, tiny_models
-):
+def test_a_wanted_part_goes_straight_to_computing_never_through_not_computed(session, tiny_models):
     """Whoever waits for the trace (a lesson's scene) reads each announced reason as the
     answer: a passing "not computed yet" before "computing…" stopped the scene with an error."""
     heard: list[str] = []
