@@ -23,6 +23,20 @@ def _classroom_test_split() -> tuple[tuple[str, str], ...]:
     return tuple(test.pairs)
 
 
+CLASSROOM_LANGUAGES = ("en", "fr")  # the classroom corpus: English → French
+
+
+def not_for_classroom(corpus: dict) -> str | None:
+    """Why a model trained on ``corpus`` (a checkpoint's corpus record) is not scored on the
+    classroom test set: it translates another pair of languages (German → English scores 0 on
+    English → French, which says nothing of the model). None when it may be, or when the record
+    names no languages."""
+    src, tgt = corpus.get("src_lang"), corpus.get("tgt_lang")
+    if src and tgt and (src, tgt) != CLASSROOM_LANGUAGES:
+        return f"{src}→{tgt}, not the classroom test set's en→fr"
+    return None
+
+
 def classroom_test_pairs(n: int | None = None) -> list[tuple[str, str]]:
     """The first ``n`` (all when None) pairs of the classroom test split the bundled models never
     saw: exactly the split ``load_splits`` makes for the classroom presets."""

@@ -167,6 +167,45 @@ def test_evaluate_walks_through_each_models_corpus_bleu(qtbot, tiny_models):
     assert "5. BLEU = BP × geometric mean" in d.sacre.toPlainText()
 
 
+def test_evaluate_leaves_out_a_model_of_another_language_pair_and_says_so(qtbot, tiny_models):
+    """German → English on the classroom's English → French test set scored a flat 0: a line
+    that tells nothing of the model. It is left out, by name, with the reason."""
+    from dataclasses import replace
+
+    from explorer.gui.session import Session
+    from explorer.gui.train.eval import EvaluateView
+    from explorer.seq2seq.evaluate import not_for_classroom
+
+    assert not_for_classroom({"src_lang": "en", "tgt_lang": "fr"}) is None
+    assert not_for_classroom({"name": "custom"}) is None  # no languages named: evaluated
+    assert "de→en" in not_for_classroom({"src_lang": "de", "tgt_lang": "en"})
+    session = Session()
+    german = replace(tiny_models.none, name="de-en", corpus={"src_lang": "de", "tgt_lang": "en"})
+    session.add(tiny_models.bahdanau)
+    session.add(german, make_current=False)
+    view = EvaluateView(session)
+    qtbot.addWidget(view)
+    view.limit.setValue(20)
+    with qtbot.waitSignal(view.finished, timeout=60_000):
+        view.run()
+    assert list(view.results) == [tiny_models.bahdanau.name]
+    view.resize(900, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    # the legend names each line under the plot, never over the lines near BLEU 100
+    assert [label.text for _, label in view.legend.items] == [tiny_models.bahdanau.name]
+    box = view.plot.getViewBox().sceneBoundingRect()
+    assert not view.legend.sceneBoundingRect().intersects(box)
+    assert "not evaluated: de-en (de→en, not the classroom test set's en→fr)" in view.status.text()
+    alone = Session()
+    alone.add(german)
+    view = EvaluateView(alone)
+    qtbot.addWidget(view)
+    view.run()  # nothing to evaluate: no worker, the reason at once
+    assert view.worker is None and view.results == {}
+    assert view.status.text().startswith("not evaluated: de-en (de→en")
+
+
 def test_reset_centres_on_the_densest_stretch_of_the_chosen_path():
     from explorer.gui.beam.tree_view import densest_centre
 

@@ -30,6 +30,7 @@ class EvaluateView(QWidget):
         super().__init__(parent)
         self.state = state
         self.results: dict[str, dict] = {}
+        self.skipped: dict[str, str] = {}  # model name → why it is not on the classroom test set
         self.bleu_steps: dict = {}  # model name → BleuSteps of its corpus BLEU
         self.worker = None
         self.run_button = QPushButton("Evaluate loaded models")
@@ -51,7 +52,10 @@ class EvaluateView(QWidget):
         self.plot.setXRange(-0.3, len(BUCKETS) - 0.7)
         self.plot.setYRange(0, 100)
         self.plot.showGrid(x=False, y=True, alpha=0.25)
-        self.plot.addLegend(offset=(-10, 10))
+        # under the plot, not in it: the attention models' lines run along BLEU 100, where a
+        # legend in the corner covered them
+        self.legend = pg.LegendItem(colCount=2)
+        self.view.addItem(self.legend, row=1, col=0)
         row = QHBoxLayout()
         row.addWidget(self.run_button)
         row.addWidget(QLabel("sentences"))
@@ -70,14 +74,21 @@ class EvaluateView(QWidget):
     def run(self) -> None:
         if self.worker is not None:
             return
-        models = list(self.state.models)
-        if not models:
+        from explorer.seq2seq.evaluate import not_for_classroom
+
+        if not self.state.models:
             self.status.setText("No model loaded: train one or open a checkpoint first.")
+            return
+        self.skipped = {m.name: not_for_classroom(m.corpus) for m in self.state.models}
+        self.skipped = {name: why for name, why in self.skipped.items() if why}
+        models = [m for m in self.state.models if m.name not in self.skipped]
+        self.results, self.bleu_steps = {}, {}
+        self.redraw()
+        if not models:
+            self.status.setText(self._skipped_note().lstrip("; "))
             return
         from explorer.gui.train.jobs import evaluate_job
 
-        self.results, self.bleu_steps = {}, {}
-        self.redraw()
         self.run_button.setEnabled(False)
         self.status.setText(f"evaluating {len(models)} model(s)…")
         self.worker = runner().run(
@@ -101,8 +112,14 @@ class EvaluateView(QWidget):
         self.worker = None
         self.run_button.setEnabled(True)
         if self.results:
-            self.status.setText(f"{len(self.results)} model(s) evaluated")
+            self.status.setText(f"{len(self.results)} model(s) evaluated{self._skipped_note()}")
         self.finished.emit()
+
+    def _skipped_note(self) -> str:
+        """The models left out, and why: "; not evaluated: NAME (translates de→en, ...)"."""
+        if not self.skipped:
+            return ""
+        return "; not evaluated: " + "; ".join(f"{n} ({why})" for n, why in self.skipped.items())
 
     def series(self, name: str) -> list[float | None]:
         """BLEU per bucket for one model, None for a bucket with no sentence."""
@@ -110,17 +127,21 @@ class EvaluateView(QWidget):
 
     def redraw(self) -> None:
         self.plot.clear()
-        if self.plot.legend is not None:
-            self.plot.legend.clear()
+        self.legend.clear()
         for k, name in enumerate(self.results):
             pts = [(i, v) for i, v in enumerate(self.series(name)) if v is not None]
             c = theme.SERIES[k % len(theme.SERIES)]
-            self.plot.plot(
+            line = self.plot.plot(
                 [x for x, _ in pts], [y for _, y in pts], pen=pg.mkPen(c, width=3),
-                symbol="o", symbolSize=10, symbolBrush=c, name=name,
+                symbol="o", symbolSize=10, symbolBrush=c,
             )  # fmt: skip
-        theme.style_plot(self.plot)
+            self.legend.addItem(line, name)
+        self.restyle()
 
     def restyle(self) -> None:
         self.view.setBackground(theme.color("plot_bg"))
         theme.style_plot(self.plot)
+        self.legend.setLabelTextSize(f"{theme.signals().metrics.plot_px}px")
+        self.legend.setLabelTextColor(theme.color("plot_fg"))
+        for _, label in self.legend.items:
+            label.setText(label.text)  # the new size and colour are drawn at the next text
