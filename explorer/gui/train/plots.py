@@ -103,10 +103,14 @@ class LiveCurves(pg.GraphicsLayoutWidget):
         step on it ranges by itself again."""
         last = max((xs[-1] for xs, _ in self.data.values() if xs), default=0)
         for name, (_, _, series, _) in PLOTS.items():
-            xs = {x for key, _ in series for x in self.data[key][0]}
+            ends: set[float] = set()  # each series' steps ascend: its first and last suffice
+            for key, _ in series:
+                xs = self.data[key][0]
+                if xs:
+                    ends.update((xs[0], xs[-1]))
             p = self.plots[name]
-            if len(xs) == 1 and last > min(xs):
-                p.setXRange(min(xs), last, padding=0.02)
+            if len(ends) == 1 and last > min(ends):
+                p.setXRange(min(ends), last, padding=0.02)
                 self._pinned.add(name)
             elif name in self._pinned:
                 p.enableAutoRange(x=True)
