@@ -9,6 +9,7 @@ from explorer.gui.step.common import BAR, Heatmap, make_plot, set_ticks, short, 
 from explorer.gui.step.items import BarsItem
 from explorer.gui.step.readout import marked, marks_note, score_formula, where
 from explorer.gui.step.ticks import fit_value_axis, set_title
+from explorer.gui.widgets import theme
 from explorer.gui.widgets.empty import EmptyNote
 from explorer.seq2seq.decoding.trace import Trace
 
@@ -38,7 +39,7 @@ class AttentionBarsView(QtWidgets.QWidget):
         self.context.setToolTip(
             "③ weighted sum: c_t = Σ_i α_ti h_i, each decoder step's own view of the source."
         )
-        self.fit_title_size(16)
+        self.fit_title_size(theme.signals().metrics.title_px)
         # No bottom axis: a tick for each of hundreds of units drew a black band under the strip
         # and took half the widget's height from it.
         self.context.plot.getPlotItem().hideAxis("bottom")

@@ -79,8 +79,9 @@ class EvaluateView(QWidget):
         if not self.state.models:
             self.status.setText("No model loaded: train one or open a checkpoint first.")
             return
-        self.skipped = {m.name: not_for_classroom(m.corpus) for m in self.state.models}
-        self.skipped = {name: why for name, why in self.skipped.items() if why}
+        self.skipped = {
+            m.name: why for m in self.state.models if (why := not_for_classroom(m.corpus))
+        }
         models = [m for m in self.state.models if m.name not in self.skipped]
         self.results, self.bleu_steps = {}, {}
         self.redraw()
